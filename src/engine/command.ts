@@ -1,0 +1,97 @@
+import type { Secret } from '../util/secret.ts';
+import { shJoin } from '../util/quote.ts';
+
+/**
+ * Commands are data. Steps build these values; only an executor runs them, and a dry run prints
+ * them through the same path. Everything here must survive JSON (journal, saved plans), so the
+ * only non-plain value allowed is a Secret, which serialises as [REDACTED].
+ */
+export type Command = RemoteCommand | UploadCommand | DownloadCommand | DockerCommand | LocalCommand;
+
+export interface RemoteCommand {
+  kind: 'remote';
+  argv: string[];
+  sudo?: boolean;
+  /** Environment for the command; values may be secrets (passed on stdin-free env prefix). */
+  env?: Record<string, string | Secret>;
+  /** Exit codes that count as success (default [0]). */
+  okCodes?: number[];
+}
+
+export interface UploadCommand {
+  kind: 'upload';
+  /** Remote absolute path; written to a temp name and renamed, so it is never half-written. */
+  path: string;
+  /** File content (text), or a local file to send. */
+  content?: string;
+  localPath?: string;
+  mode?: string;
+  sudo?: boolean;
+}
+
+/** Stream a remote command's stdout into a local file: temp name, sha256, rename only on match. */
+export interface DownloadCommand {
+  kind: 'download';
+  argv: string[];
+  sudo?: boolean;
+  localPath: string;
+  /** Remote file holding the expected sha256 (hex) of the stream, read after the stream ends. */
+  sha256File?: string;
+  /** A human label for progress lines. */
+  label?: string;
+  expectedBytes?: number;
+}
+
+export type DockerOp =
+  | { op: 'volumeCreate'; name: string; labels: Record<string, string> }
+  /** Removes the volume only if its label io.cutover.run equals runId: never what existed before. */
+  | { op: 'volumeRemoveOwned'; name: string; runId: string }
+  | { op: 'containerRemoveOwned'; name: string; runId: string };
+
+export type DockerCommand = { kind: 'docker' } & DockerOp;
+
+export interface LocalCommand {
+  kind: 'local';
+  argv: string[];
+  cwd?: string;
+}
+
+export interface CommandResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** One line an operator can read (and paste): used by the dry run, --verbose and the journal. */
+export function describe(cmd: Command): string {
+  switch (cmd.kind) {
+    case 'remote': {
+      const env = cmd.env ? Object.entries(cmd.env).map(([k, v]) => `${k}=${typeof v === 'string' ? v : '[REDACTED]'}`) : [];
+      return `remote${cmd.sudo ? ' (sudo)' : ''}: ${env.length ? `env ${env.join(' ')} ` : ''}${shJoin(cmd.argv)}`;
+    }
+    case 'upload': {
+      const what = cmd.localPath ? cmd.localPath : `${Buffer.byteLength(cmd.content ?? '')} bytes`;
+      return `upload${cmd.sudo ? ' (sudo)' : ''}: ${what} -> ${cmd.path}${cmd.mode ? ` (mode ${cmd.mode})` : ''}`;
+    }
+    case 'download':
+      return `download: ${shJoin(cmd.argv)} -> ${cmd.localPath}${cmd.sha256File ? ` (sha256 must equal ${cmd.sha256File})` : ''}`;
+    case 'docker': {
+      const { kind: _k, op, ...rest } = cmd;
+      return `docker api: ${op} ${JSON.stringify(rest)}`;
+    }
+    case 'local':
+      return `local: ${shJoin(cmd.argv)}${cmd.cwd ? ` (in ${cmd.cwd})` : ''}`;
+  }
+}
+
+export const remote = (argv: string[], opts: Omit<RemoteCommand, 'kind' | 'argv'> = {}): RemoteCommand => ({
+  kind: 'remote',
+  argv,
+  ...opts,
+});
+export const sudo = (argv: string[], opts: Omit<RemoteCommand, 'kind' | 'argv' | 'sudo'> = {}): RemoteCommand => ({
+  kind: 'remote',
+  argv,
+  sudo: true,
+  ...opts,
+});

@@ -1,0 +1,153 @@
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Command } from './command.ts';
+import type { Resource } from './step.ts';
+
+export type JournalEntry =
+  | { type: 'run'; runId: string; runbook: string; operator: string; config: string; startedAt: string; mode: 'run' | 'resume' | 'rollback' }
+  | { type: 'step-start'; step: string }
+  /** Written before the command runs, so a kill -9 in the middle still leaves its undo on disk. */
+  | { type: 'action'; step: string; index: number; what: string; undo: Command[]; creates: Resource[] }
+  | { type: 'action-done'; step: string; index: number; ms: number }
+  | { type: 'step-done'; step: string; ms: number }
+  | { type: 'step-skipped'; step: string }
+  | { type: 'step-failed'; step: string; error: string }
+  | { type: 'undo-done'; step: string; index: number }
+  | { type: 'undo-failed'; step: string; index: number; error: string }
+  | { type: 'step-rolled-back'; step: string }
+  | { type: 'run-done' }
+  | { type: 'run-failed'; step: string; error: string }
+  | { type: 'run-rolled-back' }
+  | { type: 'note'; key: string; value: unknown };
+
+export type Stamped = JournalEntry & { t: string };
+
+/** Append-only JSON lines, fsync'd per entry: the run's memory across crashes and processes. */
+export class Journal {
+  private fd: number;
+  constructor(readonly path: string) {
+    mkdirSync(dirname(path), { recursive: true });
+    this.fd = openSync(path, 'a');
+  }
+  append(e: JournalEntry): void {
+    const line = `${JSON.stringify({ t: new Date().toISOString(), ...e })}\n`;
+    writeSync(this.fd, line);
+    fsyncSync(this.fd);
+  }
+  close(): void {
+    closeSync(this.fd);
+  }
+  static read(path: string): Stamped[] {
+    if (!existsSync(path)) return [];
+    const out: Stamped[] = [];
+    for (const line of readFileSync(path, 'utf8').split('\n')) {
+      if (!line.trim()) continue;
+      try {
+        out.push(JSON.parse(line));
+      } catch {
+        // A torn last line from a kill -9 mid-write: everything before it is intact.
+      }
+    }
+    return out;
+  }
+}
+
+export interface ActionState {
+  index: number;
+  what: string;
+  undo: Command[];
+  creates: Resource[];
+  done: boolean;
+  undone: boolean;
+}
+
+export interface StepState {
+  id: string;
+  status: 'running' | 'done' | 'failed' | 'skipped' | 'rolled-back';
+  actions: ActionState[];
+}
+
+export interface RunState {
+  runId?: string;
+  runbook?: string;
+  steps: StepState[];
+  finished: boolean;
+  rolledBack: boolean;
+  notes: Record<string, unknown>;
+}
+
+/** Replays a journal into the state of each step and action. */
+export function replay(entries: Stamped[]): RunState {
+  const state: RunState = { steps: [], finished: false, rolledBack: false, notes: {} };
+  const step = (id: string): StepState => {
+    let s = state.steps.find((x) => x.id === id);
+    if (!s) {
+      s = { id, status: 'running', actions: [] };
+      state.steps.push(s);
+    }
+    return s;
+  };
+  for (const e of entries) {
+    switch (e.type) {
+      case 'run':
+        state.runId ??= e.runId;
+        state.runbook ??= e.runbook;
+        if (e.mode !== 'rollback') { state.finished = false; state.rolledBack = false; }
+        break;
+      case 'step-start': {
+        const s = step(e.step);
+        s.status = 'running';
+        break;
+      }
+      case 'action': {
+        const s = step(e.step);
+        s.actions = s.actions.filter((a) => a.index !== e.index || !a.undone);
+        s.actions.push({ index: e.index, what: e.what, undo: e.undo, creates: e.creates, done: false, undone: false });
+        break;
+      }
+      case 'action-done': {
+        const a = [...step(e.step).actions].reverse().find((x) => x.index === e.index);
+        if (a) a.done = true;
+        break;
+      }
+      case 'step-done':
+        step(e.step).status = 'done';
+        break;
+      case 'step-skipped':
+        step(e.step).status = 'skipped';
+        break;
+      case 'step-failed':
+        step(e.step).status = 'failed';
+        break;
+      case 'undo-done': {
+        const a = [...step(e.step).actions].reverse().find((x) => x.index === e.index && !x.undone);
+        if (a) a.undone = true;
+        break;
+      }
+      case 'step-rolled-back':
+        step(e.step).status = 'rolled-back';
+        break;
+      case 'run-done':
+        state.finished = true;
+        break;
+      case 'run-rolled-back':
+        state.rolledBack = true;
+        state.finished = false;
+        break;
+      case 'note':
+        state.notes[e.key] = e.value;
+        break;
+    }
+  }
+  return state;
+}
+
+/** Undo work still to do, newest first: every action begun (done or not) and not yet undone. */
+export function pendingUndo(state: RunState, onlyStep?: string): { step: string; action: ActionState }[] {
+  const out: { step: string; action: ActionState }[] = [];
+  for (const s of [...state.steps].reverse()) {
+    if (onlyStep && s.id !== onlyStep) continue;
+    for (const a of [...s.actions].reverse()) if (!a.undone) out.push({ step: s.id, action: a });
+  }
+  return out;
+}

@@ -1,0 +1,54 @@
+import type { Command, CommandResult } from '../engine/command.ts';
+import { describe } from '../engine/command.ts';
+
+export interface Progress {
+  label: string;
+  bytes: number;
+  totalBytes?: number;
+}
+
+export interface RunOptions {
+  onProgress?: (p: Progress) => void;
+}
+
+/** The one thing that runs commands. A dry run and a real run differ only in which one is used. */
+export interface Executor {
+  readonly dryRun: boolean;
+  run(cmd: Command, opts?: RunOptions): Promise<CommandResult>;
+  close?(): void;
+}
+
+export class CommandFailed extends Error {
+  constructor(readonly cmd: Command, readonly result: CommandResult) {
+    const err = (result.stderr || result.stdout).trim().split('\n').filter(Boolean).slice(-3).join(' | ');
+    super(`${describe(cmd)} exited ${result.code}${err ? `: ${err}` : ''}`);
+    this.name = 'CommandFailed';
+  }
+}
+
+/** Prints (records) instead of running: what the dry run shows is exactly what would run. */
+export class DryRunExecutor implements Executor {
+  readonly dryRun = true;
+  readonly printed: Command[] = [];
+  async run(cmd: Command): Promise<CommandResult> {
+    this.printed.push(cmd);
+    return { code: 0, stdout: '', stderr: '' };
+  }
+}
+
+type Responder = (cmd: Command) => Partial<CommandResult> | undefined;
+
+/** For unit tests: records every command and answers from a scripted responder. */
+export class RecordingExecutor implements Executor {
+  readonly dryRun = false;
+  readonly ran: Command[] = [];
+  constructor(private respond: Responder = () => undefined) {}
+  async run(cmd: Command): Promise<CommandResult> {
+    this.ran.push(cmd);
+    const r = this.respond(cmd) ?? {};
+    const result = { code: r.code ?? 0, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+    const ok = cmd.kind === 'remote' && cmd.okCodes ? cmd.okCodes : [0];
+    if (!ok.includes(result.code)) throw new CommandFailed(cmd, result);
+    return result;
+  }
+}

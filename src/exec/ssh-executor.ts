@@ -1,0 +1,142 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import Docker from 'dockerode';
+import { $ } from 'zx';
+import type { Command, CommandResult, DockerCommand, DownloadCommand, RemoteCommand, UploadCommand } from '../engine/command.ts';
+import type { SshConnection } from '../ssh/connection.ts';
+import { shJoin } from '../util/quote.ts';
+import { isSecret } from '../util/secret.ts';
+import { CommandFailed, type Executor, type RunOptions } from './executor.ts';
+
+/** Remote argv as one sh string, with sudo and env applied. Secrets are revealed only here. */
+export function remoteString(cmd: Pick<RemoteCommand, 'argv' | 'sudo' | 'env'>): string {
+  const env = cmd.env
+    ? Object.entries(cmd.env).map(([k, v]) => `${k}=${isSecret(v) ? v.reveal() : v}`)
+    : [];
+  const argv = [...(cmd.sudo ? ['sudo', '-n', '--'] : []), ...(env.length ? ['env', ...env] : []), ...cmd.argv];
+  return shJoin(argv);
+}
+
+/** Runs commands for real: remote over one SSH connection, Docker API through the forwarded socket, local via zx. */
+export class SshExecutor implements Executor {
+  readonly dryRun = false;
+  private dockerClient?: Docker;
+
+  constructor(readonly conn: SshConnection) {}
+
+  async docker(): Promise<Docker> {
+    if (!this.dockerClient) this.dockerClient = new Docker({ socketPath: await this.conn.dockerSocket() });
+    return this.dockerClient;
+  }
+
+  async run(cmd: Command, opts: RunOptions = {}): Promise<CommandResult> {
+    switch (cmd.kind) {
+      case 'remote': {
+        const r = await this.conn.exec(remoteString(cmd));
+        if (!(cmd.okCodes ?? [0]).includes(r.code)) throw new CommandFailed(cmd, r);
+        return r;
+      }
+      case 'upload':
+        return this.upload(cmd);
+      case 'download':
+        return this.download(cmd, opts);
+      case 'docker':
+        return this.dockerOp(cmd);
+      case 'local': {
+        const p = await $({ quiet: true, nothrow: true, cwd: cmd.cwd })`${cmd.argv}`;
+        const r = { code: p.exitCode ?? 1, stdout: p.stdout, stderr: p.stderr };
+        if (r.code !== 0) throw new CommandFailed(cmd, r);
+        return r;
+      }
+    }
+  }
+
+  private async upload(cmd: UploadCommand): Promise<CommandResult> {
+    const script = 'set -e; mkdir -p "$(dirname "$1")"; cat > "$1.cutover-part"; chmod "$2" "$1.cutover-part"; mv -f "$1.cutover-part" "$1"';
+    const argv = ['sh', '-c', script, 'sh', cmd.path, cmd.mode ?? '644'];
+    const stdin = cmd.localPath ? createReadStream(cmd.localPath) : (cmd.content ?? '');
+    const r = await this.conn.exec(remoteString({ argv, sudo: cmd.sudo }), { stdin });
+    if (r.code !== 0) throw new CommandFailed(cmd, r);
+    return r;
+  }
+
+  private async download(cmd: DownloadCommand, opts: RunOptions): Promise<CommandResult> {
+    mkdirSync(dirname(cmd.localPath), { recursive: true });
+    const part = `${cmd.localPath}.part`;
+    const hash = createHash('sha256');
+    let bytes = 0;
+    let lastReport = 0;
+    const label = cmd.label ?? cmd.localPath;
+    const meter = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        hash.update(chunk);
+        bytes += chunk.length;
+        const now = Date.now();
+        if (now - lastReport > 250) {
+          lastReport = now;
+          opts.onProgress?.({ label, bytes, totalBytes: cmd.expectedBytes });
+        }
+        cb(null, chunk);
+      },
+    });
+    const file = createWriteStream(part);
+    const done = pipeline(meter, file);
+    const r = await this.conn.exec(remoteString({ argv: cmd.argv, sudo: cmd.sudo }), { stdout: meter });
+    meter.end();
+    await done;
+    opts.onProgress?.({ label, bytes, totalBytes: cmd.expectedBytes });
+    if (r.code !== 0) {
+      rmSync(part, { force: true });
+      throw new CommandFailed(cmd, r);
+    }
+    const got = hash.digest('hex');
+    if (cmd.sha256File) {
+      const s = await this.conn.exec(remoteString({ argv: ['cat', cmd.sha256File], sudo: cmd.sudo }));
+      const want = s.stdout.trim().split(/\s+/)[0];
+      if (s.code !== 0 || want !== got) {
+        rmSync(part, { force: true });
+        throw new CommandFailed(cmd, {
+          code: 1,
+          stdout: '',
+          stderr: `sha256 mismatch for ${label}: local ${got}, host ${want || '(unreadable)'}; the partial file was removed`,
+        });
+      }
+    }
+    renameSync(part, cmd.localPath);
+    return { code: 0, stdout: `${got}  ${statSync(cmd.localPath).size}`, stderr: '' };
+  }
+
+  private async dockerOp(cmd: DockerCommand): Promise<CommandResult> {
+    const d = await this.docker();
+    switch (cmd.op) {
+      case 'volumeCreate': {
+        await d.createVolume({ Name: cmd.name, Labels: cmd.labels });
+        return { code: 0, stdout: cmd.name, stderr: '' };
+      }
+      case 'volumeRemoveOwned': {
+        const info = await d.getVolume(cmd.name).inspect().catch(() => undefined);
+        if (!info) return { code: 0, stdout: 'absent', stderr: '' };
+        if (info.Labels?.['io.cutover.run'] !== cmd.runId)
+          return { code: 0, stdout: `kept ${cmd.name}: not created by run ${cmd.runId}`, stderr: '' };
+        await d.getVolume(cmd.name).remove();
+        return { code: 0, stdout: 'removed', stderr: '' };
+      }
+      case 'containerRemoveOwned': {
+        const c = d.getContainer(cmd.name);
+        const info = await c.inspect().catch(() => undefined);
+        if (!info) return { code: 0, stdout: 'absent', stderr: '' };
+        if (info.Config.Labels?.['io.cutover.run'] !== cmd.runId)
+          return { code: 0, stdout: `kept ${cmd.name}: not created by run ${cmd.runId}`, stderr: '' };
+        await c.remove({ force: true });
+        return { code: 0, stdout: 'removed', stderr: '' };
+      }
+    }
+  }
+
+  close(): void {
+    this.conn.close();
+  }
+}

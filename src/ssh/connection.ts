@@ -1,0 +1,172 @@
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import { Client, type ClientChannel } from 'ssh2';
+import { UserError } from '../util/errors.ts';
+import { rememberHostKey, verifyHostKey } from './known-hosts.ts';
+
+export interface SshTarget {
+  host: string;
+  port: number;
+  user: string;
+  keyPath: string;
+  knownHostsPath: string;
+  /** Trust an unknown host key on first use and remember it (never a changed one). */
+  acceptNewHostKey?: boolean;
+  connectTimeoutMs?: number;
+}
+
+export interface ExecResult {
+  code: number;
+  signal?: string;
+  stdout: string;
+  stderr: string;
+}
+
+export interface ExecOptions {
+  stdin?: string | Buffer | Readable;
+  /** Stream stdout here instead of buffering it (stdout in the result is then empty). */
+  stdout?: Writable;
+  /** Cap on buffered stdout/stderr, to keep memory flat whatever a command prints. */
+  maxBuffer?: number;
+}
+
+/**
+ * One SSH connection (ssh2) for everything: commands, uploads, downloads, and the remote Docker
+ * socket forwarded to a local unix socket for dockerode.
+ */
+export class SshConnection {
+  private client = new Client();
+  private dockerServer?: Server;
+  private dockerDir?: string;
+  private closed = false;
+
+  private constructor(readonly target: SshTarget) {}
+
+  static async connect(target: SshTarget): Promise<SshConnection> {
+    const c = new SshConnection(target);
+    await c.open();
+    return c;
+  }
+
+  private open(): Promise<void> {
+    const t = this.target;
+    let privateKey: Buffer;
+    try {
+      privateKey = readFileSync(t.keyPath);
+    } catch {
+      throw new UserError(`cannot read the ssh key ${t.keyPath}: check \`ssh.key\` in the config`);
+    }
+    let hostKeyProblem: UserError | undefined;
+    const hostVerifier = (key: Buffer): boolean => {
+      const verdict = verifyHostKey(t.knownHostsPath, t.host, t.port, key);
+      if (verdict === 'match') return true;
+      if (verdict === 'unknown' && t.acceptNewHostKey) {
+        rememberHostKey(t.knownHostsPath, t.host, t.port, key);
+        return true;
+      }
+      hostKeyProblem =
+        verdict === 'unknown'
+          ? new UserError(
+              `host key of ${t.host}:${t.port} is not in ${t.knownHostsPath}: verify it, then add it (ssh-keyscan -p ${t.port} ${t.host} >> ${t.knownHostsPath}) or pass --accept-new-host-key`,
+            )
+          : new UserError(
+              `HOST KEY CHANGED for ${t.host}:${t.port} (it does not match ${t.knownHostsPath}): refusing to connect. If the host was rebuilt, remove the old entry with ssh-keygen -R '[${t.host}]:${t.port}' -f ${t.knownHostsPath}`,
+            );
+      return false;
+    };
+    return new Promise((resolve, reject) => {
+      this.client
+        .on('ready', () => resolve())
+        .on('error', (err: Error & { code?: string; level?: string }) => reject(hostKeyProblem ?? describeConnectError(err, t)));
+      try {
+        this.client.connect({
+          host: t.host,
+          port: t.port,
+          username: t.user,
+          privateKey,
+          readyTimeout: t.connectTimeoutMs ?? 15_000,
+          keepaliveInterval: 15_000,
+          keepaliveCountMax: 4,
+          hostVerifier,
+        });
+      } catch (e) {
+        reject(new UserError(`cannot use the ssh key ${t.keyPath} (${(e as Error).message}): check \`ssh.key\`; it must be an unencrypted private key`));
+      }
+    });
+  }
+
+  /** Run a command string (already quoted for sh). */
+  exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
+    const max = opts.maxBuffer ?? 8 * 1024 * 1024;
+    return new Promise((resolve, reject) => {
+      this.client.exec(command, (err, ch: ClientChannel) => {
+        if (err) return reject(new UserError(`ssh exec failed: ${err.message}`));
+        let out = '';
+        let errOut = '';
+        if (opts.stdout) ch.pipe(opts.stdout, { end: false });
+        else ch.on('data', (d: Buffer) => { if (out.length < max) out += d.toString(); });
+        // stderr is always drained, so a chatty command can never stall the channel.
+        ch.stderr.on('data', (d: Buffer) => { if (errOut.length < max) errOut += d.toString(); });
+        let exit: { code: number; signal?: string } | undefined;
+        ch.on('exit', (code: number | null, signal?: string) => {
+          exit = { code: code ?? (signal ? 128 : 255), signal: signal ?? undefined };
+        });
+        ch.on('close', () =>
+          resolve(
+            exit
+              ? { ...exit, stdout: out, stderr: errOut }
+              : { code: 255, stdout: out, stderr: errOut || 'connection closed before the command exited' },
+          ),
+        );
+        if (opts.stdin === undefined) ch.end();
+        else if (typeof opts.stdin === 'string' || Buffer.isBuffer(opts.stdin)) ch.end(opts.stdin);
+        else opts.stdin.pipe(ch);
+      });
+    });
+  }
+
+  /** A local unix socket that forwards to the remote Docker socket over this connection. */
+  async dockerSocket(remotePath = '/var/run/docker.sock'): Promise<string> {
+    if (this.dockerDir) return join(this.dockerDir, 'docker.sock');
+    this.dockerDir = mkdtempSync(join(tmpdir(), 'cutover-docker-'));
+    const path = join(this.dockerDir, 'docker.sock');
+    this.dockerServer = createServer((local) => {
+      this.client.openssh_forwardOutStreamLocal(remotePath, (err, remote) => {
+        if (err) {
+          local.destroy(err);
+          return;
+        }
+        local.pipe(remote).pipe(local);
+        local.on('error', () => remote.destroy());
+        remote.on('error', () => local.destroy());
+      });
+    });
+    await new Promise<void>((res) => this.dockerServer!.listen(path, res));
+    return path;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.dockerServer?.close();
+    if (this.dockerDir) rmSync(this.dockerDir, { recursive: true, force: true });
+    this.client.end();
+  }
+}
+
+function describeConnectError(err: Error & { code?: string; level?: string }, t: SshTarget): UserError {
+  const where = `${t.user}@${t.host}:${t.port}`;
+  if (err.code === 'ECONNREFUSED')
+    return new UserError(`cannot reach ${t.host}:${t.port} (connection refused): check \`ssh.host\`/\`ssh.port\` and that sshd is running`);
+  if (err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN')
+    return new UserError(`cannot resolve ${t.host}: check \`ssh.host\` in the config`);
+  if (err.code === 'ETIMEDOUT' || /Timed out while waiting for handshake/.test(err.message))
+    return new UserError(`timed out connecting to ${t.host}:${t.port}: check the address, port and firewall`);
+  if (err.level === 'client-authentication')
+    return new UserError(`ssh key ${t.keyPath} was refused by ${where}: check \`ssh.key\` and that its public key is in ~${t.user}/.ssh/authorized_keys`);
+  return new UserError(`ssh to ${where} failed: ${err.message}`);
+}

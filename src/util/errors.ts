@@ -1,0 +1,19 @@
+/** An error meant for the operator: one line that names the problem and the fix. */
+export class UserError extends Error {
+  constructor(message: string, readonly exitCode = 2) {
+    super(message);
+    this.name = 'UserError';
+  }
+}
+
+/** A step failed; the runner wraps it with what was undone. */
+export class StepFailed extends Error {
+  constructor(readonly stepId: string, readonly cause: unknown, message: string) {
+    super(message);
+    this.name = 'StepFailed';
+  }
+}
+
+export function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
