@@ -305,8 +305,8 @@ ensure_mediahub() {
   mkdir -p "$MEDIAHUB"
   rsync -a --delete "$SRC/mediahub/" "$MEDIAHUB/"
   chown -R "$USER_NAME:$USER_NAME" "$MEDIAHUB"
-  image_exists mediahub-backend:lab || DOCKER_BUILDKIT=0 docker build -q -t mediahub-backend:lab "$MEDIAHUB/backend" >/dev/null
-  image_exists mediahub-frontend:lab || DOCKER_BUILDKIT=0 docker build -q -t mediahub-frontend:lab "$MEDIAHUB/frontend" >/dev/null
+  image_exists mediahub-backend:lab || DOCKER_BUILDKIT=0 docker build -q -t mediahub-backend:lab "$MEDIAHUB/backend" >"$LAB/build.log" 2>&1
+  image_exists mediahub-frontend:lab || DOCKER_BUILDKIT=0 docker build -q -t mediahub-frontend:lab "$MEDIAHUB/frontend" >"$LAB/build.log" 2>&1
   (cd "$MEDIAHUB" && docker compose -f docker-compose.prod.yml up -d --wait --quiet-pull >/dev/null 2>"$LAB/mediahub-up.log") \
     || die "MediaHub did not come up, see $LAB/mediahub-up.log"
 }

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# `npm run rehearse`: the main job. Installs what is missing, resets the lab to the pre-migration
+# state, shows the dry-run plan, then runs the CHM migration against the lab and prints the report.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -x node_modules/.bin/tsx ] || npm ci --no-audit --no-fund
+bash scripts/lab.sh up >/dev/null
+bash scripts/lab.sh reset
+if [ -f runbooks/migrate-chm.ts ]; then
+  node_modules/.bin/tsx runbooks/migrate-chm.ts --dry-run
+  node_modules/.bin/tsx runbooks/migrate-chm.ts --yes "$@"
+fi

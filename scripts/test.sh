@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# `npm test`: everything a fresh machine needs, then every test (unit, then integration on the lab).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -x node_modules/.bin/vitest ] || npm ci --no-audit --no-fund
+bash scripts/lab.sh up
+exec node_modules/.bin/vitest run "$@"

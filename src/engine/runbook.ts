@@ -1,0 +1,38 @@
+import type { z } from 'zod';
+import type { RemoteCommand } from './command.ts';
+import type { CommandResult } from './command.ts';
+import type { SshTarget } from '../ssh/connection.ts';
+import type { Step } from './step.ts';
+
+/** Runs a read-only command for facts; in a dry run too. Never throws on a non-zero exit. */
+export type Probe = (cmd: RemoteCommand) => Promise<CommandResult>;
+
+export interface Problem {
+  /** One line: what is wrong and how to fix it. */
+  message: string;
+}
+
+export interface Facts<F> {
+  facts: F;
+  /** Preflight failures: the run stops before anything changes. */
+  problems: Problem[];
+  /** The runbook's work is already done on this host: nothing to do, and it says so. */
+  alreadyDone?: string;
+}
+
+export interface Runbook<S extends z.ZodType, F> {
+  name: string;
+  /** Used when --config is not given (relative to the project root). */
+  defaultConfig: string;
+  schema: S;
+  /** Examples quoted in config errors, keyed by field path. */
+  examples?: Record<string, string>;
+  ssh(config: z.infer<S>): SshTarget;
+  lockDir(config: z.infer<S>): string;
+  gather(probe: Probe, config: z.infer<S>, ctx: { runId: string; resuming: boolean }): Promise<Facts<F>>;
+  /** The stable part of the facts: a saved plan is refused when this changes. */
+  fingerprint(facts: F): unknown;
+  steps(config: z.infer<S>): Step<z.infer<S>, F>[];
+  /** Written after a run (report.md), from the journal's notes and the facts. */
+  report?(ctx: { config: z.infer<S>; facts: F; runId: string; runDir: string; notes: Record<string, unknown>; timings: Record<string, number> }): Promise<string> | string;
+}

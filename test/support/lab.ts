@@ -1,0 +1,51 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { resolve } from 'node:path';
+
+export const ROOT = resolve(import.meta.dirname, '../..');
+export const LAB = resolve(ROOT, '.lab');
+export const SSH_DIR = resolve(LAB, 'ssh');
+
+export const labTarget = (over: Partial<{ knownHostsPath: string; keyPath: string; port: number }> = {}) => ({
+  host: '127.0.0.1',
+  port: 2222,
+  user: 'ubuntu',
+  keyPath: resolve(SSH_DIR, 'id_ed25519'),
+  knownHostsPath: resolve(SSH_DIR, 'known_hosts'),
+  ...over,
+});
+
+/** Run a command on the lab host through OpenSSH with the pinned key. */
+export function labSsh(command: string): string {
+  return execFileSync('ssh', ['-F', resolve(SSH_DIR, 'config'), 'chm-lab', command], { encoding: 'utf8' });
+}
+
+export function labScript(cmd: 'reset' | 'status' | 'up', ...args: string[]): { code: number; out: string } {
+  const r = spawnSync('bash', [resolve(ROOT, 'scripts/lab.sh'), cmd, ...args], { encoding: 'utf8' });
+  return { code: r.status ?? 1, out: `${r.stdout}${r.stderr}` };
+}
+
+/** fetch, retried once: a service restarted by the test leaves a dead keep-alive socket behind. */
+export async function fetchRetry(url: string, init: RequestInit = {}): Promise<Response> {
+  try {
+    return await fetch(url, init);
+  } catch {
+    await new Promise((r) => setTimeout(r, 200));
+    return fetch(url, init);
+  }
+}
+
+export async function getJson(url: string, headers: Record<string, string> = {}): Promise<any> {
+  const r = await fetchRetry(url, { headers });
+  if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
+  return r.json();
+}
+
+export async function ingest(document: string, collection = 'faq'): Promise<any> {
+  const r = await fetchRetry('http://127.0.0.1:8000/api/ingest', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ collection, document }),
+  });
+  if (!r.ok) throw new Error(`ingest: HTTP ${r.status}`);
+  return r.json();
+}
