@@ -1,0 +1,48 @@
+import { input, select } from '@inquirer/prompts';
+import { describe } from '../engine/command.ts';
+import type { StepDecision } from '../engine/runner.ts';
+import type { PlannedStep } from '../engine/step.ts';
+
+export type Ask = {
+  select: typeof select;
+  input: typeof input;
+};
+
+/**
+ * --interactive: before each step, run / skip / show the commands / roll back and quit / quit
+ * leaving a resumable run. Destructive steps need the step id typed back.
+ */
+export async function askBeforeStep(
+  p: PlannedStep<unknown, unknown>,
+  opts: { yes: boolean; print: (s: string) => void },
+  ask: Ask = { select, input },
+): Promise<StepDecision> {
+  for (;;) {
+    const choice = await ask.select({
+      message: `next: ${p.step.id} — ${p.step.title}${p.step.destructive ? ' (DESTRUCTIVE)' : ''}`,
+      choices: [
+        { name: 'run this step', value: 'run' },
+        { name: 'skip it', value: 'skip' },
+        { name: 'show its commands', value: 'show' },
+        { name: 'roll back what this run did, and quit', value: 'rollback' },
+        { name: 'quit, leaving a resumable run', value: 'quit' },
+      ],
+    });
+    if (choice === 'show') {
+      for (const a of p.actions) {
+        opts.print(`    + ${describe(a.cmd)}`);
+        for (const u of a.undo ?? []) opts.print(`        undo: ${describe(u)}`);
+      }
+      if (p.actions.length === 0) opts.print('    (read-only: no commands)');
+      continue;
+    }
+    if (choice === 'run' && p.step.destructive && !opts.yes) {
+      const typed = await ask.input({ message: `type "${p.step.id}" to confirm this destructive step` });
+      if (typed.trim() !== p.step.id) {
+        opts.print('    not confirmed');
+        continue;
+      }
+    }
+    return choice as StepDecision;
+  }
+}

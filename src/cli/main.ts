@@ -1,0 +1,243 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { resolve } from 'node:path';
+import type { z } from 'zod';
+import { describe as describeCmd } from '../engine/command.ts';
+import { loadConfig } from '../engine/config.ts';
+import { Journal, replay } from '../engine/journal.ts';
+import { lockHeldMessage, lockProbe, parseLockOwner } from '../engine/lock.ts';
+import { executePlan, undoFromJournal, type RunHooks } from '../engine/runner.ts';
+import type { Probe, Runbook } from '../engine/runbook.ts';
+import type { PlannedStep } from '../engine/step.ts';
+import { DryRunExecutor, type Executor } from '../exec/executor.ts';
+import { SshExecutor, remoteString } from '../exec/ssh-executor.ts';
+import { SshConnection } from '../ssh/connection.ts';
+import { UserError, errorMessage } from '../util/errors.ts';
+import { askBeforeStep } from './interactive.ts';
+import { parseOptions, type CliOptions } from './options.ts';
+import { JsonReporter, LineReporter, ListrReporter, type Reporter } from './reporters.ts';
+
+export const PROJECT_ROOT = resolve(import.meta.dirname, '../..');
+
+export function newRunId(now = new Date()): string {
+  const p = (n: number) => String(n).padStart(2, '0');
+  const d = `${now.getUTCFullYear()}${p(now.getUTCMonth() + 1)}${p(now.getUTCDate())}`;
+  const t = `${p(now.getUTCHours())}${p(now.getUTCMinutes())}${p(now.getUTCSeconds())}`;
+  return `${d}-${t}-${randomBytes(2).toString('hex')}`;
+}
+
+export function factsFingerprint(stable: unknown): string {
+  return createHash('sha256').update(canonicalJson(stable)).digest('hex');
+}
+
+function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (v && typeof v === 'object')
+    return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
+  return JSON.stringify(v);
+}
+
+/** Keep the steps the operator selected with --from/--to/--only. */
+export function selectSteps<T extends { step: { id: string } }>(plan: T[], o: Pick<CliOptions, 'from' | 'to' | 'only' | 'failAt'>): T[] {
+  const ids = plan.map((p) => p.step.id);
+  for (const [flag, id] of [['--from', o.from], ['--to', o.to], ['--only', o.only], ['--fail-at', o.failAt]] as const) {
+    if (id && !ids.includes(id)) throw new UserError(`${flag} ${id}: no such step (steps: ${ids.join(', ')})`);
+  }
+  if (o.only) return plan.filter((p) => p.step.id === o.only);
+  const from = o.from ? ids.indexOf(o.from) : 0;
+  const to = o.to ? ids.indexOf(o.to) : ids.length - 1;
+  if (from > to) throw new UserError(`--from ${o.from} comes after --to ${o.to}`);
+  return plan.slice(from, to + 1);
+}
+
+export interface SavedPlan {
+  runbook: string;
+  runId: string;
+  config: string;
+  fingerprint: string;
+  steps: { id: string; title: string; actions: { cmd: string; undo: string[] }[] }[];
+}
+
+export function planToJson(runbook: string, runId: string, config: string, fingerprint: string, plan: PlannedStep<unknown, unknown>[]): SavedPlan {
+  return {
+    runbook,
+    runId,
+    config,
+    fingerprint,
+    steps: plan.map((p) => ({
+      id: p.step.id,
+      title: p.step.title,
+      actions: p.actions.map((a) => ({ cmd: describeCmd(a.cmd), undo: (a.undo ?? []).map(describeCmd) })),
+    })),
+  };
+}
+
+/** Entry point of every runbook: one error boundary, one line on failure, non-zero exit. */
+export async function runCli<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv = process.argv.slice(2)): Promise<never> {
+  let verbose = argv.includes('--verbose') || argv.includes('-v');
+  let code = 0;
+  try {
+    code = await runInner(runbook, argv, (v) => { verbose = v; });
+  } catch (e) {
+    const msg = errorMessage(e).split('\n')[0];
+    process.stderr.write(`${runbook.name}: error: ${msg}\n`);
+    if (verbose && e instanceof Error && !(e instanceof UserError)) process.stderr.write(`${e.stack}\n`);
+    code = e instanceof UserError ? e.exitCode : 1;
+  }
+  process.exit(code);
+}
+
+async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: string[], setVerbose: (v: boolean) => void): Promise<number> {
+  const o = parseOptions(runbook.name, argv);
+  setVerbose(o.verbose);
+  const tty = Boolean(process.stdout.isTTY && process.stdin.isTTY) && !process.env.CI;
+  if (o.interactive && !process.stdin.isTTY)
+    throw new UserError('--interactive needs a terminal (stdin is not a TTY): run without it, and pass --yes to confirm destructive steps');
+
+  const configPath = resolve(o.config ?? resolve(PROJECT_ROOT, runbook.defaultConfig));
+  const config = loadConfig(configPath, runbook.schema, runbook.examples);
+  const cmdName = `npx tsx runbooks/${runbook.name}.ts`;
+  const backupsRoot = resolve(PROJECT_ROOT, 'backups');
+
+  let saved: SavedPlan | undefined;
+  if (o.plan) {
+    if (!existsSync(o.plan)) throw new UserError(`--plan ${o.plan}: no such file (make one with --dry-run --out FILE)`);
+    saved = JSON.parse(readFileSync(o.plan, 'utf8')) as SavedPlan;
+    if (saved.runbook !== runbook.name) throw new UserError(`--plan ${o.plan} was made by runbook ${saved.runbook}, not ${runbook.name}`);
+  }
+  const existingRun = o.resume ?? o.rollback;
+  const runId = existingRun ?? saved?.runId ?? newRunId();
+  const runDir = resolve(backupsRoot, runId);
+  const journalPath = resolve(runDir, 'journal.jsonl');
+  if (existingRun && !existsSync(journalPath))
+    throw new UserError(`no journal for run ${existingRun} at ${journalPath}: check the run id (ls backups/)`);
+
+  const reporterFor = (plan: PlannedStep<unknown, unknown>[]): Reporter =>
+    o.json ? new JsonReporter() : o.dryRun || o.interactive || !tty ? new LineReporter(o.verbose) : new ListrReporter(plan, tty);
+
+  const conn = await SshConnection.connect({ ...runbook.ssh(config), acceptNewHostKey: o.acceptNewHostKey });
+  const real = new SshExecutor(conn);
+  const probe: Probe = async (cmd) => conn.exec(remoteString(cmd));
+  let stopRequested = false;
+  const onSigint = () => {
+    if (stopRequested) {
+      process.stderr.write('\nsecond Ctrl-C: stopping now; the journal is intact (use --resume or --rollback)\n');
+      process.exit(130);
+    }
+    stopRequested = true;
+    process.stderr.write(`\nCtrl-C: finishing the current action, then ${o.rollbackOnFailure ? 'rolling back' : 'stopping (resumable)'}. Ctrl-C again to stop now.\n`);
+  };
+  process.on('SIGINT', onSigint);
+
+  try {
+    // Someone else's run holds the host? Refuse before reading or changing anything more.
+    const owner = parseLockOwner((await probe(lockProbe(runbook.lockDir(config)))).stdout);
+    if (owner && owner.runId !== runId) throw new UserError(lockHeldMessage(owner, runbook.lockDir(config), cmdName));
+
+    if (o.rollback) {
+      const journal = new Journal(journalPath);
+      journal.append({ type: 'run', runId, runbook: runbook.name, operator: operator(), config: configPath, startedAt: new Date().toISOString(), mode: 'rollback' });
+      const reporter = new LineReporter(o.verbose);
+      reporter.line(`rolling back run ${runId} from ${journalPath}`);
+      const u = await undoFromJournal(journal, real, { event: (e) => reporter.event(e) });
+      journal.close();
+      if (u.undoFailures.length) throw new UserError(`rollback of ${runId} incomplete: ${u.undoFailures.join('; ')}. Fix the cause and run --rollback ${runId} again`, 1);
+      reporter.line(u.undone.length ? `rolled back run ${runId}: ${u.undone.length} actions undone` : `run ${runId}: nothing left to undo`);
+      return 0;
+    }
+
+    const resumeState = o.resume ? replay(Journal.read(journalPath)) : undefined;
+    if (resumeState?.finished) {
+      process.stdout.write(`run ${runId} already finished: nothing to resume\n`);
+      return 0;
+    }
+    const gathered = await runbook.gather(probe, config, { runId, resuming: Boolean(o.resume) });
+    if (gathered.problems.length) {
+      if (gathered.problems.length > 1) {
+        const lines = gathered.problems.map((p) => `  - ${p.message}`).join('\n');
+        process.stderr.write(`${runbook.name}: ${gathered.problems.length} preflight checks failed, nothing was changed:\n${lines}\n`);
+      }
+      throw new UserError(`preflight: ${gathered.problems[0].message}`);
+    }
+    if (gathered.alreadyDone && !o.resume) {
+      process.stdout.write(`${gathered.alreadyDone}\nnothing to do: no changes made\n`);
+      return 0;
+    }
+    const fingerprint = factsFingerprint(runbook.fingerprint(gathered.facts));
+    const ctx = { config, facts: gathered.facts, runId, runDir };
+    const fullPlan = runbook.steps(config).map((step) => ({ step, actions: step.plan(ctx) }));
+    const plan = selectSteps(fullPlan, o);
+
+    if (saved) {
+      if (saved.fingerprint !== fingerprint)
+        throw new UserError(`the host changed since plan ${o.plan} was made (facts fingerprint ${saved.fingerprint.slice(0, 12)} ≠ ${fingerprint.slice(0, 12)}): make a new plan with --dry-run --out`);
+      const now = planToJson(runbook.name, runId, configPath, fingerprint, plan);
+      if (JSON.stringify(now.steps) !== JSON.stringify(saved.steps))
+        throw new UserError(`plan ${o.plan} no longer matches what this version of the runbook would do: make a new plan with --dry-run --out`);
+    }
+
+    if (o.dryRun) {
+      const reporter = reporterFor(plan);
+      reporter.line(`dry run of ${runbook.name} (run id ${runId}, facts fingerprint ${fingerprint.slice(0, 12)}): nothing will be changed`);
+      const dry = new DryRunExecutor();
+      await executePlan({ plan, exec: dry, hooks: { event: (e) => reporter.event(e) } });
+      reporter.line(`${dry.printed.length} mutating commands in ${plan.length} steps`);
+      if (o.out) {
+        writeFileSync(o.out, `${JSON.stringify(planToJson(runbook.name, runId, configPath, fingerprint, plan), null, 2)}\n`);
+        reporter.line(`plan saved to ${o.out}; execute it with --plan ${o.out}`);
+      }
+      await reporter.done();
+      return 0;
+    }
+
+    const destructive = plan.filter((p) => p.step.destructive).map((p) => p.step.id);
+    if (destructive.length && !o.yes && !o.interactive)
+      throw new UserError(`steps ${destructive.join(', ')} are destructive: pass --yes to confirm them, or use --interactive`);
+
+    mkdirSync(runDir, { recursive: true });
+    const journal = new Journal(journalPath);
+    journal.append({ type: 'run', runId, runbook: runbook.name, operator: operator(), config: configPath, startedAt: new Date().toISOString(), mode: o.resume ? 'resume' : 'run' });
+    const reporter = reporterFor(plan);
+    const hooks: RunHooks = {
+      event: (e) => reporter.event(e),
+      stopRequested: () => stopRequested,
+      beforeStep: o.interactive ? (p) => askBeforeStep(p, { yes: o.yes, print: (s) => reporter.line(s) }) : undefined,
+    };
+    if (o.json) reporter.line(`run ${runId} (journal ${journalPath})`);
+    else process.stdout.write(`run ${runId} (journal ${journalPath})\n`);
+    const outcome = await executePlan({ plan, exec: real, journal, resume: resumeState, failAt: o.failAt, noRollback: !o.rollbackOnFailure, hooks });
+    await reporter.done();
+    const state = replay(Journal.read(journalPath));
+    if (runbook.report) {
+      const timings: Record<string, number> = {};
+      for (const e of Journal.read(journalPath)) if (e.type === 'step-done') timings[e.step] = e.ms;
+      const md = await runbook.report({ config, facts: gathered.facts, runId, runDir, notes: state.notes, timings });
+      writeFileSync(resolve(runDir, 'report.md'), md);
+    }
+    journal.close();
+    if (outcome.ok) {
+      process.stdout.write(`run ${runId} finished${runbook.report ? `; report: ${resolve(runDir, 'report.md')}` : ''}\n`);
+      return 0;
+    }
+    const what = outcome.rolledBack
+      ? `rolled back ${outcome.undone.length} actions; the host is as it was before the run`
+      : outcome.undoFailures.length
+        ? `ROLLBACK INCOMPLETE (${outcome.undoFailures.join('; ')}): fix the cause, then ${cmdName} --rollback ${runId}`
+        : `state left as is: ${cmdName} --resume ${runId} to continue, or --rollback ${runId} to undo`;
+    throw new UserError(`step ${outcome.failedStep} failed: ${outcome.error}; ${what}`, 1);
+  } finally {
+    process.off('SIGINT', onSigint);
+    real.close();
+  }
+}
+
+function operator(): string {
+  try {
+    return process.env.CUTOVER_OPERATOR ?? userInfo().username;
+  } catch {
+    return 'unknown';
+  }
+}
+
+export type { Executor };

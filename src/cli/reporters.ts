@@ -1,0 +1,186 @@
+import { Listr, PRESET_TIMER } from 'listr2';
+import type { Progress } from '../exec/executor.ts';
+import type { RunEvent } from '../engine/runner.ts';
+import type { PlannedStep } from '../engine/step.ts';
+
+export interface Reporter {
+  event(e: RunEvent): void;
+  /** Resolves when the view has caught up (listr's render loop). */
+  done(): Promise<void>;
+  line(text: string): void;
+}
+
+export function formatBytes(n: number): string {
+  const u = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1000 && i < u.length - 1) { v /= 1000; i++; }
+  return `${v.toFixed(i ? 1 : 0)} ${u[i]}`;
+}
+
+/** "412.3 MB of 1.0 GB, 88.2 MB/s, ETA 7s" from successive progress reports. */
+export class RateMeter {
+  private start = Date.now();
+  format(p: Progress): string {
+    const secs = Math.max((Date.now() - this.start) / 1000, 0.001);
+    const rate = p.bytes / secs;
+    const of = p.totalBytes ? ` of ${formatBytes(p.totalBytes)}` : '';
+    const eta = p.totalBytes && rate > 0 ? `, ETA ${Math.max(0, Math.ceil((p.totalBytes - p.bytes) / rate))}s` : '';
+    return `${p.label}: ${formatBytes(p.bytes)}${of}, ${formatBytes(rate)}/s${eta}`;
+  }
+}
+
+/** JSON lines on stdout, for machines. */
+export class JsonReporter implements Reporter {
+  event(e: RunEvent): void {
+    process.stdout.write(`${JSON.stringify({ t: new Date().toISOString(), ...e })}\n`);
+  }
+  line(text: string): void {
+    process.stdout.write(`${JSON.stringify({ type: 'info', message: text })}\n`);
+  }
+  async done(): Promise<void> {}
+}
+
+/** Plain lines: CI logs, interactive mode, and the printed dry-run plan. */
+export class LineReporter implements Reporter {
+  private meters = new Map<string, RateMeter>();
+  private lastProgress = 0;
+  private dry = false;
+  constructor(private verbose = false) {}
+  line(text: string): void {
+    process.stdout.write(`${text}\n`);
+  }
+  event(e: RunEvent): void {
+    switch (e.type) {
+      case 'step-start':
+        this.line(`[${e.index + 1}/${e.total}] ${e.id}: ${e.title}`);
+        break;
+      case 'step-done':
+        if (!this.dry) this.line(`      done in ${(e.ms / 1000).toFixed(1)}s`);
+        break;
+      case 'step-skipped':
+        this.line(`      skip ${e.id} (${e.why})`);
+        break;
+      case 'action':
+        if (e.dryRun) {
+          this.dry = true;
+          this.line(`    + ${e.what}`);
+          for (const u of e.undo) this.line(`        undo: ${u}`);
+        } else if (this.verbose) this.line(`    $ ${e.what}`);
+        break;
+      case 'progress': {
+        const m = this.meters.get(e.progress.label) ?? new RateMeter();
+        this.meters.set(e.progress.label, m);
+        const now = Date.now();
+        const final = e.progress.totalBytes !== undefined && e.progress.bytes >= e.progress.totalBytes;
+        if (now - this.lastProgress > 2000 || final) {
+          this.lastProgress = now;
+          this.line(`      ${m.format(e.progress)}`);
+        }
+        break;
+      }
+      case 'step-failed':
+        this.line(`  ✗ ${e.id} failed: ${e.error}`);
+        break;
+      case 'undo':
+        this.line(`  ↩ ${e.ok ? 'undone' : 'UNDO FAILED'} (${e.id}): ${e.what}${e.error ? `: ${e.error}` : ''}`);
+        break;
+      case 'info':
+        this.line(e.message);
+        break;
+    }
+  }
+  async done(): Promise<void> {}
+}
+
+interface Deferred {
+  promise: Promise<void>;
+  resolve: () => void;
+  reject: (e: Error) => void;
+}
+function deferred(): Deferred {
+  let resolve!: () => void;
+  let reject!: (e: Error) => void;
+  const promise = new Promise<void>((res, rej) => { resolve = res; reject = rej; });
+  promise.catch(() => {});
+  return { promise, resolve, reject };
+}
+
+/**
+ * listr2 as a view of the engine's events: one task per step, with timings, and bytes/rate/ETA
+ * as the task's output during transfers. The engine runs on its own; this only renders.
+ */
+export class ListrReporter implements Reporter {
+  private ends = new Map<string, Deferred>();
+  private skips = new Map<string, string>();
+  private outputs = new Map<string, (s: string) => void>();
+  private meters = new Map<string, RateMeter>();
+  private list: Promise<unknown>;
+  private after: string[] = [];
+
+  constructor(plan: PlannedStep<unknown, unknown>[], tty: boolean) {
+    for (const p of plan) this.ends.set(p.step.id, deferred());
+    const listr = new Listr(
+      plan.map((p) => ({
+        title: `${p.step.id}: ${p.step.title}`,
+        task: async (_ctx: unknown, task: { output: string; skip: (m?: string) => void }) => {
+          this.outputs.set(p.step.id, (s) => { task.output = s; });
+          await this.ends.get(p.step.id)!.promise;
+          const why = this.skips.get(p.step.id);
+          if (why) task.skip(`${p.step.id}: skipped (${why})`);
+        },
+      })),
+      {
+        concurrent: false,
+        exitOnError: true,
+        registerSignalListeners: false,
+        renderer: tty ? 'default' : 'simple',
+        fallbackRenderer: 'simple',
+        rendererOptions: { timer: PRESET_TIMER, collapseSubtasks: false, outputBar: 1 } as never,
+        fallbackRendererOptions: { timer: PRESET_TIMER } as never,
+      },
+    );
+    this.list = listr.run().catch(() => undefined);
+  }
+
+  line(text: string): void {
+    this.after.push(text);
+  }
+
+  event(e: RunEvent): void {
+    switch (e.type) {
+      case 'step-done':
+        this.ends.get(e.id)?.resolve();
+        break;
+      case 'step-skipped':
+        this.skips.set(e.id, e.why);
+        this.ends.get(e.id)?.resolve();
+        break;
+      case 'step-failed':
+        this.ends.get(e.id)?.reject(new Error(e.error));
+        break;
+      case 'progress': {
+        const m = this.meters.get(e.progress.label) ?? new RateMeter();
+        this.meters.set(e.progress.label, m);
+        this.outputs.get(e.id)?.(m.format(e.progress));
+        break;
+      }
+      case 'undo':
+        this.after.push(`  ↩ ${e.ok ? 'undone' : 'UNDO FAILED'} (${e.id}): ${e.what}${e.error ? `: ${e.error}` : ''}`);
+        break;
+      case 'info':
+        this.after.push(e.message);
+        break;
+      default:
+        break;
+    }
+  }
+
+  async done(): Promise<void> {
+    // Steps never reached (a failure earlier) must not keep the list waiting.
+    for (const d of this.ends.values()) d.reject(new Error('not run'));
+    await this.list;
+    for (const l of this.after) process.stdout.write(`${l}\n`);
+    this.after = [];
+  }
+}
