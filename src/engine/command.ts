@@ -12,6 +12,8 @@ export interface RemoteCommand {
   kind: 'remote';
   argv: string[];
   sudo?: boolean;
+  /** Run as this user (sudo -u USER -H). */
+  user?: string;
   /** Environment for the command; values may be secrets (passed on stdin-free env prefix). */
   env?: Record<string, string | Secret>;
   /** Exit codes that count as success (default [0]). */
@@ -67,7 +69,7 @@ export function describe(cmd: Command): string {
   switch (cmd.kind) {
     case 'remote': {
       const env = cmd.env ? Object.entries(cmd.env).map(([k, v]) => `${k}=${typeof v === 'string' ? v : '[REDACTED]'}`) : [];
-      return `remote${cmd.sudo ? ' (sudo)' : ''}: ${env.length ? `env ${env.join(' ')} ` : ''}${shJoin(cmd.argv)}`;
+      return `remote${cmd.user ? ` (as ${cmd.user})` : cmd.sudo ? ' (sudo)' : ''}: ${env.length ? `env ${env.join(' ')} ` : ''}${shJoin(cmd.argv)}`;
     }
     case 'upload': {
       const what = cmd.localPath ? cmd.localPath : `${Buffer.byteLength(cmd.content ?? '')} bytes`;

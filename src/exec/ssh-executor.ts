@@ -12,11 +12,11 @@ import { isSecret } from '../util/secret.ts';
 import { CommandFailed, type Executor, type RunOptions } from './executor.ts';
 
 /** Remote argv as one sh string, with sudo and env applied. Secrets are revealed only here. */
-export function remoteString(cmd: Pick<RemoteCommand, 'argv' | 'sudo' | 'env'>): string {
+export function remoteString(cmd: Pick<RemoteCommand, 'argv' | 'sudo' | 'env' | 'user'>): string {
   const env = cmd.env
     ? Object.entries(cmd.env).map(([k, v]) => `${k}=${isSecret(v) ? v.reveal() : v}`)
     : [];
-  const argv = [...(cmd.sudo ? ['sudo', '-n', '--'] : []), ...(env.length ? ['env', ...env] : []), ...cmd.argv];
+  const argv = [...(cmd.user ? ['sudo', '-n', '-u', cmd.user, '-H', '--'] : cmd.sudo ? ['sudo', '-n', '--'] : []), ...(env.length ? ['env', ...env] : []), ...cmd.argv];
   return shJoin(argv);
 }
 

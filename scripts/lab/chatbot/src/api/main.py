@@ -367,6 +367,7 @@ def root():
 
 
 @app.get("/health")
+@app.get("/api/health")
 def health():
     try:
         conn = _connect()

@@ -1,0 +1,27 @@
+/**
+ * Move the CHM chatbot from bare metal into Docker Compose, with nothing lost and a way back
+ * from every step. See README.md; `--dry-run` prints the exact plan.
+ *   npx tsx runbooks/migrate-chm.ts [--config runbooks/chm.lab.yaml] [--dry-run | --interactive | --yes]
+ */
+import { runCli } from '../src/cli/main.ts';
+import { chmExamples, chmSchema } from '../src/chm/config.ts';
+import { chmFingerprint, gatherChm, type ChmFacts } from '../src/chm/facts.ts';
+import { chmReport } from '../src/chm/report.ts';
+import { LOCK_DIR, chmSteps } from '../src/chm/steps.ts';
+import type { Runbook } from '../src/engine/runbook.ts';
+import { sshTarget } from '../src/engine/ssh-config.ts';
+
+export const migrateChm: Runbook<typeof chmSchema, ChmFacts> = {
+  name: 'migrate-chm',
+  defaultConfig: 'runbooks/chm.lab.yaml',
+  schema: chmSchema,
+  examples: chmExamples,
+  ssh: (c) => sshTarget(c.ssh),
+  lockDir: () => LOCK_DIR,
+  gather: (probe, c, { runId }) => gatherChm(probe, c, runId),
+  fingerprint: chmFingerprint,
+  steps: chmSteps,
+  report: chmReport,
+};
+
+if (import.meta.url === `file://${process.argv[1]}`) await runCli(migrateChm);

@@ -1,0 +1,115 @@
+import { remote, sudo } from '../engine/command.ts';
+import { HOST_STATE } from '../engine/files.ts';
+import type { Facts, Probe, Problem } from '../engine/runbook.ts';
+import { formatBytes } from '../cli/reporters.ts';
+import type { ChmConfig } from './config.ts';
+import { statfsSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+export const VOLUMES = { chroma: 'chatbot_chroma', pdfs: 'chatbot_pdfs', transcripts: 'chatbot_transcripts' } as const;
+export type DataName = keyof typeof VOLUMES;
+export const DATA_NAMES: DataName[] = ['chroma', 'pdfs', 'transcripts'];
+
+export interface ChmFacts {
+  compose: 'v2' | 'v1';
+  dataBytes: Record<DataName, number>;
+  hostFree: number;
+  backendHealthy: boolean;
+  frontendHealthy: boolean;
+  /** MediaHub containers: "name id startedAt", sorted. Must not change during the migration. */
+  mediahub: string[];
+  port80: string;
+  volumes: Record<string, string | null>;
+  images: string[];
+}
+
+const sh = (script: string, ...args: string[]) => remote(['sh', '-c', script, 'sh', ...args]);
+
+export function mediahubProbe(c: ChmConfig) {
+  return sh(
+    `docker ps -q --filter "label=com.docker.compose.project=$1" | xargs -r docker inspect -f '{{.Name}} {{.Id}} {{.State.StartedAt}}' | sort`,
+    c.mediahub.project,
+  );
+}
+
+export async function gatherChm(probe: Probe, c: ChmConfig, runId: string): Promise<Facts<ChmFacts>> {
+  const problems: Problem[] = [];
+  const bad = (message: string) => problems.push({ message });
+  const dataDir = (n: DataName) => `${c.chatbot.dir}/${c.chatbot.data[n]}`;
+
+  if ((await probe(sudo(['true']))).code !== 0)
+    bad(`${c.ssh.user} cannot sudo without a password on the host: add \`${c.ssh.user} ALL=(ALL) NOPASSWD:ALL\` to /etc/sudoers.d/`);
+  if ((await probe(remote(['docker', 'info', '-f', '{{.ServerVersion}}']))).code !== 0)
+    bad(`the Docker engine is not reachable as ${c.ssh.user}: start dockerd and add ${c.ssh.user} to the docker group`);
+  let compose: 'v2' | 'v1' = 'v2';
+  if (!/v?2\./.test((await probe(remote(['docker', 'compose', 'version']))).stdout)) {
+    if ((await probe(remote(['docker-compose', 'version']))).code === 0) compose = 'v1';
+    else bad('Docker Compose is not installed on the host: install the docker-compose-plugin (v2)');
+  }
+
+  const dataBytes = { chroma: 0, pdfs: 0, transcripts: 0 } as Record<DataName, number>;
+  for (const n of DATA_NAMES) {
+    const r = await probe(sudo(['du', '-sb', dataDir(n)]));
+    if (r.code !== 0) bad(`source dir ${dataDir(n)} is missing on the host: check \`chatbot.dir\` and \`chatbot.data.${n}\``);
+    else dataBytes[n] = Number(r.stdout.split(/\s+/)[0]);
+  }
+  if (!problems.length && (await probe(sudo(['test', '-f', `${dataDir('chroma')}/chroma.sqlite3`]))).code !== 0)
+    bad(`${dataDir('chroma')} has no chroma.sqlite3: is \`chatbot.data.chroma\` the ChromaDB persist dir?`);
+  const total = Object.values(dataBytes).reduce((a, b) => a + b, 0);
+
+  // Host: a staged ChromaDB copy + the archives + the volumes; local: the archives.
+  const dfr = await probe(sh('mkdir -p "$1" 2>/dev/null; df -B1 --output=avail "$1" 2>/dev/null | tail -1 || df -B1 --output=avail / | tail -1', HOST_STATE));
+  const hostFree = Number(dfr.stdout.trim()) || 0;
+  const hostNeed = 2 * total + dataBytes.chroma + c.diskMargin;
+  if (hostFree && hostFree < hostNeed)
+    bad(`not enough disk on the host: ${formatBytes(hostFree)} free under ${HOST_STATE}, the migration needs ${formatBytes(hostNeed)} (copy + archives + volumes + margin): free space or lower \`diskMargin\``);
+  const local = statfsSync(resolve('backups'));
+  const localFree = local.bavail * local.bsize;
+  if (localFree < total + c.diskMargin)
+    bad(`not enough local disk for the backup: ${formatBytes(localFree)} free in backups/, need ${formatBytes(total + c.diskMargin)}: free space first`);
+
+  const health = async (port: number) =>
+    (await probe(remote(['curl', '-fsS', '-m', '5', '-o', '/dev/null', `http://127.0.0.1:${port}${c.chatbot.healthPath}`]))).code === 0;
+  const backendHealthy = await health(c.chatbot.backend.port);
+  const frontendHealthy = await health(c.chatbot.frontend.port);
+
+  const mediahub = (await probe(mediahubProbe(c))).stdout.trim().split('\n').filter(Boolean);
+  const port80 = (await probe(sudo(['ss', '-ltnpH', `sport = :${c.nginx.port}`]))).stdout.trim();
+
+  const volumes: Record<string, string | null> = {};
+  for (const v of Object.values(VOLUMES)) {
+    const r = await probe(remote(['docker', 'volume', 'inspect', '-f', '{{index .Labels "io.cutover.run"}}', v]));
+    volumes[v] = r.code === 0 ? r.stdout.trim() : null;
+  }
+  const images: string[] = [];
+  for (const i of c.images) if ((await probe(remote(['docker', 'image', 'inspect', '-f', '{{.Id}}', i]))).code === 0) images.push(i);
+
+  // Already migrated? Then say so and change nothing.
+  const running = await probe(remote(['docker', 'inspect', '-f', '{{.State.Running}} {{index .Config.Labels "io.cutover.run"}}', 'chatbot-backend']));
+  const [isRunning, byRun] = running.stdout.trim().split(' ');
+  if (running.code === 0 && isRunning === 'true' && byRun && !backendHealthy && byRun !== runId) {
+    return {
+      facts: { compose, dataBytes, hostFree, backendHealthy, frontendHealthy, mediahub, port80, volumes, images },
+      problems: [],
+      alreadyDone: `the chatbot already runs in containers (migrated by run ${byRun}) and bare metal is stopped`,
+    };
+  }
+
+  if (!backendHealthy)
+    bad(`the bare-metal backend does not answer on :${c.chatbot.backend.port}${c.chatbot.healthPath}: start it (${c.chatbot.backend.manager} ${c.chatbot.backend.name}) before migrating`);
+  if (port80) {
+    const who = /users:\(\("([^"]+)"/.exec(port80)?.[1] ?? 'another process';
+    bad(`port ${c.nginx.port} is taken by ${who} on the host: nginx needs it; stop ${who} or set \`nginx.port\``);
+  }
+  for (const [v, owner] of Object.entries(volumes))
+    if (owner !== null && owner !== runId)
+      bad(`a volume named ${v} already exists and was not made by this run${owner ? ` (made by run ${owner})` : ''}: inspect it (docker volume inspect ${v}); remove or rename it if it is not needed, never by this tool`);
+  for (const i of c.images) if (!images.includes(i)) bad(`image ${i} is not on the host: docker pull ${i} (or docker load it) first`);
+
+  return { facts: { compose, dataBytes, hostFree, backendHealthy, frontendHealthy, mediahub, port80, volumes, images }, problems };
+}
+
+/** What a saved plan depends on: not data sizes or free space, which move all the time. */
+export function chmFingerprint(f: ChmFacts): unknown {
+  return { compose: f.compose, mediahub: f.mediahub, port80: f.port80, volumes: f.volumes, images: f.images, backend: f.backendHealthy, frontend: f.frontendHealthy };
+}

@@ -1,0 +1,61 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Journal } from '../engine/journal.ts';
+import { formatBytes } from '../cli/reporters.ts';
+import type { ChmConfig } from './config.ts';
+import type { ChmFacts } from './facts.ts';
+
+/** Seconds from "writer stopped" to "container serving the final data", read from the journal. */
+export function freezeWindow(journalPath: string): number | undefined {
+  const entries = Journal.read(journalPath);
+  const stopped = entries.find((e) => e.type === 'action-done' && e.step === 'cutover.stop-writer');
+  const serving = entries.find((e) => e.type === 'step-done' && e.step === 'cutover.restart');
+  if (!stopped || !serving) return undefined;
+  return (Date.parse(serving.t) - Date.parse(stopped.t)) / 1000;
+}
+
+export function chmReport(ctx: { config: ChmConfig; facts: ChmFacts; runId: string; runDir: string; timings: Record<string, number> }): string {
+  const { config: c, facts, runId, runDir, timings } = ctx;
+  const journal = resolve(runDir, 'journal.jsonl');
+  const freeze = freezeWindow(journal);
+  const manifestPath = resolve(runDir, 'manifest.json');
+  const manifest = existsSync(manifestPath) ? JSON.parse(readFileSync(manifestPath, 'utf8')) : undefined;
+  const statsPath = resolve(runDir, 'stats-before.json');
+  const stats = existsSync(statsPath) ? JSON.parse(readFileSync(statsPath, 'utf8')) : undefined;
+  const failed = Journal.read(journal).filter((e) => e.type === 'run-failed').pop();
+  const lines = [
+    `# CHM migration report — run ${runId}`,
+    '',
+    `Host: ${c.ssh.user}@${c.ssh.host}:${c.ssh.port} · Compose ${facts.compose} · result: ${failed ? `FAILED at ${failed.step}` : 'success'}`,
+    '',
+    '## Steps',
+    '| step | seconds |',
+    '|---|---|',
+    ...Object.entries(timings).map(([s, ms]) => `| ${s} | ${(ms / 1000).toFixed(2)} |`),
+    '',
+    '## Backups',
+    `Local: \`${runDir}\` · on the host: \`/var/lib/cutover/backups/${runId}\` (never deleted by a rollback)`,
+    '',
+    '| archive | bytes | files | sha256 |',
+    '|---|---|---|---|',
+    ...(manifest ? Object.entries(manifest.archives as Record<string, { bytes: number; sha256: string; files: object }>).map(([n, a]) => `| ${n}.tar | ${formatBytes(a.bytes)} | ${Object.keys(a.files).length} | \`${a.sha256}\` |`) : ['| (none) | | | |']),
+    '',
+    '## Data parity',
+    stats ? `Bare metal at backup time: collections ${JSON.stringify(stats.collections)}, digest \`${stats.digest}\`. The containers matched it through nginx (verify.parity), and after cutover the volumes held exactly the final bare-metal data (cutover.parity).` : 'not reached',
+    '',
+    '## Write freeze',
+    freeze !== undefined ? `Writer stopped → container serving the final data: **${freeze.toFixed(2)} s**.` : 'not reached',
+    '',
+    '## Endpoints (through nginx)',
+    `- http://${c.hostnames.chatbot}/ and /api/health, http://${c.hostnames.mediahub}/ and /api/items: checked in verify.endpoints`,
+    `- MediaHub containers unchanged: ${facts.mediahub.length} containers, same ids and start times`,
+    '',
+    '## Still to do by hand',
+    `- DNS: point ${c.hostnames.chatbot} and ${c.hostnames.mediahub} at this host; nginx answers on ${c.nginx.bind}:${c.nginx.port}.`,
+    `- Firewall / security group: open ${c.nginx.port} (and 443 once TLS is set up); close ${c.chatbot.backend.port} and ${c.chatbot.frontend.port}.`,
+    `- Cleanup (old venvs, bare-metal service files) is a separate, confirmed step; the bare-metal data dirs stay untouched as a fallback.`,
+    `- Undo this migration at any time: \`npx tsx runbooks/migrate-chm.ts --rollback ${runId}\`.`,
+    '',
+  ];
+  return lines.join('\n');
+}

@@ -1,0 +1,194 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { remote, sudo, type Command } from '../engine/command.ts';
+import { HOST_STATE, makeDir, writeFile } from '../engine/files.ts';
+import { releaseLockCmd, takeLock } from '../engine/lock.ts';
+import type { Action, Step } from '../engine/step.ts';
+import type { ChmConfig } from './config.ts';
+import { DATA_NAMES, VOLUMES, mediahubProbe, type ChmFacts } from './facts.ts';
+import { serviceCommands } from './services.ts';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const read = (p: string) => readFileSync(resolve(ROOT, p), 'utf8');
+
+export const LOCK_DIR = `${HOST_STATE}/lock`;
+export const AGENT = `${HOST_STATE}/agent.py`;
+export const hostBackupDir = (runId: string) => `${HOST_STATE}/backups/${runId}`;
+const PROJECT = 'chm-chatbot';
+
+type S = Step<ChmConfig, ChmFacts>;
+const step = (id: string, title: string, plan: S['plan'], destructive = false): S => ({ id, title, plan, destructive });
+const sh = (script: string, ...args: string[]) => sudo(['sh', '-c', script, 'sh', ...args]);
+
+/** A throwaway container with the data volumes (and more) mounted: how data gets in and out of volumes. */
+function helper(c: ChmConfig, mounts: string[], script: string, ...args: string[]): Command {
+  return sudo(['docker', 'run', '--rm', '--pull', 'never', '--network', 'none', '--user', '0',
+    '-v', `${AGENT}:/agent.py:ro`, ...mounts.flatMap((m) => ['-v', m]), c.helperImage, 'sh', '-c', script, 'sh', ...args]);
+}
+
+function composeCmd(c: ChmConfig, f: ChmFacts, ...args: string[]): string[] {
+  const file = `${c.deployDir}/compose.yaml`;
+  return f.compose === 'v2'
+    ? ['docker', 'compose', '-p', PROJECT, '-f', file, '--env-file', `${c.deployDir}/.env`, ...args]
+    : ['docker-compose', '-p', PROJECT, '-f', file, '--env-file', `${c.deployDir}/.env`, ...args];
+}
+
+/** Wait until a container's healthcheck says healthy (works for Compose v1 and v2 alike). */
+function waitHealthy(name: string, seconds = 120): Command {
+  return remote(['sh', '-c', `i=0; while [ $i -lt $2 ]; do s=$(docker inspect -f '{{.State.Health.Status}}' "$1" 2>/dev/null); [ "$s" = healthy ] && exit 0; i=$((i+1)); sleep 1; done; echo "$1 not healthy after $2 s (last: $s); see docker logs $1" >&2; exit 1`, 'sh', name, String(seconds)]);
+}
+
+/** Poll the chatbot backend through nginx every 0.2 s until it answers: the end of the write freeze. */
+function waitServing(c: ChmConfig, seconds = 120): Command {
+  return remote(['sh', '-c', 'i=0; while [ $i -lt $(($3 * 5)) ]; do curl -fs -m 2 -o /dev/null -H "Host: $1" "$2" && exit 0; i=$((i+1)); sleep 0.2; done; echo "chatbot backend not serving through nginx after $3 s; see docker logs chatbot-backend" >&2; exit 1',
+    'sh', c.hostnames.chatbot, `http://127.0.0.1:${c.nginx.port}${c.chatbot.healthPath.replace(/^\/(?!api\/)/, '/api/')}`, String(seconds)]);
+}
+
+function httpCheck(c: ChmConfig, host: string, path: string): Action {
+  return { cmd: remote(['curl', '-fsS', '-m', '10', '--retry', '10', '--retry-all-errors', '--retry-delay', '1', '-o', '/dev/null', '-w', '%{http_code}', '-H', `Host: ${host}`, `http://127.0.0.1:${c.nginx.port}${path}`]) };
+}
+
+export function chmSteps(c: ChmConfig): S[] {
+  const dataDir = (n: (typeof DATA_NAMES)[number]) => `${c.chatbot.dir}/${c.chatbot.data[n]}`;
+  const owner = c.chatbot.owner;
+  const backend = serviceCommands(c.chatbot.backend, owner);
+  const frontend = serviceCommands(c.chatbot.frontend, owner);
+  const stageChroma = (runId: string) => `${hostBackupDir(runId)}/stage/chroma_db`;
+  const uidgid = `${c.containerUid}:${c.containerUid}`;
+  const frontendDir = `${c.chatbot.dir}/${c.chatbot.frontendDir}`;
+  const statsUrl = `http://127.0.0.1:${c.chatbot.backend.port}${c.chatbot.statsPath}`;
+
+  return [
+    step('lock', 'take the host lock', ({ runId }) => [takeLock(LOCK_DIR, runId, process.env.CUTOVER_OPERATOR ?? process.env.USER ?? 'operator')]),
+
+    // ---- backup: never undone, never deleted by a rollback
+    step('backup.prepare', 'make the host-side backup dir and upload the agent', ({ runId }) => [
+      { cmd: sudo(['mkdir', '-p', `${hostBackupDir(runId)}/stage`]) },
+      { cmd: { kind: 'upload', path: AGENT, content: read('src/chm/agent.py'), mode: '755', sudo: true } },
+    ]),
+    step('backup.snapshot', 'consistent ChromaDB copy (SQLite backup API, stable index files)', ({ runId }) => [
+      { cmd: sudo(['python3', AGENT, 'snapshot', dataDir('chroma'), stageChroma(runId), statsUrl, `${hostBackupDir(runId)}/stats-before.json`]) },
+    ]),
+    step('backup.archive', 'tar ChromaDB, PDFs and transcripts on the host, with a manifest (sha256 per file)', ({ runId }) => [
+      { cmd: sudo(['python3', AGENT, 'archive', hostBackupDir(runId), `chroma=${stageChroma(runId)}`, `pdfs=${dataDir('pdfs')}`, `transcripts=${dataDir('transcripts')}`]) },
+    ]),
+    step('backup.download', 'stream the archives to this machine (sha256 checked on both ends) and pg_dump MediaHub', ({ runId, runDir, facts }) => [
+      ...DATA_NAMES.map((n) => ({
+        cmd: {
+          kind: 'download' as const, argv: ['cat', `${hostBackupDir(runId)}/${n}.tar`], sudo: true, localPath: `${runDir}/${n}.tar`,
+          sha256File: `${hostBackupDir(runId)}/${n}.tar.sha256`, label: `${n}.tar`, expectedBytes: facts.dataBytes[n],
+        },
+      })),
+      { cmd: { kind: 'download' as const, argv: ['cat', `${hostBackupDir(runId)}/manifest.json`], sudo: true, localPath: `${runDir}/manifest.json`, label: 'manifest.json' } },
+      { cmd: { kind: 'download' as const, argv: ['cat', `${hostBackupDir(runId)}/stats-before.json`], sudo: true, localPath: `${runDir}/stats-before.json`, label: 'stats-before.json' } },
+      { cmd: { kind: 'download' as const, argv: ['docker', 'exec', c.mediahub.postgres.container, 'pg_dump', '-U', c.mediahub.postgres.user, c.mediahub.postgres.db], localPath: `${runDir}/mediahub.sql`, label: 'mediahub pg_dump' } },
+    ]),
+
+    // ---- volumes
+    step('volumes.create', 'create the data volumes, labelled with this run', ({ runId }) =>
+      DATA_NAMES.map((n) => ({
+        cmd: { kind: 'docker' as const, op: 'volumeCreate' as const, name: VOLUMES[n], labels: { 'io.cutover.run': runId, 'io.cutover.data': n } },
+        undo: [{ kind: 'docker' as const, op: 'volumeRemoveOwned' as const, name: VOLUMES[n], runId }],
+        creates: [{ type: 'volume' as const, name: VOLUMES[n] }],
+      })),
+    ),
+    step('volumes.restore', 'restore each volume from the host-side archive, verify every file against the manifest', ({ runId }) =>
+      DATA_NAMES.map((n) => ({
+        cmd: helper(c, [`${VOLUMES[n]}:/dst`, `${hostBackupDir(runId)}:/backup:ro`],
+          'set -e; find /dst -mindepth 1 -delete; tar -xf "/backup/$1.tar" -C /dst; chown -R "$2" /dst; python3 /agent.py verify /backup/manifest.json "$1" /dst', n, uidgid),
+      })),
+    ),
+
+    // ---- deploy
+    step('deploy.upload', 'upload compose, nginx and Dockerfiles (keeping any file they overwrite)', ({ runId }) => [
+      makeDir(c.deployDir, runId, `${owner}:${owner}`),
+      ...writeFile(`${c.deployDir}/compose.yaml`, read('compose/chatbot.compose.yaml'), runId, { owner: `${owner}:${owner}` }),
+      ...writeFile(`${c.deployDir}/.env`, `CUTOVER_RUN=${runId}\nNGINX_PUBLISH=${c.nginx.bind}:${c.nginx.port}\nMEDIAHUB_NETWORK=${c.mediahub.network}\n`, runId, { owner: `${owner}:${owner}` }),
+      ...writeFile(`${c.deployDir}/nginx.conf`, read('nginx/nginx.conf').replaceAll('chatbot.chmedia.com', c.hostnames.chatbot).replaceAll('mediahub.chmedia.com', c.hostnames.mediahub), runId, { owner: `${owner}:${owner}` }),
+      ...writeFile(`${c.chatbot.dir}/Dockerfile.backend`, read('compose/Dockerfile.backend'), runId, { owner: `${owner}:${owner}` }),
+      ...writeFile(`${c.chatbot.dir}/.dockerignore`, read('compose/backend.dockerignore'), runId, { owner: `${owner}:${owner}` }),
+      ...writeFile(`${frontendDir}/Dockerfile`, read('compose/Dockerfile.frontend'), runId, { owner: `${owner}:${owner}` }),
+      ...writeFile(`${frontendDir}/.dockerignore`, read('compose/frontend.dockerignore'), runId, { owner: `${owner}:${owner}` }),
+    ]),
+    step('deploy.build', 'build the chatbot images on the host, offline', ({ runId }) =>
+      ([['backend', c.chatbot.dir, 'Dockerfile.backend'], ['frontend', frontendDir, 'Dockerfile']] as const).map(([what, dir, file]) => ({
+        cmd: remote(['sh', '-c', 'cd "$1" && DOCKER_BUILDKIT=0 docker build -q --pull=false -f "$2" -t "$3" .', 'sh', dir, file, `chm-chatbot-${what}:${runId}`]),
+        undo: [remote(['docker', 'image', 'rm', '-f', `chm-chatbot-${what}:${runId}`], { okCodes: [0, 1] })],
+        creates: [{ type: 'image' as const, name: `chm-chatbot-${what}:${runId}` }],
+      })),
+    ),
+    step('deploy.nginx-test', 'nginx -t on the uploaded config', () => [
+      { cmd: remote(['docker', 'run', '--rm', '--pull', 'never', '--network', c.mediahub.network, '-v', `${c.deployDir}/nginx.conf:/etc/nginx/nginx.conf:ro`, 'nginx:alpine', 'nginx', '-t']) },
+    ]),
+    step('deploy.up', 'start the chatbot project (backend, frontend, nginx); MediaHub is not touched', ({ facts }) => [
+      {
+        cmd: remote(composeCmd(c, facts, 'up', '-d', ...(facts.compose === 'v2' ? ['--wait', '--no-build'] : []))),
+        undo: [remote(composeCmd(c, facts, 'down', '--remove-orphans'), { okCodes: [0, 1, 14] })],
+        creates: [{ type: 'container', name: 'chatbot-backend' }, { type: 'container', name: 'chatbot-frontend' }, { type: 'container', name: 'nginx-proxy' }],
+      },
+      { cmd: waitHealthy('chatbot-backend') },
+      { cmd: waitHealthy('chatbot-frontend') },
+    ]),
+
+    // ---- verify (read-only)
+    step('verify.endpoints', 'through nginx with Host headers: chatbot and MediaHub', () => [
+      httpCheck(c, c.hostnames.chatbot, '/'),
+      httpCheck(c, c.hostnames.chatbot, '/api/health'),
+      httpCheck(c, c.hostnames.mediahub, '/'),
+      httpCheck(c, c.hostnames.mediahub, '/api/items'),
+    ]),
+    step('verify.parity', 'the containers serve the data bare metal had at backup time; MediaHub unchanged', ({ runId, facts }) => [
+      { cmd: sudo(['python3', AGENT, 'compare-stats', `${hostBackupDir(runId)}/stats-before.json`, `http://127.0.0.1:${c.nginx.port}${c.chatbot.statsPath}`, c.hostnames.chatbot]) },
+      {
+        cmd: mediahubProbe(c),
+        check: (r) => {
+          const now = r.stdout.trim().split('\n').filter(Boolean);
+          if (JSON.stringify(now) !== JSON.stringify(facts.mediahub))
+            throw new Error(`MediaHub containers changed during the migration (before: ${facts.mediahub.length}, now: ${now.length}): stop and inspect`);
+        },
+      },
+    ]),
+
+    // ---- cutover: the write freeze starts when the writer stops
+    step('cutover.stop-writer', 'stop the bare-metal backend (the writer): write freeze starts', () => [
+      {
+        cmd: backend.stop,
+        undo: [
+          backend.start,
+          remote(['curl', '-fsS', '-m', '5', '--retry', '30', '--retry-all-errors', '--retry-delay', '1', '-o', '/dev/null', statsUrl]),
+        ],
+      },
+    ], true),
+    step('cutover.delta', 'move only what changed since the backup into the volumes (fresh SQLite copy)', ({ runId }) => [
+      {
+        cmd: helper(c, [...DATA_NAMES.flatMap((n) => [`${VOLUMES[n]}:/vol/${n}`, `${dataDir(n)}:/live/${n}:ro`]), `${hostBackupDir(runId)}:/backup:ro`],
+          'set -e; for n in chroma pdfs transcripts; do python3 /agent.py delta /backup/manifest.json $n /live/$n /vol/$n; chown -R "$1" /vol/$n; done', uidgid),
+      },
+    ]),
+    step('cutover.restart', 'restart the backend container on the final data: it now accepts writes', ({ runId }) => [
+      {
+        cmd: remote(['docker', 'restart', 'chatbot-backend']),
+        // Way back once the containers may have taken writes: stop the container writer, then copy
+        // whatever it changed back to bare metal (keeping the old dirs beside them). Nothing is lost.
+        undo: [
+          remote(['docker', 'stop', 'chatbot-backend'], { okCodes: [0, 1] }),
+          helper(c, [...DATA_NAMES.map((n) => `${VOLUMES[n]}:/vol/${n}:ro`), `${c.chatbot.dir}:/live`],
+            'set -e; r=$1; shift; u=$(stat -c %u:%g /live); for p in "$@"; do n=${p%%=*}; d=${p#*=}; python3 /agent.py sync-back "/vol/$n" "/live/$d" "/live/$d.pre-rollback-$r" "$u"; done',
+            runId, ...DATA_NAMES.map((n) => `${n}=${c.chatbot.data[n]}`)),
+        ],
+      },
+      { cmd: waitServing(c) },
+    ]),
+    step('cutover.parity', 'final parity: volumes hold exactly the bare-metal data', () => [
+      { cmd: helper(c, DATA_NAMES.flatMap((n) => [`${VOLUMES[n]}:/vol/${n}:ro`, `${dataDir(n)}:/live/${n}:ro`]), 'python3 /agent.py same /live/chroma=/vol/chroma /live/pdfs=/vol/pdfs /live/transcripts=/vol/transcripts') },
+      httpCheck(c, c.hostnames.chatbot, c.chatbot.statsPath),
+    ]),
+    step('cutover.stop-frontend', 'stop the bare-metal frontend', () => [{ cmd: frontend.stop, undo: [frontend.start] }], true),
+    step('cutover.disable', 'keep both bare-metal services from starting at boot', () => [
+      { cmd: backend.disable, undo: [backend.enable] },
+      { cmd: frontend.disable, undo: [frontend.enable] },
+    ], true),
+
+    step('finish', 'release the host lock', ({ runId }) => [{ cmd: releaseLockCmd(LOCK_DIR, runId) }]),
+  ];
+}
