@@ -18,7 +18,7 @@ export const migrateChm: Runbook<typeof chmSchema, ChmFacts> = {
   examples: chmExamples,
   ssh: (c) => sshTarget(c.ssh),
   lockDir: () => LOCK_DIR,
-  gather: (probe, c, { runId }) => gatherChm(probe, c, runId),
+  gather: (probe, c, { runId, resuming }) => gatherChm(probe, c, runId, resuming),
   fingerprint: chmFingerprint,
   steps: chmSteps,
   report: chmReport,

@@ -32,7 +32,7 @@ export function mediahubProbe(c: ChmConfig) {
   );
 }
 
-export async function gatherChm(probe: Probe, c: ChmConfig, runId: string): Promise<Facts<ChmFacts>> {
+export async function gatherChm(probe: Probe, c: ChmConfig, runId: string, resuming = false): Promise<Facts<ChmFacts>> {
   const problems: Problem[] = [];
   const bad = (message: string) => problems.push({ message });
   const dataDir = (n: DataName) => `${c.chatbot.dir}/${c.chatbot.data[n]}`;
@@ -95,9 +95,10 @@ export async function gatherChm(probe: Probe, c: ChmConfig, runId: string): Prom
     };
   }
 
-  if (!backendHealthy)
+  // On --resume the run itself may have stopped the backend and taken port 80: checked at its start.
+  if (!backendHealthy && !resuming)
     bad(`the bare-metal backend does not answer on :${c.chatbot.backend.port}${c.chatbot.healthPath}: start it (${c.chatbot.backend.manager} ${c.chatbot.backend.name}) before migrating`);
-  if (port80) {
+  if (port80 && !resuming) {
     const who = /users:\(\("([^"]+)"/.exec(port80)?.[1] ?? 'another process';
     bad(`port ${c.nginx.port} is taken by ${who} on the host: nginx needs it; stop ${who} or set \`nginx.port\``);
   }

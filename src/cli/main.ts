@@ -206,7 +206,8 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
     };
     if (o.json) reporter.line(`run ${runId} (journal ${journalPath})`);
     else process.stdout.write(`run ${runId} (journal ${journalPath})\n`);
-    const outcome = await executePlan({ plan, exec: real, journal, resume: resumeState, failAt: o.failAt, noRollback: !o.rollbackOnFailure, hooks });
+    const complete = plan.at(-1)?.step.id === fullPlan.at(-1)?.step.id;
+    const outcome = await executePlan({ plan, exec: real, journal, resume: resumeState, failAt: o.failAt, noRollback: !o.rollbackOnFailure, complete, hooks });
     await reporter.done();
     const state = replay(Journal.read(journalPath));
     if (runbook.report) {
@@ -216,6 +217,10 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
       writeFileSync(resolve(runDir, 'report.md'), md);
     }
     journal.close();
+    if (outcome.ok && !complete) {
+      process.stdout.write(`run ${runId} stopped after ${plan.at(-1)?.step.id} as asked: continue with ${cmdName} --resume ${runId}, or undo with --rollback ${runId}\n`);
+      return 0;
+    }
     if (outcome.ok) {
       process.stdout.write(`run ${runId} finished${runbook.report ? `; report: ${resolve(runDir, 'report.md')}` : ''}\n`);
       return 0;

@@ -54,6 +54,8 @@ export interface ExecuteOptions {
   resume?: RunState;
   failAt?: string;
   noRollback?: boolean;
+  /** False when --to/--only stopped short of the last step: the run stays open for --resume. */
+  complete?: boolean;
   hooks: RunHooks;
 }
 
@@ -104,7 +106,7 @@ export async function executePlan(o: ExecuteOptions): Promise<RunOutcome> {
       journal?.append({ type: 'step-done', step: id, ms: Date.now() - t0 });
       hooks.event({ type: 'step-done', id, ms: Date.now() - t0 });
     }
-    journal?.append({ type: 'run-done' });
+    if (o.complete !== false) journal?.append({ type: 'run-done' });
     return { ok: true, undone: [], undoFailures: [], rolledBack: false, stoppedResumable: false };
   } catch (e) {
     const error = errorMessage(e);

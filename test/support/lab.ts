@@ -1,4 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
+import { request } from 'node:http';
 import { resolve } from 'node:path';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
@@ -48,4 +49,20 @@ export async function ingest(document: string, collection = 'faq'): Promise<any>
   });
   if (!r.ok) throw new Error(`ingest: HTTP ${r.status}`);
   return r.json();
+}
+
+/** HTTP through nginx with a Host header (fetch drops Host). */
+export function viaHost(host: string, path: string, opts: { method?: string; body?: string; port?: number } = {}): Promise<{ status: number; body: string }> {
+  return new Promise((res, rej) => {
+    const req = request(
+      { host: '127.0.0.1', port: opts.port ?? 80, path, method: opts.method ?? 'GET', headers: { Host: host, ...(opts.body ? { 'content-type': 'application/json' } : {}) }, agent: false },
+      (r) => {
+        let body = '';
+        r.on('data', (d) => (body += d));
+        r.on('end', () => res({ status: r.statusCode ?? 0, body }));
+      },
+    );
+    req.on('error', rej);
+    req.end(opts.body);
+  });
 }

@@ -1,0 +1,191 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
+import { Journal, replay } from '../../src/engine/journal.ts';
+import { hostFingerprint } from '../support/fingerprint.ts';
+import { ROOT, getJson, ingest, labScript, labSsh, viaHost } from '../support/lab.ts';
+import { actionLines, runIdOf, runbook, startRunbook } from '../support/run.ts';
+
+const tmp = mkdtempSync(join(tmpdir(), 'chm-'));
+function config(over: Record<string, any>, name: string): string {
+  const base = parse(readFileSync(resolve(ROOT, 'runbooks/chm.lab.yaml'), 'utf8'));
+  const merged: any = { ...base };
+  for (const [k, v] of Object.entries(over)) merged[k] = v && typeof v === 'object' && !Array.isArray(v) ? { ...base[k], ...v } : v;
+  const p = join(tmp, name);
+  writeFileSync(p, stringify(merged));
+  return p;
+}
+async function viaNginx(path: string, host = 'chatbot.chmedia.com'): Promise<any> {
+  const r = await viaHost(host, path);
+  if (r.status !== 200) throw new Error(`${host}${path}: HTTP ${r.status}`);
+  return JSON.parse(r.body);
+}
+const mediahubIds = () => execFileSync('docker', ['ps', '-q', '--filter', 'label=com.docker.compose.project=mediahub']).toString().trim().split('\n').sort()
+  .map((id) => execFileSync('docker', ['inspect', '-f', '{{.Id}} {{.State.StartedAt}}', id]).toString().trim());
+const MUTATING = [
+  'lock', 'backup.prepare', 'backup.snapshot', 'backup.archive', 'backup.download', 'volumes.create', 'volumes.restore',
+  'deploy.upload', 'deploy.build', 'deploy.nginx-test', 'deploy.up', 'verify.endpoints', 'verify.parity',
+  'cutover.stop-writer', 'cutover.delta', 'cutover.restart', 'cutover.parity', 'cutover.stop-frontend', 'cutover.disable', 'finish',
+];
+
+function reset() {
+  const r = labScript('reset');
+  expect(r.code, r.out).toBe(0);
+}
+
+async function killWhen(args: string[], stepId: string): Promise<string> {
+  const child = startRunbook('migrate-chm', args);
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  await new Promise<void>((res, rej) => {
+    const t0 = Date.now();
+    const tick = setInterval(() => {
+      const m = /journal (\S+journal\.jsonl)/.exec(out);
+      if (m && replay(Journal.read(m[1])).steps.find((s) => s.id === stepId)?.actions.length) { clearInterval(tick); res(); }
+      if (Date.now() - t0 > 300_000) { clearInterval(tick); rej(new Error(`never reached ${stepId}:\n${out}`)); }
+    }, 10);
+  });
+  child.kill('SIGKILL');
+  await new Promise((r) => child.once('exit', r));
+  return runIdOf({ code: 0, stdout: out, stderr: '', events: [] });
+}
+
+describe('migrate-chm on the lab', () => {
+  let original: Record<string, string>;
+  beforeAll(() => {
+    reset();
+    original = hostFingerprint();
+  });
+  beforeEach(() => {
+    // An earlier failure may have left a migrated host: every test starts from the pre-migration state.
+    if (JSON.stringify(hostFingerprint()) !== JSON.stringify(original)) reset();
+  });
+
+  it('full run: dry run equals the real run; writes after the backup survive; containers serve with parity; bare metal stopped and disabled; MediaHub untouched; a second run does nothing', async () => {
+    const mediahubBefore = mediahubIds();
+    const dry = runbook('migrate-chm', ['--dry-run', '--json']);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(hostFingerprint()).toEqual(original);
+
+    // Stage 1: backup, volumes, deploy, verify — then stop, as an operator would before the night.
+    const first = runbook('migrate-chm', ['--json', '--yes', '--to', 'verify.parity']);
+    expect(first.code, first.stderr).toBe(0);
+    const runId = runIdOf(first);
+    expect(existsSync(resolve(ROOT, 'backups', runId, 'chroma.tar'))).toBe(true);
+    const manifest = JSON.parse(readFileSync(resolve(ROOT, 'backups', runId, 'manifest.json'), 'utf8'));
+    expect(Object.keys(manifest.archives)).toEqual(['chroma', 'pdfs', 'transcripts']);
+    expect(readFileSync(resolve(ROOT, 'backups', runId, 'mediahub.sql'), 'utf8')).toMatch(/CREATE TABLE public\.items/);
+
+    // Writes land on bare metal after the backup and before the cutover.
+    const w = await ingest('written after the backup, before cutover');
+    labSsh("printf 'late transcript' > /home/ubuntu/chm-chatbot/transcripts/late.txt");
+    const finalBareMetal = await getJson('http://127.0.0.1:8000/api/stats');
+
+    const second = runbook('migrate-chm', ['--json', '--yes', '--resume', runId]);
+    expect(second.code, second.stderr + second.stdout).toBe(0);
+    expect([...actionLines(first), ...actionLines(second)]).toEqual(actionLines(dry));
+
+    const served = await viaNginx('/api/stats');
+    expect(served.digest).toBe(finalBareMetal.digest);
+    expect(served.collections).toEqual(finalBareMetal.collections);
+    expect(served.collections.faq).toBe(w.count);
+    expect(execFileSync('docker', ['exec', 'chatbot-backend', 'cat', '/data/transcripts/late.txt']).toString()).toBe('late transcript');
+    expect((await viaNginx('/api/health')).status).toBe('ok');
+    expect((await viaHost('chatbot.chmedia.com', '/')).body).toContain('CHM Chatbot');
+    expect((await viaNginx('/api/items', 'mediahub.chmedia.com')).items.length).toBeGreaterThan(0);
+    expect(execFileSync('docker', ['exec', 'chatbot-backend', 'id', '-u']).toString().trim()).toBe('10001');
+
+    await expect(fetch('http://127.0.0.1:8000/health')).rejects.toThrow();
+    await expect(fetch('http://127.0.0.1:3000/health')).rejects.toThrow();
+    expect(labSsh('sudo supervisorctl status chatbot-backend || true')).toMatch(/STOPPED/);
+    expect(labSsh('grep ^autostart /etc/supervisor/conf.d/chatbot-backend.conf')).toMatch(/autostart=false/);
+    expect(labSsh('cat /home/ubuntu/.pm2/dump.pm2')).not.toContain('chatbot-frontend');
+    expect(mediahubIds()).toEqual(mediahubBefore);
+
+    const report = readFileSync(resolve(ROOT, 'backups', runId, 'report.md'), 'utf8');
+    expect(report).toMatch(/Write freeze[\s\S]*\*\*\d+\.\d+ s\*\*/);
+    expect(report).toContain(manifest.archives.chroma.sha256);
+
+    const again = runbook('migrate-chm', ['--yes']);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/already runs in containers .*\nnothing to do: no changes made/);
+
+    const rb = runbook('migrate-chm', ['--rollback', runId]);
+    expect(rb.code, rb.stderr).toBe(0);
+    // Bare metal is back with everything written, including what was written before cutover.
+    const back = await getJson('http://127.0.0.1:8000/api/stats');
+    expect(back.digest).toBe(finalBareMetal.digest);
+    reset();
+  });
+
+  it('after cutover, writes taken by the containers are copied back by a rollback: nothing written anywhere is lost', async () => {
+    const r = runbook('migrate-chm', ['--yes']);
+    expect(r.code, r.stderr).toBe(0);
+    const res = await viaHost('chatbot.chmedia.com', '/api/ingest', { method: 'POST', body: JSON.stringify({ collection: 'faq', document: 'written to the containers after cutover' }) });
+    expect(res.status).toBe(200);
+    const inContainers = await viaNginx('/api/stats');
+    const rb = runbook('migrate-chm', ['--rollback', runIdOf(r)]);
+    expect(rb.code, rb.stderr).toBe(0);
+    const back = await getJson('http://127.0.0.1:8000/api/stats');
+    expect(back.digest).toBe(inContainers.digest);
+    expect(labSsh('ls -d /home/ubuntu/chm-chatbot/chroma_db.pre-rollback-*')).toContain(runIdOf(r));
+    reset();
+  });
+
+  it.each(MUTATING)('--fail-at %s: rollback restores the host fingerprint', (step) => {
+    const r = runbook('migrate-chm', ['--yes', '--fail-at', step]);
+    expect(r.code, r.stdout).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`step ${step.replace('.', '\\.')} failed: failure injected .*; rolled back \\d+ actions`));
+    expect(hostFingerprint()).toEqual(original);
+  });
+
+  it.each(['backup.download', 'volumes.restore'])('kill -9 during %s, then --resume completes verified, then --rollback restores', async (step) => {
+    const runId = await killWhen(['--yes'], step);
+    const resumed = runbook('migrate-chm', ['--yes', '--resume', runId]);
+    expect(resumed.code, resumed.stderr + resumed.stdout).toBe(0);
+    const manifest = JSON.parse(readFileSync(resolve(ROOT, 'backups', runId, 'manifest.json'), 'utf8'));
+    for (const n of ['chroma', 'pdfs', 'transcripts']) {
+      const sha = execFileSync('sha256sum', [resolve(ROOT, 'backups', runId, `${n}.tar`)]).toString().split(' ')[0];
+      expect(sha).toBe(manifest.archives[n].sha256);
+    }
+    expect(original.data).toContain((await viaNginx('/api/stats')).digest);
+    const rb = runbook('migrate-chm', ['--rollback', runId]);
+    expect(rb.code, rb.stderr).toBe(0);
+    expect(hostFingerprint()).toEqual(original);
+  });
+
+  it('bad input: one line naming the problem and the fix, nothing changed', () => {
+    const oneLine = (args: string[], re: RegExp) => {
+      const r = runbook('migrate-chm', args);
+      expect(r.code, r.stdout).toBe(2);
+      expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
+      expect(r.stderr).toMatch(re);
+    };
+    oneLine(['--config', config({ ssh: { port: 2999 } }, 'unreach.yaml')], /cannot reach 127\.0\.0\.1:2999/);
+    const wrongKey = join(tmp, 'wrongkey');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', wrongKey]);
+    oneLine(['--config', config({ ssh: { key: wrongKey } }, 'wk.yaml')], /ssh key .* was refused/);
+    writeFileSync(join(tmp, 'kh'), '');
+    oneLine(['--config', config({ ssh: { knownHosts: join(tmp, 'kh') } }, 'kh.yaml')], /host key of 127\.0\.0\.1:2222 is not in/);
+    oneLine(['--config', config({ diskMargin: 10 ** 15 }, 'disk.yaml')], /not enough (disk on the host|local disk).*free/);
+    oneLine(['--config', config({ chatbot: { data: { chroma: 'chroma_db', pdfs: 'no-such-dir', transcripts: 'transcripts' } } }, 'src.yaml')], /source dir \/home\/ubuntu\/chm-chatbot\/no-such-dir is missing/);
+    oneLine(['--config', config({ nginx: { bind: '127.0.0.1', port: 'eighty' } }, 'yaml.yaml')], /field `nginx\.port`: .*example: port: 80/);
+
+    labSsh('docker volume create chatbot_chroma >/dev/null');
+    oneLine(['--yes'], /a volume named chatbot_chroma already exists and was not made by this run/);
+    labSsh('docker volume rm chatbot_chroma >/dev/null');
+
+    const squatter = spawn('python3', ['-m', 'http.server', '80', '--bind', '127.0.0.1'], { stdio: 'ignore' });
+    try {
+      execFileSync('sh', ['-c', 'for i in $(seq 50); do ss -ltn "sport = :80" | grep -q LISTEN && exit 0; sleep 0.1; done; exit 1']);
+      oneLine(['--yes'], /port 80 is taken by python3? .*stop .* or set `nginx\.port`/);
+    } finally {
+      squatter.kill();
+    }
+    expect(hostFingerprint()).toEqual(original);
+  });
+});
