@@ -36,7 +36,7 @@ wait_for() { # wait_for SECONDS DESCRIPTION CMD...
 # ---------------------------------------------------------------------------------------------
 # 1. packages
 APT_PKGS=(docker.io debootstrap openssh-server openssh-client supervisor sqlite3 curl rsync sudo
-          python3 python3-fastapi python3-uvicorn procps psmisc iproute2 ca-certificates xz-utils)
+          python3 python3-fastapi python3-uvicorn procps psmisc iproute2 ca-certificates xz-utils tmux)
 ensure_packages() {
   local missing=()
   for p in "${APT_PKGS[@]}"; do

@@ -112,6 +112,7 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
   const journalPath = resolve(runDir, 'journal.jsonl');
   if (existingRun && !existsSync(journalPath))
     throw new UserError(`no journal for run ${existingRun} at ${journalPath}: check the run id (ls backups/)`);
+  if (!o.dryRun) claimRun(runDir, runId);
 
   const reporterFor = (plan: PlannedStep<unknown, unknown>[]): Reporter =>
     o.json ? new JsonReporter() : o.dryRun || o.interactive || !tty ? new LineReporter(o.verbose) : new ListrReporter(plan, tty);
@@ -235,6 +236,29 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
     process.off('SIGINT', onSigint);
     real.close();
   }
+}
+
+/**
+ * One process per run: the host lock lets a run re-enter its own lock (for --resume), so a second
+ * process on the same run id must be refused here while the first is alive.
+ */
+function claimRun(runDir: string, runId: string): void {
+  mkdirSync(runDir, { recursive: true });
+  const pidFile = resolve(runDir, 'pid');
+  if (existsSync(pidFile)) {
+    const pid = Number(readFileSync(pidFile, 'utf8').trim());
+    let alive = false;
+    try {
+      if (pid && pid !== process.pid) {
+        process.kill(pid, 0);
+        // A killed process not yet reaped (zombie) is not running.
+        const stat = existsSync(`/proc/${pid}/stat`) ? readFileSync(`/proc/${pid}/stat`, 'utf8') : '';
+        alive = !/^\d+ \(.*\) Z/.test(stat);
+      }
+    } catch { /* not running */ }
+    if (alive) throw new UserError(`run ${runId} is still running (process ${pid}): wait for it, or stop it (Ctrl-C) before --resume/--rollback`);
+  }
+  writeFileSync(pidFile, `${process.pid}\n`);
 }
 
 function operator(): string {

@@ -7,7 +7,7 @@ import { parse, stringify } from 'yaml';
 import { Journal, replay } from '../../src/engine/journal.ts';
 import { hostFingerprint } from '../support/fingerprint.ts';
 import { ROOT, labScript, labSsh } from '../support/lab.ts';
-import { actionLines, runIdOf, runbook, startRunbook } from '../support/run.ts';
+import { actionLines, killHard, runIdOf, runbook, startRunbook } from '../support/run.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'engine-'));
 /** A copy of the lab config with some fields replaced. */
@@ -88,8 +88,7 @@ describe('the runbook engine on the lab (demo runbook)', () => {
         if (Date.now() - t0 > 60_000) { clearInterval(tick); rej(new Error(`never reached settle:\n${out}`)); }
       }, 100);
     });
-    child.kill('SIGKILL');
-    await new Promise((r) => child.once('exit', r));
+    await killHard(child);
     const runId = runIdOf({ code: 0, stdout: out, stderr: '', events: [] });
     expect(journalPath).toContain(runId);
 

@@ -7,7 +7,7 @@ import { parse, stringify } from 'yaml';
 import { Journal, replay } from '../../src/engine/journal.ts';
 import { hostFingerprint } from '../support/fingerprint.ts';
 import { ROOT, getJson, ingest, labScript, labSsh, viaHost } from '../support/lab.ts';
-import { actionLines, runIdOf, runbook, startRunbook } from '../support/run.ts';
+import { actionLines, killHard, runIdOf, runbook, startRunbook } from '../support/run.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'chm-'));
 function config(over: Record<string, any>, name: string): string {
@@ -49,8 +49,7 @@ async function killWhen(args: string[], stepId: string): Promise<string> {
       if (Date.now() - t0 > 300_000) { clearInterval(tick); rej(new Error(`never reached ${stepId}:\n${out}`)); }
     }, 10);
   });
-  child.kill('SIGKILL');
-  await new Promise((r) => child.once('exit', r));
+  await killHard(child);
   return runIdOf({ code: 0, stdout: out, stderr: '', events: [] });
 }
 

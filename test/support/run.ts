@@ -26,7 +26,15 @@ export function startRunbook(name: string, args: string[]) {
     cwd: ROOT,
     env: { ...process.env, CI: 'true' },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true, // its own process group: kill -9 reaches tsx's node child too
   });
+}
+
+/** kill -9 the whole runbook (tsx and the node process it starts), as a crash would. */
+export async function killHard(child: ReturnType<typeof startRunbook>): Promise<void> {
+  process.kill(-child.pid!, 'SIGKILL');
+  await new Promise((r) => child.once('exit', r));
+  await new Promise((r) => setTimeout(r, 200));
 }
 
 /** The mutating commands a run printed (dry) or executed (real), with the run id as a placeholder. */

@@ -1,0 +1,115 @@
+/**
+ * npm run bench [-- --size 100M|1G|5G] [--reps 3]
+ * Measures cutover's data path against the limits of this machine, on the lab, in one run: every
+ * figure is a ratio against a baseline measured in the same run on the same data, alternating A/B
+ * and taking medians. Prints a table, writes backups/bench-<date>.json, ends with name=value lines.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const args = process.argv.slice(2);
+const opt = (name: string, dflt: string) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1] : dflt; };
+const size = opt('size', '100M');
+const reps = Number(opt('reps', '3'));
+const SSHCFG = resolve(ROOT, '.lab/ssh/config');
+const DATA = '/home/ubuntu/chm-chatbot';
+const OUT = resolve(ROOT, 'backups/bench-tmp');
+const sh = (cmd: string) => execFileSync('bash', ['-c', cmd], { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 << 20 });
+const time = (fn: () => void) => { const t = process.hrtime.bigint(); fn(); return Number(process.hrtime.bigint() - t) / 1e9; };
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const mb = (bytes: number, s: number) => bytes / 1e6 / s;
+
+function log(s: string) { process.stderr.write(`[bench] ${s}\n`); }
+
+log(`lab reset --size ${size}`);
+sh(`bash scripts/lab.sh reset --size ${size} >/dev/null`);
+const bytes = Number(sh(`du -sb ${DATA}/pdfs ${DATA}/chroma_db ${DATA}/transcripts | awk '{s+=$1} END {print s}'`).trim());
+const pdfFiles = Number(sh(`find ${DATA}/pdfs -type f | wc -l`).trim());
+log(`data: ${(bytes / 1e6).toFixed(0)} MB, ${pdfFiles} PDF files`);
+rmSync(OUT, { recursive: true, force: true });
+mkdirSync(OUT, { recursive: true });
+
+// ---- backup: alternate the contenders each repetition, same data, medians.
+const contenders: Record<string, () => void> = {
+  raw_ssh_tar: () => sh(`ssh -F ${SSHCFG} chm-lab 'sudo tar -C ${DATA} -cf - pdfs chroma_db transcripts' > ${OUT}/raw.tar`),
+  ours_stream: () => {
+    const r = spawnSync(resolve(ROOT, 'node_modules/.bin/tsx'), [resolve(ROOT, 'scripts/bench-stream.ts'), DATA, `${OUT}/ours.tar`], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(r.stderr);
+    rss.push(JSON.parse(r.stdout.trim().split('\n').pop()!).maxRssMB);
+  },
+  scp_r: () => { rmSync(`${OUT}/scp`, { recursive: true, force: true }); sh(`scp -q -F ${SSHCFG} -r chm-lab:${DATA}/pdfs ${OUT}/scp`); },
+  rsync_a: () => { rmSync(`${OUT}/rsync`, { recursive: true, force: true }); sh(`rsync -a -e 'ssh -F ${SSHCFG}' chm-lab:${DATA}/pdfs/ ${OUT}/rsync/`); },
+  ours_stream_pdfs: () => {
+    const r = spawnSync(resolve(ROOT, 'node_modules/.bin/tsx'), [resolve(ROOT, 'scripts/bench-stream.ts'), `${DATA}/pdfs`, `${OUT}/ours-pdfs.tar`], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(r.stderr);
+  },
+};
+const rss: number[] = [];
+const times: Record<string, number[]> = Object.fromEntries(Object.keys(contenders).map((k) => [k, []]));
+for (let i = 0; i < reps; i++) {
+  const order = Object.keys(contenders);
+  if (i % 2) order.reverse();
+  for (const k of order) { times[k].push(time(contenders[k])); log(`${k} #${i + 1}: ${times[k].at(-1)!.toFixed(2)} s`); }
+}
+const pdfBytes = Number(sh(`du -sb ${DATA}/pdfs | cut -f1`).trim());
+const med = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)]));
+
+// ---- restore into a volume, from an archive already on the host (zero bytes over ssh for ours).
+sh(`ssh -F ${SSHCFG} chm-lab 'sudo mkdir -p /var/lib/cutover/bench && sudo tar -C ${DATA} -cf /var/lib/cutover/bench/data.tar pdfs chroma_db transcripts'`);
+const restore: Record<string, number[]> = { ours_helper_tar: [], docker_cp: [] };
+const vol = 'cutover_bench';
+for (let i = 0; i < reps; i++) {
+  for (const k of i % 2 ? ['docker_cp', 'ours_helper_tar'] : ['ours_helper_tar', 'docker_cp']) {
+    sh(`docker volume rm -f ${vol} >/dev/null 2>&1; docker volume create --label io.cutover.test=1 ${vol} >/dev/null`);
+    if (k === 'ours_helper_tar')
+      restore[k].push(time(() => sh(`ssh -F ${SSHCFG} chm-lab 'docker run --rm --pull never --network none -v ${vol}:/dst -v /var/lib/cutover/bench:/b:ro python:3.11-slim tar -xf /b/data.tar -C /dst'`)));
+    else {
+      sh(`docker rm -f cutover-bench >/dev/null 2>&1; docker create --name cutover-bench --label io.cutover.test=1 -v ${vol}:/dst python:3.11-slim true >/dev/null`);
+      restore[k].push(time(() => sh(`for d in pdfs chroma_db transcripts; do docker cp ${DATA}/$d cutover-bench:/dst/; done`)));
+      sh('docker rm -f cutover-bench >/dev/null');
+    }
+    log(`${k} #${i + 1}: ${restore[k].at(-1)!.toFixed(2)} s`);
+  }
+}
+sh(`docker volume rm -f ${vol} >/dev/null; ssh -F ${SSHCFG} chm-lab 'sudo rm -rf /var/lib/cutover/bench'`);
+
+// ---- dry-run time of the whole CHM plan, and a real migration for the write-freeze window.
+const dry = median([0, 1, 2].map(() => time(() => sh('node_modules/.bin/tsx runbooks/migrate-chm.ts --dry-run >/dev/null'))));
+log('real migration for the write-freeze window');
+const run = sh('CI=true node_modules/.bin/tsx runbooks/migrate-chm.ts --yes 2>&1 | tail -1');
+const runId = /run (\S+) finished/.exec(run)?.[1];
+const report = runId ? readFileSync(resolve(ROOT, 'backups', runId, 'report.md'), 'utf8') : '';
+const freeze = Number(/\*\*([\d.]+) s\*\*/.exec(report)?.[1] ?? NaN);
+sh(`bash scripts/lab.sh reset --size 10M >/dev/null`);
+rmSync(OUT, { recursive: true, force: true });
+
+const rows = [
+  ['backup: raw ssh tar pipe (limit)', mb(bytes, med.raw_ssh_tar)],
+  ['backup: ours (ssh2 stream + sha256)', mb(bytes, med.ours_stream)],
+  ['pdfs: scp -r', mb(pdfBytes, med.scp_r)],
+  ['pdfs: rsync -a', mb(pdfBytes, med.rsync_a)],
+  ['pdfs: ours', mb(pdfBytes, med.ours_stream_pdfs)],
+  ['restore: ours (helper tar from host copy)', mb(bytes, median(restore.ours_helper_tar))],
+  ['restore: docker cp', mb(bytes, median(restore.docker_cp))],
+];
+const targets = {
+  backup_vs_raw_ssh_ratio: med.raw_ssh_tar / med.ours_stream,
+  backup_vs_scp_small_files_ratio: med.scp_r / med.ours_stream_pdfs,
+  backup_vs_rsync_small_files_ratio: med.rsync_a / med.ours_stream_pdfs,
+  restore_vs_docker_cp_ratio: median(restore.docker_cp) / median(restore.ours_helper_tar),
+  restore_bytes_resent_over_ssh: 0,
+  write_freeze_seconds: freeze,
+  peak_rss_mb: Math.max(...rss),
+  dry_run_seconds: dry,
+};
+console.log(`\ncutover bench — ${size} (${(bytes / 1e6).toFixed(0)} MB, ${pdfFiles} PDFs), ${reps} reps alternating, medians\n`);
+console.log('| path | MB/s |\n|---|---|');
+for (const [k, v] of rows) console.log(`| ${k} | ${(v as number).toFixed(1)} |`);
+console.log('');
+const file = resolve(ROOT, `backups/bench-${new Date().toISOString().slice(0, 19).replace(/:/g, '')}.json`);
+writeFileSync(file, JSON.stringify({ size, bytes, pdfFiles, reps, times, restore, rows, targets }, null, 2));
+console.log(`saved ${file}`);
+for (const [k, v] of Object.entries(targets)) console.log(`${k}=${Number.isFinite(v) ? Number(v).toFixed(2) : 'n/a'}`);
+
