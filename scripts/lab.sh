@@ -197,6 +197,10 @@ EOF
   /usr/sbin/sshd -t -f "$s/sshd_config" || die "sshd config check failed"
   if ! ssh_ok; then
     if [ -f "$s/sshd.pid" ]; then kill "$(cat "$s/sshd.pid")" 2>/dev/null || true; sleep 0.2; fi
+    # Another lab's sshd (an older checkout, other keys) may hold the port: replace it.
+    local holder
+    holder=$(ss -ltnpH "sport = :$SSH_PORT" 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u)
+    if [ -n "$holder" ]; then kill $holder 2>/dev/null || true; sleep 0.3; fi
     /usr/sbin/sshd -f "$s/sshd_config"
     wait_for 15 "sshd on 127.0.0.1:$SSH_PORT" ssh_ok
   fi
