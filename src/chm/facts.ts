@@ -58,10 +58,12 @@ export async function gatherChm(probe: Probe, c: ChmConfig, runId: string, resum
   const total = Object.values(dataBytes).reduce((a, b) => a + b, 0);
 
   // Host: a staged ChromaDB copy + the archives + the volumes; local: the archives.
-  const dfr = await probe(sh('mkdir -p "$1" 2>/dev/null; df -B1 --output=avail "$1" 2>/dev/null | tail -1 || df -B1 --output=avail / | tail -1', HOST_STATE));
-  const hostFree = Number(dfr.stdout.trim()) || 0;
+  const dfr = await probe(sh('d=$1; while [ ! -d "$d" ]; do d=$(dirname "$d"); done; df -B1 --output=avail "$d" | tail -1', HOST_STATE));
+  const hostFree = Number(dfr.stdout.trim());
   const hostNeed = 2 * total + dataBytes.chroma + c.diskMargin;
-  if (hostFree && hostFree < hostNeed)
+  if (!Number.isFinite(hostFree) || dfr.code !== 0 || !dfr.stdout.trim())
+    bad(`cannot read the free disk space under ${HOST_STATE} on the host (df failed: ${dfr.stderr.trim() || 'no output'}): check that df works there`);
+  else if (hostFree < hostNeed)
     bad(`not enough disk on the host: ${formatBytes(hostFree)} free under ${HOST_STATE}, the migration needs ${formatBytes(hostNeed)} (copy + archives + volumes + margin): free space or lower \`diskMargin\``);
   const local = statfsSync(resolve('backups'));
   const localFree = local.bavail * local.bsize;

@@ -158,11 +158,15 @@ describe('migrate-chm on the lab', () => {
   });
 
   it('bad input: one line naming the problem and the fix, nothing changed', () => {
-    const oneLine = (args: string[], re: RegExp) => {
+    // One error line naming the problem and the fix; when several preflight checks fail, each gets
+    // its own line above it (the disk case: host and local disk both too small).
+    const oneLine = (args: string[], re: RegExp, checks = 1) => {
       const r = runbook('migrate-chm', args);
       expect(r.code, r.stdout).toBe(2);
-      expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
-      expect(r.stderr).toMatch(re);
+      const lines = r.stderr.trim().split('\n');
+      expect(lines, r.stderr).toHaveLength(checks === 1 ? 1 : checks + 2);
+      expect(lines.at(-1)).toMatch(/^migrate-chm: error: /);
+      expect(lines.at(-1)).toMatch(re);
     };
     oneLine(['--config', config({ ssh: { port: 2999 } }, 'unreach.yaml')], /cannot reach 127\.0\.0\.1:2999/);
     const wrongKey = join(tmp, 'wrongkey');
@@ -170,7 +174,7 @@ describe('migrate-chm on the lab', () => {
     oneLine(['--config', config({ ssh: { key: wrongKey } }, 'wk.yaml')], /ssh key .* was refused/);
     writeFileSync(join(tmp, 'kh'), '');
     oneLine(['--config', config({ ssh: { knownHosts: join(tmp, 'kh') } }, 'kh.yaml')], /host key of 127\.0\.0\.1:2222 is not in/);
-    oneLine(['--config', config({ diskMargin: 10 ** 15 }, 'disk.yaml')], /not enough (disk on the host|local disk).*free/);
+    oneLine(['--config', config({ diskMargin: 10 ** 15 }, 'disk.yaml')], /not enough disk on the host: .* free under \/var\/lib\/cutover, the migration needs .*lower `diskMargin`/, 2);
     oneLine(['--config', config({ chatbot: { data: { chroma: 'chroma_db', pdfs: 'no-such-dir', transcripts: 'transcripts' } } }, 'src.yaml')], /source dir \/home\/ubuntu\/chm-chatbot\/no-such-dir is missing/);
     oneLine(['--config', config({ nginx: { bind: '127.0.0.1', port: 'eighty' } }, 'yaml.yaml')], /field `nginx\.port`: .*example: port: 80/);
 
