@@ -32,26 +32,29 @@ rmSync(OUT, { recursive: true, force: true });
 mkdirSync(OUT, { recursive: true });
 
 // ---- backup: alternate the contenders each repetition, same data, medians.
-const contenders: Record<string, () => void> = {
-  raw_ssh_tar: () => sh(`ssh -F ${SSHCFG} chm-lab 'sudo tar -C ${DATA} -cf - pdfs chroma_db transcripts' > ${OUT}/raw.tar`),
-  ours_stream: () => {
-    const r = spawnSync(resolve(ROOT, 'node_modules/.bin/tsx'), [resolve(ROOT, 'scripts/bench-stream.ts'), DATA, `${OUT}/ours.tar`], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(r.stderr);
-    rss.push(JSON.parse(r.stdout.trim().split('\n').pop()!).maxRssMB);
-  },
-  scp_r: () => { rmSync(`${OUT}/scp`, { recursive: true, force: true }); sh(`scp -q -F ${SSHCFG} -r chm-lab:${DATA}/pdfs ${OUT}/scp`); },
-  rsync_a: () => { rmSync(`${OUT}/rsync`, { recursive: true, force: true }); sh(`rsync -a -e 'ssh -F ${SSHCFG}' chm-lab:${DATA}/pdfs/ ${OUT}/rsync/`); },
-  ours_stream_pdfs: () => {
-    const r = spawnSync(resolve(ROOT, 'node_modules/.bin/tsx'), [resolve(ROOT, 'scripts/bench-stream.ts'), `${DATA}/pdfs`, `${OUT}/ours-pdfs.tar`], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(r.stderr);
-  },
-};
+/** Runs scripts/bench-stream.ts; records its in-process transfer time (start-up excluded) and RSS. */
+function ours(mode: 'stream' | 'backup', src: string, out: string, transport: string): number {
+  const r = spawnSync(resolve(ROOT, 'node_modules/.bin/tsx'), [resolve(ROOT, 'scripts/bench-stream.ts'), mode, src, out, transport], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(r.stderr);
+  const j = JSON.parse(r.stdout.trim().split('\n').pop()!);
+  rss.push(j.maxRssMB);
+  return j.seconds;
+}
 const rss: number[] = [];
+const contenders: Record<string, () => number> = {
+  raw_ssh_tar: () => time(() => sh(`ssh -F ${SSHCFG} chm-lab 'sudo tar -C ${DATA} -cf - pdfs chroma_db transcripts' > ${OUT}/raw.tar`)),
+  ours_stream_openssh: () => ours('stream', DATA, `${OUT}/ours.tar`, 'openssh'),
+  ours_stream_ssh2: () => ours('stream', DATA, `${OUT}/ours2.tar`, 'ssh2'),
+  ours_backup_step: () => { mkdirSync(`${OUT}/step`, { recursive: true }); return ours('backup', DATA, `${OUT}/step`, 'openssh'); },
+  scp_r: () => { rmSync(`${OUT}/scp`, { recursive: true, force: true }); return time(() => sh(`scp -q -F ${SSHCFG} -r chm-lab:${DATA}/pdfs ${OUT}/scp`)); },
+  rsync_a: () => { rmSync(`${OUT}/rsync`, { recursive: true, force: true }); return time(() => sh(`rsync -a -e 'ssh -F ${SSHCFG}' chm-lab:${DATA}/pdfs/ ${OUT}/rsync/`)); },
+  ours_stream_pdfs: () => ours('stream', `${DATA}/pdfs`, `${OUT}/ours-pdfs.tar`, 'openssh'),
+};
 const times: Record<string, number[]> = Object.fromEntries(Object.keys(contenders).map((k) => [k, []]));
 for (let i = 0; i < reps; i++) {
   const order = Object.keys(contenders);
   if (i % 2) order.reverse();
-  for (const k of order) { times[k].push(time(contenders[k])); log(`${k} #${i + 1}: ${times[k].at(-1)!.toFixed(2)} s`); }
+  for (const k of order) { times[k].push(contenders[k]()); log(`${k} #${i + 1}: ${times[k].at(-1)!.toFixed(2)} s`); }
 }
 const pdfBytes = Number(sh(`du -sb ${DATA}/pdfs | cut -f1`).trim());
 const med = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)]));
@@ -87,7 +90,9 @@ rmSync(OUT, { recursive: true, force: true });
 
 const rows = [
   ['backup: raw ssh tar pipe (limit)', mb(bytes, med.raw_ssh_tar)],
-  ['backup: ours (ssh2 stream + sha256)', mb(bytes, med.ours_stream)],
+  ['backup: ours, stream via OpenSSH (+ sha256)', mb(bytes, med.ours_stream_openssh)],
+  ['backup: ours, stream via ssh2 (+ sha256)', mb(bytes, med.ours_stream_ssh2)],
+  ['backup: ours, the whole CHM backup step (host copy + manifest + download + checks)', mb(bytes, med.ours_backup_step)],
   ['pdfs: scp -r', mb(pdfBytes, med.scp_r)],
   ['pdfs: rsync -a', mb(pdfBytes, med.rsync_a)],
   ['pdfs: ours', mb(pdfBytes, med.ours_stream_pdfs)],
@@ -95,7 +100,9 @@ const rows = [
   ['restore: docker cp', mb(bytes, median(restore.docker_cp))],
 ];
 const targets = {
-  backup_vs_raw_ssh_ratio: med.raw_ssh_tar / med.ours_stream,
+  backup_vs_raw_ssh_ratio: med.raw_ssh_tar / med.ours_stream_openssh,
+  backup_ssh2_vs_raw_ssh_ratio: med.raw_ssh_tar / med.ours_stream_ssh2,
+  backup_step_vs_raw_ssh_ratio: med.raw_ssh_tar / med.ours_backup_step,
   backup_vs_scp_small_files_ratio: med.scp_r / med.ours_stream_pdfs,
   backup_vs_rsync_small_files_ratio: med.rsync_a / med.ours_stream_pdfs,
   restore_vs_docker_cp_ratio: median(restore.docker_cp) / median(restore.ours_helper_tar),

@@ -32,6 +32,11 @@ export const chmSchema = z.object({
   containerUid: z.number().int().default(10001),
   helperImage: z.string().default('python:3.11-slim'),
   images: z.array(z.string()).default(['python:3.11-slim', 'node:20-alpine', 'nginx:alpine']),
+  /** What `runbooks/cleanup-chm.ts` archives (moves into a dated dir; never deletes). */
+  cleanup: z.object({
+    paths: z.array(z.string().startsWith('/')).default([]),
+    archiveDir: z.string().startsWith('/').default('/home/ubuntu/cutover-archive'),
+  }).default({ paths: [], archiveDir: '/home/ubuntu/cutover-archive' }),
   /** Bytes of free space to keep on top of what the migration needs. */
   diskMargin: z.number().int().default(512 * 1024 * 1024),
 });

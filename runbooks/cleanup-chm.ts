@@ -1,0 +1,26 @@
+/**
+ * Seed phase 4, made undoable: after a successful CHM migration, move the old virtualenvs and the
+ * bare-metal service definitions into a dated archive dir. Nothing is deleted; `--rollback RUN_ID`
+ * puts everything back. A separate, explicitly confirmed command (destructive: --yes or --interactive).
+ *   npx tsx runbooks/cleanup-chm.ts [--config runbooks/chm.lab.yaml] [--dry-run | --interactive | --yes]
+ */
+import { runCli } from '../src/cli/main.ts';
+import { cleanupSteps, gatherCleanup, type CleanupFacts } from '../src/chm/cleanup.ts';
+import { chmExamples, chmSchema } from '../src/chm/config.ts';
+import { LOCK_DIR } from '../src/chm/steps.ts';
+import type { Runbook } from '../src/engine/runbook.ts';
+import { sshTarget } from '../src/engine/ssh-config.ts';
+
+export const cleanupChm: Runbook<typeof chmSchema, CleanupFacts> = {
+  name: 'cleanup-chm',
+  defaultConfig: 'runbooks/chm.lab.yaml',
+  schema: chmSchema,
+  examples: chmExamples,
+  ssh: (c) => sshTarget(c.ssh),
+  lockDir: () => LOCK_DIR,
+  gather: (probe, c) => gatherCleanup(probe, c),
+  fingerprint: (f) => f,
+  steps: cleanupSteps,
+};
+
+if (import.meta.url === `file://${process.argv[1]}`) await runCli(cleanupChm);
