@@ -4,14 +4,17 @@
  * from the ratio; the caller also records the wall time.
  *   tsx scripts/bench-stream.ts stream REMOTE_DIR LOCAL_FILE [openssh|ssh2]
  *       tar of REMOTE_DIR streamed into LOCAL_FILE (sha256 on the fly, temp name + rename)
- *   tsx scripts/bench-stream.ts backup CHATBOT_DIR LOCAL_DIR [openssh|ssh2]
- *       the CHM backup step as the runbook runs it: host-side archives + manifest by the agent,
- *       then each archive downloaded and checked against the host's sha256
+ *   tsx scripts/bench-stream.ts backup - LOCAL_DIR [openssh|ssh2]
+ *       the CHM backup steps as migrate-chm plans them for runbooks/chm.lab.yaml (snapshot, then
+ *       tar streamed to this machine and to a host-side copy, sha256 on both ends, manifest)
  * Prints one JSON line: {bytes, seconds, maxRssMB}.
  */
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { chmSchema } from '../src/chm/config.ts';
+import { chmSteps } from '../src/chm/steps.ts';
+import { newRunId } from '../src/cli/main.ts';
 import { sudo } from '../src/engine/command.ts';
+import { loadConfig } from '../src/engine/config.ts';
 import { SshExecutor, type BulkTransport } from '../src/exec/ssh-executor.ts';
 import { SshConnection } from '../src/ssh/connection.ts';
 
@@ -25,16 +28,16 @@ if (mode === 'stream') {
   const r = await exec.run({ kind: 'download', argv: ['tar', '-C', src, '-cf', '-', '.'], sudo: true, localPath: out });
   bytes = Number(r.stdout.split(/\s+/)[1]);
 } else {
-  const host = '/var/lib/cutover/bench-backup';
-  await exec.run(sudo(['rm', '-rf', host]));
-  await exec.run(sudo(['mkdir', '-p', host]));
-  await exec.run({ kind: 'upload', path: '/var/lib/cutover/agent.py', content: readFileSync(resolve(import.meta.dirname, '../src/chm/agent.py'), 'utf8'), mode: '755', sudo: true });
-  await exec.run(sudo(['python3', '/var/lib/cutover/agent.py', 'archive', host, `chroma=${src}/chroma_db`, `pdfs=${src}/pdfs`, `transcripts=${src}/transcripts`]));
-  for (const n of ['chroma', 'pdfs', 'transcripts']) {
-    const r = await exec.run({ kind: 'download', argv: ['cat', `${host}/${n}.tar`], sudo: true, localPath: `${out}/${n}.tar`, sha256File: `${host}/${n}.tar.sha256` });
-    bytes += Number(r.stdout.split(/\s+/)[1]);
-  }
-  await exec.run(sudo(['rm', '-rf', host]));
+  // The runbook's own backup steps, exactly as migrate-chm plans them for the lab config.
+  const config = loadConfig(resolve(import.meta.dirname, '../runbooks/chm.lab.yaml'), chmSchema);
+  const runId = newRunId();
+  const facts = { dataBytes: { chroma: 0, pdfs: 0, transcripts: 0 } } as never;
+  for (const st of chmSteps(config).filter((x) => ['backup.prepare', 'backup.snapshot', 'backup.stream'].includes(x.id)))
+    for (const a of st.plan({ config, facts, runId, runDir: out })) {
+      const r = await exec.run(a.cmd);
+      if (a.cmd.kind === 'download' && a.cmd.manifest) bytes += Number(r.stdout.split(/\s+/)[1]);
+    }
+  await exec.run(sudo(['rm', '-rf', `/var/lib/cutover/backups/${runId}`]));
 }
 const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
 exec.close();

@@ -3,13 +3,12 @@
 by argv the plan prints. Python 3 stdlib only. Every command is safe to run twice.
 
   snapshot SRC_CHROMA DEST_CHROMA [STATS_URL STATS_OUT]  consistent copy of a live ChromaDB dir
-  archive BACKUP_DIR NAME=DIR ...                         tar each DIR to BACKUP_DIR/NAME.tar (+ .sha256), manifest.json
   verify MANIFEST NAME DIR                                every file of NAME in DIR matches the manifest (sha256), nothing extra
   delta MANIFEST NAME LIVE_DIR DEST_DIR                   bring DEST (restored from NAME) up to the live dir: changed/new/deleted files
   digest DIR                                              content digest: files by sha256, SQLite by logical content
   sync-back SRC_DIR LIVE_DIR KEEP_AS UID:GID              if SRC differs from LIVE: keep LIVE as KEEP_AS, copy SRC over it
 """
-import hashlib, json, os, shutil, sqlite3, sys, tarfile, time, urllib.request
+import hashlib, json, os, shutil, sqlite3, sys, time, urllib.request
 
 SQLITE = "chroma.sqlite3"
 SKIP = {SQLITE + "-wal", SQLITE + "-shm", SQLITE + "-journal"}
@@ -118,61 +117,6 @@ def cmd_snapshot(src, dst, stats_url=None, stats_out=None):
         time.sleep(0.5 * (attempt + 1))
     print("the ChromaDB dir kept changing during 10 copy attempts: retry when the backend is quieter", file=sys.stderr)
     return 3
-
-
-class HashingWriter:
-    def __init__(self, f):
-        self.f, self.h, self.n = f, hashlib.sha256(), 0
-
-    def write(self, b):
-        self.h.update(b)
-        self.n += len(b)
-        return self.f.write(b)
-
-
-class HashingReader:
-    def __init__(self, f):
-        self.f, self.h = f, hashlib.sha256()
-
-    def read(self, n=-1):
-        b = self.f.read(n)
-        self.h.update(b)
-        return b
-
-
-def cmd_archive(backup_dir, *specs):
-    manifest = {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "archives": {}}
-    for spec in specs:
-        name, root = spec.split("=", 1)
-        final = os.path.join(backup_dir, name + ".tar")
-        part = final + ".part"
-        files = {}
-        with open(part, "wb") as raw:
-            hw = HashingWriter(raw)
-            with tarfile.open(fileobj=hw, mode="w|", format=tarfile.PAX_FORMAT, bufsize=BUF) as tar:
-                for rel, p in walk(root):
-                    st = os.stat(p)
-                    info = tar.gettarinfo(p, arcname=rel)
-                    with open(p, "rb") as f:
-                        hr = HashingReader(f)
-                        tar.addfile(info, hr)
-                    files[rel] = {"size": st.st_size, "mtime": int(st.st_mtime), "sha256": hr.h.hexdigest()}
-            raw.flush()
-            os.fsync(raw.fileno())
-        digest = hw.h.hexdigest()
-        if sha256_file(part) != digest:
-            print("archive %s changed on disk while being written" % part, file=sys.stderr)
-            return 4
-        os.replace(part, final)
-        with open(final + ".sha256", "w") as f:
-            f.write("%s  %s.tar\n" % (digest, name))
-        manifest["archives"][name] = {"source": root, "sha256": digest, "bytes": os.path.getsize(final), "files": files}
-    with open(os.path.join(backup_dir, "manifest.json.part"), "w") as f:
-        json.dump(manifest, f, indent=1, sort_keys=True)
-    os.replace(os.path.join(backup_dir, "manifest.json.part"), os.path.join(backup_dir, "manifest.json"))
-    total = sum(a["bytes"] for a in manifest["archives"].values())
-    print(json.dumps({"archives": {k: {"sha256": v["sha256"], "bytes": v["bytes"], "files": len(v["files"])} for k, v in manifest["archives"].items()}, "bytes": total}))
-    return 0
 
 
 def cmd_verify(manifest_path, name, root):
@@ -301,7 +245,7 @@ def cmd_same(*pairs):
 
 
 if __name__ == "__main__":
-    cmds = {"snapshot": cmd_snapshot, "archive": cmd_archive, "verify": cmd_verify, "delta": cmd_delta,
+    cmds = {"snapshot": cmd_snapshot, "verify": cmd_verify, "delta": cmd_delta,
             "digest": cmd_digest, "sync-back": cmd_sync_back, "compare-stats": cmd_compare_stats, "same": cmd_same}
     if len(sys.argv) < 2 or sys.argv[1] not in cmds:
         print(__doc__, file=sys.stderr)

@@ -69,17 +69,18 @@ export function chmSteps(c: ChmConfig): S[] {
     step('backup.snapshot', 'consistent ChromaDB copy (SQLite backup API, stable index files)', ({ runId }) => [
       { cmd: sudo(['python3', AGENT, 'snapshot', dataDir('chroma'), stageChroma(runId), statsUrl, `${hostBackupDir(runId)}/stats-before.json`]) },
     ]),
-    step('backup.archive', 'tar ChromaDB, PDFs and transcripts on the host, with a manifest (sha256 per file)', ({ runId }) => [
-      { cmd: sudo(['python3', AGENT, 'archive', hostBackupDir(runId), `chroma=${stageChroma(runId)}`, `pdfs=${dataDir('pdfs')}`, `transcripts=${dataDir('transcripts')}`]) },
-    ]),
-    step('backup.download', 'stream the archives to this machine (sha256 checked on both ends) and pg_dump MediaHub', ({ runId, runDir, facts }) => [
+    step('backup.stream', 'stream ChromaDB, PDFs and transcripts as tar: one pass to this machine and to a host-side copy; sha256 on both ends; manifest from the stream', ({ runId, runDir, facts }) => [
       ...DATA_NAMES.map((n) => ({
         cmd: {
-          kind: 'download' as const, argv: ['cat', `${hostBackupDir(runId)}/${n}.tar`], sudo: true, localPath: `${runDir}/${n}.tar`,
-          sha256File: `${hostBackupDir(runId)}/${n}.tar.sha256`, label: `${n}.tar`, expectedBytes: facts.dataBytes[n],
+          kind: 'download' as const,
+          // tar -> tee (host copy) -> stdout; the host hashes its copy, renames it only then.
+          argv: ['sh', '-c', 'set -e; { tar -C "$1" -cf - . ; echo $? > "$2.rc"; } | tee "$2.part"; [ "$(cat "$2.rc")" = 0 ]; rm -f "$2.rc"; sha256sum "$2.part" | cut -d" " -f1 > "$2.sha256"; mv -f "$2.part" "$2"',
+            'sh', n === 'chroma' ? stageChroma(runId) : dataDir(n), `${hostBackupDir(runId)}/${n}.tar`],
+          sudo: true, localPath: `${runDir}/${n}.tar`, sha256File: `${hostBackupDir(runId)}/${n}.tar.sha256`, label: `${n}.tar`,
+          expectedBytes: facts.dataBytes[n], manifest: { key: n, path: `${runDir}/manifest.json` },
         },
       })),
-      { cmd: { kind: 'download' as const, argv: ['cat', `${hostBackupDir(runId)}/manifest.json`], sudo: true, localPath: `${runDir}/manifest.json`, label: 'manifest.json' } },
+      { cmd: { kind: 'upload' as const, path: `${hostBackupDir(runId)}/manifest.json`, localPath: `${runDir}/manifest.json`, mode: '644', sudo: true } },
       { cmd: { kind: 'download' as const, argv: ['cat', `${hostBackupDir(runId)}/stats-before.json`], sudo: true, localPath: `${runDir}/stats-before.json`, label: 'stats-before.json' } },
       { cmd: { kind: 'download' as const, argv: ['docker', 'exec', c.mediahub.postgres.container, 'pg_dump', '-U', c.mediahub.postgres.user, c.mediahub.postgres.db], localPath: `${runDir}/mediahub.sql`, label: 'mediahub pg_dump' } },
     ]),

@@ -1,4 +1,4 @@
-import { input, select } from '@inquirer/prompts';
+import type { input, select } from '@inquirer/prompts';
 import { describe } from '../engine/command.ts';
 import type { StepDecision } from '../engine/runner.ts';
 import type { PlannedStep } from '../engine/step.ts';
@@ -15,8 +15,9 @@ export type Ask = {
 export async function askBeforeStep(
   p: PlannedStep<unknown, unknown>,
   opts: { yes: boolean; print: (s: string) => void },
-  ask: Ask = { select, input },
+  ask?: Ask,
 ): Promise<StepDecision> {
+  ask ??= (await import('@inquirer/prompts')) as Ask;
   for (;;) {
     const choice = await ask.select({
       message: `next: ${p.step.id} — ${p.step.title}${p.step.destructive ? ' (DESTRUCTIVE)' : ''}`,

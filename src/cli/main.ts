@@ -114,8 +114,8 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
     throw new UserError(`no journal for run ${existingRun} at ${journalPath}: check the run id (ls backups/)`);
   if (!o.dryRun) claimRun(runDir, runId);
 
-  const reporterFor = (plan: PlannedStep<unknown, unknown>[]): Reporter =>
-    o.json ? new JsonReporter() : o.dryRun || o.interactive || !tty ? new LineReporter(o.verbose) : new ListrReporter(plan, tty);
+  const reporterFor = async (plan: PlannedStep<unknown, unknown>[]): Promise<Reporter> =>
+    o.json ? new JsonReporter() : o.dryRun || o.interactive || !tty ? new LineReporter(o.verbose) : ListrReporter.create(plan, tty);
 
   const conn = await SshConnection.connect({ ...runbook.ssh(config), acceptNewHostKey: o.acceptNewHostKey });
   const real = new SshExecutor(conn);
@@ -179,7 +179,7 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
     }
 
     if (o.dryRun) {
-      const reporter = reporterFor(plan);
+      const reporter = await reporterFor(plan);
       reporter.line(`dry run of ${runbook.name} (run id ${runId}, facts fingerprint ${fingerprint.slice(0, 12)}): nothing will be changed`);
       const dry = new DryRunExecutor();
       await executePlan({ plan, exec: dry, hooks: { event: (e) => reporter.event(e) } });
@@ -199,7 +199,7 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
     mkdirSync(runDir, { recursive: true });
     const journal = new Journal(journalPath);
     journal.append({ type: 'run', runId, runbook: runbook.name, operator: operator(), config: configPath, startedAt: new Date().toISOString(), mode: o.resume ? 'resume' : 'run' });
-    const reporter = reporterFor(plan);
+    const reporter = await reporterFor(plan);
     const hooks: RunHooks = {
       event: (e) => reporter.event(e),
       stopRequested: () => stopRequested,

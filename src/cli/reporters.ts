@@ -1,4 +1,3 @@
-import { Listr, PRESET_TIMER } from 'listr2';
 import type { Progress } from '../exec/executor.ts';
 import type { RunEvent } from '../engine/runner.ts';
 import type { PlannedStep } from '../engine/step.ts';
@@ -118,9 +117,10 @@ export class ListrReporter implements Reporter {
   private list: Promise<unknown>;
   private after: string[] = [];
 
-  constructor(plan: PlannedStep<unknown, unknown>[], tty: boolean) {
+  private constructor(plan: PlannedStep<unknown, unknown>[], tty: boolean, listr2: typeof import('listr2')) {
+    const { Listr: ListrCtor, PRESET_TIMER } = listr2;
     for (const p of plan) this.ends.set(p.step.id, deferred());
-    const listr = new Listr(
+    const listr = new ListrCtor(
       plan.map((p) => ({
         title: `${p.step.id}: ${p.step.title}`,
         task: async (_ctx: unknown, task: { output: string; skip: (m?: string) => void }) => {
@@ -141,6 +141,11 @@ export class ListrReporter implements Reporter {
       },
     );
     this.list = listr.run().catch(() => undefined);
+  }
+
+  /** listr2 is loaded only when a TTY will show it. */
+  static async create(plan: PlannedStep<unknown, unknown>[], tty: boolean): Promise<ListrReporter> {
+    return new ListrReporter(plan, tty, await import('listr2'));
   }
 
   line(text: string): void {

@@ -26,7 +26,7 @@ async function viaNginx(path: string, host = 'chatbot.chmedia.com'): Promise<any
 const mediahubIds = () => execFileSync('docker', ['ps', '-q', '--filter', 'label=com.docker.compose.project=mediahub']).toString().trim().split('\n').sort()
   .map((id) => execFileSync('docker', ['inspect', '-f', '{{.Id}} {{.State.StartedAt}}', id]).toString().trim());
 const MUTATING = [
-  'lock', 'backup.prepare', 'backup.snapshot', 'backup.archive', 'backup.download', 'volumes.create', 'volumes.restore',
+  'lock', 'backup.prepare', 'backup.snapshot', 'backup.stream', 'volumes.create', 'volumes.restore',
   'deploy.upload', 'deploy.build', 'deploy.nginx-test', 'deploy.up', 'verify.endpoints', 'verify.parity',
   'cutover.stop-writer', 'cutover.delta', 'cutover.restart', 'cutover.parity', 'cutover.stop-frontend', 'cutover.disable', 'finish',
 ];
@@ -142,7 +142,7 @@ describe('migrate-chm on the lab', () => {
     expect(hostFingerprint()).toEqual(original);
   });
 
-  it.each(['backup.download', 'volumes.restore'])('kill -9 during %s, then --resume completes verified, then --rollback restores', async (step) => {
+  it.each(['backup.stream', 'volumes.restore'])('kill -9 during %s, then --resume completes verified, then --rollback restores', async (step) => {
     const runId = await killWhen(['--yes'], step);
     const resumed = runbook('migrate-chm', ['--yes', '--resume', runId]);
     expect(resumed.code, resumed.stderr + resumed.stdout).toBe(0);
