@@ -1,7 +1,7 @@
 import { remote, sudo } from '../engine/command.ts';
 import { HOST_STATE } from '../engine/files.ts';
 import type { Facts, Probe, Problem } from '../engine/runbook.ts';
-import { formatBytes } from '../cli/reporters.ts';
+import { formatBytes } from '../util/bytes.ts';
 import type { ChmConfig } from './config.ts';
 import { statfsSync } from 'node:fs';
 import { resolve } from 'node:path';

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Journal } from '../engine/journal.ts';
-import { formatBytes } from '../cli/reporters.ts';
+import { formatBytes } from '../util/bytes.ts';
 import type { ChmConfig } from './config.ts';
 import type { ChmFacts } from './facts.ts';
 

@@ -10,7 +10,7 @@ import { lockHeldMessage, lockProbe, parseLockOwner } from '../engine/lock.ts';
 import { executePlan, undoFromJournal, type RunHooks } from '../engine/runner.ts';
 import type { Probe, Runbook } from '../engine/runbook.ts';
 import type { PlannedStep } from '../engine/step.ts';
-import { DryRunExecutor, type Executor } from '../exec/executor.ts';
+import { DryRunExecutor } from '../exec/executor.ts';
 import { SshExecutor, remoteString } from '../exec/ssh-executor.ts';
 import { SshConnection } from '../ssh/connection.ts';
 import { UserError, errorMessage } from '../util/errors.ts';
@@ -269,4 +269,3 @@ function operator(): string {
   }
 }
 
-export type { Executor };

@@ -1,4 +1,5 @@
 import type { Progress } from '../exec/executor.ts';
+import { formatBytes } from '../util/bytes.ts';
 import type { RunEvent } from '../engine/runner.ts';
 import type { PlannedStep } from '../engine/step.ts';
 
@@ -7,14 +8,6 @@ export interface Reporter {
   /** Resolves when the view has caught up (listr's render loop). */
   done(): Promise<void>;
   line(text: string): void;
-}
-
-export function formatBytes(n: number): string {
-  const u = ['B', 'KB', 'MB', 'GB', 'TB'];
-  let i = 0;
-  let v = n;
-  while (v >= 1000 && i < u.length - 1) { v /= 1000; i++; }
-  return `${v.toFixed(i ? 1 : 0)} ${u[i]}`;
 }
 
 /** "412.3 MB of 1.0 GB, 88.2 MB/s, ETA 7s" from successive progress reports. */

@@ -6,14 +6,6 @@ export class UserError extends Error {
   }
 }
 
-/** A step failed; the runner wraps it with what was undone. */
-export class StepFailed extends Error {
-  constructor(readonly stepId: string, readonly cause: unknown, message: string) {
-    super(message);
-    this.name = 'StepFailed';
-  }
-}
-
 export function errorMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
