@@ -18,6 +18,8 @@ export const chmSchema = z.object({
     owner: z.string().regex(/^[a-z_][a-z0-9_-]*$/).default('ubuntu'),
     backend: service,
     frontend: service,
+    /** Names of variables taken from the operator's environment and given to the backend container as secrets. */
+    secretEnv: z.array(z.string().regex(/^[A-Z_][A-Z0-9_]*$/)).default([]),
     healthPath: z.string().default('/health'),
     statsPath: z.string().default('/api/stats'),
   }),

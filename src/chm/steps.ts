@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { remote, sudo, type Command } from '../engine/command.ts';
+import { UserError } from '../util/errors.ts';
+import { Secret } from '../util/secret.ts';
 import { HOST_STATE, makeDir, writeFile } from '../engine/files.ts';
 import { releaseLockCmd, takeLock } from '../engine/lock.ts';
 import type { Action, Step } from '../engine/step.ts';
@@ -46,6 +48,13 @@ function waitServing(c: ChmConfig, seconds = 120): Command {
 
 function httpCheck(c: ChmConfig, host: string, path: string): Action {
   return { cmd: remote(['curl', '-fsS', '-m', '10', '--retry', '10', '--retry-all-errors', '--retry-delay', '1', '-o', '/dev/null', '-w', '%{http_code}', '-H', `Host: ${host}`, `http://127.0.0.1:${c.nginx.port}${path}`]) };
+}
+
+/** KEY=value lines for the backend's env_file, from the operator's environment; never printed. */
+export function secretsEnv(c: ChmConfig): Secret {
+  const missing = c.chatbot.secretEnv.filter((k) => process.env[k] === undefined);
+  if (missing.length) throw new UserError(`secret ${missing.join(', ')} (chatbot.secretEnv) is not set in this shell: export ${missing[0]}=... before running`);
+  return new Secret(c.chatbot.secretEnv.map((k) => `${k}=${process.env[k]}\n`).join(''));
 }
 
 export function chmSteps(c: ChmConfig): S[] {
@@ -105,6 +114,7 @@ export function chmSteps(c: ChmConfig): S[] {
       makeDir(c.deployDir, runId, `${owner}:${owner}`),
       ...writeFile(`${c.deployDir}/compose.yaml`, read('compose/chatbot.compose.yaml'), runId, { owner: `${owner}:${owner}` }),
       ...writeFile(`${c.deployDir}/.env`, `CUTOVER_RUN=${runId}\nNGINX_PUBLISH=${c.nginx.bind}:${c.nginx.port}\nMEDIAHUB_NETWORK=${c.mediahub.network}\n`, runId, { owner: `${owner}:${owner}` }),
+      ...writeFile(`${c.deployDir}/secrets.env`, secretsEnv(c), runId, { owner: `${owner}:${owner}`, mode: '600' }),
       ...writeFile(`${c.deployDir}/nginx.conf`, read('nginx/nginx.conf').replaceAll('chatbot.chmedia.com', c.hostnames.chatbot).replaceAll('mediahub.chmedia.com', c.hostnames.mediahub), runId, { owner: `${owner}:${owner}` }),
       ...writeFile(`${c.chatbot.dir}/Dockerfile.backend`, read('compose/Dockerfile.backend'), runId, { owner: `${owner}:${owner}` }),
       ...writeFile(`${c.chatbot.dir}/.dockerignore`, read('compose/backend.dockerignore'), runId, { owner: `${owner}:${owner}` }),

@@ -24,8 +24,8 @@ export interface UploadCommand {
   kind: 'upload';
   /** Remote absolute path; written to a temp name and renamed, so it is never half-written. */
   path: string;
-  /** File content (text), or a local file to send. */
-  content?: string;
+  /** File content (text; a Secret is revealed only by the executor), or a local file to send. */
+  content?: string | Secret;
   localPath?: string;
   mode?: string;
   sudo?: boolean;
@@ -78,7 +78,7 @@ export function describe(cmd: Command): string {
       return `remote${cmd.user ? ` (as ${cmd.user})` : cmd.sudo ? ' (sudo)' : ''}: ${env.length ? `env ${env.join(' ')} ` : ''}${shJoin(cmd.argv)}`;
     }
     case 'upload': {
-      const what = cmd.localPath ? cmd.localPath : `${Buffer.byteLength(cmd.content ?? '')} bytes`;
+      const what = cmd.localPath ? cmd.localPath : typeof cmd.content === 'string' || cmd.content === undefined ? `${Buffer.byteLength(cmd.content ?? '')} bytes` : '[REDACTED]';
       return `upload${cmd.sudo ? ' (sudo)' : ''}: ${what} -> ${cmd.path}${cmd.mode ? ` (mode ${cmd.mode})` : ''}`;
     }
     case 'download':

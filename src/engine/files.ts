@@ -1,4 +1,5 @@
 import { sudo } from './command.ts';
+import type { Secret } from '../util/secret.ts';
 import type { Action } from './step.ts';
 
 /** Where a run keeps what it needs on the host (kept copies, markers). Never removed by a rollback. */
@@ -26,7 +27,7 @@ if [ -n "$3" ]; then chown "$3" "$1"; fi`;
  * Write a file, keeping a copy of whatever it overwrites; the undo puts the old file back, or
  * removes the file if there was none.
  */
-export function writeFile(path: string, content: string, runId: string, opts: { mode?: string; owner?: string } = {}): Action[] {
+export function writeFile(path: string, content: string | Secret, runId: string, opts: { mode?: string; owner?: string } = {}): Action[] {
   const kept = keptPath(runId, path);
   const keep = `set -e
 mkdir -p "$(dirname "$2")"

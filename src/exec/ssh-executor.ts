@@ -97,7 +97,7 @@ export class SshExecutor implements Executor {
   private async upload(cmd: UploadCommand): Promise<CommandResult> {
     const script = 'set -e; mkdir -p "$(dirname "$1")"; cat > "$1.cutover-part"; chmod "$2" "$1.cutover-part"; mv -f "$1.cutover-part" "$1"';
     const argv = ['sh', '-c', script, 'sh', cmd.path, cmd.mode ?? '644'];
-    const stdin = cmd.localPath ? createReadStream(cmd.localPath) : (cmd.content ?? '');
+    const stdin = cmd.localPath ? createReadStream(cmd.localPath) : isSecret(cmd.content) ? cmd.content.reveal() : (cmd.content ?? '');
     const r = await this.conn.exec(remoteString({ argv, sudo: cmd.sudo }), { stdin });
     if (r.code !== 0) throw new CommandFailed(cmd, r);
     return r;

@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -121,9 +121,16 @@ describe('migrate-chm on the lab', () => {
     reset();
   });
 
-  it('after cutover, writes taken by the containers are copied back by a rollback: nothing written anywhere is lost', async () => {
-    const r = runbook('migrate-chm', ['--yes']);
+  it('after cutover, writes taken by the containers are copied back by a rollback: nothing written anywhere is lost; secrets reach the container and nowhere else', async () => {
+    const secret = 'sk-lab-secret-7f3a9c';
+    const cfg = config({ chatbot: { secretEnv: ['OPENAI_API_KEY'] } }, 'secret.yaml');
+    const r = runbook('migrate-chm', ['--yes', '--json', '--config', cfg], { OPENAI_API_KEY: secret });
     expect(r.code, r.stderr).toBe(0);
+    expect(execFileSync('docker', ['exec', 'chatbot-backend', 'printenv', 'OPENAI_API_KEY']).toString().trim()).toBe(secret);
+    expect(r.stdout + r.stderr).not.toContain(secret);
+    expect(r.stdout).toContain('[REDACTED] -> /home/ubuntu/chm-deploy/secrets.env');
+    const grep = spawnSync('grep', ['-rl', secret, resolve(ROOT, 'backups', runIdOf(r))], { encoding: 'utf8' });
+    expect(grep.status, `secret found in: ${grep.stdout}`).toBe(1); // 1: no file holds it
     const res = await viaHost('chatbot.chmedia.com', '/api/ingest', { method: 'POST', body: JSON.stringify({ collection: 'faq', document: 'written to the containers after cutover' }) });
     expect(res.status).toBe(200);
     const inContainers = await viaNginx('/api/stats');
