@@ -210,11 +210,10 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
     const complete = plan.at(-1)?.step.id === fullPlan.at(-1)?.step.id;
     const outcome = await executePlan({ plan, exec: real, journal, resume: resumeState, failAt: o.failAt, noRollback: !o.rollbackOnFailure, complete, hooks });
     await reporter.done();
-    const state = replay(Journal.read(journalPath));
     if (runbook.report) {
       const timings: Record<string, number> = {};
       for (const e of Journal.read(journalPath)) if (e.type === 'step-done') timings[e.step] = e.ms;
-      const md = await runbook.report({ config, facts: gathered.facts, runId, runDir, notes: state.notes, timings });
+      const md = await runbook.report({ config, facts: gathered.facts, runId, runDir, timings });
       writeFileSync(resolve(runDir, 'report.md'), md);
     }
     journal.close();

@@ -17,8 +17,7 @@ export type JournalEntry =
   | { type: 'step-rolled-back'; step: string }
   | { type: 'run-done' }
   | { type: 'run-failed'; step: string; error: string }
-  | { type: 'run-rolled-back' }
-  | { type: 'note'; key: string; value: unknown };
+  | { type: 'run-rolled-back' };
 
 export type Stamped = JournalEntry & { t: string };
 
@@ -73,12 +72,11 @@ export interface RunState {
   steps: StepState[];
   finished: boolean;
   rolledBack: boolean;
-  notes: Record<string, unknown>;
 }
 
 /** Replays a journal into the state of each step and action. */
 export function replay(entries: Stamped[]): RunState {
-  const state: RunState = { steps: [], finished: false, rolledBack: false, notes: {} };
+  const state: RunState = { steps: [], finished: false, rolledBack: false };
   const step = (id: string): StepState => {
     let s = state.steps.find((x) => x.id === id);
     if (!s) {
@@ -133,9 +131,6 @@ export function replay(entries: Stamped[]): RunState {
       case 'run-rolled-back':
         state.rolledBack = true;
         state.finished = false;
-        break;
-      case 'note':
-        state.notes[e.key] = e.value;
         break;
     }
   }

@@ -34,5 +34,5 @@ export interface Runbook<S extends z.ZodType, F> {
   fingerprint(facts: F): unknown;
   steps(config: z.infer<S>): Step<z.infer<S>, F>[];
   /** Written after a run (report.md), from the journal's notes and the facts. */
-  report?(ctx: { config: z.infer<S>; facts: F; runId: string; runDir: string; notes: Record<string, unknown>; timings: Record<string, number> }): Promise<string> | string;
+  report?(ctx: { config: z.infer<S>; facts: F; runId: string; runDir: string; timings: Record<string, number> }): Promise<string> | string;
 }
