@@ -35,7 +35,7 @@ if (mode === 'stream') {
   for (const st of chmSteps(config).filter((x) => ['backup.prepare', 'backup.snapshot', 'backup.stream'].includes(x.id)))
     for (const a of st.plan({ config, facts, runId, runDir: out })) {
       const r = await exec.run(a.cmd);
-      if (a.cmd.kind === 'download' && a.cmd.manifest) bytes += Number(r.stdout.split(/\s+/)[1]);
+      if (a.cmd.kind === 'download' && a.cmd.label?.endsWith('.tar')) bytes += Number(r.stdout.split(/\s+/)[1]);
     }
   await exec.run(sudo(['rm', '-rf', `/var/lib/cutover/backups/${runId}`]));
 }

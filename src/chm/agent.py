@@ -3,6 +3,9 @@
 by argv the plan prints. Python 3 stdlib only. Every command is safe to run twice.
 
   snapshot SRC_CHROMA DEST_CHROMA [STATS_URL STATS_OUT]  consistent copy of a live ChromaDB dir
+  tar-stream DIR OUT                                      tar DIR to stdout and to OUT (host copy) in one pass; OUT.sha256, OUT.manifest.json
+  tar-manifest OUT                                        per-file manifest of a tar stream on stdin
+  merge-manifest BACKUP_DIR NAME ...                      BACKUP_DIR/manifest.json from the per-archive manifests
   verify MANIFEST NAME DIR                                every file of NAME in DIR matches the manifest (sha256), nothing extra
   delta MANIFEST NAME LIVE_DIR DEST_DIR                   bring DEST (restored from NAME) up to the live dir: changed/new/deleted files
   digest DIR                                              content digest: files by sha256, SQLite by logical content
@@ -117,6 +120,104 @@ def cmd_snapshot(src, dst, stats_url=None, stats_out=None):
         time.sleep(0.5 * (attempt + 1))
     print("the ChromaDB dir kept changing during 10 copy attempts: retry when the backend is quieter", file=sys.stderr)
     return 3
+
+
+def cmd_tar_stream(root, out):
+    """One pass: GNU tar's stream goes to stdout (the operator's machine), to OUT.part (the
+    host-side copy) and to a second process that builds OUT.manifest.json (per-file size, mtime,
+    sha256) from the very same bytes, on another core. The stream is hashed as written. OUT and
+    OUT.sha256 appear only if tar and the manifest succeeded; a cut connection leaves OUT.part."""
+    import subprocess
+    part = out + ".part"
+    tar = subprocess.Popen(["tar", "-C", root, "-cf", "-", "."], stdout=subprocess.PIPE)
+    man = subprocess.Popen([sys.executable, os.path.abspath(__file__), "tar-manifest", out + ".manifest.json"], stdin=subprocess.PIPE)
+    import queue, threading
+    h = hashlib.sha256()
+    so = sys.stdout.buffer
+    n = 0
+    # The manifest process reads at its own pace on another core: a bounded queue (32 MiB) keeps
+    # it from stalling the stream without letting memory grow.
+    q = queue.Queue(maxsize=32)
+
+    def feed():
+        while True:
+            b = q.get()
+            if b is None:
+                break
+            try:
+                man.stdin.write(b)
+            except BrokenPipeError:
+                break
+        man.stdin.close()
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    try:
+        with open(part, "wb") as f:
+            while True:
+                b = tar.stdout.read(BUF)
+                if not b:
+                    break
+                so.write(b)
+                q.put(b)
+                h.update(b)
+                f.write(b)
+                n += len(b)
+            so.flush()
+            f.flush()
+            os.fsync(f.fileno())
+    except BrokenPipeError:
+        tar.kill()
+        man.kill()
+        print("the connection was cut: %s left incomplete" % part, file=sys.stderr)
+        return 9
+    finally:
+        q.put(None)
+    feeder.join()
+    if tar.wait() != 0 or man.wait() != 0:
+        print("tar of %s failed (tar %s, manifest %s): %s left incomplete" % (root, tar.returncode, man.returncode, part), file=sys.stderr)
+        return 10
+    with open(out + ".sha256", "w") as f:
+        f.write("%s  %s\n" % (h.hexdigest(), os.path.basename(out)))
+    m = json.load(open(out + ".manifest.json"))
+    m.update({"sha256": h.hexdigest(), "bytes": n})
+    with open(out + ".manifest.json", "w") as f:
+        json.dump(m, f)
+    os.replace(part, out)
+    return 0
+
+
+def cmd_tar_manifest(out):
+    """Read a tar stream on stdin; write {files: {path: {size, mtime, sha256}}} for regular files."""
+    import tarfile
+    files = {}
+    with tarfile.open(fileobj=sys.stdin.buffer, mode="r|") as t:
+        for m in t:
+            if not m.isfile():
+                continue
+            f = t.extractfile(m)
+            h = hashlib.sha256()
+            while True:
+                b = f.read(BUF)
+                if not b:
+                    break
+                h.update(b)
+            name = m.name[2:] if m.name.startswith("./") else m.name
+            files[name] = {"size": m.size, "mtime": int(m.mtime), "sha256": h.hexdigest()}
+    with open(out, "w") as f:
+        json.dump({"files": files}, f)
+    return 0
+
+
+def cmd_merge_manifest(backup_dir, *names):
+    """BACKUP_DIR/manifest.json from each NAME.tar.manifest.json."""
+    archives = {n: json.load(open(os.path.join(backup_dir, n + ".tar.manifest.json"))) for n in names}
+    tmp = os.path.join(backup_dir, "manifest.json.part")
+    with open(tmp, "w") as f:
+        json.dump({"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "archives": archives}, f, indent=1, sort_keys=True)
+    os.replace(tmp, os.path.join(backup_dir, "manifest.json"))
+    print(json.dumps({n: {"files": len(a["files"]), "bytes": a["bytes"], "sha256": a["sha256"]} for n, a in archives.items()}))
+    return 0
 
 
 def cmd_verify(manifest_path, name, root):
@@ -245,7 +346,8 @@ def cmd_same(*pairs):
 
 
 if __name__ == "__main__":
-    cmds = {"snapshot": cmd_snapshot, "verify": cmd_verify, "delta": cmd_delta,
+    cmds = {"snapshot": cmd_snapshot, "tar-stream": cmd_tar_stream, "tar-manifest": cmd_tar_manifest,
+            "merge-manifest": cmd_merge_manifest, "verify": cmd_verify, "delta": cmd_delta,
             "digest": cmd_digest, "sync-back": cmd_sync_back, "compare-stats": cmd_compare_stats, "same": cmd_same}
     if len(sys.argv) < 2 or sys.argv[1] not in cmds:
         print(__doc__, file=sys.stderr)

@@ -78,18 +78,18 @@ export function chmSteps(c: ChmConfig): S[] {
     step('backup.snapshot', 'consistent ChromaDB copy (SQLite backup API, stable index files)', ({ runId }) => [
       { cmd: sudo(['python3', AGENT, 'snapshot', dataDir('chroma'), stageChroma(runId), statsUrl, `${hostBackupDir(runId)}/stats-before.json`]) },
     ]),
-    step('backup.stream', 'stream ChromaDB, PDFs and transcripts as tar: one pass to this machine and to a host-side copy; sha256 on both ends; manifest from the stream', ({ runId, runDir, facts }) => [
+    step('backup.stream', 'stream ChromaDB, PDFs and transcripts as tar: one pass to this machine and to a host-side copy; sha256 on both ends; per-file manifest from the same bytes', ({ runId, runDir, facts }) => [
       ...DATA_NAMES.map((n) => ({
         cmd: {
           kind: 'download' as const,
-          // tar -> tee (host copy) -> stdout; the host hashes its copy, renames it only then.
-          argv: ['sh', '-c', 'set -e; { tar -C "$1" -cf - . ; echo $? > "$2.rc"; } | tee "$2.part"; [ "$(cat "$2.rc")" = 0 ]; rm -f "$2.rc"; sha256sum "$2.part" | cut -d" " -f1 > "$2.sha256"; mv -f "$2.part" "$2"',
-            'sh', n === 'chroma' ? stageChroma(runId) : dataDir(n), `${hostBackupDir(runId)}/${n}.tar`],
+          // GNU tar -> host copy + stdout in one pass, hashed as written; renamed only when complete.
+          argv: ['python3', AGENT, 'tar-stream', n === 'chroma' ? stageChroma(runId) : dataDir(n), `${hostBackupDir(runId)}/${n}.tar`],
           sudo: true, localPath: `${runDir}/${n}.tar`, sha256File: `${hostBackupDir(runId)}/${n}.tar.sha256`, label: `${n}.tar`,
-          expectedBytes: facts.dataBytes[n], manifest: { key: n, path: `${runDir}/manifest.json` },
+          expectedBytes: facts.dataBytes[n],
         },
       })),
-      { cmd: { kind: 'upload' as const, path: `${hostBackupDir(runId)}/manifest.json`, localPath: `${runDir}/manifest.json`, mode: '644', sudo: true } },
+      { cmd: sudo(['python3', AGENT, 'merge-manifest', hostBackupDir(runId), ...DATA_NAMES]) },
+      { cmd: { kind: 'download' as const, argv: ['cat', `${hostBackupDir(runId)}/manifest.json`], sudo: true, localPath: `${runDir}/manifest.json`, label: 'manifest.json' } },
       { cmd: { kind: 'download' as const, argv: ['cat', `${hostBackupDir(runId)}/stats-before.json`], sudo: true, localPath: `${runDir}/stats-before.json`, label: 'stats-before.json' } },
       { cmd: { kind: 'download' as const, argv: ['docker', 'exec', c.mediahub.postgres.container, 'pg_dump', '-U', c.mediahub.postgres.user, c.mediahub.postgres.db], localPath: `${runDir}/mediahub.sql`, label: 'mediahub pg_dump' } },
     ]),

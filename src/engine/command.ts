@@ -42,12 +42,6 @@ export interface DownloadCommand {
   /** A human label for progress lines. */
   label?: string;
   expectedBytes?: number;
-  /**
-   * The stream is a tar archive: parse it as it arrives and record every regular file (size,
-   * mtime, sha256) under this key in `manifestPath` (JSON, merged), so the manifest describes
-   * exactly the bytes archived.
-   */
-  manifest?: { key: string; path: string };
 }
 
 export type DockerOp =

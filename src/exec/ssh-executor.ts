@@ -1,11 +1,10 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type Docker from 'dockerode';
-import { extract as tarExtract } from 'tar-stream';
 import type { Command, CommandResult, DockerCommand, DownloadCommand, RemoteCommand, UploadCommand } from '../engine/command.ts';
 import type { SshConnection } from '../ssh/connection.ts';
 import { shJoin } from '../util/quote.ts';
@@ -124,11 +123,10 @@ export class SshExecutor implements Executor {
     });
     const file = createWriteStream(part);
     const done = pipeline(meter, file);
-    const listing = cmd.manifest ? manifestOf(meter) : undefined;
     const r = await this.streamTo(remoteString({ argv: cmd.argv, sudo: cmd.sudo }), meter);
     meter.end();
     await done;
-    const files = listing ? await listing : undefined;
+
     opts.onProgress?.({ label, bytes, totalBytes: cmd.expectedBytes });
     if (r.code !== 0) {
       rmSync(part, { force: true });
@@ -148,11 +146,7 @@ export class SshExecutor implements Executor {
       }
     }
     renameSync(part, cmd.localPath);
-    if (cmd.manifest && files) {
-      const m = existsSync(cmd.manifest.path) ? JSON.parse(readFileSync(cmd.manifest.path, 'utf8')) : { archives: {} };
-      m.archives[cmd.manifest.key] = { sha256: got, bytes, files };
-      writeFileSync(cmd.manifest.path, `${JSON.stringify(m, null, 1)}\n`);
-    }
+
     return { code: 0, stdout: `${got}  ${statSync(cmd.localPath).size}`, stderr: '' };
   }
 
@@ -186,31 +180,4 @@ export class SshExecutor implements Executor {
   close(): void {
     this.conn.close();
   }
-}
-
-export interface FileEntry { size: number; mtime: number; sha256: string }
-
-/** Per-file size, mtime and sha256 of a tar stream, read as it flows past (no second pass). */
-function manifestOf(source: import('node:stream').Readable): Promise<Record<string, FileEntry>> {
-  const ex = tarExtract();
-  const files: Record<string, FileEntry> = {};
-  source.pipe(ex);
-  return new Promise((resolvePromise, reject) => {
-    ex.on('entry', (header, stream, next) => {
-      if (header.type !== 'file') {
-        stream.on('end', next);
-        stream.resume();
-        return;
-      }
-      const h = createHash('sha256');
-      stream.on('data', (d: unknown) => h.update(d as Buffer));
-      stream.on('end', () => {
-        const name = header.name.replace(/^\.\//, '');
-        files[name] = { size: header.size ?? 0, mtime: Math.floor((header.mtime?.getTime() ?? 0) / 1000), sha256: h.digest('hex') };
-        next();
-      });
-    });
-    ex.on('finish', () => resolvePromise(files));
-    ex.on('error', reject);
-  });
 }
