@@ -9,4 +9,8 @@ bash scripts/lab.sh reset
 if [ -f runbooks/migrate-chm.ts ]; then
   node_modules/.bin/tsx runbooks/migrate-chm.ts --dry-run
   node_modules/.bin/tsx runbooks/migrate-chm.ts --yes "$@"
+  run_dir=$(ls -td backups/2*/ | head -1)
+  echo
+  cat "${run_dir}report.md"
+  echo "The lab is now migrated. Undo it: npx tsx runbooks/migrate-chm.ts --rollback $(basename "$run_dir"), or: npm run lab:reset"
 fi
