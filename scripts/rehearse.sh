@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x node_modules/.bin/tsx ] || npm ci --no-audit --no-fund
-bash scripts/lab.sh up >/dev/null
+# reset installs whatever is missing (like up) and returns the host to the pre-migration state
 bash scripts/lab.sh reset
 if [ -f runbooks/migrate-chm.ts ]; then
   node_modules/.bin/tsx runbooks/migrate-chm.ts --dry-run

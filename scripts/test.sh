@@ -3,5 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x node_modules/.bin/vitest ] || npm ci --no-audit --no-fund
-bash scripts/lab.sh up
+# reset = up (installs what is missing) + the exact pre-migration state, whatever ran before
+bash scripts/lab.sh reset
 exec node_modules/.bin/vitest run "$@"
