@@ -38,22 +38,14 @@ KIB = 1024
 MIB = 1024 * KIB
 GIB = 1024 * MIB
 
-# --- HNSW-ish index layout (must match src/api/main.py) ----------------------
-DIM = 384
-HNSW_M = 16
-HNSW_MAXM0 = 2 * HNSW_M
-LINKS0_SIZE = HNSW_MAXM0 * 4 + 4          # uint32 count + 32 uint32 neighbours
-DATA_SIZE = DIM * 4                       # float32 vector
-REC_SIZE = LINKS0_SIZE + DATA_SIZE + 8    # + uint64 label
-# hnswlib header: offsetLevel0, max_elements, cur_element_count,
-# size_data_per_element, label_offset, offsetData, maxlevel, enterpoint_node,
-# maxM, maxM0, M, mult, ef_construction
-HEADER_FMT = "<QQQQQQiIQQQdQ"
+from src.api.chroma_format import (  # noqa: E402  (the chatbot dir is this script's dir)
+    DATABASE_ID, DIM, HNSW_M, HNSW_MAXM0, METADATA_SEGMENT_TYPE, REC_SIZE,
+    VECTOR_SEGMENT_TYPE,
+    doc_vector, hnsw_header,
+)
 
 NAMESPACE = uuid.UUID("8a0f4a52-5c1e-4f59-9a3e-2f1d6c0b7e11")
 COLLECTIONS = [("transcripts", 0.50), ("pdf_chunks", 0.35), ("faq", 0.15)]
-VECTOR_SEGMENT_TYPE = "urn:chroma:segment/vector/hnsw-local-persisted"
-METADATA_SEGMENT_TYPE = "urn:chroma:segment/metadata/sqlite"
 BASE_TS = 1709294400  # 2024-03-01 12:00:00 UTC
 WRITE_CHUNK = 8 * MIB
 
@@ -88,36 +80,6 @@ def human(n):
         if n < 1024 or unit == "TiB":
             return ("%d %s" % (n, unit)) if unit == "B" else ("%.1f %s" % (n, unit))
         n /= 1024.0
-
-
-def doc_vector(document):
-    """Unit float32 vector derived from sha256 of the document (same as the backend)."""
-    seed = hashlib.sha256(document.encode("utf-8")).digest()
-    raw = b"".join(
-        hashlib.sha256(seed + i.to_bytes(4, "big")).digest() for i in range(DATA_SIZE // 32)
-    )
-    vals = [(u / 4294967296.0) * 2.0 - 1.0 for u in struct.unpack("<%dI" % DIM, raw)]
-    norm = math.sqrt(sum(v * v for v in vals)) or 1.0
-    return struct.pack("<%df" % DIM, *[v / norm for v in vals])
-
-
-def hnsw_header(n_elements):
-    return struct.pack(
-        HEADER_FMT,
-        0,                       # offsetLevel0
-        n_elements,              # max_elements
-        n_elements,              # cur_element_count
-        REC_SIZE,                # size_data_per_element
-        LINKS0_SIZE + DATA_SIZE, # label_offset
-        LINKS0_SIZE,             # offsetData
-        1 if n_elements else 0,  # maxlevel
-        0,                       # enterpoint_node
-        HNSW_M,                  # maxM
-        HNSW_MAXM0,              # maxM0
-        HNSW_M,                  # M
-        1.0 / math.log(HNSW_M),  # mult
-        100,                     # ef_construction
-    )
 
 
 def write_random(fh, rng, n):
@@ -374,7 +336,6 @@ CREATE TABLE max_seq_id (segment_id TEXT PRIMARY KEY, seq_id BLOB NOT NULL);
 """
 
 TENANT = "default_tenant"
-DATABASE_ID = "00000000-0000-0000-0000-000000000000"
 
 
 def ids_for(seed, name):

@@ -44,17 +44,12 @@ DB_PATH = os.path.join(CHROMA_DIR, DB_NAME)
 SQLITE_SIDE_FILES = {DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm", DB_NAME + "-journal"}
 DIGEST_TABLES = ["collections", "segments", "embeddings", "embedding_metadata", "embeddings_queue"]
 
-# --- HNSW-ish index layout (must match gen_data.py) ---------------------------
-DIM = 384
-HNSW_M = 16
-HNSW_MAXM0 = 2 * HNSW_M
-LINKS0_SIZE = HNSW_MAXM0 * 4 + 4
-DATA_SIZE = DIM * 4
-REC_SIZE = LINKS0_SIZE + DATA_SIZE + 8
-HEADER_FMT = "<QQQQQQiIQQQdQ"
-VECTOR_SEGMENT_TYPE = "urn:chroma:segment/vector/hnsw-local-persisted"
-METADATA_SEGMENT_TYPE = "urn:chroma:segment/metadata/sqlite"
-DEFAULT_DATABASE_ID = "00000000-0000-0000-0000-000000000000"
+from .chroma_format import (  # noqa: E402
+    DIM, HEADER_FMT, HNSW_MAXM0, METADATA_SEGMENT_TYPE, REC_SIZE,
+    VECTOR_SEGMENT_TYPE,
+    doc_vector, hnsw_header as _hnsw_header,
+)
+from .chroma_format import DATABASE_ID as DEFAULT_DATABASE_ID  # noqa: E402
 
 app = FastAPI(title="chm-chatbot backend")
 
@@ -85,23 +80,6 @@ def _connect():
 
 def _error(status, message):
     return JSONResponse(status_code=status, content={"status": "error", "error": message})
-
-
-def doc_vector(document):
-    """Unit float32 vector derived from sha256 of the document (same as gen_data.py)."""
-    seed = hashlib.sha256(document.encode("utf-8")).digest()
-    raw = b"".join(
-        hashlib.sha256(seed + i.to_bytes(4, "big")).digest() for i in range(DATA_SIZE // 32)
-    )
-    vals = [(u / 4294967296.0) * 2.0 - 1.0 for u in struct.unpack("<%dI" % DIM, raw)]
-    norm = math.sqrt(sum(v * v for v in vals)) or 1.0
-    return struct.pack("<%df" % DIM, *[v / norm for v in vals])
-
-
-def _hnsw_header(n_elements):
-    return struct.pack(HEADER_FMT, 0, n_elements, n_elements, REC_SIZE, LINKS0_SIZE + DATA_SIZE,
-                       LINKS0_SIZE, 1 if n_elements else 0, 0, HNSW_M, HNSW_MAXM0, HNSW_M,
-                       1.0 / math.log(HNSW_M), 100)
 
 
 # --- digest ------------------------------------------------------------------
