@@ -6,18 +6,13 @@
  */
 import { runCli } from '../src/cli/main.ts';
 import { cleanupSteps, gatherCleanup, type CleanupFacts } from '../src/chm/cleanup.ts';
-import { chmExamples, chmSchema } from '../src/chm/config.ts';
-import { LOCK_DIR } from '../src/chm/steps.ts';
+import type { chmSchema } from '../src/chm/config.ts';
+import { chmRunbookBase } from '../src/chm/runbook-base.ts';
 import type { Runbook } from '../src/engine/runbook.ts';
-import { sshTarget } from '../src/engine/ssh-config.ts';
 
 export const cleanupChm: Runbook<typeof chmSchema, CleanupFacts> = {
   name: 'cleanup-chm',
-  defaultConfig: 'runbooks/chm.lab.yaml',
-  schema: chmSchema,
-  examples: chmExamples,
-  ssh: (c) => sshTarget(c.ssh),
-  lockDir: () => LOCK_DIR,
+  ...chmRunbookBase,
   gather: (probe, c) => gatherCleanup(probe, c),
   fingerprint: (f) => f,
   steps: cleanupSteps,

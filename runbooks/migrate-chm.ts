@@ -4,20 +4,16 @@
  *   npx tsx runbooks/migrate-chm.ts [--config runbooks/chm.lab.yaml] [--dry-run | --interactive | --yes]
  */
 import { runCli } from '../src/cli/main.ts';
-import { chmExamples, chmSchema } from '../src/chm/config.ts';
+import type { chmSchema } from '../src/chm/config.ts';
+import { chmRunbookBase } from '../src/chm/runbook-base.ts';
 import { chmFingerprint, gatherChm, type ChmFacts } from '../src/chm/facts.ts';
 import { chmReport } from '../src/chm/report.ts';
-import { LOCK_DIR, chmSteps } from '../src/chm/steps.ts';
+import { chmSteps } from '../src/chm/steps.ts';
 import type { Runbook } from '../src/engine/runbook.ts';
-import { sshTarget } from '../src/engine/ssh-config.ts';
 
 export const migrateChm: Runbook<typeof chmSchema, ChmFacts> = {
   name: 'migrate-chm',
-  defaultConfig: 'runbooks/chm.lab.yaml',
-  schema: chmSchema,
-  examples: chmExamples,
-  ssh: (c) => sshTarget(c.ssh),
-  lockDir: () => LOCK_DIR,
+  ...chmRunbookBase,
   gather: (probe, c, { runId, resuming }) => gatherChm(probe, c, runId, resuming),
   fingerprint: chmFingerprint,
   steps: chmSteps,

@@ -8,8 +8,9 @@ by argv the plan prints. Python 3 stdlib only. Every command is safe to run twic
   merge-manifest BACKUP_DIR NAME ...                      BACKUP_DIR/manifest.json from the per-archive manifests
   verify MANIFEST NAME DIR                                every file of NAME in DIR matches the manifest (sha256), nothing extra
   delta MANIFEST NAME LIVE_DIR DEST_DIR                   bring DEST (restored from NAME) up to the live dir: changed/new/deleted files
-  digest DIR                                              content digest: files by sha256, SQLite by logical content
   sync-back SRC_DIR LIVE_DIR KEEP_AS UID:GID              if SRC differs from LIVE: keep LIVE as KEEP_AS, copy SRC over it
+  compare-stats BEFORE_JSON URL HOST                      the stats served at URL (Host header) equal BEFORE_JSON
+  same A=B ...                                            each pair of dirs holds the same content (SQLite compared logically)
 """
 import hashlib, json, os, shutil, sqlite3, sys, time, urllib.request
 
@@ -275,11 +276,6 @@ def digest(root):
     return h.hexdigest()
 
 
-def cmd_digest(*roots):
-    print(json.dumps({r: digest(r) for r in roots}))
-    return 0
-
-
 def cmd_sync_back(src, live, keep_as, owner):
     """Rollback after cutover: if the containers changed the data, bring it back to bare metal.
     Refuses a source that is not a complete data set (nothing is better than a broken copy)."""
@@ -348,7 +344,7 @@ def cmd_same(*pairs):
 if __name__ == "__main__":
     cmds = {"snapshot": cmd_snapshot, "tar-stream": cmd_tar_stream, "tar-manifest": cmd_tar_manifest,
             "merge-manifest": cmd_merge_manifest, "verify": cmd_verify, "delta": cmd_delta,
-            "digest": cmd_digest, "sync-back": cmd_sync_back, "compare-stats": cmd_compare_stats, "same": cmd_same}
+            "sync-back": cmd_sync_back, "compare-stats": cmd_compare_stats, "same": cmd_same}
     if len(sys.argv) < 2 or sys.argv[1] not in cmds:
         print(__doc__, file=sys.stderr)
         sys.exit(2)
