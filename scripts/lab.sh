@@ -5,7 +5,7 @@
 #   bash scripts/lab.sh status  print each part and whether it is healthy (exit 1 if any is not)
 #   bash scripts/lab.sh down    stop the lab's services (keeps images and .lab/)
 # Options: --size 10M|100M|1G|5G (data set for the bare-metal chatbot; default: the current one, else 10M)
-set -euo pipefail
+set -Eeuo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 LAB="$ROOT/.lab"
@@ -30,6 +30,9 @@ wait_for() { # wait_for SECONDS DESCRIPTION CMD...
     sleep 0.3
   done
 }
+
+# Any failing command names itself (set -e alone exits silently, e.g. in a command substitution).
+trap 'rc=$?; printf "[lab] error: line %s: \"%s\" exited %s\n" "$LINENO" "$BASH_COMMAND" "$rc" >&2; exit $rc' ERR
 
 [ "$(id -u)" = 0 ] || die "the lab installs packages and starts system services: run it as root"
 
@@ -199,7 +202,7 @@ EOF
     if [ -f "$s/sshd.pid" ]; then kill "$(cat "$s/sshd.pid")" 2>/dev/null || true; sleep 0.2; fi
     # Another lab's sshd (an older checkout, other keys) may hold the port: replace it.
     local holder
-    holder=$(ss -ltnpH "sport = :$SSH_PORT" 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u)
+    holder=$(ss -ltnpH "sport = :$SSH_PORT" 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u || true)
     if [ -n "$holder" ]; then kill $holder 2>/dev/null || true; sleep 0.3; fi
     /usr/sbin/sshd -f "$s/sshd_config"
     wait_for 15 "sshd on 127.0.0.1:$SSH_PORT" ssh_ok
