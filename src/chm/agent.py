@@ -3,8 +3,7 @@
 by argv the plan prints. Python 3 stdlib only. Every command is safe to run twice.
 
   snapshot SRC_CHROMA DEST_CHROMA [STATS_URL STATS_OUT]  consistent copy of a live ChromaDB dir
-  tar-stream DIR OUT                                      tar DIR to stdout and to OUT (host copy) in one pass; OUT.sha256, OUT.manifest.json
-  tar-manifest OUT                                        per-file manifest of a tar stream on stdin
+  tar-stream DIR OUT [LIVE_STAT]                          tar DIR to stdout and to OUT (host copy) in one pass; OUT.sha256, OUT.manifest.json
   merge-manifest BACKUP_DIR NAME ...                      BACKUP_DIR/manifest.json from the per-archive manifests
   verify MANIFEST NAME DIR                                every file of NAME in DIR matches the manifest (sha256), nothing extra
   delta MANIFEST NAME LIVE_DIR DEST_DIR                   bring DEST (restored from NAME) up to the live dir: changed/new/deleted files
@@ -88,7 +87,21 @@ def sqlite_logical(path):
 
 
 def tree_state(root):
-    return {rel: (os.stat(p).st_size, os.stat(p).st_mtime_ns) for rel, p in walk(root) if rel != SQLITE}
+    """{rel: [size, mtime_ns, ctime_ns]} of every file but the SQLite database."""
+    out = {}
+    for rel, p in walk(root):
+        if rel != SQLITE:
+            s = os.stat(p)
+            out[rel] = [s.st_size, s.st_mtime_ns, s.st_ctime_ns]
+    return out
+
+
+def unchanged_since_read(live, s):
+    """True when the stat S proves the file is still what was read: same size, mtime and ctime
+    (no process can set ctime back), and ctime older than the read by more than the timestamp
+    granularity ("racy git": a write in the same clock tick as the read keeps ctime equal)."""
+    return bool(live) and len(live) == 4 and live[:3] == [s.st_size, s.st_mtime_ns, s.st_ctime_ns] \
+        and s.st_ctime_ns < live[3] - 1_000_000_000
 
 
 def fetch(url):
@@ -101,6 +114,7 @@ def cmd_snapshot(src, dst, stats_url=None, stats_out=None):
     With STATS_URL, the bare-metal stats are read before and after and must agree (no write in between)."""
     for attempt in range(10):
         before_stats = fetch(stats_url) if stats_url else b""
+        read_at = time.time_ns()
         before = tree_state(src)
         if os.path.exists(dst):
             shutil.rmtree(dst)
@@ -116,6 +130,8 @@ def cmd_snapshot(src, dst, stats_url=None, stats_out=None):
             if stats_out:
                 with open(stats_out, "wb") as f:
                     f.write(before_stats)
+            with open(dst.rstrip("/") + ".live-stat.json", "w") as f:  # lets the cutover delta skip unchanged index files
+                f.write(json.dumps({rel: v + [read_at] for rel, v in before.items()}))
             print(json.dumps({"snapshot": dst, "attempts": attempt + 1}))
             return 0
         time.sleep(0.5 * (attempt + 1))
@@ -123,90 +139,194 @@ def cmd_snapshot(src, dst, stats_url=None, stats_out=None):
     return 3
 
 
-def cmd_tar_stream(root, out):
-    """One pass: GNU tar's stream goes to stdout (the operator's machine), to OUT.part (the
-    host-side copy) and to a second process that builds OUT.manifest.json (per-file size, mtime,
-    sha256) from the very same bytes, on another core. The stream is hashed as written. OUT and
-    OUT.sha256 appear only if tar and the manifest succeeded; a cut connection leaves OUT.part."""
-    import subprocess
-    part = out + ".part"
-    tar = subprocess.Popen(["tar", "-C", root, "-cf", "-", "."], stdout=subprocess.PIPE)
-    man = subprocess.Popen([sys.executable, os.path.abspath(__file__), "tar-manifest", out + ".manifest.json"], stdin=subprocess.PIPE)
-    import queue, threading
-    h = hashlib.sha256()
-    so = sys.stdout.buffer
-    n = 0
-    # The manifest process reads at its own pace on another core: a bounded queue (32 MiB) keeps
-    # it from stalling the stream without letting memory grow.
-    q = queue.Queue(maxsize=32)
+class _Fanout:
+    """Writes the archive to stdout (the operator's machine) and to the host copy, hashing it as
+    written, on a second thread (hashlib and writes release the GIL): reading and per-file hashing
+    go on meanwhile. Small pieces (headers, small files) are gathered into 1 MiB writes; the queue
+    holds at most 16 MiB."""
 
-    def feed():
+    def __init__(self, f):
+        import queue, threading
+        self.f, self.so, self.h, self.n, self.buf = f, sys.stdout.buffer, hashlib.sha256(), 0, bytearray()
+        self.q, self.error = queue.Queue(maxsize=16), None
+        self.t = threading.Thread(target=self._drain, daemon=True)
+        self.t.start()
+
+    def write(self, b):
+        if self.error:
+            raise self.error
+        if len(b) >= BUF // 4:
+            self.flush()
+            self._put(b)
+        else:
+            self.buf += b
+            if len(self.buf) >= BUF:
+                self.flush()
+
+    def flush(self):
+        if self.buf:
+            self._put(bytes(self.buf))
+            self.buf.clear()
+
+    def _put(self, b):
+        self.n += len(b)
+        self.q.put(b)
+
+    def _drain(self):
         while True:
-            b = q.get()
+            b = self.q.get()
             if b is None:
-                break
+                return
+            if self.error:
+                continue
             try:
-                man.stdin.write(b)
-            except BrokenPipeError:
-                break
-        man.stdin.close()
+                self.so.write(b)
+                self.f.write(b)
+                self.h.update(b)
+            except BaseException as e:  # a cut connection (BrokenPipeError) or a full disk
+                self.error = e
 
-    feeder = threading.Thread(target=feed, daemon=True)
-    feeder.start()
+    def close(self):
+        """Everything written and flushed; raises what the writer thread met."""
+        self.flush()
+        self.q.put(None)
+        self.t.join()
+        if self.error:
+            raise self.error
+        self.so.flush()
+
+
+def _header(nb, mode, uid, gid, size, mtime, kind, lb=b""):
+    h = bytearray(512)
+    h[0:len(nb)] = nb
+    h[100:148] = b"%07o\0%07o\0%07o\0%011o\0%011o\0" % (mode, uid, gid, size, mtime)
+    h[148:156] = b"        "
+    h[156] = kind[0]
+    h[157:157 + len(lb)] = lb
+    h[257:265] = b"ustar\x0000"
+    h[148:156] = b"%06o\0 " % sum(h)
+    return bytes(h)
+
+
+def _pax_record(key, value):
+    body = b" %s=%s\n" % (key, value)
+    n = len(body) + 1
+    while len(b"%d" % n) + len(body) != n:
+        n += 1
+    return b"%d%s" % (n, body)
+
+
+def _ustar(name, mode, uid, gid, size, mtime, kind, link=""):
+    """A POSIX tar header built directly (tarfile's is 5x slower): plain ustar when every field
+    fits, else a pax extended header carrying the UTF-8 path or link first, as GNU tar reads it."""
+    nb, lb = name.encode("utf-8", "surrogateescape"), link.encode("utf-8", "surrogateescape")
+    if max(uid, gid) >= 0o7777777 or size >= 0o77777777777 or not 0 <= mtime < 0o77777777777:
+        import tarfile
+        ti = tarfile.TarInfo(name)
+        ti.mode, ti.uid, ti.gid, ti.size, ti.mtime, ti.type, ti.linkname = mode, uid, gid, size, mtime, kind, link
+        return ti.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+    recs = b""
+    if not name.isascii() or len(nb) > 100:
+        recs += _pax_record(b"path", nb)
+        nb = nb.decode("ascii", "replace").encode("ascii", "replace")[:100]
+    if not link.isascii() or len(lb) > 100:
+        recs += _pax_record(b"linkpath", lb)
+        lb = lb.decode("ascii", "replace").encode("ascii", "replace")[:100]
+    out = b""
+    if recs:
+        out = _header(b"././@PaxHeader", 0o644, 0, 0, len(recs), mtime, b"x") + recs + bytes(-len(recs) % 512)
+    return out + _header(nb, mode, uid, gid, size, mtime, kind, lb)
+
+
+def _tar_entries(root):
+    """(arcname, path) for ROOT and everything under it, sorted, directories before their content."""
+    yield ".", root
+    for d, dirs, files in os.walk(root):
+        dirs.sort()
+        rel = os.path.relpath(d, root)
+        for n in dirs + sorted(files):
+            yield "./" + (n if rel == "." else os.path.join(rel, n)), os.path.join(d, n)
+
+
+def cmd_tar_stream(root, out, live_stat=None):
+    """One pass over ROOT: a POSIX (pax) tar goes to stdout (the operator's machine) and to
+    OUT.part (the host-side copy), hashed as written; each file's sha256 is computed from the very
+    bytes put in the archive, into OUT.manifest.json with the size, mtime and ctime it was read
+    at (or, with LIVE_STAT, those of the live files a snapshot was copied from), so the cutover
+    delta can tell unchanged files by metadata alone. OUT and OUT.sha256 appear only when
+    complete; a cut connection leaves OUT.part. A file that changes while read is flagged in the
+    manifest (the cutover delta carries its final version)."""
+    import stat as st_, tarfile
+    if not os.path.isdir(root):
+        print("tar-stream: %s is not a directory" % root, file=sys.stderr)
+        return 10
+    live = json.load(open(live_stat)) if live_stat else {}
+    part = out + ".part"
+    files, changed = {}, []
+    zeros = bytes(512)
     try:
-        with open(part, "wb") as f:
-            while True:
-                b = tar.stdout.read(BUF)
-                if not b:
-                    break
-                so.write(b)
-                q.put(b)
-                h.update(b)
-                f.write(b)
-                n += len(b)
-            so.flush()
-            f.flush()
+        with open(part, "wb", buffering=0) as f:
+            w = _Fanout(f)
+            for arc, p in _tar_entries(root):
+                try:
+                    s = os.lstat(p)
+                except FileNotFoundError:
+                    changed.append(arc)  # removed between listing and reading
+                    continue
+                mode = st_.S_IMODE(s.st_mode)
+                if st_.S_ISDIR(s.st_mode):
+                    w.write(_ustar(arc + "/", mode, s.st_uid, s.st_gid, 0, int(s.st_mtime), tarfile.DIRTYPE))
+                elif st_.S_ISLNK(s.st_mode):
+                    w.write(_ustar(arc, mode, s.st_uid, s.st_gid, 0, int(s.st_mtime), tarfile.SYMTYPE, os.readlink(p)))
+                elif st_.S_ISREG(s.st_mode):
+                    try:
+                        fd = os.open(p, os.O_RDONLY)
+                    except FileNotFoundError:
+                        changed.append(arc)
+                        continue
+                    with os.fdopen(fd, "rb", buffering=0) as src:
+                        read_at = time.time_ns()
+                        s = os.fstat(fd)
+                        w.write(_ustar(arc, mode, s.st_uid, s.st_gid, s.st_size, int(s.st_mtime), tarfile.REGTYPE))
+                        h, left = hashlib.sha256(), s.st_size
+                        while left:
+                            b = src.read(min(BUF, left))
+                            if not b:  # shrank while read: pad like GNU tar, flag it
+                                b = bytes(min(BUF, left))
+                                if arc not in changed:
+                                    changed.append(arc)
+                            h.update(b)
+                            w.write(b)
+                            left -= len(b)
+                        if s.st_size % 512:
+                            w.write(zeros[: 512 - s.st_size % 512])
+                        after = os.fstat(fd)
+                        if (after.st_size, after.st_mtime_ns, after.st_ctime_ns) != (s.st_size, s.st_mtime_ns, s.st_ctime_ns) and arc not in changed:
+                            changed.append(arc)
+                    rel = arc[2:]
+                    src_stat = live.get(rel, [s.st_size, s.st_mtime_ns, s.st_ctime_ns, read_at])
+                    files[rel] = {"size": s.st_size, "mtime": int(s.st_mtime), "sha256": h.hexdigest(),
+                                  "live": src_stat}
+                    if arc in changed:
+                        files[rel]["changed_while_read"] = True
+                else:
+                    changed.append(arc)  # sockets, fifos, devices: not data, not archived
+            w.write(bytes(1024))  # end of archive, padded to a whole 10 KiB record like GNU tar
+            if w.n % 10240:
+                w.write(bytes(10240 - w.n % 10240))
+            w.close()
             os.fsync(f.fileno())
     except BrokenPipeError:
-        tar.kill()
-        man.kill()
         print("the connection was cut: %s left incomplete" % part, file=sys.stderr)
         return 9
-    finally:
-        q.put(None)
-    feeder.join()
-    if tar.wait() != 0 or man.wait() != 0:
-        print("tar of %s failed (tar %s, manifest %s): %s left incomplete" % (root, tar.returncode, man.returncode, part), file=sys.stderr)
-        return 10
-    with open(out + ".sha256", "w") as f:
-        f.write("%s  %s\n" % (h.hexdigest(), os.path.basename(out)))
-    m = json.load(open(out + ".manifest.json"))
-    m.update({"sha256": h.hexdigest(), "bytes": n})
+    if changed:
+        print("tar-stream: %d entries changed, vanished or were not regular while read (first: %s); "
+              "the cutover delta carries their final state" % (len(changed), ", ".join(changed[:3])), file=sys.stderr)
     with open(out + ".manifest.json", "w") as f:
-        json.dump(m, f)
+        f.write(json.dumps({"files": files, "sha256": w.h.hexdigest(), "bytes": w.n}))  # C encoder: json.dump is pure Python
+    with open(out + ".sha256", "w") as f:
+        f.write("%s  %s\n" % (w.h.hexdigest(), os.path.basename(out)))
     os.replace(part, out)
-    return 0
-
-
-def cmd_tar_manifest(out):
-    """Read a tar stream on stdin; write {files: {path: {size, mtime, sha256}}} for regular files."""
-    import tarfile
-    files = {}
-    with tarfile.open(fileobj=sys.stdin.buffer, mode="r|") as t:
-        for m in t:
-            if not m.isfile():
-                continue
-            f = t.extractfile(m)
-            h = hashlib.sha256()
-            while True:
-                b = f.read(BUF)
-                if not b:
-                    break
-                h.update(b)
-            name = m.name[2:] if m.name.startswith("./") else m.name
-            files[name] = {"size": m.size, "mtime": int(m.mtime), "sha256": h.hexdigest()}
-    with open(out, "w") as f:
-        json.dump({"files": files}, f)
     return 0
 
 
@@ -215,7 +335,7 @@ def cmd_merge_manifest(backup_dir, *names):
     archives = {n: json.load(open(os.path.join(backup_dir, n + ".tar.manifest.json"))) for n in names}
     tmp = os.path.join(backup_dir, "manifest.json.part")
     with open(tmp, "w") as f:
-        json.dump({"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "archives": archives}, f, indent=1, sort_keys=True)
+        f.write(json.dumps({"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "archives": archives}, sort_keys=True))
     os.replace(tmp, os.path.join(backup_dir, "manifest.json"))
     print(json.dumps({n: {"files": len(a["files"]), "bytes": a["bytes"], "sha256": a["sha256"]} for n, a in archives.items()}))
     return 0
@@ -237,12 +357,15 @@ def cmd_verify(manifest_path, name, root):
 def cmd_delta(manifest_path, name, live, dest):
     want = json.load(open(manifest_path))["archives"][name]["files"]
     live_files = dict(walk(live))
-    changed = added = deleted = nbytes = 0
+    changed = added = deleted = nbytes = hashed = 0
     for rel, p in live_files.items():
         if rel == SQLITE:
             continue
         st = os.stat(p)
         m = want.get(rel)
+        if m and unchanged_since_read(m.get("live"), st):
+            continue  # untouched since the backup read it: no need to read it again
+        hashed += 1 if m else 0
         if m and m["size"] == st.st_size and m["mtime"] == int(st.st_mtime) and m["sha256"] == sha256_file(p):
             continue
         out = os.path.join(dest, rel)
@@ -264,7 +387,7 @@ def cmd_delta(manifest_path, name, live, dest):
             if os.path.exists(os.path.join(dest, s)):
                 os.remove(os.path.join(dest, s))
         nbytes += os.path.getsize(os.path.join(dest, SQLITE))
-    print(json.dumps({"delta": name, "changed": changed, "added": added, "deleted": deleted, "bytes": nbytes}))
+    print(json.dumps({"delta": name, "changed": changed, "added": added, "deleted": deleted, "bytes": nbytes, "rehashed": hashed}))
     return 0
 
 
@@ -342,7 +465,7 @@ def cmd_same(*pairs):
 
 
 if __name__ == "__main__":
-    cmds = {"snapshot": cmd_snapshot, "tar-stream": cmd_tar_stream, "tar-manifest": cmd_tar_manifest,
+    cmds = {"snapshot": cmd_snapshot, "tar-stream": cmd_tar_stream,
             "merge-manifest": cmd_merge_manifest, "verify": cmd_verify, "delta": cmd_delta,
             "sync-back": cmd_sync_back, "compare-stats": cmd_compare_stats, "same": cmd_same}
     if len(sys.argv) < 2 or sys.argv[1] not in cmds:

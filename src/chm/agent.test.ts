@@ -60,4 +60,52 @@ describe('host agent (python3, run here on temp dirs)', () => {
     expect(JSON.parse(r.stdout.toString())).toMatchObject({ changed: 1, added: 1, deleted: 1 });
     expect(agent('same', `${src}=${dst}`).status).toBe(0);
   });
+
+  it('tar-stream writes a tar GNU tar extracts exactly: long and non-ASCII names, symlinks, empty files, modes', () => {
+    const t = join(root, 'odd');
+    const long = `${'deep/'.repeat(25)}${'n'.repeat(120)} ü.pdf`;
+    mkdirSync(join(t, long, '..'), { recursive: true });
+    writeFileSync(join(t, long), 'long name');
+    writeFileSync(join(t, 'empty'), '');
+    writeFileSync(join(t, 'exact-512'), Buffer.alloc(512, 1));
+    writeFileSync(join(t, 'script.sh'), '#!/bin/sh\n', { mode: 0o750 });
+    execFileSync('ln', ['-s', 'script.sh', join(t, 'link')]);
+    const r = agent('tar-stream', t, join(out, 'odd.tar'));
+    expect(r.status, r.stderr.toString()).toBe(0);
+    const x = join(root, 'odd-x');
+    mkdirSync(x);
+    execFileSync('tar', ['-xf', join(out, 'odd.tar'), '-C', x]);
+    expect(execFileSync('diff', ['-r', '--no-dereference', t, x]).toString()).toBe('');
+    expect(readFileSync(join(x, long), 'utf8')).toBe('long name');
+    expect(execFileSync('stat', ['-c', '%a', join(x, 'script.sh')]).toString().trim()).toBe('750');
+    expect(execFileSync('readlink', [join(x, 'link')]).toString().trim()).toBe('script.sh');
+    const m = JSON.parse(readFileSync(join(out, 'odd.tar.manifest.json'), 'utf8'));
+    expect(Object.keys(m.files).sort()).toEqual([long, 'empty', 'exact-512', 'script.sh'].sort());
+    expect(m.files[long].sha256).toBe(sha(Buffer.from('long name')));
+  });
+
+  it('delta skips files untouched since the backup read them by stat alone, and still catches a rewrite that keeps size and mtime', () => {
+    const live = join(root, 'live');
+    mkdirSync(live);
+    for (let i = 0; i < 5; i++) writeFileSync(join(live, `f${i}.pdf`), `content ${i}`);
+    execFileSync('sleep', ['1.1']); // past the timestamp-granularity window: the backup's reads are not "racy"
+    const b = join(root, 'b2');
+    mkdirSync(b);
+    expect(agent('tar-stream', live, join(b, 'pdfs.tar')).status).toBe(0);
+    expect(agent('merge-manifest', b, 'pdfs').status).toBe(0);
+    const dst = join(root, 'vol2');
+    mkdirSync(dst);
+    execFileSync('tar', ['-xf', join(b, 'pdfs.tar'), '-C', dst]);
+    execFileSync('sleep', ['1.1']);
+    const quiet = agent('delta', join(b, 'manifest.json'), 'pdfs', live, dst);
+    expect(JSON.parse(quiet.stdout.toString())).toMatchObject({ changed: 0, added: 0, deleted: 0, rehashed: 0 });
+    // same size, mtime put back: only ctime tells
+    const f = join(live, 'f2.pdf');
+    const mtime = execFileSync('stat', ['-c', '%y', f]).toString().trim();
+    writeFileSync(f, 'CONTENT 2');
+    execFileSync('touch', ['-d', mtime, f]);
+    const r = agent('delta', join(b, 'manifest.json'), 'pdfs', live, dst);
+    expect(JSON.parse(r.stdout.toString())).toMatchObject({ changed: 1, rehashed: 1 });
+    expect(readFileSync(join(dst, 'f2.pdf'), 'utf8')).toBe('CONTENT 2');
+  });
 });

@@ -82,8 +82,8 @@ export function chmSteps(c: ChmConfig): S[] {
       ...DATA_NAMES.map((n) => ({
         cmd: {
           kind: 'download' as const,
-          // GNU tar -> host copy + stdout in one pass, hashed as written; renamed only when complete.
-          argv: ['python3', AGENT, 'tar-stream', n === 'chroma' ? stageChroma(runId) : dataDir(n), `${hostBackupDir(runId)}/${n}.tar`],
+          // one tar pass -> host copy + stdout, hashed as written; renamed only when complete.
+          argv: ['python3', AGENT, 'tar-stream', ...(n === 'chroma' ? [stageChroma(runId), `${hostBackupDir(runId)}/${n}.tar`, `${stageChroma(runId)}.live-stat.json`] : [dataDir(n), `${hostBackupDir(runId)}/${n}.tar`])],
           sudo: true, localPath: `${runDir}/${n}.tar`, sha256File: `${hostBackupDir(runId)}/${n}.tar.sha256`, label: `${n}.tar`,
           expectedBytes: facts.dataBytes[n],
         },

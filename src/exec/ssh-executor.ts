@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -145,7 +146,9 @@ export class SshExecutor implements Executor {
         });
       }
     }
+    await fsyncPath(part); // the backup is on disk before it gets its final name
     renameSync(part, cmd.localPath);
+    await fsyncPath(dirname(cmd.localPath));
 
     return { code: 0, stdout: `${got}  ${statSync(cmd.localPath).size}`, stderr: '' };
   }
@@ -179,5 +182,15 @@ export class SshExecutor implements Executor {
 
   close(): void {
     this.conn.close();
+  }
+}
+
+/** fsync a file or a directory (a rename is durable once its directory is synced). */
+async function fsyncPath(path: string): Promise<void> {
+  const fh = await open(path, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
   }
 }
