@@ -4,7 +4,7 @@
  * figure is a ratio against a baseline measured in the same run on the same data, alternating A/B
  * and taking medians. Prints a table, writes backups/bench-<date>.json, ends with name=value lines.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 
@@ -80,11 +80,26 @@ sh(`docker volume rm -f ${vol} >/dev/null; ssh -F ${SSHCFG} chm-lab 'sudo rm -rf
 
 // ---- dry-run time of the whole CHM plan, and a real migration for the write-freeze window.
 const dry = median([0, 1, 2].map(() => time(() => sh('node_modules/.bin/tsx runbooks/migrate-chm.ts --dry-run >/dev/null'))));
-log('real migration for the write-freeze window');
-const run = sh('CI=true node_modules/.bin/tsx runbooks/migrate-chm.ts --yes 2>&1 | tail -1');
+log('real migration for the write-freeze window, with a writer ingesting every 2 s throughout');
+const writer = spawn(resolve(ROOT, 'node_modules/.bin/tsx'), [resolve(ROOT, 'scripts/bench-writer.ts'), 'chatbot.chmedia.com', '80', '2000', 'bench_writer'], { stdio: ['ignore', 'pipe', 'inherit'] });
+let writerOut = '';
+writer.stdout.on('data', (d) => (writerOut += d));
+const writerDone = new Promise<number>((r) => writer.on('close', (c) => r(c ?? 1)));
+await new Promise((r) => setTimeout(r, 3000)); // the writer is active before the migration starts
+const migration = spawn('bash', ['-c', 'CI=true node_modules/.bin/tsx runbooks/migrate-chm.ts --yes 2>&1 | tail -1'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+let run = '';
+migration.stdout.on('data', (d) => (run += d));
+await new Promise((r) => migration.on('close', r));
+const writerCode = await Promise.race([writerDone, new Promise<number>((r) => setTimeout(() => { writer.kill(); r(-1); }, 60_000))]);
+const w = writerCode === 0 ? JSON.parse(writerOut.trim()) : undefined;
 const runId = /run (\S+) finished/.exec(run)?.[1];
+if (!runId) log(`the migration did not finish: ${run.trim()}`);
 const report = runId ? readFileSync(resolve(ROOT, 'backups', runId, 'report.md'), 'utf8') : '';
 const freeze = Number(/\*\*([\d.]+) s\*\*/.exec(report)?.[1] ?? NaN);
+// Every write the writer saw acknowledged, on either side, is in the containers' data.
+const served = JSON.parse(sh(`curl -fsS -H 'Host: chatbot.chmedia.com' http://127.0.0.1/api/stats`));
+const writesKept = w ? served.collections?.bench_writer === w.acknowledged : false;
+log(`writer: ${JSON.stringify(w)}; containers hold ${served.collections?.bench_writer} of its documents`);
 sh(`bash scripts/lab.sh reset --size 10M >/dev/null`);
 rmSync(OUT, { recursive: true, force: true });
 
@@ -108,6 +123,9 @@ const targets = {
   restore_vs_docker_cp_ratio: median(restore.docker_cp) / median(restore.ours_helper_tar),
   restore_bytes_resent_over_ssh: 0,
   write_freeze_seconds: freeze,
+  write_freeze_seen_by_writer_seconds: w?.freezeSeconds ?? NaN,
+  writer_writes_acknowledged: w?.acknowledged ?? NaN,
+  writer_writes_lost: w ? w.acknowledged - (served.collections?.bench_writer ?? 0) : NaN,
   peak_rss_mb: Math.max(...rss),
   dry_run_seconds: dry,
 };
@@ -116,7 +134,7 @@ console.log('| path | MB/s |\n|---|---|');
 for (const [k, v] of rows) console.log(`| ${k} | ${(v as number).toFixed(1)} |`);
 console.log('');
 const file = resolve(ROOT, `backups/bench-${new Date().toISOString().slice(0, 19).replace(/:/g, '')}.json`);
-writeFileSync(file, JSON.stringify({ size, bytes, pdfFiles, reps, times, restore, rows, targets }, null, 2));
+writeFileSync(file, JSON.stringify({ size, bytes, pdfFiles, reps, times, restore, rows, targets, writer: w, writesKept }, null, 2));
 console.log(`saved ${file}`);
 for (const [k, v] of Object.entries(targets)) console.log(`${k}=${Number.isFinite(v) ? Number(v).toFixed(2) : 'n/a'}`);
 

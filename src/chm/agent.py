@@ -8,7 +8,7 @@ by argv the plan prints. Python 3 stdlib only. Every command is safe to run twic
   verify MANIFEST NAME DIR                                every file of NAME in DIR matches the manifest (sha256), nothing extra
   delta MANIFEST NAME LIVE_DIR DEST_DIR                   bring DEST (restored from NAME) up to the live dir: changed/new/deleted files
   sync-back SRC_DIR LIVE_DIR KEEP_AS UID:GID              if SRC differs from LIVE: keep LIVE as KEEP_AS, copy SRC over it
-  compare-stats BEFORE_JSON URL HOST                      the stats served at URL (Host header) equal BEFORE_JSON
+  compare-stats BEFORE_JSON URL HOST [TOKEN]              the stats served at URL (Host header) equal BEFORE_JSON
   same A=B ...                                            each pair of dirs holds the same content (SQLite compared logically)
 """
 import hashlib, json, os, shutil, sqlite3, sys, time, urllib.request
@@ -428,10 +428,10 @@ def cmd_sync_back(src, live, keep_as, owner):
     return 0
 
 
-def cmd_compare_stats(before_file, url, host):
+def cmd_compare_stats(before_file, url, host, token=None):
     """The container backend's stats (through nginx) must equal what bare metal reported at backup time."""
     want = json.load(open(before_file))
-    req = urllib.request.Request(url, headers={"Host": host})
+    req = urllib.request.Request(url, headers={"Host": host, **({"X-Cutover-Verify": token} if token else {})})
     for attempt in range(20):
         try:
             got = json.loads(urllib.request.urlopen(req, timeout=30).read())

@@ -46,8 +46,26 @@ function waitServing(c: ChmConfig, seconds = 120): Command {
     'sh', c.hostnames.chatbot, `http://127.0.0.1:${c.nginx.port}${c.chatbot.healthPath.replace(/^\/(?!api\/)/, '/api/')}`, String(seconds)]);
 }
 
-function httpCheck(c: ChmConfig, host: string, path: string): Action {
-  return { cmd: remote(['curl', '-fsS', '-m', '10', '--retry', '10', '--retry-all-errors', '--retry-delay', '1', '-o', '/dev/null', '-w', '%{http_code}', '-H', `Host: ${host}`, `http://127.0.0.1:${c.nginx.port}${path}`]) };
+function httpCheck(c: ChmConfig, host: string, path: string, verifyToken?: string): Action {
+  const token = verifyToken ? ['-H', `X-Cutover-Verify: ${verifyToken}`] : [];
+  return { cmd: remote(['curl', '-fsS', '-m', '10', '--retry', '10', '--retry-all-errors', '--retry-delay', '1', '-o', '/dev/null', '-w', '%{http_code}', '-H', `Host: ${host}`, ...token, `http://127.0.0.1:${c.nginx.port}${path}`]) };
+}
+
+/**
+ * The cutover gate, an nginx include in the chatbot's server block. Closed (deploy until cutover):
+ * the public gets 503, only requests with this run's X-Cutover-Verify header reach the containers,
+ * so no one writes to volumes the final delta will overwrite. Open: a comment.
+ */
+export function gateConf(runId: string, open: boolean): string {
+  return open
+    ? `# cutover gate: OPEN (run ${runId}): the containers own the chatbot's data\n`
+    : `# cutover gate: CLOSED (run ${runId}): bare metal still owns the chatbot's data\nif ($http_x_cutover_verify != "${runId}") {\n    return 503 "chatbot: migration in progress, back in a few minutes\\n";\n}\n`;
+}
+
+/** Replace the gate file (by rename: the directory is mounted) and reload nginx. */
+function setGate(c: ChmConfig, runId: string, open: boolean): Command {
+  return sudo(['sh', '-c', 'set -e; printf "%s" "$1" > "$2.part"; chown "$3" "$2.part"; mv -f "$2.part" "$2"; docker exec nginx-proxy nginx -s reload',
+    'sh', gateConf(runId, open), `${c.deployDir}/gate/chatbot.conf`, `${c.chatbot.owner}:${c.chatbot.owner}`]);
 }
 
 /** KEY=value lines for the backend's env_file, from the operator's environment; never printed. */
@@ -116,6 +134,7 @@ export function chmSteps(c: ChmConfig): S[] {
       ...writeFile(`${c.deployDir}/.env`, `CUTOVER_RUN=${runId}\nNGINX_PUBLISH=${c.nginx.bind}:${c.nginx.port}\nMEDIAHUB_NETWORK=${c.mediahub.network}\n`, runId, { owner: `${owner}:${owner}` }),
       ...writeFile(`${c.deployDir}/secrets.env`, secretsEnv(c), runId, { owner: `${owner}:${owner}`, mode: '600' }),
       ...writeFile(`${c.deployDir}/nginx.conf`, read('nginx/nginx.conf').replaceAll('chatbot.chmedia.com', c.hostnames.chatbot).replaceAll('mediahub.chmedia.com', c.hostnames.mediahub), runId, { owner: `${owner}:${owner}` }),
+      ...writeFile(`${c.deployDir}/gate/chatbot.conf`, gateConf(runId, false), runId, { owner: `${owner}:${owner}` }),
       ...writeFile(`${c.chatbot.dir}/Dockerfile.backend`, read('compose/Dockerfile.backend'), runId, { owner: `${owner}:${owner}` }),
       ...writeFile(`${c.chatbot.dir}/.dockerignore`, read('compose/backend.dockerignore'), runId, { owner: `${owner}:${owner}` }),
       ...writeFile(`${frontendDir}/Dockerfile`, read('compose/Dockerfile.frontend'), runId, { owner: `${owner}:${owner}` }),
@@ -129,7 +148,7 @@ export function chmSteps(c: ChmConfig): S[] {
       })),
     ),
     step('deploy.nginx-test', 'nginx -t on the uploaded config', () => [
-      { cmd: remote(['docker', 'run', '--rm', '--pull', 'never', '--network', c.mediahub.network, '-v', `${c.deployDir}/nginx.conf:/etc/nginx/nginx.conf:ro`, 'nginx:alpine', 'nginx', '-t']) },
+      { cmd: remote(['docker', 'run', '--rm', '--pull', 'never', '--network', c.mediahub.network, '-v', `${c.deployDir}/nginx.conf:/etc/nginx/nginx.conf:ro`, '-v', `${c.deployDir}/gate:/etc/nginx/gate:ro`, 'nginx:alpine', 'nginx', '-t']) },
     ]),
     step('deploy.up', 'start the chatbot project (backend, frontend, nginx); MediaHub is not touched', ({ facts }) => [
       {
@@ -142,14 +161,14 @@ export function chmSteps(c: ChmConfig): S[] {
     ]),
 
     // ---- verify (read-only)
-    step('verify.endpoints', 'through nginx with Host headers: chatbot and MediaHub', () => [
-      httpCheck(c, c.hostnames.chatbot, '/'),
-      httpCheck(c, c.hostnames.chatbot, '/api/health'),
+    step('verify.endpoints', 'through nginx with Host headers: chatbot (through the closed gate, with this run\'s header) and MediaHub', ({ runId }) => [
+      httpCheck(c, c.hostnames.chatbot, '/', runId),
+      httpCheck(c, c.hostnames.chatbot, '/api/health', runId),
       httpCheck(c, c.hostnames.mediahub, '/'),
       httpCheck(c, c.hostnames.mediahub, '/api/items'),
     ]),
     step('verify.parity', 'the containers serve the data bare metal had at backup time; MediaHub unchanged', ({ runId, facts }) => [
-      { cmd: sudo(['python3', AGENT, 'compare-stats', `${hostBackupDir(runId)}/stats-before.json`, `http://127.0.0.1:${c.nginx.port}${c.chatbot.statsPath}`, c.hostnames.chatbot]) },
+      { cmd: sudo(['python3', AGENT, 'compare-stats', `${hostBackupDir(runId)}/stats-before.json`, `http://127.0.0.1:${c.nginx.port}${c.chatbot.statsPath}`, c.hostnames.chatbot, runId]) },
       {
         cmd: mediahubProbe(c),
         check: (r) => {
@@ -176,7 +195,7 @@ export function chmSteps(c: ChmConfig): S[] {
           'set -e; for n in chroma pdfs transcripts; do python3 /agent.py delta /backup/manifest.json $n /live/$n /vol/$n; chown -R "$1" /vol/$n; done', uidgid),
       },
     ]),
-    step('cutover.restart', 'restart the backend container on the final data: it now accepts writes', ({ runId }) => [
+    step('cutover.restart', 'restart the backend container on the final data and open the gate: it now takes writes', ({ runId }) => [
       {
         cmd: remote(['docker', 'restart', 'chatbot-backend']),
         // Way back once the containers may have taken writes: stop the container writer, then copy
@@ -188,6 +207,7 @@ export function chmSteps(c: ChmConfig): S[] {
             runId, ...DATA_NAMES.map((n) => `${n}=${c.chatbot.data[n]}`)),
         ],
       },
+      { cmd: setGate(c, runId, true), undo: [setGate(c, runId, false)] },
       { cmd: waitServing(c) },
     ]),
     step('cutover.parity', 'final parity: volumes hold exactly the bare-metal data', () => [

@@ -79,6 +79,14 @@ describe('migrate-chm on the lab', () => {
     expect(Object.keys(manifest.archives)).toEqual(['chroma', 'pdfs', 'transcripts']);
     expect(readFileSync(resolve(ROOT, 'backups', runId, 'mediahub.sql'), 'utf8')).toMatch(/CREATE TABLE public\.items/);
 
+    // The new front door is up but its gate is closed: the public cannot write to the containers
+    // (the final delta would overwrite it); MediaHub is served; this run's checks pass the gate.
+    const gated = await viaHost('chatbot.chmedia.com', '/api/ingest', { method: 'POST', body: JSON.stringify({ collection: 'faq', document: 'must not land in the containers' }) });
+    expect(gated.status).toBe(503);
+    expect((await viaHost('chatbot.chmedia.com', '/')).status).toBe(503);
+    expect((await viaHost('mediahub.chmedia.com', '/api/items')).status).toBe(200);
+    expect((await viaHost('chatbot.chmedia.com', '/api/health', { headers: { 'X-Cutover-Verify': runId } })).status).toBe(200);
+
     // Writes land on bare metal after the backup and before the cutover.
     const w = await ingest('written after the backup, before cutover');
     labSsh("printf 'late transcript' > /home/ubuntu/chm-chatbot/transcripts/late.txt");
