@@ -392,6 +392,7 @@ def cmd_delta(manifest_path, name, live, dest):
 
 
 def digest(root):
+    """sha256 over every file's path and content (SQLite compared logically)."""
     h = hashlib.sha256()
     for rel, p in walk(root):
         h.update(rel.encode() + b"\0")
@@ -451,11 +452,16 @@ def cmd_compare_stats(before_file, url, host, token=None):
 
 
 def cmd_same(*pairs):
-    """Each A=B pair: the two dirs hold the same content (files by sha256, SQLite logically)."""
+    """Each A=B pair: the two dirs hold the same content (files by sha256, SQLite logically). Every
+    dir is digested in its own process (this runs inside the write freeze)."""
+    from multiprocessing import Pool
+    dirs = [d for pair in pairs for d in pair.split("=", 1)]
+    with Pool(min(len(dirs), max(2, os.cpu_count() or 2))) as pool:
+        digests = dict(zip(dirs, pool.map(digest, dirs, chunksize=1)))
     out = {}
     for pair in pairs:
         a, b = pair.split("=", 1)
-        da, db = digest(a), digest(b)
+        da, db = digests[a], digests[b]
         out[a] = {"with": b, "digest": da, "same": da == db}
         if da != db:
             print("content differs: %s (%s) vs %s (%s)" % (a, da[:12], b, db[:12]), file=sys.stderr)

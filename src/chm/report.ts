@@ -5,11 +5,11 @@ import { formatBytes } from '../util/bytes.ts';
 import type { ChmConfig } from './config.ts';
 import type { ChmFacts } from './facts.ts';
 
-/** Seconds from "writer stopped" to "container serving the final data", read from the journal. */
+/** Seconds from "writer stopped" to "containers serving the final data to the public" (gate open), read from the journal. */
 export function freezeWindow(journalPath: string): number | undefined {
   const entries = Journal.read(journalPath);
   const stopped = entries.find((e) => e.type === 'action-done' && e.step === 'cutover.stop-writer');
-  const serving = entries.find((e) => e.type === 'step-done' && e.step === 'cutover.restart');
+  const serving = entries.find((e) => e.type === 'step-done' && e.step === 'cutover.open');
   if (!stopped || !serving) return undefined;
   return (Date.parse(serving.t) - Date.parse(stopped.t)) / 1000;
 }
@@ -41,7 +41,7 @@ export function chmReport(ctx: { config: ChmConfig; facts: ChmFacts; runId: stri
     ...(manifest ? Object.entries(manifest.archives as Record<string, { bytes: number; sha256: string; files: object }>).map(([n, a]) => `| ${n}.tar | ${formatBytes(a.bytes)} | ${Object.keys(a.files).length} | \`${a.sha256}\` |`) : ['| (none) | | | |']),
     '',
     '## Data parity',
-    stats ? `Bare metal at backup time: collections ${JSON.stringify(stats.collections)}, digest \`${stats.digest}\`. The containers matched it through nginx (verify.parity), and after cutover the volumes held exactly the final bare-metal data (cutover.parity).` : 'not reached',
+    stats ? `Bare metal at backup time: collections ${JSON.stringify(stats.collections)}, digest \`${stats.digest}\`. The containers matched it through nginx (verify.parity), and before the gate opened the volumes held exactly the final bare-metal data (cutover.parity).` : 'not reached',
     '',
     '## Write freeze',
     freeze !== undefined ? `Writer stopped → container serving the final data: **${freeze.toFixed(2)} s**.` : 'not reached',

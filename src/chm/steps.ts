@@ -40,10 +40,10 @@ function waitHealthy(name: string, seconds = 120): Command {
   return remote(['sh', '-c', `i=0; while [ $i -lt $2 ]; do s=$(docker inspect -f '{{.State.Health.Status}}' "$1" 2>/dev/null); [ "$s" = healthy ] && exit 0; i=$((i+1)); sleep 1; done; echo "$1 not healthy after $2 s (last: $s); see docker logs $1" >&2; exit 1`, 'sh', name, String(seconds)]);
 }
 
-/** Poll the chatbot backend through nginx every 0.2 s until it answers: the end of the write freeze. */
-function waitServing(c: ChmConfig, seconds = 120): Command {
-  return remote(['sh', '-c', 'i=0; while [ $i -lt $(($3 * 5)) ]; do curl -fs -m 2 -o /dev/null -H "Host: $1" "$2" && exit 0; i=$((i+1)); sleep 0.2; done; echo "chatbot backend not serving through nginx after $3 s; see docker logs chatbot-backend" >&2; exit 1',
-    'sh', c.hostnames.chatbot, `http://127.0.0.1:${c.nginx.port}${c.chatbot.healthPath.replace(/^\/(?!api\/)/, '/api/')}`, String(seconds)]);
+/** Poll the chatbot backend through nginx every 0.2 s until it answers (with a verify token: through the closed gate). */
+function waitServing(c: ChmConfig, verifyToken = '', seconds = 120): Command {
+  return remote(['sh', '-c', 'i=0; while [ $i -lt $(($3 * 5)) ]; do curl -fs -m 2 -o /dev/null -H "Host: $1" -H "X-Cutover-Verify: $4" "$2" && exit 0; i=$((i+1)); sleep 0.2; done; echo "chatbot backend not serving through nginx after $3 s; see docker logs chatbot-backend" >&2; exit 1',
+    'sh', c.hostnames.chatbot, `http://127.0.0.1:${c.nginx.port}${c.chatbot.healthPath.replace(/^\/(?!api\/)/, '/api/')}`, String(seconds), verifyToken]);
 }
 
 function httpCheck(c: ChmConfig, host: string, path: string, verifyToken?: string): Action {
@@ -195,7 +195,7 @@ export function chmSteps(c: ChmConfig): S[] {
           'set -e; for n in chroma pdfs transcripts; do python3 /agent.py delta /backup/manifest.json $n /live/$n /vol/$n; chown -R "$1" /vol/$n; done', uidgid),
       },
     ]),
-    step('cutover.restart', 'restart the backend container on the final data and open the gate: it now takes writes', ({ runId }) => [
+    step('cutover.restart', 'restart the backend container on the final data (the gate stays closed)', ({ runId }) => [
       {
         cmd: remote(['docker', 'restart', 'chatbot-backend']),
         // Way back once the containers may have taken writes: stop the container writer, then copy
@@ -207,13 +207,16 @@ export function chmSteps(c: ChmConfig): S[] {
             runId, ...DATA_NAMES.map((n) => `${n}=${c.chatbot.data[n]}`)),
         ],
       },
+      { cmd: waitServing(c, runId) },
+    ]),
+    step('cutover.parity', 'final parity before anyone else can write: volumes hold exactly the bare-metal data', ({ runId }) => [
+      { cmd: helper(c, DATA_NAMES.flatMap((n) => [`${VOLUMES[n]}:/vol/${n}:ro`, `${dataDir(n)}:/live/${n}:ro`]), 'python3 /agent.py same /live/chroma=/vol/chroma /live/pdfs=/vol/pdfs /live/transcripts=/vol/transcripts') },
+      httpCheck(c, c.hostnames.chatbot, c.chatbot.statsPath, runId),
+    ]),
+    step('cutover.open', 'open the gate: the containers take the public\'s reads and writes (the write freeze ends)', ({ runId }) => [
       { cmd: setGate(c, runId, true), undo: [setGate(c, runId, false)] },
       { cmd: waitServing(c) },
-    ]),
-    step('cutover.parity', 'final parity: volumes hold exactly the bare-metal data', () => [
-      { cmd: helper(c, DATA_NAMES.flatMap((n) => [`${VOLUMES[n]}:/vol/${n}:ro`, `${dataDir(n)}:/live/${n}:ro`]), 'python3 /agent.py same /live/chroma=/vol/chroma /live/pdfs=/vol/pdfs /live/transcripts=/vol/transcripts') },
-      httpCheck(c, c.hostnames.chatbot, c.chatbot.statsPath),
-    ]),
+    ], true),
     step('cutover.stop-frontend', 'stop the bare-metal frontend', () => [{ cmd: frontend.stop, undo: [frontend.start] }], true),
     step('cutover.disable', 'keep both bare-metal services from starting at boot', () => [
       { cmd: backend.disable, undo: [backend.enable] },

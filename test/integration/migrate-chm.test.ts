@@ -28,7 +28,7 @@ const mediahubIds = () => execFileSync('docker', ['ps', '-q', '--filter', 'label
 const MUTATING = [
   'lock', 'backup.prepare', 'backup.snapshot', 'backup.stream', 'volumes.create', 'volumes.restore',
   'deploy.upload', 'deploy.build', 'deploy.nginx-test', 'deploy.up', 'verify.endpoints', 'verify.parity',
-  'cutover.stop-writer', 'cutover.delta', 'cutover.restart', 'cutover.parity', 'cutover.stop-frontend', 'cutover.disable', 'finish',
+  'cutover.stop-writer', 'cutover.delta', 'cutover.restart', 'cutover.parity', 'cutover.open', 'cutover.stop-frontend', 'cutover.disable', 'finish',
 ];
 
 function reset() {
