@@ -13,6 +13,10 @@ const args = process.argv.slice(2);
 const opt = (name: string, dflt: string) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1] : dflt; };
 const size = opt('size', '100M');
 const reps = Number(opt('reps', '3'));
+/** --link 1gbit: shape loopback (tc tbf) during the backup contenders, to model an operator's real link. */
+const link = opt('link', '');
+/** --skip restore,freeze,dryrun: leave parts out (e.g. a 5G memory run of the backup alone). */
+const skip = new Set(opt('skip', '').split(',').filter(Boolean));
 const SSHCFG = resolve(ROOT, '.lab/ssh/config');
 const DATA = '/home/ubuntu/chm-chatbot';
 const OUT = resolve(ROOT, 'backups/bench-tmp');
@@ -43,6 +47,8 @@ function ours(mode: 'stream' | 'backup', src: string, out: string, transport: st
 const rss: number[] = [];
 const contenders: Record<string, () => number> = {
   raw_ssh_tar: () => time(() => sh(`ssh -F ${SSHCFG} chm-lab 'sudo tar -C ${DATA} -cf - pdfs chroma_db transcripts' > ${OUT}/raw.tar`)),
+  // the same pipe made durable (what ours does: both copies are fsync'd before they count)
+  raw_ssh_tar_fsync: () => time(() => sh(`ssh -F ${SSHCFG} chm-lab 'sudo tar -C ${DATA} -cf - pdfs chroma_db transcripts' > ${OUT}/raw.tar && sync -d ${OUT}/raw.tar`)),
   ours_stream_openssh: () => ours('stream', DATA, `${OUT}/ours.tar`, 'openssh'),
   ours_stream_ssh2: () => ours('stream', DATA, `${OUT}/ours2.tar`, 'ssh2'),
   ours_backup_step: () => { mkdirSync(`${OUT}/step`, { recursive: true }); return ours('backup', '-', `${OUT}/step`, 'ssh2'); },
@@ -51,17 +57,31 @@ const contenders: Record<string, () => number> = {
   ours_stream_pdfs: () => ours('stream', `${DATA}/pdfs`, `${OUT}/ours-pdfs.tar`, 'ssh2'),
 };
 const times: Record<string, number[]> = Object.fromEntries(Object.keys(contenders).map((k) => [k, []]));
+const unshape = () => { try { execFileSync('tc', ['qdisc', 'del', 'dev', 'lo', 'root'], { stdio: 'ignore' }); } catch { /* not shaped */ } };
+if (link) {
+  process.on('exit', unshape);
+  process.on('SIGINT', () => process.exit(130));
+  sh(`tc qdisc replace dev lo root tbf rate ${link} burst 1mb latency 100ms`);
+  log(`loopback shaped to ${link} for the backup contenders`);
+}
 for (let i = 0; i < reps; i++) {
   const order = Object.keys(contenders);
   if (i % 2) order.reverse();
-  for (const k of order) { times[k].push(contenders[k]()); log(`${k} #${i + 1}: ${times[k].at(-1)!.toFixed(2)} s`); }
+  for (const k of order) {
+    sh('sync'); // the previous contender's dirty pages are not this one's cost
+    times[k].push(contenders[k]());
+    log(`${k} #${i + 1}: ${times[k].at(-1)!.toFixed(2)} s`);
+    sh(`rm -rf ${OUT}/* && sync`); // bounded disk use at 5G
+  }
 }
+if (link) unshape();
 const pdfBytes = Number(sh(`du -sb ${DATA}/pdfs | cut -f1`).trim());
 const med = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)]));
 
 // ---- restore into a volume, from an archive already on the host (zero bytes over ssh for ours).
-sh(`ssh -F ${SSHCFG} chm-lab 'sudo mkdir -p /var/lib/cutover/bench && sudo tar -C ${DATA} -cf /var/lib/cutover/bench/data.tar pdfs chroma_db transcripts'`);
 const restore: Record<string, number[]> = { ours_helper_tar: [], docker_cp: [] };
+if (!skip.has('restore')) {
+sh(`ssh -F ${SSHCFG} chm-lab 'sudo mkdir -p /var/lib/cutover/bench && sudo tar -C ${DATA} -cf /var/lib/cutover/bench/data.tar pdfs chroma_db transcripts'`);
 const vol = 'cutover_bench';
 for (let i = 0; i < reps; i++) {
   for (const k of i % 2 ? ['docker_cp', 'ours_helper_tar'] : ['ours_helper_tar', 'docker_cp']) {
@@ -77,34 +97,42 @@ for (let i = 0; i < reps; i++) {
   }
 }
 sh(`docker volume rm -f ${vol} >/dev/null; ssh -F ${SSHCFG} chm-lab 'sudo rm -rf /var/lib/cutover/bench'`);
+}
 
 // ---- dry-run time of the whole CHM plan, and a real migration for the write-freeze window.
-const dry = median([0, 1, 2].map(() => time(() => sh('node_modules/.bin/tsx runbooks/migrate-chm.ts --dry-run >/dev/null'))));
-log('real migration for the write-freeze window, with a writer ingesting every 2 s throughout');
-const writer = spawn(resolve(ROOT, 'node_modules/.bin/tsx'), [resolve(ROOT, 'scripts/bench-writer.ts'), 'chatbot.chmedia.com', '80', '2000', 'bench_writer'], { stdio: ['ignore', 'pipe', 'inherit'] });
-let writerOut = '';
-writer.stdout.on('data', (d) => (writerOut += d));
-const writerDone = new Promise<number>((r) => writer.on('close', (c) => r(c ?? 1)));
-await new Promise((r) => setTimeout(r, 3000)); // the writer is active before the migration starts
-const migration = spawn('bash', ['-c', 'CI=true node_modules/.bin/tsx runbooks/migrate-chm.ts --yes 2>&1 | tail -1'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-let run = '';
-migration.stdout.on('data', (d) => (run += d));
-await new Promise((r) => migration.on('close', r));
-const writerCode = await Promise.race([writerDone, new Promise<number>((r) => setTimeout(() => { writer.kill(); r(-1); }, 60_000))]);
-const w = writerCode === 0 ? JSON.parse(writerOut.trim()) : undefined;
-const runId = /run (\S+) finished/.exec(run)?.[1];
-if (!runId) log(`the migration did not finish: ${run.trim()}`);
-const report = runId ? readFileSync(resolve(ROOT, 'backups', runId, 'report.md'), 'utf8') : '';
-const freeze = Number(/\*\*([\d.]+) s\*\*/.exec(report)?.[1] ?? NaN);
-// Every write the writer saw acknowledged, on either side, is in the containers' data.
-const served = JSON.parse(sh(`curl -fsS -H 'Host: chatbot.chmedia.com' http://127.0.0.1/api/stats`));
-const writesKept = w ? served.collections?.bench_writer === w.acknowledged : false;
-log(`writer: ${JSON.stringify(w)}; containers hold ${served.collections?.bench_writer} of its documents`);
+const dry = skip.has('dryrun') ? NaN : median([0, 1, 2].map(() => time(() => sh('node_modules/.bin/tsx runbooks/migrate-chm.ts --dry-run >/dev/null'))));
+let freeze = NaN;
+let w: { acknowledged: number; freezeSeconds: number } | undefined;
+let kept = NaN;
+if (!skip.has('freeze')) {
+  log('real migration for the write-freeze window, with a writer ingesting every 2 s throughout');
+  const writer = spawn(resolve(ROOT, 'node_modules/.bin/tsx'), [resolve(ROOT, 'scripts/bench-writer.ts'), 'chatbot.chmedia.com', '80', '2000', 'bench_writer'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let writerOut = '';
+  writer.stdout.on('data', (d) => (writerOut += d));
+  const writerDone = new Promise<number>((r) => writer.on('close', (c) => r(c ?? 1)));
+  await new Promise((r) => setTimeout(r, 3000)); // the writer is active before the migration starts
+  const migration = spawn('bash', ['-c', 'CI=true node_modules/.bin/tsx runbooks/migrate-chm.ts --yes 2>&1 | tail -1'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  let run = '';
+  migration.stdout.on('data', (d) => (run += d));
+  await new Promise((r) => migration.on('close', r));
+  const writerCode = await Promise.race([writerDone, new Promise<number>((r) => setTimeout(() => { writer.kill(); r(-1); }, 60_000))]);
+  w = writerCode === 0 ? JSON.parse(writerOut.trim()) : undefined;
+  const runId = /run (\S+) finished/.exec(run)?.[1];
+  if (!runId) log(`the migration did not finish: ${run.trim()}`);
+  const report = runId ? readFileSync(resolve(ROOT, 'backups', runId, 'report.md'), 'utf8') : '';
+  freeze = Number(/\*\*([\d.]+) s\*\*/.exec(report)?.[1] ?? NaN);
+  // Every write the writer saw acknowledged, on either side, is in the containers' data.
+  try {
+    kept = JSON.parse(sh(`curl -fsS -H 'Host: chatbot.chmedia.com' http://127.0.0.1/api/stats`)).collections?.bench_writer ?? 0;
+  } catch { log('the containers do not serve /api/stats'); }
+  log(`writer: ${JSON.stringify(w)}; the containers hold ${kept} of its documents`);
+}
 sh(`bash scripts/lab.sh reset --size 10M >/dev/null`);
 rmSync(OUT, { recursive: true, force: true });
 
 const rows = [
   ['backup: raw ssh tar pipe (limit)', mb(bytes, med.raw_ssh_tar)],
+  ['backup: raw ssh tar pipe + fsync of the file', mb(bytes, med.raw_ssh_tar_fsync)],
   ['backup: ours, stream via OpenSSH (+ sha256)', mb(bytes, med.ours_stream_openssh)],
   ['backup: ours, stream via ssh2 (+ sha256)', mb(bytes, med.ours_stream_ssh2)],
   ['backup: ours, the CHM backup steps (snapshot + tar to host copy and here + sha256 both ends + manifest)', mb(bytes, med.ours_backup_step)],
@@ -116,6 +144,7 @@ const rows = [
 ];
 const targets = {
   backup_vs_raw_ssh_ratio: med.raw_ssh_tar / med.ours_backup_step,
+  backup_vs_raw_ssh_fsync_ratio: med.raw_ssh_tar_fsync / med.ours_backup_step,
   stream_ssh2_vs_raw_ssh_ratio: med.raw_ssh_tar / med.ours_stream_ssh2,
   stream_openssh_vs_raw_ssh_ratio: med.raw_ssh_tar / med.ours_stream_openssh,
   backup_vs_scp_small_files_ratio: med.scp_r / med.ours_stream_pdfs,
@@ -125,16 +154,16 @@ const targets = {
   write_freeze_seconds: freeze,
   write_freeze_seen_by_writer_seconds: w?.freezeSeconds ?? NaN,
   writer_writes_acknowledged: w?.acknowledged ?? NaN,
-  writer_writes_lost: w ? w.acknowledged - (served.collections?.bench_writer ?? 0) : NaN,
+  writer_writes_lost: w ? w.acknowledged - kept : NaN,
   peak_rss_mb: Math.max(...rss),
   dry_run_seconds: dry,
 };
-console.log(`\ncutover bench — ${size} (${(bytes / 1e6).toFixed(0)} MB, ${pdfFiles} PDFs), ${reps} reps alternating, medians\n`);
+console.log(`\ncutover bench — ${size} (${(bytes / 1e6).toFixed(0)} MB, ${pdfFiles} PDFs), ${reps} reps alternating, medians; link: ${link || 'loopback, unshaped'}\n`);
 console.log('| path | MB/s |\n|---|---|');
 for (const [k, v] of rows) console.log(`| ${k} | ${(v as number).toFixed(1)} |`);
 console.log('');
 const file = resolve(ROOT, `backups/bench-${new Date().toISOString().slice(0, 19).replace(/:/g, '')}.json`);
-writeFileSync(file, JSON.stringify({ size, bytes, pdfFiles, reps, times, restore, rows, targets, writer: w, writesKept }, null, 2));
+writeFileSync(file, JSON.stringify({ size, bytes, pdfFiles, reps, times, restore, rows, targets, writer: w, writerDocsInContainers: kept, link: link || 'loopback (unshaped)' }, null, 2));
 console.log(`saved ${file}`);
 for (const [k, v] of Object.entries(targets)) console.log(`${k}=${Number.isFinite(v) ? Number(v).toFixed(2) : 'n/a'}`);
 

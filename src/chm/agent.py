@@ -173,9 +173,13 @@ class _Fanout:
         self.q.put(b)
 
     def _drain(self):
+        import threading
+        unsynced, syncer = 0, None
         while True:
             b = self.q.get()
             if b is None:
+                if syncer:
+                    syncer.join()
                 return
             if self.error:
                 continue
@@ -183,6 +187,13 @@ class _Fanout:
                 self.so.write(b)
                 self.f.write(b)
                 self.h.update(b)
+                # Flush the host copy to disk as it grows (on a third thread), so the final fsync
+                # only waits for the tail.
+                unsynced += len(b)
+                if unsynced >= 64 * BUF and not (syncer and syncer.is_alive()):
+                    unsynced = 0
+                    syncer = threading.Thread(target=os.fdatasync, args=(self.f.fileno(),), daemon=True)
+                    syncer.start()
             except BaseException as e:  # a cut connection (BrokenPipeError) or a full disk
                 self.error = e
 

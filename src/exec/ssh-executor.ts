@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Transform } from 'node:stream';
@@ -10,6 +10,7 @@ import type { Command, CommandResult, DockerCommand, DownloadCommand, RemoteComm
 import type { SshConnection } from '../ssh/connection.ts';
 import { shJoin } from '../util/quote.ts';
 import { isSecret } from '../util/secret.ts';
+import { SyncedFile } from '../util/synced-file.ts';
 import { CommandFailed, type Executor, type RunOptions } from './executor.ts';
 
 /** Remote argv as one sh string, with sudo and env applied. Secrets are revealed only here. */
@@ -122,7 +123,7 @@ export class SshExecutor implements Executor {
         cb(null, chunk);
       },
     });
-    const file = createWriteStream(part);
+    const file = new SyncedFile(part); // flushed to disk as it arrives; durable when the stream ends
     const done = pipeline(meter, file);
     const r = await this.streamTo(remoteString({ argv: cmd.argv, sudo: cmd.sudo }), meter);
     meter.end();
@@ -146,7 +147,6 @@ export class SshExecutor implements Executor {
         });
       }
     }
-    await fsyncPath(part); // the backup is on disk before it gets its final name
     renameSync(part, cmd.localPath);
     await fsyncPath(dirname(cmd.localPath));
 
