@@ -5,8 +5,9 @@ by argv the plan prints. Python 3 stdlib only. Every command is safe to run twic
   snapshot SRC_CHROMA DEST_CHROMA [STATS_URL STATS_OUT]  consistent copy of a live ChromaDB dir
   tar-stream DIR OUT [LIVE_STAT]                          tar DIR to stdout and to OUT (host copy) in one pass; OUT.sha256, OUT.manifest.json
   merge-manifest BACKUP_DIR NAME ...                      BACKUP_DIR/manifest.json from the per-archive manifests
-  verify MANIFEST NAME DIR                                every file of NAME in DIR matches the manifest (sha256), nothing extra
-  delta MANIFEST NAME LIVE_DIR DEST_DIR                   bring DEST (restored from NAME) up to the live dir: changed/new/deleted files
+  verify MANIFEST NAME DIR [STAT_OUT]                     every file of NAME in DIR matches the manifest (sha256), nothing extra
+  delta MANIFEST NAME LIVE_DIR DEST_DIR [UID:GID]         bring DEST (restored from NAME) up to the live dir: changed/new/deleted files
+  parity MANIFEST NAME LIVE VOL VOL_STAT [SAMPLE_MB]      LIVE and VOL hold the same content (stat proofs, hashes, a sample)
   sync-back SRC_DIR LIVE_DIR KEEP_AS UID:GID              if SRC differs from LIVE: keep LIVE as KEEP_AS, copy SRC over it
   compare-stats BEFORE_JSON URL HOST [TOKEN]              the stats served at URL (Host header) equal BEFORE_JSON
   same A=B ...                                            each pair of dirs holds the same content (SQLite compared logically)
@@ -99,9 +100,19 @@ def tree_state(root):
 def unchanged_since_read(live, s):
     """True when the stat S proves the file is still what was read: same size, mtime and ctime
     (no process can set ctime back), and ctime older than the read by more than the timestamp
-    granularity ("racy git": a write in the same clock tick as the read keeps ctime equal)."""
-    return bool(live) and len(live) == 4 and live[:3] == [s.st_size, s.st_mtime_ns, s.st_ctime_ns] \
-        and s.st_ctime_ns < live[3] - 1_000_000_000
+    granularity ("racy git": a write in the same clock tick as the read keeps ctime equal; inode
+    times come from a coarse clock, a few ms; whole-second file systems get a whole second)."""
+    if not live or len(live) != 4 or live[:3] != [s.st_size, s.st_mtime_ns, s.st_ctime_ns]:
+        return False
+    margin = 1_000_000_000 if s.st_ctime_ns % 1_000_000_000 == 0 else 50_000_000
+    return s.st_ctime_ns < live[3] - margin
+
+
+def stat_record(p):
+    """[size, mtime_ns, ctime_ns, now_ns]: what unchanged_since_read compares against later."""
+    now = time.time_ns()
+    s = os.stat(p)
+    return [s.st_size, s.st_mtime_ns, s.st_ctime_ns, now]
 
 
 def fetch(url):
@@ -352,20 +363,45 @@ def cmd_merge_manifest(backup_dir, *names):
     return 0
 
 
-def cmd_verify(manifest_path, name, root):
+def cmd_verify(manifest_path, name, root, stat_out=None):
+    """Every file of NAME in ROOT matches the manifest, nothing extra. With STAT_OUT, the verified
+    files' stat is recorded there, so cutover parity can later prove them untouched by stat."""
     want = json.load(open(manifest_path))["archives"][name]["files"]
     got = dict(walk(root))
-    bad = [r for r in want if r not in got or sha256_file(got[r]) != want[r]["sha256"]]
+    stats = {}
+    bad = []
+    for r in want:
+        if r not in got:
+            bad.append(r)
+            continue
+        before = stat_record(got[r])
+        if sha256_file(got[r]) != want[r]["sha256"] or stat_record(got[r])[:3] != before[:3]:
+            bad.append(r)
+        stats[r] = before
     extra = [r for r in got if r not in want]
     if bad or extra:
         print("%s in %s does not match the manifest: %d missing or different (%s), %d unexpected (%s)"
               % (name, root, len(bad), ", ".join(bad[:3]), len(extra), ", ".join(extra[:3])), file=sys.stderr)
         return 5
+    if stat_out:
+        os.makedirs(os.path.dirname(stat_out), exist_ok=True)
+        with open(stat_out + ".part", "w") as f:
+            f.write(json.dumps(stats))
+        os.replace(stat_out + ".part", stat_out)
     print(json.dumps({"verified": name, "files": len(want)}))
     return 0
 
 
-def cmd_delta(manifest_path, name, live, dest):
+def cmd_delta(manifest_path, name, live, dest, owner=None):
+    """Bring DEST (restored from NAME) up to LIVE: changed, new and deleted files, and a fresh
+    SQLite copy. Only what it writes is chowned to OWNER (UID:GID): the rest keeps the ctime
+    cutover parity relies on."""
+    uid, gid = (int(x) for x in owner.split(":")) if owner else (-1, -1)
+
+    def own(path):
+        if owner:
+            os.chown(path, uid, gid)
+
     want = json.load(open(manifest_path))["archives"][name]["files"]
     live_files = dict(walk(live))
     changed = added = deleted = nbytes = hashed = 0
@@ -380,8 +416,14 @@ def cmd_delta(manifest_path, name, live, dest):
         if m and m["size"] == st.st_size and m["mtime"] == int(st.st_mtime) and m["sha256"] == sha256_file(p):
             continue
         out = os.path.join(dest, rel)
-        os.makedirs(os.path.dirname(out), exist_ok=True)
+        d = os.path.dirname(out)
+        if not os.path.isdir(d):
+            os.makedirs(d)
+            while d != dest.rstrip("/") and d.startswith(dest):
+                own(d)
+                d = os.path.dirname(d)
         shutil.copy2(p, out + ".cutover-part")
+        own(out + ".cutover-part")
         os.replace(out + ".cutover-part", out)
         nbytes += st.st_size
         if m:
@@ -394,11 +436,54 @@ def cmd_delta(manifest_path, name, live, dest):
             deleted += 1
     if SQLITE in live_files:
         sqlite_copy(live_files[SQLITE], os.path.join(dest, SQLITE))
+        own(os.path.join(dest, SQLITE))
         for s in SKIP:
             if os.path.exists(os.path.join(dest, s)):
                 os.remove(os.path.join(dest, s))
         nbytes += os.path.getsize(os.path.join(dest, SQLITE))
     print(json.dumps({"delta": name, "changed": changed, "added": added, "deleted": deleted, "bytes": nbytes, "rehashed": hashed}))
+    return 0
+
+
+def cmd_parity(manifest_path, name, live, vol, vol_stat, sample_mb="64"):
+    """LIVE and VOL hold the same files with the same content. A file is proven equal without
+    reading it when stat shows the live file untouched since the backup read it (manifest) and the
+    volume's file untouched since the restore verified it (VOL_STAT); both then equal the manifest's
+    sha256. Every other file is hashed on both sides, the SQLite database is compared logically,
+    and a deterministic sample of SAMPLE_MB of proven files is hashed anyway, so a wrong proof
+    would still be caught."""
+    want = json.load(open(manifest_path))["archives"][name]["files"]
+    vstat = json.load(open(vol_stat)) if os.path.exists(vol_stat) else {}
+    lf, vf = dict(walk(live)), dict(walk(vol))
+    missing = sorted(set(lf) ^ set(vf))
+    if missing:
+        print("parity FAILED for %s: %d files on one side only (%s)" % (name, len(missing), ", ".join(missing[:3])), file=sys.stderr)
+        return 7
+    proven, hashed, diff = [], 0, []
+    for rel in sorted(lf):
+        if rel == SQLITE:
+            if sqlite_logical(lf[rel]) != sqlite_logical(vf[rel]):
+                diff.append(rel)
+            continue
+        m = want.get(rel)
+        if m and unchanged_since_read(m.get("live"), os.stat(lf[rel])) and unchanged_since_read(vstat.get(rel), os.stat(vf[rel])):
+            proven.append(rel)
+            continue
+        hashed += 1
+        if sha256_file(lf[rel]) != sha256_file(vf[rel]):
+            diff.append(rel)
+    budget, sampled = int(sample_mb) << 20, 0
+    for rel in sorted(proven, key=lambda r: hashlib.sha256(r.encode()).digest()):
+        if budget <= 0:
+            break
+        if not sha256_file(lf[rel]) == sha256_file(vf[rel]) == want[rel]["sha256"]:
+            diff.append(rel)
+        budget -= want[rel]["size"]
+        sampled += 1
+    if diff:
+        print("parity FAILED for %s: %d files differ (%s)" % (name, len(diff), ", ".join(diff[:3])), file=sys.stderr)
+        return 7
+    print(json.dumps({"parity": name, "files": len(lf), "proven_by_stat": len(proven), "hashed": hashed, "sampled": sampled}))
     return 0
 
 
@@ -484,7 +569,8 @@ def cmd_same(*pairs):
 if __name__ == "__main__":
     cmds = {"snapshot": cmd_snapshot, "tar-stream": cmd_tar_stream,
             "merge-manifest": cmd_merge_manifest, "verify": cmd_verify, "delta": cmd_delta,
-            "sync-back": cmd_sync_back, "compare-stats": cmd_compare_stats, "same": cmd_same}
+            "sync-back": cmd_sync_back, "compare-stats": cmd_compare_stats, "same": cmd_same,
+            "parity": cmd_parity}
     if len(sys.argv) < 2 or sys.argv[1] not in cmds:
         print(__doc__, file=sys.stderr)
         sys.exit(2)

@@ -108,4 +108,39 @@ describe('host agent (python3, run here on temp dirs)', () => {
     expect(JSON.parse(r.stdout.toString())).toMatchObject({ changed: 1, rehashed: 1 });
     expect(readFileSync(join(dst, 'f2.pdf'), 'utf8')).toBe('CONTENT 2');
   });
+
+  it('parity proves untouched files by stat, hashes the rest, and its sample catches a forged proof', () => {
+    const live = join(root, 'plive');
+    mkdirSync(join(live, 'sub'), { recursive: true });
+    for (let i = 0; i < 6; i++) writeFileSync(join(live, 'sub', `d${i}.pdf`), `document ${i}`);
+    execFileSync('sleep', ['0.2']);
+    const b = join(root, 'pb');
+    mkdirSync(b);
+    expect(agent('tar-stream', live, join(b, 'pdfs.tar')).status).toBe(0);
+    expect(agent('merge-manifest', b, 'pdfs').status).toBe(0);
+    const vol = join(root, 'pvol');
+    mkdirSync(vol);
+    execFileSync('tar', ['-xf', join(b, 'pdfs.tar'), '-C', vol]);
+    execFileSync('sleep', ['0.2']);
+    const stat = join(b, 'restored', 'pdfs.stat.json');
+    expect(agent('verify', join(b, 'manifest.json'), 'pdfs', vol, stat).status).toBe(0);
+    execFileSync('sleep', ['0.2']);
+    const parity = (sample = '0') => agent('parity', join(b, 'manifest.json'), 'pdfs', live, vol, stat, sample);
+    const ok = parity();
+    expect(ok.status, ok.stderr.toString()).toBe(0);
+    expect(JSON.parse(ok.stdout.toString())).toMatchObject({ files: 6, proven_by_stat: 6, hashed: 0 });
+
+    // A changed volume file loses its proof and is hashed: caught.
+    const victim = join(vol, 'sub', 'd3.pdf');
+    writeFileSync(victim, 'DOCUMENT 3');
+    const bad = parity();
+    expect(bad.status).toBe(7);
+    expect(bad.stderr.toString()).toMatch(/1 files differ \(sub\/d3\.pdf\)/);
+
+    // A forged proof (the stat file claims the changed file is as verified): only the sample sees it.
+    // (in Python: nanosecond times do not fit a JS number)
+    execFileSync('python3', ['-c', 'import os,sys,time,json; p,v=sys.argv[1:]; d=json.load(open(p)); s=os.stat(v); d["sub/d3.pdf"]=[s.st_size, s.st_mtime_ns, s.st_ctime_ns, time.time_ns() + 10**10]; json.dump(d, open(p, "w"))', stat, victim]);
+    expect(parity('0').status).toBe(0); // no sample: the forged proof is believed
+    expect(parity('64').status).toBe(7); // the sample (everything, here) catches it
+  });
 });

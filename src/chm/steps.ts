@@ -122,8 +122,8 @@ export function chmSteps(c: ChmConfig): S[] {
     ),
     step('volumes.restore', 'restore each volume from the host-side archive, verify every file against the manifest', ({ runId }) =>
       DATA_NAMES.map((n) => ({
-        cmd: helper(c, [`${VOLUMES[n]}:/dst`, `${hostBackupDir(runId)}:/backup:ro`],
-          'set -e; find /dst -mindepth 1 -delete; tar -xf "/backup/$1.tar" -C /dst; chown -R "$2" /dst; python3 /agent.py verify /backup/manifest.json "$1" /dst', n, uidgid),
+        cmd: helper(c, [`${VOLUMES[n]}:/dst`, `${hostBackupDir(runId)}:/backup:ro`, `${hostBackupDir(runId)}/restored:/restored`],
+          'set -e; find /dst -mindepth 1 -delete; tar -xf "/backup/$1.tar" -C /dst; chown -R "$2" /dst; python3 /agent.py verify /backup/manifest.json "$1" /dst "/restored/$1.stat.json"', n, uidgid),
       })),
     ),
 
@@ -192,7 +192,7 @@ export function chmSteps(c: ChmConfig): S[] {
     step('cutover.delta', 'move only what changed since the backup into the volumes (fresh SQLite copy)', ({ runId }) => [
       {
         cmd: helper(c, [...DATA_NAMES.flatMap((n) => [`${VOLUMES[n]}:/vol/${n}`, `${dataDir(n)}:/live/${n}:ro`]), `${hostBackupDir(runId)}:/backup:ro`],
-          'set -e; for n in chroma pdfs transcripts; do python3 /agent.py delta /backup/manifest.json $n /live/$n /vol/$n; chown -R "$1" /vol/$n; done', uidgid),
+          'set -e; for n in chroma pdfs transcripts; do python3 /agent.py delta /backup/manifest.json $n /live/$n /vol/$n "$1"; done', uidgid),
       },
     ]),
     step('cutover.restart', 'restart the backend container on the final data (the gate stays closed)', ({ runId }) => [
@@ -210,7 +210,10 @@ export function chmSteps(c: ChmConfig): S[] {
       { cmd: waitServing(c, runId) },
     ]),
     step('cutover.parity', 'final parity before anyone else can write: volumes hold exactly the bare-metal data', ({ runId }) => [
-      { cmd: helper(c, DATA_NAMES.flatMap((n) => [`${VOLUMES[n]}:/vol/${n}:ro`, `${dataDir(n)}:/live/${n}:ro`]), 'python3 /agent.py same /live/chroma=/vol/chroma /live/pdfs=/vol/pdfs /live/transcripts=/vol/transcripts') },
+      {
+        cmd: helper(c, [...DATA_NAMES.flatMap((n) => [`${VOLUMES[n]}:/vol/${n}:ro`, `${dataDir(n)}:/live/${n}:ro`]), `${hostBackupDir(runId)}:/backup:ro`],
+          'set -e; for n in chroma pdfs transcripts; do python3 /agent.py parity /backup/manifest.json $n /live/$n /vol/$n /backup/restored/$n.stat.json; done'),
+      },
       httpCheck(c, c.hostnames.chatbot, c.chatbot.statsPath, runId),
     ]),
     step('cutover.open', 'open the gate: the containers take the public\'s reads and writes (the write freeze ends)', ({ runId }) => [
