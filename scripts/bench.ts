@@ -15,7 +15,7 @@ const size = opt('size', '100M');
 const reps = Number(opt('reps', '3'));
 /** --link 1gbit: shape loopback (tc tbf) during the backup contenders, to model an operator's real link. */
 const link = opt('link', '');
-/** --skip restore,freeze,dryrun: leave parts out (e.g. a 5G memory run of the backup alone). */
+/** --skip backup,restore,freeze,dryrun: leave parts out (e.g. a 5G memory run of the backup alone). */
 const skip = new Set(opt('skip', '').split(',').filter(Boolean));
 const SSHCFG = resolve(ROOT, '.lab/ssh/config');
 const DATA = '/home/ubuntu/chm-chatbot';
@@ -64,7 +64,7 @@ if (link) {
   sh(`tc qdisc replace dev lo root tbf rate ${link} burst 1mb latency 100ms`);
   log(`loopback shaped to ${link} for the backup contenders`);
 }
-for (let i = 0; i < reps; i++) {
+for (let i = 0; i < (skip.has('backup') ? 0 : reps); i++) {
   const order = Object.keys(contenders);
   if (i % 2) order.reverse();
   for (const k of order) {

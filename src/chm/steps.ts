@@ -212,13 +212,14 @@ export function chmSteps(c: ChmConfig): S[] {
     step('cutover.parity', 'final parity before anyone else can write: volumes hold exactly the bare-metal data', ({ runId }) => [
       {
         cmd: helper(c, [...DATA_NAMES.flatMap((n) => [`${VOLUMES[n]}:/vol/${n}:ro`, `${dataDir(n)}:/live/${n}:ro`]), `${hostBackupDir(runId)}:/backup:ro`],
-          'set -e; for n in chroma pdfs transcripts; do python3 /agent.py parity /backup/manifest.json $n /live/$n /vol/$n /backup/restored/$n.stat.json; done'),
+          // the three archives in parallel (this is inside the write freeze); any failure fails the step
+          'p=; for n in chroma pdfs transcripts; do python3 /agent.py parity /backup/manifest.json $n /live/$n /vol/$n /backup/restored/$n.stat.json & p="$p $!"; done; r=0; for j in $p; do wait $j || r=1; done; exit $r'),
       },
-      httpCheck(c, c.hostnames.chatbot, c.chatbot.statsPath, runId),
     ]),
     step('cutover.open', 'open the gate: the containers take the public\'s reads and writes (the write freeze ends)', ({ runId }) => [
       { cmd: setGate(c, runId, true), undo: [setGate(c, runId, false)] },
       { cmd: waitServing(c) },
+      httpCheck(c, c.hostnames.chatbot, c.chatbot.statsPath),
     ], true),
     step('cutover.stop-frontend', 'stop the bare-metal frontend', () => [{ cmd: frontend.stop, undo: [frontend.start] }], true),
     step('cutover.disable', 'keep both bare-metal services from starting at boot', () => [
