@@ -4,12 +4,15 @@ import { Journal } from '../engine/journal.ts';
 import { formatBytes } from '../util/bytes.ts';
 import type { ChmConfig } from './config.ts';
 import type { ChmFacts } from './facts.ts';
+import { FREEZE } from './steps.ts';
 
-/** Seconds from "writer stopped" to "containers serving the final data to the public" (gate open), read from the journal. */
+/** Seconds from "writer stopped" to "containers serving the final data to the public" (the gate
+ * open and the backend answering through it), read from the journal. */
 export function freezeWindow(journalPath: string): number | undefined {
   const entries = Journal.read(journalPath);
-  const stopped = entries.find((e) => e.type === 'action-done' && e.step === 'cutover.stop-writer');
-  const serving = entries.find((e) => e.type === 'step-done' && e.step === 'cutover.open');
+  const at = (p: { step: string; action: number }) => entries.find((e) => e.type === 'action-done' && e.step === p.step && e.index === p.action);
+  const stopped = at(FREEZE.start);
+  const serving = at(FREEZE.end);
   if (!stopped || !serving) return undefined;
   return (Date.parse(serving.t) - Date.parse(stopped.t)) / 1000;
 }

@@ -15,6 +15,8 @@ const read = (p: string) => readFileSync(resolve(ROOT, p), 'utf8');
 
 export const LOCK_DIR = `${HOST_STATE}/lock`;
 export const AGENT = `${HOST_STATE}/agent.py`;
+/** The write freeze, as journal actions: from the bare-metal writer stopped to the backend answering the public. */
+export const FREEZE = { start: { step: 'cutover.stop-writer', action: 0 }, end: { step: 'cutover.open', action: 1 } };
 export const hostBackupDir = (runId: string) => `${HOST_STATE}/backups/${runId}`;
 const PROJECT = 'chm-chatbot';
 
