@@ -333,6 +333,7 @@ remove_migration_state() {
   docker network rm chm-chatbot_default >/dev/null 2>&1 || true
   rm -rf /var/lib/cutover "$HOME_DIR"/chm-deploy "$HOME_DIR"/cutover-archive-* "$HOME_DIR"/cutover-demo /tmp/cutover-demo*
   rm -f /etc/systemd/system/chatbot-*.service.cutover-* 2>/dev/null || true
+  tc qdisc del dev lo root 2>/dev/null || true # loopback shaping left by an interrupted `bench --link`
 }
 
 # ---------------------------------------------------------------------------------------------

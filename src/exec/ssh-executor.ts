@@ -32,8 +32,9 @@ export type BulkTransport = 'ssh2' | 'openssh';
 export function defaultBulkTransport(): BulkTransport {
   const env = process.env.CUTOVER_BULK;
   if (env === 'ssh2' || env === 'openssh') return env;
-  // Measured by npm run bench (100M, medians of 3): ssh2 in-process 0.93x the raw OpenSSH pipe,
-  // spawning the OpenSSH client per stream 0.55x. ssh2 wins here; CUTOVER_BULK=openssh switches.
+  // Measured by npm run bench (1G, medians of 3, 2026-11-22): ssh2 in-process 347 MB/s, the
+  // OpenSSH client per stream 340 MB/s, raw OpenSSH pipe 503. ssh2 stays the default (no child
+  // process, one connection); CUTOVER_BULK=openssh switches.
   return 'ssh2';
 }
 
