@@ -13,7 +13,7 @@ export class SyncedFile extends Writable {
   private syncing?: Promise<void>;
 
   constructor(private readonly path: string, private readonly syncEvery = 64 << 20) {
-    super({ highWaterMark: 4 << 20 });
+    super({ highWaterMark: 1 << 20 });
   }
 
   override _construct(cb: (err?: Error | null) => void): void {
