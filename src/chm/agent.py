@@ -10,7 +10,6 @@ by argv the plan prints. Python 3 stdlib only. Every command is safe to run twic
   parity MANIFEST NAME LIVE VOL VOL_STAT [SAMPLE_MB]      LIVE and VOL hold the same content (stat proofs, hashes, a sample)
   sync-back SRC_DIR LIVE_DIR KEEP_AS UID:GID              if SRC differs from LIVE: keep LIVE as KEEP_AS, copy SRC over it
   compare-stats BEFORE_JSON URL HOST [TOKEN]              the stats served at URL (Host header) equal BEFORE_JSON
-  same A=B ...                                            each pair of dirs holds the same content (SQLite compared logically)
 """
 import hashlib, json, os, shutil, sqlite3, sys, time, urllib.request
 
@@ -547,30 +546,10 @@ def cmd_compare_stats(before_file, url, host, token=None):
     return 0
 
 
-def cmd_same(*pairs):
-    """Each A=B pair: the two dirs hold the same content (files by sha256, SQLite logically). Every
-    dir is digested in its own process (this runs inside the write freeze)."""
-    from multiprocessing import Pool
-    dirs = [d for pair in pairs for d in pair.split("=", 1)]
-    with Pool(min(len(dirs), max(2, os.cpu_count() or 2))) as pool:
-        digests = dict(zip(dirs, pool.map(digest, dirs, chunksize=1)))
-    out = {}
-    for pair in pairs:
-        a, b = pair.split("=", 1)
-        da, db = digests[a], digests[b]
-        out[a] = {"with": b, "digest": da, "same": da == db}
-        if da != db:
-            print("content differs: %s (%s) vs %s (%s)" % (a, da[:12], b, db[:12]), file=sys.stderr)
-            return 7
-    print(json.dumps(out))
-    return 0
-
-
 if __name__ == "__main__":
     cmds = {"snapshot": cmd_snapshot, "tar-stream": cmd_tar_stream,
             "merge-manifest": cmd_merge_manifest, "verify": cmd_verify, "delta": cmd_delta,
-            "sync-back": cmd_sync_back, "compare-stats": cmd_compare_stats, "same": cmd_same,
-            "parity": cmd_parity}
+            "sync-back": cmd_sync_back, "compare-stats": cmd_compare_stats, "parity": cmd_parity}
     if len(sys.argv) < 2 or sys.argv[1] not in cmds:
         print(__doc__, file=sys.stderr)
         sys.exit(2)
