@@ -18,6 +18,18 @@ describe('host agent (python3, run here on temp dirs)', () => {
   const out = join(root, 'backup');
   mkdirSync(out);
 
+  /** tar-stream LIVE as the pdfs archive into root/BACKUP (with its manifest), extracted into root/VOL. */
+  const backupAndRestore = (live: string, backup: string, volume: string) => {
+    const b = join(root, backup);
+    const vol = join(root, volume);
+    mkdirSync(b);
+    mkdirSync(vol);
+    expect(agent('tar-stream', live, join(b, 'pdfs.tar')).status).toBe(0);
+    expect(agent('merge-manifest', b, 'pdfs').status).toBe(0);
+    execFileSync('tar', ['-xf', join(b, 'pdfs.tar'), '-C', vol]);
+    return { b, vol };
+  };
+
   it('tar-stream: stdout, the host copy and its sha256 are the same bytes; the manifest lists every file', () => {
     const r = agent('tar-stream', src, join(out, 'pdfs.tar'));
     expect(r.status, r.stderr.toString()).toBe(0);
@@ -89,13 +101,7 @@ describe('host agent (python3, run here on temp dirs)', () => {
     mkdirSync(live);
     for (let i = 0; i < 5; i++) writeFileSync(join(live, `f${i}.pdf`), `content ${i}`);
     execFileSync('sleep', ['1.1']); // past the timestamp-granularity window: the backup's reads are not "racy"
-    const b = join(root, 'b2');
-    mkdirSync(b);
-    expect(agent('tar-stream', live, join(b, 'pdfs.tar')).status).toBe(0);
-    expect(agent('merge-manifest', b, 'pdfs').status).toBe(0);
-    const dst = join(root, 'vol2');
-    mkdirSync(dst);
-    execFileSync('tar', ['-xf', join(b, 'pdfs.tar'), '-C', dst]);
+    const { b, vol: dst } = backupAndRestore(live, 'b2', 'vol2');
     execFileSync('sleep', ['1.1']);
     const quiet = agent('delta', join(b, 'manifest.json'), 'pdfs', live, dst);
     expect(JSON.parse(quiet.stdout.toString())).toMatchObject({ changed: 0, added: 0, deleted: 0, rehashed: 0 });
@@ -114,13 +120,7 @@ describe('host agent (python3, run here on temp dirs)', () => {
     mkdirSync(join(live, 'sub'), { recursive: true });
     for (let i = 0; i < 6; i++) writeFileSync(join(live, 'sub', `d${i}.pdf`), `document ${i}`);
     execFileSync('sleep', ['0.2']);
-    const b = join(root, 'pb');
-    mkdirSync(b);
-    expect(agent('tar-stream', live, join(b, 'pdfs.tar')).status).toBe(0);
-    expect(agent('merge-manifest', b, 'pdfs').status).toBe(0);
-    const vol = join(root, 'pvol');
-    mkdirSync(vol);
-    execFileSync('tar', ['-xf', join(b, 'pdfs.tar'), '-C', vol]);
+    const { b, vol } = backupAndRestore(live, 'pb', 'pvol');
     execFileSync('sleep', ['0.2']);
     const stat = join(b, 'restored', 'pdfs.stat.json');
     expect(agent('verify', join(b, 'manifest.json'), 'pdfs', vol, stat).status).toBe(0);
