@@ -21,7 +21,9 @@ PLUGINS=/usr/local/lib/docker/cli-plugins
 
 say() { printf '[lab] %s\n' "$*"; }
 die() { printf '[lab] error: %s\n' "$*" >&2; exit 1; }
-as_user() { sudo -u "$USER_NAME" -H env PM2_HOME="$HOME_DIR/.pm2" PATH="/usr/local/bin:/usr/bin:/bin" "$@"; }
+# From the user's home: a daemon started here (pm2) keeps its cwd, and the checkout may be a dir the
+# user cannot enter (a CI clone under a mode-700 dir): spawning from it fails with EACCES.
+as_user() { (cd "$HOME_DIR" && sudo -u "$USER_NAME" -H env PM2_HOME="$HOME_DIR/.pm2" PATH="/usr/local/bin:/usr/bin:/bin" "$@"); }
 wait_for() { # wait_for SECONDS DESCRIPTION CMD...
   local secs=$1 what=$2; shift 2
   local end=$((SECONDS + secs))
