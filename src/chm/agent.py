@@ -86,14 +86,14 @@ def sqlite_logical(path):
     return h.hexdigest()
 
 
+def identity(s):
+    """[size, mtime_ns, ctime_ns] of a stat result: what tells a file changed (ctime cannot be set back)."""
+    return [s.st_size, s.st_mtime_ns, s.st_ctime_ns]
+
+
 def tree_state(root):
-    """{rel: [size, mtime_ns, ctime_ns]} of every file but the SQLite database."""
-    out = {}
-    for rel, p in walk(root):
-        if rel != SQLITE:
-            s = os.stat(p)
-            out[rel] = [s.st_size, s.st_mtime_ns, s.st_ctime_ns]
-    return out
+    """{rel: identity} of every file but the SQLite database."""
+    return {rel: identity(os.stat(p)) for rel, p in walk(root) if rel != SQLITE}
 
 
 def unchanged_since_read(live, s):
@@ -101,17 +101,16 @@ def unchanged_since_read(live, s):
     (no process can set ctime back), and ctime older than the read by more than the timestamp
     granularity ("racy git": a write in the same clock tick as the read keeps ctime equal; inode
     times come from a coarse clock, a few ms; whole-second file systems get a whole second)."""
-    if not live or len(live) != 4 or live[:3] != [s.st_size, s.st_mtime_ns, s.st_ctime_ns]:
+    if not live or len(live) != 4 or live[:3] != identity(s):
         return False
     margin = 1_000_000_000 if s.st_ctime_ns % 1_000_000_000 == 0 else 50_000_000
     return s.st_ctime_ns < live[3] - margin
 
 
 def stat_record(p):
-    """[size, mtime_ns, ctime_ns, now_ns]: what unchanged_since_read compares against later."""
+    """identity + [now_ns]: what unchanged_since_read compares against later."""
     now = time.time_ns()
-    s = os.stat(p)
-    return [s.st_size, s.st_mtime_ns, s.st_ctime_ns, now]
+    return identity(os.stat(p)) + [now]
 
 
 def fetch(url):
@@ -322,10 +321,10 @@ def cmd_tar_stream(root, out, live_stat=None):
                         if s.st_size % 512:
                             w.write(zeros[: 512 - s.st_size % 512])
                         after = os.fstat(fd)
-                        if (after.st_size, after.st_mtime_ns, after.st_ctime_ns) != (s.st_size, s.st_mtime_ns, s.st_ctime_ns) and arc not in changed:
+                        if identity(after) != identity(s) and arc not in changed:
                             changed.append(arc)
                     rel = arc[2:]
-                    src_stat = live.get(rel, [s.st_size, s.st_mtime_ns, s.st_ctime_ns, read_at])
+                    src_stat = live.get(rel, identity(s) + [read_at])
                     files[rel] = {"size": s.st_size, "mtime": int(s.st_mtime), "sha256": h.hexdigest(),
                                   "live": src_stat}
                     if arc in changed:

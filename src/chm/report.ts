@@ -47,7 +47,7 @@ export function chmReport(ctx: { config: ChmConfig; facts: ChmFacts; runId: stri
     stats ? `Bare metal at backup time: collections ${JSON.stringify(stats.collections)}, digest \`${stats.digest}\`. The containers matched it through nginx (verify.parity), and before the gate opened the volumes held exactly the final bare-metal data (cutover.parity).` : 'not reached',
     '',
     '## Write freeze',
-    freeze !== undefined ? `Writer stopped → container serving the final data: **${freeze.toFixed(2)} s**.` : 'not reached',
+    freeze !== undefined ? `Writer stopped → the containers serving the final data to the public (gate open): **${freeze.toFixed(2)} s**.` : 'not reached',
     '',
     '## Endpoints (through nginx)',
     `- http://${c.hostnames.chatbot}/ and /api/health, http://${c.hostnames.mediahub}/ and /api/items: checked in verify.endpoints`,
