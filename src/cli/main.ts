@@ -9,7 +9,7 @@ import { Journal, replay } from '../engine/journal.ts';
 import { lockHeldMessage, lockProbe, parseLockOwner } from '../engine/lock.ts';
 import { executePlan, undoFromJournal, type RunHooks } from '../engine/runner.ts';
 import type { Probe, Runbook } from '../engine/runbook.ts';
-import type { PlannedStep } from '../engine/step.ts';
+import type { PlannedStep, Resource } from '../engine/step.ts';
 import { DryRunExecutor } from '../exec/executor.ts';
 import { SshExecutor, remoteString } from '../exec/ssh-executor.ts';
 import { SshConnection } from '../ssh/connection.ts';
@@ -98,7 +98,7 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
   const configPath = resolve(o.config ?? resolve(PROJECT_ROOT, runbook.defaultConfig));
   const config = loadConfig(configPath, runbook.schema, runbook.examples);
   const cmdName = `npx tsx runbooks/${runbook.name}.ts`;
-  const backupsRoot = resolve(PROJECT_ROOT, 'backups');
+  const backupsRoot = resolve(o.backupsDir ?? resolve(PROJECT_ROOT, 'backups'));
 
   let saved: SavedPlan | undefined;
   if (o.plan) {
@@ -120,6 +120,17 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
   const conn = await SshConnection.connect({ ...runbook.ssh(config), acceptNewHostKey: o.acceptNewHostKey });
   const real = new SshExecutor(conn);
   const probe: Probe = async (cmd) => conn.exec(remoteString(cmd));
+  const settle = runbook.settle?.(config, runId) ?? [];
+  const nextCmd = (what: '--resume' | '--rollback') => `${cmdName} ${what} ${runId}${o.config ? ` --config ${o.config}` : ''}${o.backupsDir ? ` --backups-dir ${o.backupsDir}` : ''}`;
+  // The last line of defence: whatever escapes (a bug, a library's stray exception) still ends in
+  // one line that says where the run stands and what to run next, never a stack trace.
+  const onFatal = (e: unknown) => {
+    process.stderr.write(`${runbook.name}: error: ${errorMessage(e).split('\n')[0]}; the journal is intact: ${nextCmd('--resume')} to continue, or ${nextCmd('--rollback')} to undo\n`);
+    if (verboseStack(o.verbose) && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+    process.exit(1);
+  };
+  process.on('uncaughtException', onFatal);
+  process.on('unhandledRejection', onFatal);
   let stopRequested = false;
   const onSigint = () => {
     if (stopRequested) {
@@ -136,15 +147,19 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
     const owner = parseLockOwner((await probe(lockProbe(runbook.lockDir(config)))).stdout);
     if (owner && owner.runId !== runId) throw new UserError(lockHeldMessage(owner, runbook.lockDir(config), cmdName));
 
+    // A lost session of this run may have left work running on the host: stop it before touching anything.
+    if ((o.rollback || o.resume) && settle.length) for (const cmd of settle) await real.run(cmd);
+
     if (o.rollback) {
       const journal = new Journal(journalPath);
       journal.append({ type: 'run', runId, runbook: runbook.name, operator: operator(), config: configPath, startedAt: new Date().toISOString(), mode: 'rollback' });
       const reporter = new LineReporter(o.verbose);
       reporter.line(`rolling back run ${runId} from ${journalPath}`);
-      const u = await undoFromJournal(journal, real, { event: (e) => reporter.event(e) });
+      const u = await undoFromJournal(journal, real, { event: (e) => reporter.event(e) }, undefined, settle);
       journal.close();
-      if (u.undoFailures.length) throw new UserError(`rollback of ${runId} incomplete: ${u.undoFailures.join('; ')}. Fix the cause and run --rollback ${runId} again`, 1);
+      if (u.undoFailures.length) throw new UserError(rollbackStoppedMessage(u, nextCmd('--rollback')), 1);
       reporter.line(u.undone.length ? `rolled back run ${runId}: ${u.undone.length} actions undone` : `run ${runId}: nothing left to undo`);
+      for (const l of leftLines(u.kept, runbook.leftAfterRollback?.(config, runId) ?? [])) reporter.line(l);
       return 0;
     }
 
@@ -208,7 +223,7 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
     if (o.json) reporter.line(`run ${runId} (journal ${journalPath})`);
     else process.stdout.write(`run ${runId} (journal ${journalPath})\n`);
     const complete = plan.at(-1)?.step.id === fullPlan.at(-1)?.step.id;
-    const outcome = await executePlan({ plan, exec: real, journal, resume: resumeState, failAt: o.failAt, noRollback: !o.rollbackOnFailure, complete, hooks });
+    const outcome = await executePlan({ plan, exec: real, journal, resume: resumeState, failAt: o.failAt, noRollback: !o.rollbackOnFailure, complete, hooks, settle });
     await reporter.done();
     if (runbook.report) {
       const timings: Record<string, number> = {};
@@ -225,16 +240,40 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
       process.stdout.write(`run ${runId} finished${runbook.report ? `; report: ${resolve(runDir, 'report.md')}` : ''}\n`);
       return 0;
     }
-    const what = outcome.rolledBack
-      ? `rolled back ${outcome.undone.length} actions; the host is as it was before the run`
-      : outcome.undoFailures.length
-        ? `ROLLBACK INCOMPLETE (${outcome.undoFailures.join('; ')}): fix the cause, then ${cmdName} --rollback ${runId}`
-        : `state left as is: ${cmdName} --resume ${runId} to continue, or --rollback ${runId} to undo`;
+    if (outcome.rolledBack) for (const l of leftLines(outcome.kept, runbook.leftAfterRollback?.(config, runId) ?? [])) process.stderr.write(`${l}\n`);
+    const what = outcome.unreachable
+      ? `the host cannot be reached again; the host lock stays with run ${runId}. When it is reachable: ${nextCmd('--resume')} to continue, or ${nextCmd('--rollback')} to undo`
+      : outcome.rolledBack
+        ? `rolled back ${outcome.undone.length} actions${outcome.kept.length ? `; kept on purpose: ${outcome.kept.map((r) => r.name).join(', ')}` : '; the host is as it was before the run'}`
+        : outcome.undoFailures.length
+          ? rollbackStoppedMessage(outcome, nextCmd('--rollback'))
+          : `state left as is: ${nextCmd('--resume')} to continue, or --rollback ${runId} to undo`;
     throw new UserError(`step ${outcome.failedStep} failed: ${outcome.error}; ${what}`, 1);
   } finally {
     process.off('SIGINT', onSigint);
+    process.off('uncaughtException', onFatal);
+    process.off('unhandledRejection', onFatal);
     real.close();
   }
+}
+
+const verboseStack = (v: boolean) => v || process.env.CUTOVER_DEBUG === '1';
+
+/** A rollback that stopped at a failed undo: where, why, and that nothing older was touched. */
+function rollbackStoppedMessage(u: { undoFailures: string[]; unreachable?: boolean }, again: string): string {
+  const [first] = u.undoFailures;
+  return `ROLLBACK STOPPED at ${first}. Nothing older was undone, so nothing that may hold the only copy of data was removed; ${u.unreachable ? 'when the host is reachable again' : 'fix the cause, then'} run ${again} to continue the rollback`;
+}
+
+/** What a rollback leaves on purpose, and how the operator removes it once satisfied. */
+function leftLines(kept: Resource[], extra: string[]): string[] {
+  const volumes = [...new Set(kept.filter((r) => r.type === 'volume').map((r) => r.name))];
+  const other = kept.filter((r) => r.type !== 'volume');
+  return [
+    ...(volumes.length ? [`kept on purpose: volumes ${volumes.join(', ')} (they may hold the only copy of writes the containers took); once bare metal is checked, remove them with: docker volume rm ${volumes.join(' ')}`] : []),
+    ...other.map((r) => `kept on purpose: ${r.type} ${r.name}`),
+    ...extra,
+  ];
 }
 
 /**

@@ -18,6 +18,7 @@ export interface CliOptions {
   verbose: boolean;
   json: boolean;
   acceptNewHostKey: boolean;
+  backupsDir?: string;
 }
 
 const RUN_ID = /^[0-9]{8}-[0-9]{6}-[a-z0-9]{4}$/;
@@ -44,6 +45,7 @@ export function parseOptions(name: string, argv: string[]): CliOptions {
     .option('--fail-at <step>', 'rehearsal aid: fail on purpose after this step, to watch the rollback')
     .option('-v, --verbose', 'print every command and stack traces', false)
     .option('--json', 'JSON lines on stdout, for machines', false)
+    .option('--backups-dir <dir>', 'where the local backups and journals go (default: backups/ in the project)')
     .option('--accept-new-host-key', 'trust an unknown host key on first connect and remember it', false)
     .exitOverride()
     .configureOutput({ writeErr: () => {} })

@@ -77,6 +77,9 @@ export class LineReporter implements Reporter {
       case 'undo':
         this.line(`  ↩ ${e.ok ? 'undone' : 'UNDO FAILED'} (${e.id}): ${e.what}${e.error ? `: ${e.error}` : ''}`);
         break;
+      case 'kept':
+        this.line(`  ⚑ kept (${e.id}): ${e.resources.map((r) => `${r.type} ${r.name}`).join(', ')}: it may hold the only copy of writes taken after the cutover`);
+        break;
       case 'info':
         this.line(e.message);
         break;
@@ -165,6 +168,9 @@ export class ListrReporter implements Reporter {
       }
       case 'undo':
         this.after.push(`  ↩ ${e.ok ? 'undone' : 'UNDO FAILED'} (${e.id}): ${e.what}${e.error ? `: ${e.error}` : ''}`);
+        break;
+      case 'kept':
+        this.after.push(`  ⚑ kept (${e.id}): ${e.resources.map((r) => `${r.type} ${r.name}`).join(', ')}: it may hold the only copy of writes taken after the cutover`);
         break;
       case 'info':
         this.after.push(e.message);

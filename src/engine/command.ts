@@ -1,4 +1,4 @@
-import type { Secret } from '../util/secret.ts';
+import { isSecret, type Secret } from '../util/secret.ts';
 import { shJoin } from '../util/quote.ts';
 
 /**
@@ -97,3 +97,12 @@ export const sudo = (argv: string[], opts: Omit<RemoteCommand, 'kind' | 'argv' |
   sudo: true,
   ...opts,
 });
+
+/** Remote argv as one sh string, with sudo and env applied. Secrets are revealed only here. */
+export function remoteString(cmd: Pick<RemoteCommand, 'argv' | 'sudo' | 'env' | 'user'>): string {
+  const env = cmd.env
+    ? Object.entries(cmd.env).map(([k, v]) => `${k}=${isSecret(v) ? v.reveal() : v}`)
+    : [];
+  const sudoArgv = cmd.user ? ['sudo', '-n', '-u', cmd.user, '-H', '--'] : cmd.sudo ? ['sudo', '-n', '--'] : [];
+  return shJoin([...sudoArgv, ...(env.length ? ['env', ...env] : []), ...cmd.argv]);
+}

@@ -1,18 +1,22 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Command } from './command.ts';
-import type { Resource } from './step.ts';
+import type { Resource, UndoKind } from './step.ts';
 
 export type JournalEntry =
   | { type: 'run'; runId: string; runbook: string; operator: string; config: string; startedAt: string; mode: 'run' | 'resume' | 'rollback' }
-  | { type: 'step-start'; step: string }
+  /** takesWrites: from here on, what the run made may hold the only copy of data (never destroyed by a rollback). */
+  | { type: 'step-start'; step: string; takesWrites?: boolean }
   /** Written before the command runs, so a kill -9 in the middle still leaves its undo on disk. */
-  | { type: 'action'; step: string; index: number; what: string; undo: Command[]; creates: Resource[] }
-  | { type: 'action-done'; step: string; index: number; ms: number }
+  | { type: 'action'; step: string; index: number; what: string; undo: Command[]; creates: Resource[]; undoKind?: UndoKind; keep?: Command[] }
+  /** out: the command's stdout when short (an agent's JSON summary), for the report. */
+  | { type: 'action-done'; step: string; index: number; ms: number; out?: string }
   | { type: 'step-done'; step: string; ms: number }
   | { type: 'step-skipped'; step: string }
   | { type: 'step-failed'; step: string; error: string }
   | { type: 'undo-done'; step: string; index: number }
+  /** A destroys-data undo not run because the data may be the only copy: what it made is kept. */
+  | { type: 'undo-kept'; step: string; index: number; kept: Resource[] }
   | { type: 'undo-failed'; step: string; index: number; error: string }
   | { type: 'step-rolled-back'; step: string }
   | { type: 'run-done' }
@@ -56,8 +60,12 @@ export interface ActionState {
   what: string;
   undo: Command[];
   creates: Resource[];
+  undoKind: UndoKind;
+  keep: Command[];
   done: boolean;
   undone: boolean;
+  /** Its resources were kept instead of undone (they may hold the only copy of data). */
+  kept: boolean;
 }
 
 export interface StepState {
@@ -72,11 +80,15 @@ export interface RunState {
   steps: StepState[];
   finished: boolean;
   rolledBack: boolean;
+  /** A step that opened what the run made to writes has begun: destroys-data undos must not run. */
+  tookWrites: boolean;
+  /** What rollbacks kept on purpose. */
+  kept: Resource[];
 }
 
 /** Replays a journal into the state of each step and action. */
 export function replay(entries: Stamped[]): RunState {
-  const state: RunState = { steps: [], finished: false, rolledBack: false };
+  const state: RunState = { steps: [], finished: false, rolledBack: false, tookWrites: false, kept: [] };
   const step = (id: string): StepState => {
     let s = state.steps.find((x) => x.id === id);
     if (!s) {
@@ -95,12 +107,16 @@ export function replay(entries: Stamped[]): RunState {
       case 'step-start': {
         const s = step(e.step);
         s.status = 'running';
+        if (e.takesWrites) state.tookWrites = true;
         break;
       }
       case 'action': {
         const s = step(e.step);
         s.actions = s.actions.filter((a) => a.index !== e.index || !a.undone);
-        s.actions.push({ index: e.index, what: e.what, undo: e.undo, creates: e.creates, done: false, undone: false });
+        s.actions.push({
+          index: e.index, what: e.what, undo: e.undo, creates: e.creates, undoKind: e.undoKind ?? 'restores', keep: e.keep ?? [],
+          done: false, undone: false, kept: false,
+        });
         break;
       }
       case 'action-done': {
@@ -120,6 +136,12 @@ export function replay(entries: Stamped[]): RunState {
       case 'undo-done': {
         const a = [...step(e.step).actions].reverse().find((x) => x.index === e.index && !x.undone);
         if (a) a.undone = true;
+        break;
+      }
+      case 'undo-kept': {
+        const a = [...step(e.step).actions].reverse().find((x) => x.index === e.index && !x.undone);
+        if (a) { a.undone = true; a.kept = true; }
+        state.kept.push(...e.kept);
         break;
       }
       case 'step-rolled-back':

@@ -33,6 +33,14 @@ export interface Runbook<S extends z.ZodType, F> {
   /** The stable part of the facts: a saved plan is refused when this changes. */
   fingerprint(facts: F): unknown;
   steps(config: z.infer<S>): Step<z.infer<S>, F>[];
+  /**
+   * Commands that find and stop what a lost session of this run left running on the host (a helper
+   * container, an agent process), run before a --resume or --rollback touches anything, and after a
+   * reconnect. Must be safe to run any time.
+   */
+  settle?(config: z.infer<S>, runId: string): import('./command.ts').Command[];
+  /** Lines for the operator after a rollback: what is left on purpose (backups, kept data). */
+  leftAfterRollback?(config: z.infer<S>, runId: string): string[];
   /** Written after a run (report.md), from the journal's notes and the facts. */
   report?(ctx: { config: z.infer<S>; facts: F; runId: string; runDir: string; timings: Record<string, number> }): Promise<string> | string;
 }

@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { DryRunExecutor, RecordingExecutor } from '../exec/executor.ts';
 import { remote, type Command } from './command.ts';
 import { Journal, replay } from './journal.ts';
-import { executePlan, type RunEvent } from './runner.ts';
+import { ConnectionLost } from '../util/errors.ts';
+import { executePlan, undoFromJournal, type RunEvent } from './runner.ts';
 import type { PlannedStep } from './step.ts';
 
 const argvOf = (c: Command) => (c.kind === 'remote' ? c.argv.join(' ') : c.kind);
@@ -91,6 +92,108 @@ describe('executePlan (saga)', () => {
     });
     expect(out.error).toMatch(/interrupted/);
     expect(exec.ran.map(argvOf)).toEqual(['do a 0', 'do a 1', 'undo a 1', 'undo a 0']);
+  });
+});
+
+/** A store of data (volume v), a step that opens it to writes, and a step after it whose undo fails or not. */
+function dataPlan(): PlannedStep<unknown, unknown>[] {
+  return [
+    { step: { id: 'make', title: 'make', plan: () => [] }, actions: [{
+      cmd: remote(['create', 'v']), undo: [remote(['remove', 'v'])], undoKind: 'destroys-data',
+      keep: [remote(['record-kept', 'v'])], creates: [{ type: 'volume', name: 'v' }],
+    }] },
+    { step: { id: 'build', title: 'build', plan: () => [] }, actions: [{ cmd: remote(['build', 'img']), undo: [remote(['rmi', 'img'])], undoKind: 'removes-ours' }] },
+    { step: { id: 'open', title: 'open', takesWrites: true, plan: () => [] }, actions: [{ cmd: remote(['open']), undo: [remote(['copy-back'])] }] },
+    { step: { id: 'after', title: 'after', plan: () => [] }, actions: [{ cmd: remote(['after']), undo: [remote(['undo-after'])] }] },
+  ];
+}
+
+/** A RecordingExecutor whose connection drops on the named commands (once each), and reconnects or not. */
+class FlakyExecutor extends RecordingExecutor {
+  reconnects = 0;
+  constructor(private dropOn: string[], private canReconnect = true, respond?: (c: Command) => Partial<{ code: number; stderr: string }> | undefined) {
+    super(respond);
+  }
+  override async run(cmd: Command) {
+    const i = this.dropOn.indexOf(argvOf(cmd));
+    if (i >= 0) {
+      this.dropOn.splice(i, 1);
+      this.ran.push(cmd);
+      throw new ConnectionLost(`lost the connection while running: ${argvOf(cmd)}`);
+    }
+    return super.run(cmd);
+  }
+  async reconnect() {
+    this.reconnects++;
+    return this.canReconnect;
+  }
+}
+
+describe('rollback safety rules (every runbook)', () => {
+  it('a destroys-data undo never runs once a step that takes writes has begun: the data is kept and reported', async () => {
+    const exec = new RecordingExecutor();
+    const j = newJournal();
+    const out = await executePlan({ plan: dataPlan(), exec, journal: j, failAt: 'after', hooks: hooks() });
+    expect(out.rolledBack).toBe(true);
+    expect(exec.ran.map(argvOf).slice(4)).toEqual(['undo-after', 'copy-back', 'rmi img', 'record-kept v']);
+    expect(exec.ran.map(argvOf)).not.toContain('remove v');
+    expect(out.kept).toEqual([{ type: 'volume', name: 'v' }]);
+    expect(replay(Journal.read(j.path)).kept).toEqual([{ type: 'volume', name: 'v' }]);
+  });
+
+  it('before that step the same undo runs: what the run made holds no one else\'s data yet', async () => {
+    const exec = new RecordingExecutor();
+    const out = await executePlan({ plan: dataPlan(), exec, journal: newJournal(), failAt: 'build', hooks: hooks() });
+    expect(out.rolledBack).toBe(true);
+    expect(exec.ran.map(argvOf).slice(2)).toEqual(['rmi img', 'remove v']);
+    expect(out.kept).toEqual([]);
+  });
+
+  it('the first undo that fails stops the rollback there; running it again resumes from that undo', async () => {
+    const plan = dataPlan().slice(0, 2).concat([{ step: { id: 'after', title: 'after', plan: () => [] }, actions: [{ cmd: remote(['after']), undo: [remote(['undo-after'])] }] }]);
+    const exec = new RecordingExecutor((c) => (argvOf(c) === 'undo-after' ? { code: 1, stderr: 'sync-back failed half-way' } : undefined));
+    const j = newJournal();
+    const out = await executePlan({ plan, exec, journal: j, failAt: 'after', hooks: hooks() });
+    expect(out.rolledBack).toBe(false);
+    expect(out.undoFailures).toEqual([expect.stringMatching(/^after: .*sync-back failed half-way/)]);
+    // nothing older ran: the volume (maybe the only copy of what undo-after was bringing back) is untouched
+    expect(exec.ran.map(argvOf).slice(3)).toEqual(['undo-after']);
+    const again = new RecordingExecutor();
+    const u = await undoFromJournal(j, again, hooks());
+    expect(u.undoFailures).toEqual([]);
+    expect(again.ran.map(argvOf)).toEqual(['undo-after', 'rmi img', 'remove v']);
+    expect(replay(Journal.read(j.path)).rolledBack).toBe(true);
+  });
+
+  it('a connection lost mid-step: reconnect, settle what the lost session left running, then roll back', async () => {
+    const exec = new FlakyExecutor(['build img']);
+    const out = await executePlan({ plan: dataPlan(), exec, journal: newJournal(), settle: [remote(['settle', 'run'])], hooks: hooks() });
+    expect(out.rolledBack).toBe(true);
+    expect(exec.reconnects).toBe(1);
+    expect(exec.ran.map(argvOf)).toEqual(['create v', 'build img', 'settle run', 'rmi img', 'remove v']);
+  });
+
+  it('a host that stays unreachable: a resumable stop that says so, nothing recorded as undone', async () => {
+    const exec = new FlakyExecutor(['build img'], false);
+    const j = newJournal();
+    const out = await executePlan({ plan: dataPlan(), exec, journal: j, settle: [remote(['settle', 'run'])], hooks: hooks() });
+    expect(out).toMatchObject({ ok: false, unreachable: true, stoppedResumable: true, rolledBack: false });
+    expect(replay(Journal.read(j.path)).steps.flatMap((s) => s.actions).filter((a) => a.undone)).toEqual([]);
+  });
+
+  it('a connection lost during an undo: reconnect, settle, retry it once; an unreachable host stops the rollback with no false record', async () => {
+    const ok = new FlakyExecutor(['rmi img']);
+    const out = await executePlan({ plan: dataPlan().slice(0, 2), exec: ok, journal: newJournal(), failAt: 'build', settle: [remote(['settle'])], hooks: hooks() });
+    expect(out.rolledBack).toBe(true);
+    expect(ok.ran.map(argvOf).slice(2)).toEqual(['rmi img', 'settle', 'rmi img', 'remove v']);
+
+    const down = new FlakyExecutor(['rmi img'], false);
+    const j = newJournal();
+    const out2 = await executePlan({ plan: dataPlan().slice(0, 2), exec: down, journal: j, failAt: 'build', hooks: hooks() });
+    expect(out2).toMatchObject({ rolledBack: false, unreachable: true });
+    expect(down.ran.map(argvOf)).not.toContain('remove v');
+    const st = replay(Journal.read(j.path));
+    expect(st.steps.flatMap((s) => s.actions).map((a) => a.undone)).toEqual([false, false]);
   });
 });
 

@@ -1,9 +1,9 @@
 import { describe } from './command.ts';
 import type { Command } from './command.ts';
 import type { Executor, Progress } from '../exec/executor.ts';
-import { errorMessage } from '../util/errors.ts';
+import { errorMessage, isConnectionLost } from '../util/errors.ts';
 import { Journal, pendingUndo, replay, type RunState } from './journal.ts';
-import type { PlannedStep } from './step.ts';
+import type { PlannedStep, Resource } from './step.ts';
 
 export type RunEvent =
   | { type: 'step-start'; id: string; title: string; index: number; total: number }
@@ -13,6 +13,7 @@ export type RunEvent =
   | { type: 'progress'; id: string; progress: Progress }
   | { type: 'step-failed'; id: string; error: string }
   | { type: 'undo'; id: string; what: string; ok: boolean; error?: string }
+  | { type: 'kept'; id: string; resources: Resource[] }
   | { type: 'info'; message: string };
 
 export type StepDecision = 'run' | 'skip' | 'rollback' | 'quit';
@@ -42,8 +43,19 @@ export interface RunOutcome {
   error?: string;
   undone: string[];
   undoFailures: string[];
+  /** Kept on purpose by the rollback: they may hold the only copy of data. */
+  kept: Resource[];
   rolledBack: boolean;
   stoppedResumable: boolean;
+  /** The host could not be reached again after the connection was lost. */
+  unreachable?: boolean;
+}
+
+export interface UndoOutcome {
+  undone: string[];
+  undoFailures: string[];
+  kept: Resource[];
+  unreachable?: boolean;
 }
 
 export interface ExecuteOptions {
@@ -56,7 +68,20 @@ export interface ExecuteOptions {
   noRollback?: boolean;
   /** False when --to/--only stopped short of the last step: the run stays open for --resume. */
   complete?: boolean;
+  /** Run after a reconnect, before anything else touches the host: stop what the lost session left running. */
+  settle?: Command[];
   hooks: RunHooks;
+}
+
+const SHORT_OUT = 2048;
+
+/** After a lost connection: reconnect, then settle what the lost session left running. False: unreachable. */
+async function recover(exec: Executor, settle: Command[], hooks: RunHooks): Promise<boolean> {
+  hooks.event({ type: 'info', message: 'the connection to the host was lost: reconnecting' });
+  if (!exec.reconnect || !(await exec.reconnect())) return false;
+  hooks.event({ type: 'info', message: 'reconnected; stopping what the lost session left running on the host' });
+  for (const cmd of settle) await exec.run(cmd);
+  return true;
 }
 
 /**
@@ -78,7 +103,8 @@ export async function executePlan(o: ExecuteOptions): Promise<RunOutcome> {
       }
       if (earlier && journal && !exec.dryRun) {
         // Partly done when the run stopped: undo its actions, then run the step again from the start.
-        await undoFromJournal(journal, exec, hooks, id);
+        const u = await undoFromJournal(journal, exec, hooks, id, o.settle);
+        if (u.undoFailures.length) throw new Error(`cannot redo ${id}: undoing its partial work failed: ${u.undoFailures[0]}`);
       }
       const decision = hooks.beforeStep ? await hooks.beforeStep(p, i) : 'run';
       if (decision === 'skip') {
@@ -90,16 +116,20 @@ export async function executePlan(o: ExecuteOptions): Promise<RunOutcome> {
       if (decision === 'quit') throw new QuitRequested(false);
 
       const t0 = Date.now();
-      journal?.append({ type: 'step-start', step: id });
+      journal?.append({ type: 'step-start', step: id, ...(p.step.takesWrites ? { takesWrites: true } : {}) });
       hooks.event({ type: 'step-start', id, title: p.step.title, index: i, total });
       for (const [index, a] of p.actions.entries()) {
         const what = describe(a.cmd);
         hooks.event({ type: 'action', id, what, undo: (a.undo ?? []).map(describe), dryRun: exec.dryRun });
-        journal?.append({ type: 'action', step: id, index, what, undo: a.undo ?? [], creates: a.creates ?? [] });
+        journal?.append({
+          type: 'action', step: id, index, what, undo: a.undo ?? [], creates: a.creates ?? [],
+          ...(a.undoKind ? { undoKind: a.undoKind } : {}), ...(a.keep ? { keep: a.keep } : {}),
+        });
         const ta = Date.now();
         const r = await exec.run(a.cmd, { onProgress: (progress) => hooks.event({ type: 'progress', id, progress }) });
         if (!exec.dryRun) a.check?.(r);
-        journal?.append({ type: 'action-done', step: id, index, ms: Date.now() - ta });
+        const out = r.stdout.trim();
+        journal?.append({ type: 'action-done', step: id, index, ms: Date.now() - ta, ...(out && out.length <= SHORT_OUT ? { out } : {}) });
         if (hooks.stopRequested?.()) throw new Interrupted();
       }
       if (o.failAt === id) throw new Error(`failure injected by --fail-at ${id}`);
@@ -107,42 +137,65 @@ export async function executePlan(o: ExecuteOptions): Promise<RunOutcome> {
       hooks.event({ type: 'step-done', id, ms: Date.now() - t0 });
     }
     if (o.complete !== false) journal?.append({ type: 'run-done' });
-    return { ok: true, undone: [], undoFailures: [], rolledBack: false, stoppedResumable: false };
+    return { ok: true, undone: [], undoFailures: [], kept: [], rolledBack: false, stoppedResumable: false };
   } catch (e) {
     const error = errorMessage(e);
     const step = current ?? '(none)';
     journal?.append({ type: 'step-failed', step, error });
     journal?.append({ type: 'run-failed', step, error });
     hooks.event({ type: 'step-failed', id: step, error });
-    const wantRollback = e instanceof QuitRequested ? e.rollback : !o.noRollback;
-    if (!wantRollback || !journal || exec.dryRun) {
-      return { ok: false, failedStep: step, error, undone: [], undoFailures: [], rolledBack: false, stoppedResumable: true };
+    const stop = { ok: false, failedStep: step, error, undone: [], undoFailures: [], kept: [], rolledBack: false, stoppedResumable: true };
+    if (isConnectionLost(e) && !exec.dryRun) {
+      // The lost session may have left work running on the host: nothing more runs until it is settled.
+      if (!(await recover(exec, o.settle ?? [], hooks))) return { ...stop, unreachable: true };
     }
-    const u = await undoFromJournal(journal, exec, hooks);
+    const wantRollback = e instanceof QuitRequested ? e.rollback : !o.noRollback;
+    if (!wantRollback || !journal || exec.dryRun) return stop;
+    const u = await undoFromJournal(journal, exec, hooks, undefined, o.settle);
     return { ok: false, failedStep: step, error, ...u, rolledBack: u.undoFailures.length === 0, stoppedResumable: false };
   }
 }
 
-/** Undo, newest first, every action of this run not yet undone (optionally of one step only). */
+/**
+ * Undo, newest first, every action of this run not yet undone (optionally of one step only), with
+ * the safety rules every runbook gets:
+ * - an undo is recorded as done only when it was seen to succeed;
+ * - the first undo that fails stops the rollback there: no later undo runs (a later one may remove
+ *   the only copy of what the failed one was bringing back); running the rollback again resumes it;
+ * - once a step that opened the run's resources to writes has begun, destroys-data undos never run:
+ *   the resources are kept (the action's `keep` records them) and reported;
+ * - a lost connection is recovered (reconnect, settle) and the undo retried once (undos are idempotent).
+ */
 export async function undoFromJournal(
   journal: Journal,
   exec: Executor,
   hooks: RunHooks,
   onlyStep?: string,
-): Promise<{ undone: string[]; undoFailures: string[] }> {
+  settle: Command[] = [],
+): Promise<UndoOutcome> {
   const state = replay(Journal.read(journal.path));
   const undone: string[] = [];
   const undoFailures: string[] = [];
+  const kept: Resource[] = [];
   const touchedSteps = new Set<string>();
+  let unreachable = false;
   for (const { step, action } of pendingUndo(state, onlyStep)) {
     touchedSteps.add(step);
+    if (action.undoKind === 'destroys-data' && state.tookWrites) {
+      for (const cmd of action.keep) await runUndo(exec, hooks, step, cmd, settle).catch(() => undefined);
+      journal.append({ type: 'undo-kept', step, index: action.index, kept: action.creates });
+      kept.push(...action.creates);
+      hooks.event({ type: 'kept', id: step, resources: action.creates });
+      continue;
+    }
     let failed: string | undefined;
     for (const cmd of action.undo as Command[]) {
       try {
-        await exec.run(cmd);
+        await runUndo(exec, hooks, step, cmd, settle);
         hooks.event({ type: 'undo', id: step, what: describe(cmd), ok: true });
       } catch (e) {
         failed = errorMessage(e);
+        unreachable = e instanceof HostUnreachable;
         hooks.event({ type: 'undo', id: step, what: describe(cmd), ok: false, error: failed });
         break;
       }
@@ -150,14 +203,27 @@ export async function undoFromJournal(
     if (failed) {
       journal.append({ type: 'undo-failed', step, index: action.index, error: failed });
       undoFailures.push(`${step}: ${failed}`);
-    } else {
-      journal.append({ type: 'undo-done', step, index: action.index });
-      if (action.undo.length) undone.push(`${step}: ${action.what}`);
+      break; // stop here: nothing older is undone until this one is
     }
+    journal.append({ type: 'undo-done', step, index: action.index });
+    if (action.undo.length) undone.push(`${step}: ${action.what}`);
   }
   if (undoFailures.length === 0) {
     for (const s of touchedSteps) journal.append({ type: 'step-rolled-back', step: s });
     if (!onlyStep) journal.append({ type: 'run-rolled-back' });
   }
-  return { undone, undoFailures };
+  return { undone, undoFailures, kept: [...state.kept, ...kept], ...(unreachable ? { unreachable } : {}) };
+}
+
+class HostUnreachable extends Error {}
+
+/** One undo command; on a lost connection, recover and try it once more. */
+async function runUndo(exec: Executor, hooks: RunHooks, _step: string, cmd: Command, settle: Command[]): Promise<void> {
+  try {
+    await exec.run(cmd);
+  } catch (e) {
+    if (!isConnectionLost(e)) throw e;
+    if (!(await recover(exec, settle, hooks))) throw new HostUnreachable(`${errorMessage(e)}; the host cannot be reached again`);
+    await exec.run(cmd);
+  }
 }

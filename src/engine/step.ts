@@ -8,10 +8,23 @@ export interface Resource {
   keptAt?: string;
 }
 
+/**
+ * What an undo does to data, declared so the runner can enforce the safety rules for every runbook:
+ * - restores: puts back what was there (restart a service, restore a kept file, copy data back);
+ * - removes-ours: removes what this run made and that holds no one's data (an image, a container);
+ * - destroys-data: removes something that may hold data (a volume). Never run once the step that
+ *   opened it to writes has begun (the data may exist nowhere else): the action's `keep` runs instead.
+ */
+export type UndoKind = 'restores' | 'removes-ours' | 'destroys-data';
+
 /** One mutating command with its undo. Undo commands must be idempotent and remove only what this run made. */
 export interface Action {
   cmd: Command;
   undo?: Command[];
+  /** Default 'restores'. */
+  undoKind?: UndoKind;
+  /** For a destroys-data undo: what the rollback does instead once the data may be the only copy (record it as kept). */
+  keep?: Command[];
   creates?: Resource[];
   /** Checks the result of a real run (throws to fail the step). Never runs in a dry run. */
   check?: (r: CommandResult) => void;
@@ -31,6 +44,11 @@ export interface Step<C, F> {
   title: string;
   /** Needs a typed confirmation in --interactive mode and --yes without a TTY. */
   destructive?: boolean;
+  /**
+   * From the start of this step on, what the run created may hold data that exists nowhere else
+   * (the containers take writes): a rollback keeps it (destroys-data undos become keeps).
+   */
+  takesWrites?: boolean;
   plan(ctx: PlanContext<C, F>): Action[];
 }
 

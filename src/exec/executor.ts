@@ -15,6 +15,8 @@ export interface RunOptions {
 export interface Executor {
   readonly dryRun: boolean;
   run(cmd: Command, opts?: RunOptions): Promise<CommandResult>;
+  /** After a ConnectionLost: connect again (retrying for a while). False when the host stays unreachable. */
+  reconnect?(): Promise<boolean>;
   close?(): void;
 }
 

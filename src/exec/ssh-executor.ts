@@ -6,21 +6,16 @@ import { dirname } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type Docker from 'dockerode';
-import type { Command, CommandResult, DockerCommand, DownloadCommand, RemoteCommand, UploadCommand } from '../engine/command.ts';
+import { remoteString, type Command, type CommandResult, type DockerCommand, type DownloadCommand, type UploadCommand } from '../engine/command.ts';
+
+export { remoteString };
 import type { SshConnection } from '../ssh/connection.ts';
 import { shJoin } from '../util/quote.ts';
 import { isSecret } from '../util/secret.ts';
 import { SyncedFile } from '../util/synced-file.ts';
 import { CommandFailed, type Executor, type RunOptions } from './executor.ts';
-
-/** Remote argv as one sh string, with sudo and env applied. Secrets are revealed only here. */
-export function remoteString(cmd: Pick<RemoteCommand, 'argv' | 'sudo' | 'env' | 'user'>): string {
-  const env = cmd.env
-    ? Object.entries(cmd.env).map(([k, v]) => `${k}=${isSecret(v) ? v.reveal() : v}`)
-    : [];
-  const argv = [...(cmd.user ? ['sudo', '-n', '-u', cmd.user, '-H', '--'] : cmd.sudo ? ['sudo', '-n', '--'] : []), ...(env.length ? ['env', ...env] : []), ...cmd.argv];
-  return shJoin(argv);
-}
+import { ConnectionLost, UserError } from '../util/errors.ts';
+import { formatBytes } from '../util/bytes.ts';
 
 /**
  * How bulk downloads travel. ssh2 (pure JS) is the default for everything else; for bulk streams
@@ -61,6 +56,9 @@ export class SshExecutor implements Executor {
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => { if (stderr.length < 65536) stderr += d.toString(); });
     child.stdout.pipe(sink, { end: false });
+    const stop = () => { if (child.exitCode === null) child.kill(); };
+    sink.once('error', stop);
+    sink.once('close', stop);
     const code = await new Promise<number>((res) => child.on('close', (c) => res(c ?? 255)));
     return { code, stderr };
   }
@@ -71,6 +69,10 @@ export class SshExecutor implements Executor {
       this.dockerClient = new DockerCtor({ socketPath: await this.conn.dockerSocket() });
     }
     return this.dockerClient;
+  }
+
+  reconnect(): Promise<boolean> {
+    return this.conn.reconnect();
   }
 
   async run(cmd: Command, opts: RunOptions = {}): Promise<CommandResult> {
@@ -85,7 +87,10 @@ export class SshExecutor implements Executor {
       case 'download':
         return this.download(cmd, opts);
       case 'docker':
-        return this.dockerOp(cmd);
+        return this.dockerOp(cmd).catch((e: { statusCode?: number; message?: string }) => {
+          if (e instanceof ConnectionLost || e?.statusCode || !this.conn.isLost) throw e;
+          throw new ConnectionLost(`lost the connection to the host during the Docker API call ${cmd.op} ${cmd.name}: ${e?.message ?? e}`);
+        });
       case 'local': {
         const { $ } = await import('zx');
         const p = await $({ quiet: true, nothrow: true, cwd: cmd.cwd })`${cmd.argv}`;
@@ -125,12 +130,18 @@ export class SshExecutor implements Executor {
       },
     });
     const file = new SyncedFile(part); // flushed to disk as it arrives; durable when the stream ends
-    const done = pipeline(meter, file);
+    let localError: NodeJS.ErrnoException | undefined;
+    // Caught at once: a full local disk must become an operator error, never an unhandled rejection.
+    const done = pipeline(meter, file).catch((e: NodeJS.ErrnoException) => { localError = e; });
     const r = await this.streamTo(remoteString({ argv: cmd.argv, sudo: cmd.sudo }), meter);
     meter.end();
     await done;
 
     opts.onProgress?.({ label, bytes, totalBytes: cmd.expectedBytes });
+    if (localError) {
+      rmSync(part, { force: true });
+      throw new UserError(localWriteError(localError, part, bytes, cmd.expectedBytes), 1);
+    }
     if (r.code !== 0) {
       rmSync(part, { force: true });
       throw new CommandFailed(cmd, { code: r.code, stdout: '', stderr: r.stderr });
@@ -162,7 +173,7 @@ export class SshExecutor implements Executor {
         return { code: 0, stdout: cmd.name, stderr: '' };
       }
       case 'volumeRemoveOwned': {
-        const info = await d.getVolume(cmd.name).inspect().catch(() => undefined);
+        const info = await d.getVolume(cmd.name).inspect().catch(this.absentOn404('volume', cmd.name));
         if (!info) return { code: 0, stdout: 'absent', stderr: '' };
         if (info.Labels?.['io.cutover.run'] !== cmd.runId)
           return { code: 0, stdout: `kept ${cmd.name}: not created by run ${cmd.runId}`, stderr: '' };
@@ -171,7 +182,7 @@ export class SshExecutor implements Executor {
       }
       case 'containerRemoveOwned': {
         const c = d.getContainer(cmd.name);
-        const info = await c.inspect().catch(() => undefined);
+        const info = await c.inspect().catch(this.absentOn404('container', cmd.name));
         if (!info) return { code: 0, stdout: 'absent', stderr: '' };
         if (info.Config.Labels?.['io.cutover.run'] !== cmd.runId)
           return { code: 0, stdout: `kept ${cmd.name}: not created by run ${cmd.runId}`, stderr: '' };
@@ -181,9 +192,30 @@ export class SshExecutor implements Executor {
     }
   }
 
+  /** "Absent" only when the engine said 404; any other failure (a dead connection) is an error, never "done". */
+  private absentOn404(what: string, name: string) {
+    return (e: { statusCode?: number; message?: string }): undefined => {
+      if (e?.statusCode === 404) return undefined;
+      if (this.conn.isLost || !e?.statusCode)
+        throw new ConnectionLost(`cannot inspect ${what} ${name}: the Docker API over ssh failed (${e?.message ?? e})`);
+      throw new Error(`cannot inspect ${what} ${name}: Docker answered ${e.statusCode}: ${e.message}`);
+    };
+  }
+
   close(): void {
     this.conn.close();
   }
+}
+
+/** One line for a local write that failed: what, where, how far it got, and the fix. */
+export function localWriteError(e: NodeJS.ErrnoException, path: string, written: number, expected?: number): string {
+  const where = dirname(path);
+  const got = `${formatBytes(written)}${expected ? ` of about ${formatBytes(expected)}` : ''}`;
+  if (e.code === 'ENOSPC')
+    return `local disk full writing ${path} after ${got}: free at least ${formatBytes(Math.max((expected ?? 0) - written, 0) + (64 << 20))} in ${where} (or use --backups-dir on a bigger disk), then run again`;
+  if (e.code === 'EACCES' || e.code === 'EPERM' || e.code === 'EROFS')
+    return `cannot write ${path} (${e.code}): make ${where} writable for this user (or use --backups-dir), then run again`;
+  return `writing ${path} failed after ${got}: ${e.message}`;
 }
 
 /** fsync a file or a directory (a rename is durable once its directory is synced). */

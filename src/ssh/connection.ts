@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { Client, type ClientChannel } from 'ssh2';
-import { UserError } from '../util/errors.ts';
+import { ConnectionLost, UserError } from '../util/errors.ts';
 import { rememberHostKey, verifyHostKey } from './known-hosts.ts';
 
 export interface SshTarget {
@@ -43,6 +43,8 @@ export class SshConnection {
   private dockerServer?: Server;
   private dockerDir?: string;
   private closed = false;
+  /** The connection died under us (sshd gone, network cut): every call fails with ConnectionLost until reconnect(). */
+  private lost = false;
 
   private constructor(readonly target: SshTarget) {}
 
@@ -50,6 +52,32 @@ export class SshConnection {
     const c = new SshConnection(target);
     await c.open();
     return c;
+  }
+
+  /**
+   * Connect again after a lost connection, retrying for about `seconds` (the host may be rebooting
+   * or the network flapping). The forwarded Docker socket keeps its local path.
+   */
+  async reconnect(seconds = 30): Promise<boolean> {
+    const until = Date.now() + seconds * 1000;
+    for (let wait = 500; ; wait = Math.min(wait * 2, 5000)) {
+      this.client.removeAllListeners();
+      this.client.on('error', () => {});
+      this.client.end();
+      this.client = new Client();
+      try {
+        await this.open();
+        this.lost = false;
+        return true;
+      } catch {
+        if (Date.now() + wait > until) return false;
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
+  }
+
+  get isLost(): boolean {
+    return this.lost;
   }
 
   private open(): Promise<void> {
@@ -79,9 +107,19 @@ export class SshConnection {
       return false;
     };
     return new Promise((resolve, reject) => {
-      this.client
-        .on('ready', () => resolve())
-        .on('error', (err: Error & { code?: string; level?: string }) => reject(hostKeyProblem ?? describeConnectError(err, t)));
+      let ready = false;
+      const client = this.client;
+      const gone = () => {
+        if (ready && client === this.client) this.lost = true;
+      };
+      client
+        .on('ready', () => { ready = true; resolve(); })
+        .on('error', (err: Error & { code?: string; level?: string }) => {
+          if (ready) gone(); // after the handshake: a dead connection, never an uncaught error
+          else reject(hostKeyProblem ?? describeConnectError(err, t));
+        })
+        .on('close', gone)
+        .on('end', gone);
       try {
         this.client.connect({
           host: t.host,
@@ -99,33 +137,51 @@ export class SshConnection {
     });
   }
 
-  /** Run a command string (already quoted for sh). */
+  /**
+   * Run a command string (already quoted for sh). A connection lost before the command's exit status
+   * arrived rejects with ConnectionLost: whether it finished on the host is unknown.
+   */
   exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
     const max = opts.maxBuffer ?? 8 * 1024 * 1024;
+    const lostError = () => new ConnectionLost(`lost the connection to ${this.target.host}:${this.target.port} while running: ${command.slice(0, 200)}`);
+    if (this.lost) return Promise.reject(lostError());
     return new Promise((resolve, reject) => {
-      this.client.exec(command, (err, ch: ClientChannel) => {
-        if (err) return reject(new UserError(`ssh exec failed: ${err.message}`));
+      const onChannel = (err: Error | undefined, ch: ClientChannel) => {
+        if (err) return reject(this.lost || /Not connected|No response/i.test(err.message) ? lostError() : new UserError(`ssh exec failed: ${err.message}`));
         let out = '';
         let errOut = '';
-        if (opts.stdout) ch.pipe(opts.stdout, { end: false });
-        else ch.on('data', (d: Buffer) => { if (out.length < max) out += d.toString(); });
+        let aborted = false;
+        if (opts.stdout) {
+          const sink = opts.stdout;
+          ch.pipe(sink, { end: false });
+          // The sink failed (local disk full, …): stop the remote command instead of letting it block on a full window.
+          const abort = () => { if (!exit) { aborted = true; ch.unpipe(sink); ch.close(); } };
+          sink.once('error', abort);
+          sink.once('close', abort);
+        } else ch.on('data', (d: Buffer) => { if (out.length < max) out += d.toString(); });
         // stderr is always drained, so a chatty command can never stall the channel.
         ch.stderr.on('data', (d: Buffer) => { if (errOut.length < max) errOut += d.toString(); });
         let exit: { code: number; signal?: string } | undefined;
         ch.on('exit', (code: number | null, signal?: string) => {
           exit = { code: code ?? (signal ? 128 : 255), signal: signal ?? undefined };
         });
-        ch.on('close', () =>
-          resolve(
-            exit
-              ? { ...exit, stdout: out, stderr: errOut }
-              : { code: 255, stdout: out, stderr: errOut || 'connection closed before the command exited' },
-          ),
-        );
+        ch.on('close', () => {
+          if (exit) return resolve({ ...exit, stdout: out, stderr: errOut });
+          if (aborted) return resolve({ code: 255, stdout: out, stderr: errOut || 'stopped: the local side of the stream failed' });
+          // No exit status: the connection went away (the client's close event may come a moment later).
+          this.lost = true;
+          reject(lostError());
+        });
         if (opts.stdin === undefined) ch.end();
         else if (typeof opts.stdin === 'string' || Buffer.isBuffer(opts.stdin)) ch.end(opts.stdin);
         else opts.stdin.pipe(ch);
-      });
+      };
+      try {
+        this.client.exec(command, onChannel);
+      } catch (e) {
+        this.lost = true;
+        reject(lostError());
+      }
     });
   }
 
@@ -135,15 +191,24 @@ export class SshConnection {
     this.dockerDir = mkdtempSync(join(tmpdir(), 'cutover-docker-'));
     const path = join(this.dockerDir, 'docker.sock');
     this.dockerServer = createServer((local) => {
-      this.client.openssh_forwardOutStreamLocal(remotePath, (err, remote) => {
-        if (err) {
-          local.destroy(err);
-          return;
-        }
-        local.pipe(remote).pipe(local);
-        local.on('error', () => remote.destroy());
-        remote.on('error', () => local.destroy());
-      });
+      local.on('error', () => {});
+      if (this.lost) return local.destroy();
+      try {
+        this.client.openssh_forwardOutStreamLocal(remotePath, (err, remote) => {
+          if (err) {
+            local.destroy();
+            return;
+          }
+          local.pipe(remote).pipe(local);
+          local.on('error', () => remote.destroy());
+          remote.on('error', () => local.destroy());
+          remote.on('close', () => local.destroy());
+        });
+      } catch {
+        // "Not connected": never an uncaught exception; dockerode sees a closed socket
+        this.lost = true;
+        local.destroy();
+      }
     });
     await new Promise<void>((res) => this.dockerServer!.listen(path, res));
     return path;

@@ -9,3 +9,16 @@ export class UserError extends Error {
 export function errorMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
+
+/**
+ * The connection to the host was lost while a command ran: whether the command finished there is
+ * unknown. The runner reconnects, settles what the lost session left running, then rolls back.
+ */
+export class ConnectionLost extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConnectionLost';
+  }
+}
+
+export const isConnectionLost = (e: unknown): e is ConnectionLost => e instanceof ConnectionLost;
