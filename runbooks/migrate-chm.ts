@@ -8,15 +8,18 @@ import type { chmSchema } from '../src/chm/config.ts';
 import { chmRunbookBase } from '../src/chm/runbook-base.ts';
 import { chmFingerprint, gatherChm, type ChmFacts } from '../src/chm/facts.ts';
 import { chmReport } from '../src/chm/report.ts';
-import { chmSteps } from '../src/chm/steps.ts';
+import { hostBackupDir } from '../src/chm/paths.ts';
+import { chmSteps, settleCommands } from '../src/chm/steps.ts';
 import type { Runbook } from '../src/engine/runbook.ts';
 
 export const migrateChm: Runbook<typeof chmSchema, ChmFacts> = {
   name: 'migrate-chm',
   ...chmRunbookBase,
-  gather: (probe, c, { runId, resuming }) => gatherChm(probe, c, runId, resuming),
+  gather: (probe, c, { runId, resuming, backupsDir }) => gatherChm(probe, c, runId, resuming, backupsDir),
   fingerprint: chmFingerprint,
   steps: chmSteps,
+  settle: (_c, runId) => settleCommands(runId),
+  leftAfterRollback: (_c, runId) => [`kept on purpose: the host-side backup ${hostBackupDir(runId)} and the local one in backups/${runId} (never deleted by a rollback)`],
   report: chmReport,
 };
 

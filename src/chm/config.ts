@@ -20,12 +20,24 @@ export const chmSchema = z.object({
     frontend: service,
     /** Names of variables taken from the operator's environment and given to the backend container as secrets. */
     secretEnv: z.array(z.string().regex(/^[A-Z_][A-Z0-9_]*$/)).default([]),
-    healthPath: z.string().default('/health'),
-    statsPath: z.string().default('/api/stats'),
+    /**
+     * App endpoints, optional extra checks (most apps have no stats endpoint): probed in preflight,
+     * refused there when they do not answer. Without them every step relies on the tool's own checks
+     * (the backend answers HTTP at all; data parity by the agent, file by file).
+     */
+    healthPath: z.string().startsWith('/').optional(),
+    statsPath: z.string().startsWith('/').optional(),
+    /** The backup's ChromaDB snapshot under a busy writer: copy passes, then (if allowed) a short pause of the writer. */
+    snapshot: z.object({
+      attempts: z.number().int().min(1).default(5),
+      pauseWriter: z.boolean().default(true),
+    }).default({ attempts: 5, pauseWriter: true }),
   }),
   mediahub: z.object({
     project: z.string().default('mediahub'),
     network: z.string().default('mediahub'),
+    /** Paths checked through nginx with MediaHub's Host header after the deploy (each must answer 2xx). */
+    checkPaths: z.array(z.string().startsWith('/')).default(['/']),
     postgres: z.object({ container: z.string(), user: z.string(), db: z.string() }),
   }),
   hostnames: z.object({ chatbot: z.string().min(1), mediahub: z.string().min(1) }),

@@ -1,9 +1,10 @@
 import { remote, sudo } from '../engine/command.ts';
 import { HOST_STATE } from '../engine/files.ts';
+import { KEPT_VOLUMES } from './paths.ts';
 import type { Facts, Probe, Problem } from '../engine/runbook.ts';
 import { formatBytes } from '../util/bytes.ts';
 import type { ChmConfig } from './config.ts';
-import { statfsSync } from 'node:fs';
+import { mkdirSync, statfsSync } from 'node:fs';
 import { resolve } from 'node:path';
 
 export const VOLUMES = { chroma: 'chatbot_chroma', pdfs: 'chatbot_pdfs', transcripts: 'chatbot_transcripts' } as const;
@@ -32,7 +33,7 @@ export function mediahubProbe(c: ChmConfig) {
   );
 }
 
-export async function gatherChm(probe: Probe, c: ChmConfig, runId: string, resuming = false): Promise<Facts<ChmFacts>> {
+export async function gatherChm(probe: Probe, c: ChmConfig, runId: string, resuming = false, backupsDir = resolve('backups')): Promise<Facts<ChmFacts>> {
   const problems: Problem[] = [];
   const bad = (message: string) => problems.push({ message });
   const dataDir = (n: DataName) => `${c.chatbot.dir}/${c.chatbot.data[n]}`;
@@ -49,7 +50,8 @@ export async function gatherChm(probe: Probe, c: ChmConfig, runId: string, resum
 
   const dataBytes = { chroma: 0, pdfs: 0, transcripts: 0 } as Record<DataName, number>;
   for (const n of DATA_NAMES) {
-    const r = await probe(sudo(['du', '-sb', dataDir(n)]));
+    // Disk actually used (a sparse file stays sparse all the way: its holes need no space).
+    const r = await probe(sudo(['du', '-s', '--block-size=1', dataDir(n)]));
     if (r.code !== 0) bad(`source dir ${dataDir(n)} is missing on the host: check \`chatbot.dir\` and \`chatbot.data.${n}\``);
     else dataBytes[n] = Number(r.stdout.split(/\s+/)[0]);
   }
@@ -65,15 +67,27 @@ export async function gatherChm(probe: Probe, c: ChmConfig, runId: string, resum
     bad(`cannot read the free disk space under ${HOST_STATE} on the host (df failed: ${dfr.stderr.trim() || 'no output'}): check that df works there`);
   else if (hostFree < hostNeed)
     bad(`not enough disk on the host: ${formatBytes(hostFree)} free under ${HOST_STATE}, the migration needs ${formatBytes(hostNeed)} (copy + archives + volumes + margin): free space or lower \`diskMargin\``);
-  const local = statfsSync(resolve('backups'));
+  mkdirSync(backupsDir, { recursive: true });
+  const local = statfsSync(backupsDir);
   const localFree = local.bavail * local.bsize;
   if (localFree < total + c.diskMargin)
-    bad(`not enough local disk for the backup: ${formatBytes(localFree)} free in backups/, need ${formatBytes(total + c.diskMargin)}: free space first`);
+    bad(`not enough local disk for the backup: ${formatBytes(localFree)} free in ${backupsDir}, need ${formatBytes(total + c.diskMargin)}: free space first`);
 
-  const health = async (port: number) =>
-    (await probe(remote(['curl', '-fsS', '-m', '5', '-o', '/dev/null', `http://127.0.0.1:${port}${c.chatbot.healthPath}`]))).code === 0;
+  // With a health path: it must answer 2xx. Without: the service answers HTTP at all (any status).
+  const httpStatus = async (port: number, path: string) =>
+    (await probe(remote(['curl', '-s', '-m', '5', '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${port}${path}`]))).stdout.trim() || '000';
+  const health = async (port: number) => {
+    const code = await httpStatus(port, c.chatbot.healthPath ?? '/');
+    return c.chatbot.healthPath ? /^2/.test(code) : code !== '000';
+  };
   const backendHealthy = await health(c.chatbot.backend.port);
   const frontendHealthy = await health(c.chatbot.frontend.port);
+  // Optional app endpoints are probed here (and so in the dry run): a wrong one is refused now, not mid-run.
+  if (backendHealthy && c.chatbot.statsPath) {
+    const code = await httpStatus(c.chatbot.backend.port, c.chatbot.statsPath);
+    if (!/^2/.test(code))
+      bad(`\`chatbot.statsPath\` ${c.chatbot.statsPath}: the backend answers HTTP ${code === '000' ? 'nothing' : code} at http://127.0.0.1:${c.chatbot.backend.port}${c.chatbot.statsPath}: fix the path, or remove statsPath (it is an optional extra check)`);
+  }
 
   const mediahub = (await probe(mediahubProbe(c))).stdout.trim().split('\n').filter(Boolean);
   const port80 = (await probe(sudo(['ss', '-ltnpH', `sport = :${c.nginx.port}`]))).stdout.trim();
@@ -98,15 +112,25 @@ export async function gatherChm(probe: Probe, c: ChmConfig, runId: string, resum
   }
 
   // On --resume the run itself may have stopped the backend and taken port 80: checked at its start.
-  if (!backendHealthy && !resuming)
-    bad(`the bare-metal backend does not answer on :${c.chatbot.backend.port}${c.chatbot.healthPath}: start it (${c.chatbot.backend.manager} ${c.chatbot.backend.name}) before migrating`);
+  if (!backendHealthy && !resuming) {
+    const where = `:${c.chatbot.backend.port}${c.chatbot.healthPath ?? ''}`;
+    const listening = (await httpStatus(c.chatbot.backend.port, '/')) !== '000';
+    bad(listening && c.chatbot.healthPath
+      ? `\`chatbot.healthPath\` ${c.chatbot.healthPath}: the bare-metal backend answers on :${c.chatbot.backend.port} but not 2xx at ${where}: fix the path, or remove healthPath (optional)`
+      : `the bare-metal backend does not answer on ${where}: start it (${c.chatbot.backend.manager} ${c.chatbot.backend.name}) before migrating`);
+  }
   if (port80 && !resuming) {
     const who = /users:\(\("([^"]+)"/.exec(port80)?.[1] ?? 'another process';
     bad(`port ${c.nginx.port} is taken by ${who} on the host: nginx needs it; stop ${who} or set \`nginx.port\``);
   }
-  for (const [v, owner] of Object.entries(volumes))
-    if (owner !== null && owner !== runId)
+  for (const [v, owner] of Object.entries(volumes)) {
+    if (owner === null || owner === runId) continue;
+    const keptBy = owner ? (await probe(sudo(['cat', `${KEPT_VOLUMES}/${v}`]))).stdout.trim() : '';
+    if (keptBy)
+      bad(`volume ${v} was kept by the rollback of run ${keptBy} (it may hold writes the containers took after that cutover): compare it with bare metal, then remove it yourself (docker volume rm ${v}) before migrating again`);
+    else
       bad(`a volume named ${v} already exists and was not made by this run${owner ? ` (made by run ${owner})` : ''}: inspect it (docker volume inspect ${v}); remove or rename it if it is not needed, never by this tool`);
+  }
   for (const i of c.images) if (!images.includes(i)) bad(`image ${i} is not on the host: docker pull ${i} (or docker load it) first`);
 
   return { facts: { compose, dataBytes, hostFree, backendHealthy, frontendHealthy, mediahub, port80, volumes, images }, problems };

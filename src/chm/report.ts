@@ -17,15 +17,27 @@ export function freezeWindow(journalPath: string): number | undefined {
   return (Date.parse(serving.t) - Date.parse(stopped.t)) / 1000;
 }
 
+/** The snapshot agent's summary line, from the journal: attempts and the writer's pause. */
+export function snapshotSummary(journalPath: string): { attempts: number; paused_ms?: number | null } | undefined {
+  const e = Journal.read(journalPath).filter((x) => x.type === 'action-done' && x.step === 'backup.snapshot').pop();
+  if (!e || e.type !== 'action-done' || !e.out) return undefined;
+  try {
+    return JSON.parse(e.out.split('\n').pop()!);
+  } catch {
+    return undefined;
+  }
+}
+
 export function chmReport(ctx: { config: ChmConfig; facts: ChmFacts; runId: string; runDir: string; timings: Record<string, number> }): string {
   const { config: c, facts, runId, runDir, timings } = ctx;
   const journal = resolve(runDir, 'journal.jsonl');
   const freeze = freezeWindow(journal);
   const manifestPath = resolve(runDir, 'manifest.json');
   const manifest = existsSync(manifestPath) ? JSON.parse(readFileSync(manifestPath, 'utf8')) : undefined;
-  const statsPath = resolve(runDir, 'stats-before.json');
-  const stats = existsSync(statsPath) ? JSON.parse(readFileSync(statsPath, 'utf8')) : undefined;
-  const failed = Journal.read(journal).filter((e) => e.type === 'run-failed').pop();
+  const entries = Journal.read(journal);
+  const failed = entries.filter((e) => e.type === 'run-failed').pop();
+  const done = (step: string) => entries.some((e) => e.type === 'step-done' && e.step === step);
+  const snapshot = snapshotSummary(journal);
   const lines = [
     `# CHM migration report — run ${runId}`,
     '',
@@ -43,14 +55,24 @@ export function chmReport(ctx: { config: ChmConfig; facts: ChmFacts; runId: stri
     '|---|---|---|---|',
     ...(manifest ? Object.entries(manifest.archives as Record<string, { bytes: number; sha256: string; files: object }>).map(([n, a]) => `| ${n}.tar | ${formatBytes(a.bytes)} | ${Object.keys(a.files).length} | \`${a.sha256}\` |`) : ['| (none) | | | |']),
     '',
-    '## Data parity',
-    stats ? `Bare metal at backup time: collections ${JSON.stringify(stats.collections)}, digest \`${stats.digest}\`. The containers matched it through nginx (verify.parity), and before the gate opened the volumes held exactly the final bare-metal data (cutover.parity).` : 'not reached',
+    '## Snapshot of the live ChromaDB',
+    snapshot
+      ? `${snapshot.attempts} copy pass${snapshot.attempts === 1 ? '' : 'es'}; ${snapshot.paused_ms === null || snapshot.paused_ms === undefined ? 'the writer was not paused' : `the writer was paused for **${(snapshot.paused_ms / 1000).toFixed(2)} s** (its index files kept changing)`}.`
+      : 'not reached',
+    '',
+    '## Data parity (checked by the agent, file by file; SQLite row by row)',
+    ...[
+      done('volumes.restore') && '- volumes.restore: every restored file equals the manifest (sha256), nothing extra.',
+      done('verify.parity') && '- verify.parity: the volumes the containers started on still equal the backup.',
+      done('cutover.parity') && '- cutover.parity: before the gate opened, the volumes held exactly the final bare-metal data.',
+    ].filter((l): l is string => Boolean(l)),
+    ...(done('volumes.restore') ? [] : ['not reached']),
     '',
     '## Write freeze',
     freeze !== undefined ? `Writer stopped → the containers serving the final data to the public (gate open): **${freeze.toFixed(2)} s**.` : 'not reached',
     '',
     '## Endpoints (through nginx)',
-    `- http://${c.hostnames.chatbot}/ and /api/health, http://${c.hostnames.mediahub}/ and /api/items: checked in verify.endpoints`,
+    `- http://${c.hostnames.chatbot}/${c.chatbot.healthPath ? ` and ${c.chatbot.healthPath}` : ''}, ${c.mediahub.checkPaths.map((p) => `http://${c.hostnames.mediahub}${p}`).join(', ')}: ${done('verify.endpoints') ? 'checked in verify.endpoints' : 'not reached'}`,
     `- MediaHub containers unchanged: ${facts.mediahub.length} containers, same ids and start times`,
     '',
     '## Still to do by hand',

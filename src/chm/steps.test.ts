@@ -34,4 +34,28 @@ describe('CHM plan', () => {
       expect(plan.find((p) => p.id === id)!.actions.some((a) => a.undo?.length), id).toBe(true);
     for (const p of plan.filter((x) => x.id.startsWith('backup.'))) for (const a of p.actions) expect(a.undo ?? []).toEqual([]);
   });
+
+  it('declares its data safety: volume removal is destroys-data with a keep, and the container is the writer from cutover.restart, before the gate opens', () => {
+    const c = config();
+    const steps = chmSteps(c);
+    const plan = steps.map((step) => ({ step, actions: step.plan({ config: c, facts, runId: '20261122-000000-abcd', runDir: '/tmp/x' }) }));
+    const volumeUndos = plan.flatMap((p) => p.actions).filter((a) => a.undo?.some((u) => u.kind === 'docker' && u.op === 'volumeRemoveOwned'));
+    expect(volumeUndos).toHaveLength(3);
+    for (const a of volumeUndos) expect(a).toMatchObject({ undoKind: 'destroys-data', keep: [expect.objectContaining({ kind: 'remote' })] });
+    const ids = steps.map((s) => s.id);
+    expect(steps.filter((s) => s.takesWrites).map((s) => s.id)).toEqual(['cutover.restart']);
+    expect(ids.indexOf('cutover.restart')).toBeLessThan(ids.indexOf('cutover.open'));
+  });
+
+  it('needs no app endpoint: without healthPath/statsPath no command uses one; the snapshot may pause the writer', () => {
+    const base = config();
+    const c = { ...base, chatbot: { ...base.chatbot, healthPath: undefined, statsPath: undefined } };
+    const plan = chmSteps(c).map((step) => ({ step, actions: step.plan({ config: c, facts, runId: '20261122-000000-abcd', runDir: '/tmp/x' }) }));
+    const printed = JSON.stringify(planToJson('migrate-chm', 'r', 'c', 'f', plan));
+    expect(printed).not.toMatch(/\/api\/stats|\/health/);
+    const snap = plan.find((p) => p.step.id === 'backup.snapshot')!.actions[0].cmd;
+    expect(show(snap)).toMatch(/snapshot .* --pause 'sudo -n -- supervisorctl stop chatbot-backend' --resume 'sudo -n -- supervisorctl start chatbot-backend'/);
+    const withStats = JSON.stringify(planToJson('migrate-chm', 'r', 'c', 'f', chmSteps(base).map((step) => ({ step, actions: step.plan({ config: base, facts, runId: '20261122-000000-abcd', runDir: '/tmp/x' }) }))));
+    expect(withStats).toContain('/api/stats');
+  });
 });

@@ -168,7 +168,7 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
       process.stdout.write(`run ${runId} already finished: nothing to resume\n`);
       return 0;
     }
-    const gathered = await runbook.gather(probe, config, { runId, resuming: Boolean(o.resume) });
+    const gathered = await runbook.gather(probe, config, { runId, resuming: Boolean(o.resume), backupsDir: backupsRoot });
     if (gathered.problems.length) {
       if (gathered.problems.length > 1) {
         const lines = gathered.problems.map((p) => `  - ${p.message}`).join('\n');
@@ -240,14 +240,16 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
       process.stdout.write(`run ${runId} finished${runbook.report ? `; report: ${resolve(runDir, 'report.md')}` : ''}\n`);
       return 0;
     }
-    if (outcome.rolledBack) for (const l of leftLines(outcome.kept, runbook.leftAfterRollback?.(config, runId) ?? [])) process.stderr.write(`${l}\n`);
-    const what = outcome.unreachable
-      ? `the host cannot be reached again; the host lock stays with run ${runId}. When it is reachable: ${nextCmd('--resume')} to continue, or ${nextCmd('--rollback')} to undo`
-      : outcome.rolledBack
-        ? `rolled back ${outcome.undone.length} actions${outcome.kept.length ? `; kept on purpose: ${outcome.kept.map((r) => r.name).join(', ')}` : '; the host is as it was before the run'}`
-        : outcome.undoFailures.length
-          ? rollbackStoppedMessage(outcome, nextCmd('--rollback'))
-          : `state left as is: ${nextCmd('--resume')} to continue, or --rollback ${runId} to undo`;
+    if (outcome.rolledBack)
+      for (const l of leftLines(outcome.kept, runbook.leftAfterRollback?.(config, runId) ?? []))
+        process.stdout.write(`${o.json ? JSON.stringify({ type: 'info', message: l }) : l}\n`);
+    const what = outcome.undoFailures.length
+      ? rollbackStoppedMessage(outcome, nextCmd('--rollback'))
+      : outcome.unreachable
+        ? `the host cannot be reached again; the host lock stays with run ${runId}. When it is reachable: ${nextCmd('--resume')} to continue, or ${nextCmd('--rollback')} to undo`
+        : outcome.rolledBack
+          ? `rolled back ${outcome.undone.length} actions${outcome.kept.length ? `; kept on purpose: ${outcome.kept.map((r) => r.name).join(', ')}` : '; the host is as it was before the run'}`
+          : `state left as is: ${nextCmd('--resume')} to continue, or ${nextCmd('--rollback')} to undo`;
     throw new UserError(`step ${outcome.failedStep} failed: ${outcome.error}; ${what}`, 1);
   } finally {
     process.off('SIGINT', onSigint);

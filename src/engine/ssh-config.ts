@@ -10,6 +10,8 @@ export const sshSchema = z.object({
   user: z.string().min(1),
   key: z.string().min(1),
   knownHosts: z.string().default('~/.ssh/known_hosts'),
+  /** After a lost connection, how long to keep trying to reconnect before stopping (resumable). */
+  reconnectSeconds: z.number().int().min(0).default(30),
 });
 
 export const sshExamples = {
@@ -24,5 +26,5 @@ export const sshExamples = {
 const expand = (p: string) => resolve(p.startsWith('~/') ? `${homedir()}/${p.slice(2)}` : p);
 
 export function sshTarget(c: z.infer<typeof sshSchema>): SshTarget {
-  return { host: c.host, port: c.port, user: c.user, keyPath: expand(c.key), knownHostsPath: expand(c.knownHosts) };
+  return { host: c.host, port: c.port, user: c.user, keyPath: expand(c.key), knownHostsPath: expand(c.knownHosts), reconnectSeconds: c.reconnectSeconds };
 }

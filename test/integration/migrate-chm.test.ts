@@ -150,11 +150,21 @@ describe('migrate-chm on the lab', () => {
     reset();
   });
 
-  it.each(MUTATING)('--fail-at %s: rollback restores the host fingerprint', (step) => {
+  // From cutover.restart on the container is the writer: a rollback keeps the volumes (they may hold
+  // the only copy of its writes) and names them; everything else is as before the run.
+  const TAKES_WRITES = MUTATING.slice(MUTATING.indexOf('cutover.restart'));
+  it.each(MUTATING)('--fail-at %s: rollback restores the host fingerprint (keeping the volumes once the containers took writes)', (step) => {
     const r = runbook('migrate-chm', ['--yes', '--fail-at', step]);
     expect(r.code, r.stdout).toBe(1);
     expect(r.stderr).toMatch(new RegExp(`step ${step.replace('.', '\\.')} failed: failure injected .*; rolled back \\d+ actions`));
-    expect(hostFingerprint()).toEqual(original);
+    const now = hostFingerprint();
+    if (TAKES_WRITES.includes(step)) {
+      expect(r.stderr).toMatch(/kept on purpose: chatbot_chroma, chatbot_pdfs, chatbot_transcripts/);
+      expect(r.stdout).toMatch(/docker volume rm chatbot_chroma chatbot_pdfs chatbot_transcripts/);
+      const lines = (t: string) => t.split('\n').filter(Boolean).sort();
+      expect(lines(now.volumes)).toEqual([...lines(original.volumes), 'chatbot_chroma', 'chatbot_pdfs', 'chatbot_transcripts'].sort());
+      expect({ ...now, volumes: '' }).toEqual({ ...original, volumes: '' });
+    } else expect(now).toEqual(original);
   });
 
   it.each(['backup.stream', 'volumes.restore'])('kill -9 during %s, then --resume completes verified, then --rollback restores', async (step) => {

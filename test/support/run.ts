@@ -1,5 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
+import { Journal } from '../../src/engine/journal.ts';
 import { ROOT } from './lab.ts';
 
 export interface RunResult { code: number; stdout: string; stderr: string; events: any[] }
@@ -47,3 +48,37 @@ export function runIdOf(r: RunResult): string {
   if (!m) throw new Error(`no run id in output:\n${r.stdout}\n${r.stderr}`);
   return m[1];
 }
+
+/** Run a runbook in the background and collect its output; resolves when it exits (the test's event loop keeps going). */
+export function runbookAsync(name: string, args: string[], env: Record<string, string> = {}) {
+  const child = spawn(TSX, [resolve(ROOT, 'runbooks', `${name}.ts`), ...args], {
+    cwd: ROOT,
+    env: { ...process.env, CI: 'true', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  const r: RunResult = { code: 1, stdout: '', stderr: '', events: [] };
+  child.stdout.on('data', (d) => (r.stdout += d));
+  child.stderr.on('data', (d) => (r.stderr += d));
+  const done = new Promise<RunResult>((res) => child.on('close', (code) => {
+    r.code = code ?? 1;
+    if (args.includes('--json')) r.events = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+    res(r);
+  }));
+  return { child, result: r, done };
+}
+
+/** Resolves once the run's journal (path printed at its start) shows `pred` true; polls every 10 ms. */
+export function whenJournal(result: RunResult, pred: (entries: ReturnType<typeof Journal.read>) => boolean, timeoutMs = 300_000): Promise<string> {
+  const t0 = Date.now();
+  return new Promise((res, rej) => {
+    const tick = setInterval(() => {
+      const m = /journal (\S+journal\.jsonl)/.exec(result.stdout);
+      if (m && pred(Journal.read(m[1]))) { clearInterval(tick); res(m[1]); }
+      if (Date.now() - t0 > timeoutMs) { clearInterval(tick); rej(new Error(`journal condition never met:\n${result.stdout}\n${result.stderr}`)); }
+    }, 10);
+  });
+}
+
+/** The journal shows an action of STEP begun. */
+export const stepBegan = (step: string) => (entries: ReturnType<typeof Journal.read>) => entries.some((e) => e.type === 'action' && e.step === step);
