@@ -55,6 +55,7 @@ export const demo: Runbook<typeof schema, Facts> = {
         {
           cmd: { kind: 'docker', op: 'volumeCreate', name: c.volume, labels: { 'io.cutover.run': runId } },
           undo: [{ kind: 'docker', op: 'volumeRemoveOwned', name: c.volume, runId }],
+          undoKind: 'destroys-data', // no step here opens it to anyone's writes: the undo may run
           creates: [{ type: 'volume', name: c.volume }],
         },
       ],
@@ -66,6 +67,7 @@ export const demo: Runbook<typeof schema, Facts> = {
         {
           cmd: remote(['docker', 'run', '-d', '--pull', 'never', '--name', c.container, '--label', `io.cutover.run=${runId}`, '-v', `${c.volume}:/data`, c.image]),
           undo: [{ kind: 'docker', op: 'containerRemoveOwned', name: c.container, runId }],
+          undoKind: 'removes-ours',
           creates: [{ type: 'container', name: c.container }],
         },
       ],

@@ -333,6 +333,9 @@ remove_migration_state() {
   [ -z "$vols" ] || docker volume rm -f $(echo "$vols" | sort -u) >/dev/null 2>&1 || true
   docker network ls -q --filter label=io.cutover.test | xargs -r docker network rm >/dev/null 2>&1 || true
   docker network rm chm-chatbot_default >/dev/null 2>&1 || true
+  # small disks and busy mounts a fault test (full disk, failing sync-back) may have left behind
+  awk -v a=/var/lib/cutover -v b="$HOME_DIR/chm-chatbot" 'index($2, a) == 1 || index($2, b) == 1 { print $2 }' /proc/mounts \
+    | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
   rm -rf /var/lib/cutover "$HOME_DIR"/chm-deploy "$HOME_DIR"/cutover-archive-* "$HOME_DIR"/cutover-demo /tmp/cutover-demo*
   rm -f /etc/systemd/system/chatbot-*.service.cutover-* 2>/dev/null || true
   tc qdisc del dev lo root 2>/dev/null || true # loopback shaping left by an interrupted `bench --link`

@@ -149,7 +149,7 @@ export function chmSteps(c: ChmConfig): S[] {
     step('volumes.restore', 'restore each volume from the host-side archive, verify every file against the manifest', ({ runId }) =>
       DATA_NAMES.map((n) => ({
         cmd: helper(c, runId, `restore-${n}`, [`${VOLUMES[n]}:/dst`, `${hostBackupDir(runId)}:/backup:ro`, `${hostBackupDir(runId)}/restored:/restored`],
-          'set -e; find /dst -mindepth 1 -delete; tar -xf "/backup/$1.tar" -C /dst; chown -R "$2" /dst; python3 /agent.py verify /backup/manifest.json "$1" /dst "/restored/$1.stat.json"', n, uidgid),
+          'set -e; find /dst -mindepth 1 -delete; tar -xf "/backup/$1.tar" --warning=no-unknown-keyword -C /dst; chown -R "$2" /dst; python3 /agent.py verify /backup/manifest.json "$1" /dst "/restored/$1.stat.json"', n, uidgid),
       })),
     ),
 

@@ -248,7 +248,7 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
       : outcome.unreachable
         ? `the host cannot be reached again; the host lock stays with run ${runId}. When it is reachable: ${nextCmd('--resume')} to continue, or ${nextCmd('--rollback')} to undo`
         : outcome.rolledBack
-          ? `rolled back ${outcome.undone.length} actions${outcome.kept.length ? `; kept on purpose: ${outcome.kept.map((r) => r.name).join(', ')}` : '; the host is as it was before the run'}`
+          ? `rolled back ${outcome.undone.length} actions${outcome.kept.length ? `; kept on purpose: ${[...new Set(outcome.kept.map((r) => r.name))].sort().join(', ')}` : '; the host is as it was before the run'}`
           : `state left as is: ${nextCmd('--resume')} to continue, or ${nextCmd('--rollback')} to undo`;
     throw new UserError(`step ${outcome.failedStep} failed: ${outcome.error}; ${what}`, 1);
   } finally {
@@ -269,7 +269,7 @@ function rollbackStoppedMessage(u: { undoFailures: string[]; unreachable?: boole
 
 /** What a rollback leaves on purpose, and how the operator removes it once satisfied. */
 function leftLines(kept: Resource[], extra: string[]): string[] {
-  const volumes = [...new Set(kept.filter((r) => r.type === 'volume').map((r) => r.name))];
+  const volumes = [...new Set(kept.filter((r) => r.type === 'volume').map((r) => r.name))].sort();
   const other = kept.filter((r) => r.type !== 'volume');
   return [
     ...(volumes.length ? [`kept on purpose: volumes ${volumes.join(', ')} (they may hold the only copy of writes the containers took); once bare metal is checked, remove them with: docker volume rm ${volumes.join(' ')}`] : []),

@@ -73,6 +73,7 @@ export class LineReporter implements Reporter {
       }
       case 'step-failed':
         this.line(`  ✗ ${e.id} failed: ${e.error}`);
+        if (this.verbose && e.detail) for (const l of e.detail.split('\n')) this.line(`      | ${l}`);
         break;
       case 'undo':
         this.line(`  ↩ ${e.ok ? 'undone' : 'UNDO FAILED'} (${e.id}): ${e.what}${e.error ? `: ${e.error}` : ''}`);

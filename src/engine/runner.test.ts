@@ -39,7 +39,7 @@ describe('executePlan (saga)', () => {
     const out = await executePlan({ plan: demoPlan(), exec, journal: j, hooks: hooks() });
     expect(out.ok).toBe(false);
     expect(out.failedStep).toBe('c');
-    expect(out.error).toMatch(/exited 3: disk full/);
+    expect(out.error).toBe('disk full (exit 3)');
     expect(out.rolledBack).toBe(true);
     // c1 began (its undo was journaled before it ran), so it is undone too: undo is idempotent.
     expect(exec.ran.map(argvOf).slice(5)).toEqual(['undo c 1', 'undo c 0', 'undo b 0', 'undo a 1', 'undo a 0']);

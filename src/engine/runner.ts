@@ -11,7 +11,8 @@ export type RunEvent =
   | { type: 'step-skipped'; id: string; why: string }
   | { type: 'action'; id: string; what: string; undo: string[]; dryRun: boolean }
   | { type: 'progress'; id: string; progress: Progress }
-  | { type: 'step-failed'; id: string; error: string }
+  /** detail: the full command and everything it printed on stderr (shown with --verbose). */
+  | { type: 'step-failed'; id: string; error: string; detail?: string }
   | { type: 'undo'; id: string; what: string; ok: boolean; error?: string }
   | { type: 'kept'; id: string; resources: Resource[] }
   | { type: 'info'; message: string };
@@ -143,7 +144,9 @@ export async function executePlan(o: ExecuteOptions): Promise<RunOutcome> {
     const step = current ?? '(none)';
     journal?.append({ type: 'step-failed', step, error });
     journal?.append({ type: 'run-failed', step, error });
-    hooks.event({ type: 'step-failed', id: step, error });
+    const failed = e as { command?: string; result?: { stderr?: string } };
+    const detail = failed.command ? `${failed.command}\n${failed.result?.stderr ?? ''}`.trim() : undefined;
+    hooks.event({ type: 'step-failed', id: step, error, ...(detail ? { detail } : {}) });
     const stop = { ok: false, failedStep: step, error, undone: [], undoFailures: [], kept: [], rolledBack: false, stoppedResumable: true };
     if (isConnectionLost(e) && !exec.dryRun) {
       // The lost session may have left work running on the host: nothing more runs until it is settled.

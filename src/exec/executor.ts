@@ -20,10 +20,18 @@ export interface Executor {
   close?(): void;
 }
 
+/**
+ * A command that failed. The message is what the operator needs on one line: the last meaningful line
+ * the command printed (our agent and our scripts end with one that names the problem and the fix),
+ * with the exit code; the full command is in `command` (printed with --verbose, kept in the journal).
+ */
 export class CommandFailed extends Error {
+  readonly command: string;
   constructor(readonly cmd: Command, readonly result: CommandResult) {
-    const err = (result.stderr || result.stdout).trim().split('\n').filter(Boolean).slice(-3).join(' | ');
-    super(`${describe(cmd)} exited ${result.code}${err ? `: ${err}` : ''}`);
+    const lines = (result.stderr || result.stdout).trim().split('\n').map((l) => l.trim()).filter(Boolean);
+    const last = lines.filter((l) => !/^(Traceback|File "|\^+$)/.test(l)).at(-1);
+    super(last ? `${last} (exit ${result.code}${lines.length > 1 ? `; ${lines.length - 1} more lines with --verbose` : ''})` : `${describe(cmd)} exited ${result.code}`);
+    this.command = describe(cmd);
     this.name = 'CommandFailed';
   }
 }

@@ -17,6 +17,8 @@ export interface SshTarget {
   /** Trust an unknown host key on first use and remember it (never a changed one). */
   acceptNewHostKey?: boolean;
   connectTimeoutMs?: number;
+  /** After a lost connection, keep trying to reconnect this long (default 30). */
+  reconnectSeconds?: number;
 }
 
 export interface ExecResult {
@@ -58,7 +60,7 @@ export class SshConnection {
    * Connect again after a lost connection, retrying for about `seconds` (the host may be rebooting
    * or the network flapping). The forwarded Docker socket keeps its local path.
    */
-  async reconnect(seconds = 30): Promise<boolean> {
+  async reconnect(seconds = this.target.reconnectSeconds ?? 30): Promise<boolean> {
     const until = Date.now() + seconds * 1000;
     for (let wait = 500; ; wait = Math.min(wait * 2, 5000)) {
       this.client.removeAllListeners();
@@ -155,7 +157,16 @@ export class SshConnection {
           const sink = opts.stdout;
           ch.pipe(sink, { end: false });
           // The sink failed (local disk full, …): stop the remote command instead of letting it block on a full window.
-          const abort = () => { if (!exit) { aborted = true; ch.unpipe(sink); ch.close(); } };
+          // Keep draining what is in flight (a paused channel would block the remote command on a full
+          // window and it would never see the close), and close our side: the remote gets EPIPE.
+          const abort = () => {
+            if (exit || aborted) return;
+            aborted = true;
+            ch.unpipe(sink);
+            ch.on('data', () => {});
+            ch.resume();
+            ch.close();
+          };
           sink.once('error', abort);
           sink.once('close', abort);
         } else ch.on('data', (d: Buffer) => { if (out.length < max) out += d.toString(); });
