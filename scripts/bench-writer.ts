@@ -1,8 +1,9 @@
 /**
  * An active writer for the write-freeze benchmark: a user of the chatbot who keeps ingesting
  * documents while the migration runs. It writes to the bare-metal backend (:8000) every INTERVAL ms;
- * once that refuses (the writer was stopped: the freeze starts), it retries through the new front
- * door (nginx, Host header) until the containers take writes, then writes a few more there and exits.
+ * when that refuses, it retries on both sides (a snapshot may pause bare metal for a moment) until
+ * the containers take writes through the new front door (nginx, Host header), then writes a few more
+ * there and exits.
  *   tsx scripts/bench-writer.ts HOSTNAME NGINX_PORT INTERVAL_MS COLLECTION
  * Prints one JSON line: writes acknowledged on each side and the freeze as the writer saw it
  * (last acknowledged bare-metal write -> first acknowledged container write).
@@ -29,20 +30,16 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let bare = 0, container = 0, refused = 0, i = 0;
 let lastBareAck = 0, firstContainerAck = 0;
 const deadline = Date.now() + 30 * 60_000;
-// Phase 1: bare metal, until it stops answering.
+// Phases 1 and 2: bare metal while it answers. When it refuses, the same document is retried on
+// both sides: bare metal answering again means it was only paused (the backup's snapshot may pause
+// the writer for a moment); the containers taking it (200, or 409: it had landed on bare metal after
+// all and the delta carried it over) means the cutover happened.
 for (;;) {
-  const doc = JSON.stringify({ collection, id: `bench-${i}`, document: `bench writer document ${i++}` });
-  if ((await post(8000, undefined, doc)) === 200) { bare++; lastBareAck = Date.now(); }
-  else break;
-  if (Date.now() > deadline) throw new Error('bare metal never stopped');
-  await sleep(interval);
-}
-// Phase 2: the freeze. The unacknowledged document is retried, same id, through nginx until the
-// containers take it (409: it had landed on bare metal after all, and the delta carried it over).
-const pending = JSON.stringify({ collection, id: `bench-${i - 1}`, document: `bench writer document ${i - 1}` });
-for (;;) {
-  const code = await post(Number(nginxPort), host, pending);
-  if (code === 200 || code === 409) { container++; firstContainerAck = Date.now(); break; }
+  const doc = JSON.stringify({ collection, id: `bench-${i}`, document: `bench writer document ${i}` });
+  const bareCode = await post(8000, undefined, doc);
+  if (bareCode === 200 || bareCode === 409) { bare++; lastBareAck = Date.now(); i++; await sleep(interval); continue; }
+  const code = await post(Number(nginxPort), host, doc);
+  if (code === 200 || code === 409) { container++; firstContainerAck = Date.now(); i++; break; }
   refused++;
   if (Date.now() > deadline) throw new Error('the containers never took a write');
   await sleep(100);

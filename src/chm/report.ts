@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Journal } from '../engine/journal.ts';
+import { Journal, replay } from '../engine/journal.ts';
 import { formatBytes } from '../util/bytes.ts';
 import type { ChmConfig } from './config.ts';
 import type { ChmFacts } from './facts.ts';
@@ -26,6 +26,18 @@ export function snapshotSummary(journalPath: string): { attempts: number; paused
   } catch {
     return undefined;
   }
+}
+
+/** What rollbacks of this run kept on purpose (data volumes the containers may have written to). */
+export function keptSection(journalPath: string): string[] {
+  const kept = replay(Journal.read(journalPath)).kept.filter((r) => r.type === 'volume').map((r) => r.name);
+  if (!kept.length) return [];
+  const names = [...new Set(kept)].sort();
+  return [
+    '## Kept on purpose by the rollback',
+    `Volumes ${names.map((n) => `\`${n}\``).join(', ')}: the containers were the writer, so they may hold the only copy of writes taken after the cutover. Once bare metal is checked: \`docker volume rm ${names.join(' ')}\`.`,
+    '',
+  ];
 }
 
 export function chmReport(ctx: { config: ChmConfig; facts: ChmFacts; runId: string; runDir: string; timings: Record<string, number> }): string {
@@ -75,6 +87,7 @@ export function chmReport(ctx: { config: ChmConfig; facts: ChmFacts; runId: stri
     `- http://${c.hostnames.chatbot}/${c.chatbot.healthPath ? ` and ${c.chatbot.healthPath}` : ''}, ${c.mediahub.checkPaths.map((p) => `http://${c.hostnames.mediahub}${p}`).join(', ')}: ${done('verify.endpoints') ? 'checked in verify.endpoints' : 'not reached'}`,
     `- MediaHub containers unchanged: ${facts.mediahub.length} containers, same ids and start times`,
     '',
+    ...keptSection(journal),
     '## Still to do by hand',
     `- DNS: point ${c.hostnames.chatbot} and ${c.hostnames.mediahub} at this host; nginx answers on ${c.nginx.bind}:${c.nginx.port}.`,
     `- Firewall / security group: open ${c.nginx.port} (and 443 once TLS is set up); close ${c.chatbot.backend.port} and ${c.chatbot.frontend.port}.`,

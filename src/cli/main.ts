@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import type { z } from 'zod';
@@ -159,7 +159,9 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
       journal.close();
       if (u.undoFailures.length) throw new UserError(rollbackStoppedMessage(u, nextCmd('--rollback')), 1);
       reporter.line(u.undone.length ? `rolled back run ${runId}: ${u.undone.length} actions undone` : `run ${runId}: nothing left to undo`);
-      for (const l of leftLines(u.kept, runbook.leftAfterRollback?.(config, runId) ?? [])) reporter.line(l);
+      const left = leftLines(u.kept, runbook.leftAfterRollback?.(config, runId) ?? []);
+      for (const l of left) reporter.line(l);
+      appendToReport(runDir, `## Rollback (${new Date().toISOString()})\n${u.undone.length} actions undone.\n${left.map((l) => `- ${l}`).join('\n')}\n`);
       return 0;
     }
 
@@ -257,6 +259,12 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
     process.off('unhandledRejection', onFatal);
     real.close();
   }
+}
+
+/** A rollback run leaves its account in the run's report (written by the run it undid), if there is one. */
+function appendToReport(runDir: string, section: string): void {
+  const report = resolve(runDir, 'report.md');
+  if (existsSync(report)) appendFileSync(report, `\n${section}`);
 }
 
 const verboseStack = (v: boolean) => v || process.env.CUTOVER_DEBUG === '1';

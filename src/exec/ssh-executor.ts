@@ -133,7 +133,16 @@ export class SshExecutor implements Executor {
     let localError: NodeJS.ErrnoException | undefined;
     // Caught at once: a full local disk must become an operator error, never an unhandled rejection.
     const done = pipeline(meter, file).catch((e: NodeJS.ErrnoException) => { localError = e; });
-    const r = await this.streamTo(remoteString({ argv: cmd.argv, sudo: cmd.sudo }), meter);
+    let r: { code: number; stderr: string };
+    try {
+      r = await this.streamTo(remoteString({ argv: cmd.argv, sudo: cmd.sudo }), meter);
+    } catch (e) {
+      // The connection went away mid-stream: what arrived is not a backup. Close and remove it.
+      meter.destroy();
+      await done;
+      rmSync(part, { force: true });
+      throw e;
+    }
     meter.end();
     await done;
 

@@ -166,6 +166,7 @@ describe('nothing lost: real-world data, a busy app, full disks, cut connections
     // The volumes are kept (they held the only copy until now), recorded on the host, and a new run says so.
     expect(volumes()).toEqual(['chatbot_chroma', 'chatbot_pdfs', 'chatbot_transcripts']);
     expect(labSsh('sudo cat /var/lib/cutover/kept-volumes/chatbot_pdfs').trim()).toBe(runId);
+    expect(readFileSync(resolve(ROOT, 'backups', runId, 'report.md'), 'utf8')).toMatch(/## Rollback [\s\S]*kept on purpose: volumes chatbot_chroma, chatbot_pdfs, chatbot_transcripts/);
     const again = runbook('migrate-chm', ['--config', cfg, '--dry-run']);
     expect(again.code).toBe(2);
     expect(again.stderr).toMatch(/volume chatbot_chroma was kept by the rollback of run \S+ .*docker volume rm chatbot_chroma/);
