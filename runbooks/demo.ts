@@ -9,6 +9,7 @@ import { makeDir, writeFile } from '../src/engine/files.ts';
 import { releaseLockCmd, takeLock } from '../src/engine/lock.ts';
 import type { Runbook } from '../src/engine/runbook.ts';
 import { sshExamples, sshSchema, sshTarget } from '../src/engine/ssh-config.ts';
+import { operatorName } from '../src/util/operator.ts';
 import { runCli } from '../src/cli/main.ts';
 
 const schema = z.object({
@@ -42,7 +43,7 @@ export const demo: Runbook<typeof schema, Facts> = {
   },
   fingerprint: (f) => f,
   steps: (c: Config) => [
-    { id: 'lock', title: 'take the host lock', plan: ({ runId }) => [takeLock(LOCK, runId, process.env.USER ?? 'operator')] },
+    { id: 'lock', title: 'take the host lock', plan: ({ runId }) => [takeLock(LOCK, runId, operatorName())] },
     {
       id: 'write-file',
       title: `write ${c.dir}/hello.txt`,

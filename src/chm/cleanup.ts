@@ -4,6 +4,7 @@ import { releaseLockCmd, takeLock } from '../engine/lock.ts';
 import type { Facts, Probe } from '../engine/runbook.ts';
 import type { Step } from '../engine/step.ts';
 import type { ChmConfig } from './config.ts';
+import { operatorName } from '../util/operator.ts';
 import { LOCK_DIR } from './steps.ts';
 
 export interface CleanupFacts {
@@ -33,7 +34,7 @@ export const archiveDirFor = (c: ChmConfig, runId: string) => `${c.cleanup.archi
 export function cleanupSteps(c: ChmConfig): Step<ChmConfig, CleanupFacts>[] {
   const reload = sudo(['sh', '-c', 'if command -v supervisorctl >/dev/null && supervisorctl pid >/dev/null 2>&1; then supervisorctl reread >/dev/null && supervisorctl update >/dev/null; fi']);
   return [
-    { id: 'lock', title: 'take the host lock', plan: ({ runId }) => [takeLock(LOCK_DIR, runId, process.env.CUTOVER_OPERATOR ?? process.env.USER ?? 'operator')] },
+    { id: 'lock', title: 'take the host lock', plan: ({ runId }) => [takeLock(LOCK_DIR, runId, operatorName())] },
     {
       id: 'cleanup.archive',
       title: 'move old venvs and bare-metal service definitions into a dated archive dir (nothing is deleted)',

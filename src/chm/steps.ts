@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { remote, remoteString, sudo, type Command } from '../engine/command.ts';
+import { operatorName } from '../util/operator.ts';
 import { UserError } from '../util/errors.ts';
 import { Secret } from '../util/secret.ts';
 import { makeDir, writeFile } from '../engine/files.ts';
@@ -110,7 +111,7 @@ export function chmSteps(c: ChmConfig): S[] {
   const pause = c.chatbot.snapshot.pauseWriter ? ['--pause', remoteString(backend.stop), '--resume', remoteString(backend.start)] : [];
 
   return [
-    step('lock', 'take the host lock', ({ runId }) => [takeLock(LOCK_DIR, runId, process.env.CUTOVER_OPERATOR ?? process.env.USER ?? 'operator')]),
+    step('lock', 'take the host lock', ({ runId }) => [takeLock(LOCK_DIR, runId, operatorName())]),
 
     // ---- backup: never undone, never deleted by a rollback
     step('backup.prepare', 'make the host-side backup dir and upload the agent', ({ runId }) => [

@@ -1,6 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import type { z } from 'zod';
 import { describe as describeCmd } from '../engine/command.ts';
@@ -14,6 +13,7 @@ import { DryRunExecutor } from '../exec/executor.ts';
 import { SshExecutor, remoteString } from '../exec/ssh-executor.ts';
 import { SshConnection } from '../ssh/connection.ts';
 import { UserError, errorMessage } from '../util/errors.ts';
+import { operatorName } from '../util/operator.ts';
 import { askBeforeStep } from './interactive.ts';
 import { parseOptions, type CliOptions } from './options.ts';
 import { JsonReporter, LineReporter, ListrReporter, type Reporter } from './reporters.ts';
@@ -112,7 +112,9 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
   const journalPath = resolve(runDir, 'journal.jsonl');
   if (existingRun && !existsSync(journalPath))
     throw new UserError(`no journal for run ${existingRun} at ${journalPath}: check the run id (ls backups/)`);
-  if (!o.dryRun) claimRun(runDir, runId);
+  // One process per run id. A fresh run id cannot collide: its dir is made only once the run starts,
+  // so a refused or nothing-to-do run leaves no backups/<run>/ behind.
+  if (!o.dryRun && (existingRun || saved)) claimRun(runDir, runId);
 
   const reporterFor = async (plan: PlannedStep<unknown, unknown>[]): Promise<Reporter> =>
     o.json ? new JsonReporter() : o.dryRun || o.interactive || !tty ? new LineReporter(o.verbose) : ListrReporter.create(plan, tty);
@@ -148,7 +150,16 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
     if (owner && owner.runId !== runId) throw new UserError(lockHeldMessage(owner, runbook.lockDir(config), cmdName));
 
     // A lost session of this run may have left work running on the host: stop it before touching anything.
-    if ((o.rollback || o.resume) && settle.length) for (const cmd of settle) await real.run(cmd);
+    if ((o.rollback || o.resume) && settle.length) {
+      for (const cmd of settle) {
+        const last = (await real.run(cmd)).stdout.trim().split('\n').pop() ?? '';
+        // Say so only when the lost session had left something behind.
+        if (/"(waited|stopped)": \[[^\]]/.test(last)) {
+          const msg = `settled what an earlier session of run ${runId} left running on the host: ${last}`;
+          process.stdout.write(`${o.json ? JSON.stringify({ type: 'info', message: msg }) : msg}\n`);
+        }
+      }
+    }
 
     if (o.rollback) {
       const journal = new Journal(journalPath);
@@ -213,7 +224,7 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
     if (destructive.length && !o.yes && !o.interactive)
       throw new UserError(`steps ${destructive.join(', ')} are destructive: pass --yes to confirm them, or use --interactive`);
 
-    mkdirSync(runDir, { recursive: true });
+    claimRun(runDir, runId);
     const journal = new Journal(journalPath);
     journal.append({ type: 'run', runId, runbook: runbook.name, operator: operator(), config: configPath, startedAt: new Date().toISOString(), mode: o.resume ? 'resume' : 'run' });
     const reporter = await reporterFor(plan);
@@ -310,10 +321,5 @@ function claimRun(runDir: string, runId: string): void {
 }
 
 function operator(): string {
-  try {
-    return process.env.CUTOVER_OPERATOR ?? userInfo().username;
-  } catch {
-    return 'unknown';
-  }
+  return operatorName();
 }
-

@@ -11,7 +11,8 @@ if mkdir "$1" 2>/dev/null; then
   printf '{"runId":"%s","operator":"%s","since":"%s"}\\n' "$2" "$3" "$(date -u +%FT%TZ)" > "$1/owner.json"; exit 0
 fi
 if grep -q "\\"runId\\":\\"$2\\"" "$1/owner.json" 2>/dev/null; then exit 0; fi
-echo "locked by: $(cat "$1/owner.json" 2>/dev/null || echo unknown)" >&2
+o=$(cat "$1/owner.json" 2>/dev/null); f() { printf '%s' "$o" | sed -n "s/.*\\"$1\\":\\"\\([^\\"]*\\)\\".*/\\1/p"; }
+echo "the host is locked by run $(f runId) (operator $(f operator), since $(f since)): it won the race; wait for it to finish, or if it is dead, --resume or --rollback that run" >&2
 exit 75`;
 
 const RELEASE = `if [ -d "$1" ] && grep -q "\\"runId\\":\\"$2\\"" "$1/owner.json" 2>/dev/null; then rm -rf "$1"; fi`;

@@ -81,7 +81,10 @@ async function recover(exec: Executor, settle: Command[], hooks: RunHooks): Prom
   hooks.event({ type: 'info', message: 'the connection to the host was lost: reconnecting' });
   if (!exec.reconnect || !(await exec.reconnect())) return false;
   hooks.event({ type: 'info', message: 'reconnected; stopping what the lost session left running on the host' });
-  for (const cmd of settle) await exec.run(cmd);
+  for (const cmd of settle) {
+    const r = await exec.run(cmd);
+    if (r.stdout.trim()) hooks.event({ type: 'info', message: `settled: ${r.stdout.trim().split('\n').pop()}` });
+  }
   return true;
 }
 
