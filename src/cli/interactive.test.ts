@@ -24,10 +24,15 @@ describe('--interactive prompts', () => {
     expect(await askBeforeStep(step(false), { yes: false, print: (s) => printed.push(s) }, ask)).toBe('run');
     expect(printed.join('\n')).toMatch(/\+ remote: supervisorctl stop chatbot-backend\n\s+undo: remote: supervisorctl start/);
   });
-  it('a destructive step needs its id typed back; a wrong answer asks again', async () => {
-    const ask = scripted(['run', 'run'], ['yes', 'cutover.stop-writer']);
+  it('a destructive step needs its id typed back; a wrong answer asks for the id again, not the whole menu', async () => {
+    const ask = scripted(['run'], ['yes', 'cutover.stop-writer']);
     expect(await askBeforeStep(step(true), { yes: false, print: () => {} }, ask)).toBe('run');
     expect(ask.asked.filter((m) => m.startsWith('type')).length).toBe(2);
+    expect(ask.asked.filter((m) => m.startsWith('next')).length).toBe(1);
+  });
+  it('an empty answer goes back to the menu', async () => {
+    const ask = scripted(['run', 'skip'], ['']);
+    expect(await askBeforeStep(step(true), { yes: false, print: () => {} }, ask)).toBe('skip');
   });
   it.each(['skip', 'rollback', 'quit'])('passes %s through', async (c) => {
     expect(await askBeforeStep(step(true), { yes: false, print: () => {} }, scripted([c]))).toBe(c);

@@ -37,13 +37,17 @@ export async function askBeforeStep(
       if (p.actions.length === 0) opts.print('    (read-only: no commands)');
       continue;
     }
-    if (choice === 'run' && p.step.destructive && !opts.yes) {
-      const typed = await ask.input({ message: `type "${p.step.id}" to confirm this destructive step` });
-      if (typed.trim() !== p.step.id) {
-        opts.print('    not confirmed');
-        continue;
-      }
-    }
+    if (choice === 'run' && p.step.destructive && !opts.yes && !(await confirmed(p.step.id, opts.print, ask))) continue;
     return choice as StepDecision;
+  }
+}
+
+/** The step id typed back; a wrong answer asks for the id again, an empty one goes back to the menu. */
+async function confirmed(id: string, print: (s: string) => void, ask: Ask): Promise<boolean> {
+  for (;;) {
+    const typed = (await ask.input({ message: `type "${id}" to confirm this destructive step (empty: back to the menu)` })).trim();
+    if (typed === id) return true;
+    if (!typed) return false;
+    print(`    "${typed}" is not "${id}"`);
   }
 }

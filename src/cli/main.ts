@@ -253,6 +253,14 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
       process.stdout.write(`run ${runId} finished${runbook.report ? `; report: ${resolve(runDir, 'report.md')}` : ''}\n`);
       return 0;
     }
+    if (outcome.quit && !outcome.undoFailures.length) {
+      const msg = outcome.quit === 'rollback'
+        ? `rolled back as you asked: ${outcome.undone.length} actions undone${outcome.kept.length ? `; kept on purpose: ${[...new Set(outcome.kept.map((r) => r.name))].sort().join(', ')}` : ''}`
+        : `stopped as you asked before ${outcome.failedStep}: continue with ${nextCmd('--resume')}, or undo with ${nextCmd('--rollback')}`;
+      process.stdout.write(`${o.json ? JSON.stringify({ type: 'info', message: msg }) : msg}\n`);
+      if (outcome.quit === 'rollback') for (const l of leftLines(outcome.kept, runbook.leftAfterRollback?.(config, runId) ?? [])) process.stdout.write(`${l}\n`);
+      return 0;
+    }
     if (outcome.rolledBack)
       for (const l of leftLines(outcome.kept, runbook.leftAfterRollback?.(config, runId) ?? []))
         process.stdout.write(`${o.json ? JSON.stringify({ type: 'info', message: l }) : l}\n`);

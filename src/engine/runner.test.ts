@@ -129,6 +129,21 @@ class FlakyExecutor extends RecordingExecutor {
   }
 }
 
+describe('the operator quitting (--interactive)', () => {
+  it('roll back and quit is a decision, not a failure: no step-failed event, outcome.quit says which', async () => {
+    const exec = new RecordingExecutor();
+    const events: RunEvent[] = [];
+    let n = 0;
+    const out = await executePlan({
+      plan: demoPlan(), exec, journal: newJournal(),
+      hooks: { event: (e) => events.push(e), beforeStep: async () => (n++ === 1 ? 'rollback' : 'run') },
+    });
+    expect(out).toMatchObject({ ok: false, quit: 'rollback', rolledBack: true, failedStep: 'b' });
+    expect(events.some((e) => e.type === 'step-failed')).toBe(false);
+    expect(exec.ran.map(argvOf)).toEqual(['do a 0', 'do a 1', 'undo a 1', 'undo a 0']);
+  });
+});
+
 describe('rollback safety rules (every runbook)', () => {
   it('a destroys-data undo never runs once a step that takes writes has begun: the data is kept and reported', async () => {
     const exec = new RecordingExecutor();

@@ -50,6 +50,8 @@ export interface RunOutcome {
   stoppedResumable: boolean;
   /** The host could not be reached again after the connection was lost. */
   unreachable?: boolean;
+  /** The operator chose to stop (--interactive): not a failure. */
+  quit?: 'rollback' | 'stop';
 }
 
 export interface UndoOutcome {
@@ -149,8 +151,11 @@ export async function executePlan(o: ExecuteOptions): Promise<RunOutcome> {
     journal?.append({ type: 'run-failed', step, error });
     const failed = e as { command?: string; result?: { stderr?: string } };
     const detail = failed.command ? `${failed.command}\n${failed.result?.stderr ?? ''}`.trim() : undefined;
-    hooks.event({ type: 'step-failed', id: step, error, ...(detail ? { detail } : {}) });
-    const stop = { ok: false, failedStep: step, error, undone: [], undoFailures: [], kept: [], rolledBack: false, stoppedResumable: true };
+    // The operator's decision is not a failure: said as what it is.
+    if (e instanceof QuitRequested) hooks.event({ type: 'info', message: `before ${step}: ${error}` });
+    else hooks.event({ type: 'step-failed', id: step, error, ...(detail ? { detail } : {}) });
+    const quit = e instanceof QuitRequested ? { quit: e.rollback ? ('rollback' as const) : ('stop' as const) } : {};
+    const stop = { ok: false, failedStep: step, error, undone: [], undoFailures: [], kept: [], rolledBack: false, stoppedResumable: true, ...quit };
     if (isConnectionLost(e) && !exec.dryRun) {
       // The lost session may have left work running on the host: nothing more runs until it is settled.
       if (!(await recover(exec, o.settle ?? [], hooks))) return { ...stop, unreachable: true };
@@ -158,7 +163,7 @@ export async function executePlan(o: ExecuteOptions): Promise<RunOutcome> {
     const wantRollback = e instanceof QuitRequested ? e.rollback : !o.noRollback;
     if (!wantRollback || !journal || exec.dryRun) return stop;
     const u = await undoFromJournal(journal, exec, hooks, undefined, o.settle);
-    return { ok: false, failedStep: step, error, ...u, rolledBack: u.undoFailures.length === 0, stoppedResumable: false };
+    return { ok: false, failedStep: step, error, ...u, rolledBack: u.undoFailures.length === 0, stoppedResumable: false, ...quit };
   }
 }
 
