@@ -336,6 +336,16 @@ remove_migration_state() {
   # small disks and busy mounts a fault test (full disk, failing sync-back) may have left behind
   awk -v a=/var/lib/cutover -v b="$HOME_DIR/chm-chatbot" 'index($2, a) == 1 || index($2, b) == 1 { print $2 }' /proc/mounts \
     | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+  # dirs any run made wherever its config put them (deployDir anywhere): each run records them
+  local m
+  for m in /var/lib/cutover/runs/*/created/*; do
+    [ -e "$m" ] || continue
+    m=$(basename "$m"); m="/${m//%2F//}"
+    case "$m" in /|/home|/home/ubuntu|/etc|/var|/usr|/root) continue ;; esac
+    rm -rf "$m"
+  done
+  # images the runs built (chm-chatbot-backend:<run>, chm-chatbot-frontend:<run>)
+  docker images -q --filter 'reference=chm-chatbot-*' | sort -u | xargs -r docker rmi -f >/dev/null 2>&1 || true
   rm -rf /var/lib/cutover "$HOME_DIR"/chm-deploy "$HOME_DIR"/cutover-archive-* "$HOME_DIR"/cutover-demo /tmp/cutover-demo*
   rm -f /etc/systemd/system/chatbot-*.service.cutover-* 2>/dev/null || true
   tc qdisc del dev lo root 2>/dev/null || true # loopback shaping left by an interrupted `bench --link`
@@ -363,8 +373,9 @@ status() {
   check "mediahub-frontend :3002" curl -fsS http://127.0.0.1:3002/health
   check "mediahub network" docker network inspect mediahub
   local left
-  left=$(docker ps -aq --filter label=com.docker.compose.project=chm-chatbot; docker volume ls -q | grep -E '^chatbot_' || true)
-  check "no migration leftovers (containers, volumes)" test -z "$left"
+  left=$(docker ps -aq --filter label=com.docker.compose.project=chm-chatbot; docker volume ls -q | grep -E '^chatbot_' || true
+         docker images -q --filter 'reference=chm-chatbot-*'; ls -d "$HOME_DIR"/chm-deploy 2>/dev/null || true)
+  check "no migration leftovers (containers, volumes, images, host dirs)" test -z "$left"
   if [ $bad = 0 ]; then
     echo "stats: $(curl -fsS http://127.0.0.1:8000/api/stats 2>/dev/null | head -c 300)"
   fi

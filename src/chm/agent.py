@@ -1409,13 +1409,17 @@ def _settle_containers(run_id, seconds, report):
             raise Fail(1, "settle: helper containers of %s still running after docker rm -f: %s"
                        % (run_id, " ".join(sorted(pending))))
     # Ended but not removed (created and never started, or --rm still pending): a re-run reuses the name.
-    ended = set()
-    for status in ("created", "exited", "dead"):
-        ended |= set(_docker("ps", "-aq", "--filter", "label=io.cutover.run=%s" % run_id,
-                             "--filter", "label=io.cutover.role=helper", "--filter", "status=%s" % status))
-    if ended:
-        subprocess.run(["docker", "rm", "-f", *sorted(ended)], capture_output=True)
-        report["stopped"] += ["ended container %s" % c for c in sorted(ended)]
+    def ended():
+        return set(_docker("ps", "-aq", "--filter", "label=io.cutover.run=%s" % run_id,
+                           "--filter", "label=io.cutover.role=helper"))
+    gone_by = time.monotonic() + 10
+    left = ended()
+    if left:
+        subprocess.run(["docker", "rm", "-f", *sorted(left)], capture_output=True)
+        report["stopped"] += ["ended container %s" % c for c in sorted(left)]
+    while left and time.monotonic() < gone_by:  # a removal in progress (--rm) still holds its volumes
+        time.sleep(0.2)
+        left = ended()
 
 
 def _settle_processes(run_id, report):

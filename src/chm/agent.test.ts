@@ -1,7 +1,7 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import {
-  chmodSync, closeSync, existsSync, ftruncateSync, linkSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync,
+  chmodSync, closeSync, copyFileSync, existsSync, ftruncateSync, linkSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync,
   readFileSync, readlinkSync, readSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -635,7 +635,11 @@ while True:
     chmodSync(outDir, 0o777);
     const py = [PY, '/usr/bin/python3'].find((p) => !isRoot || spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', p, '-c', '']).status === 0);
     if (!py) return; // no interpreter another user can run: nothing to show here
-    const argv = [py, AGENT, 'tar-stream', src, join(outDir, 'pdfs.tar')];
+    // a copy another user can read: the checkout itself may be in a mode-700 dir (a CI clone under mktemp -d)
+    const agentCopy = join(t, 'agent.py');
+    copyFileSync(AGENT, agentCopy);
+    chmodSync(agentCopy, 0o755);
+    const argv = [py, agentCopy, 'tar-stream', src, join(outDir, 'pdfs.tar')];
     const opts = { maxBuffer: 64 << 20 }; // the archive goes to stdout
     const r = isRoot ? spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', ...argv], opts) : spawnSync(argv[0], argv.slice(1), opts);
     expect(r.status).toBe(13);

@@ -186,8 +186,22 @@ export class SshExecutor implements Executor {
         if (!info) return { code: 0, stdout: 'absent', stderr: '' };
         if (info.Labels?.['io.cutover.run'] !== cmd.runId)
           return { code: 0, stdout: `kept ${cmd.name}: not created by run ${cmd.runId}`, stderr: '' };
-        await d.getVolume(cmd.name).remove();
-        return { code: 0, stdout: 'removed', stderr: '' };
+        // 409 "in use": a container that just ended may still be being removed (--rm); give it a moment.
+        for (let attempt = 0; ; attempt++) {
+          try {
+            await d.getVolume(cmd.name).remove();
+            return { code: 0, stdout: 'removed', stderr: '' };
+          } catch (e) {
+            const err = e as { statusCode?: number; message?: string };
+            if (err.statusCode === 404) return { code: 0, stdout: 'absent', stderr: '' };
+            if (err.statusCode !== 409 || attempt >= 20) {
+              if (err.statusCode === 409)
+                throw new Error(`volume ${cmd.name} is still in use by a container: see docker ps -a --filter volume=${cmd.name}; stop it, then run the rollback again`);
+              throw e;
+            }
+            await new Promise((r) => setTimeout(r, 500));
+          }
+        }
       }
       case 'containerRemoveOwned': {
         const c = d.getContainer(cmd.name);

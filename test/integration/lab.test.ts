@@ -99,6 +99,17 @@ describe('the lab is a faithful replica of the CHM host', () => {
     expect(await getJson('http://127.0.0.1:8000/api/stats')).toEqual(pristine);
   });
 
+  it('lab:reset removes what any run deployed, whatever its config: a deployDir elsewhere, the images it built', () => {
+    const elsewhere = '/home/ubuntu/deploy-elsewhere';
+    labSsh(`sudo mkdir -p ${elsewhere} /var/lib/cutover/runs/20261122-000000-abcd/created && sudo touch ${elsewhere}/compose.yaml /var/lib/cutover/runs/20261122-000000-abcd/created/home%2Fubuntu%2Fdeploy-elsewhere`);
+    execFileSync('docker', ['tag', 'python:3.11-slim', 'chm-chatbot-backend:20261122-000000-abcd']);
+    expect(labScript('status').out).toMatch(/no migration leftovers .*FAIL|FAIL.*no migration leftovers/);
+    const r = labScript('reset');
+    expect(r.code, r.out).toBe(0);
+    expect(labSsh(`test -e ${elsewhere} && echo present || echo gone`).trim()).toBe('gone');
+    expect(execFileSync('docker', ['images', '-q', 'chm-chatbot-backend:20261122-000000-abcd'], { encoding: 'utf8' }).trim()).toBe('');
+  });
+
   it('lab:status reports every part healthy', () => {
     const r = labScript('status');
     expect(r.code, r.out).toBe(0);
