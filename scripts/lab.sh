@@ -345,7 +345,8 @@ remove_migration_state() {
     rm -rf "$m"
   done
   # images the runs built (chm-chatbot-backend:<run>, chm-chatbot-frontend:<run>)
-  docker images -q --filter 'reference=chm-chatbot-*' | sort -u | xargs -r docker rmi -f >/dev/null 2>&1 || true
+  # by name, never by id: an id can be shared with a stand-in image (rmi would delete that too)
+  docker images --format '{{.Repository}}:{{.Tag}}' --filter 'reference=chm-chatbot-*' | xargs -r docker rmi >/dev/null 2>&1 || true
   rm -rf /var/lib/cutover "$HOME_DIR"/chm-deploy "$HOME_DIR"/cutover-archive-* "$HOME_DIR"/cutover-demo /tmp/cutover-demo*
   rm -f /etc/systemd/system/chatbot-*.service.cutover-* 2>/dev/null || true
   tc qdisc del dev lo root 2>/dev/null || true # loopback shaping left by an interrupted `bench --link`

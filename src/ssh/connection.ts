@@ -145,7 +145,7 @@ export class SshConnection {
    */
   exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
     const max = opts.maxBuffer ?? 8 * 1024 * 1024;
-    const lostError = () => new ConnectionLost(`lost the connection to ${this.target.host}:${this.target.port} while running: ${command.slice(0, 200)}`);
+    const lostError = () => new ConnectionLost(`lost the connection to ${this.target.host}:${this.target.port} while running: ${command.length > 100 ? `${command.slice(0, 100)}…` : command}`);
     if (this.lost) return Promise.reject(lostError());
     return new Promise((resolve, reject) => {
       const onChannel = (err: Error | undefined, ch: ClientChannel) => {

@@ -46,6 +46,9 @@ const idsOnHost = (): Set<string> => new Set(hostPy(`import sqlite3; print("\\n"
 const idsInContainer = (): Set<string> => new Set(execFileSync('docker', ['exec', 'chatbot-backend', 'python3', '-c',
   'import sqlite3; print("\\n".join(r[0] for r in sqlite3.connect("file:/data/chroma_db/chroma.sqlite3?mode=ro", uri=True).execute("select embedding_id from embeddings")))']).toString().split('\n').filter(Boolean));
 
+/** Fill the disk at $1 up to $2 bytes free (retried: the run is writing there at the same time). */
+const FILL = 'for i in 1 2 3 4 5 6 7 8; do rm -f "$1/filler"; fallocate -l $(( $(df -B1 --output=avail "$1" | tail -1) - $2 )) "$1/filler" && exit 0; done; exit 1';
+
 function reset() {
   const r = labScript('reset');
   expect(r.code, r.out).toBe(0);
@@ -238,7 +241,7 @@ describe('nothing lost: real-world data, a busy app, full disks, cut connections
       const args = ['--yes', '--to', 'backup.stream', '--backups-dir', mnt, '--config', config({ diskMargin: 0 }, 'nomargin.yaml')];
       const run = runbookAsync('migrate-chm', args);
       await whenJournal(run.result, (entries) => entries.length > 0); // the journal starts after the preflight
-      execFileSync('sh', ['-c', `fallocate -l $(( $(df -B1 --output=avail "$1" | tail -1) - 2097152 )) "$1/filler"`, 'sh', mnt]);
+      execFileSync('sh', ['-c', FILL, 'sh', mnt, String(2 << 20)]);
       const r = await run.done;
       expect(r.code, r.stdout).toBe(1);
       expect(oneLine(r.stderr), r.stderr).toHaveLength(1);
@@ -259,7 +262,7 @@ describe('nothing lost: real-world data, a busy app, full disks, cut connections
       const args = ['--yes', '--to', 'backup.stream'];
       const run = runbookAsync('migrate-chm', args);
       await whenJournal(run.result, (entries) => entries.length > 0);
-      labSsh('sudo sh -c \'fallocate -l $(( $(df -B1 --output=avail /var/lib/cutover/backups | tail -1) - 1048576 )) /var/lib/cutover/backups/filler\'');
+      execFileSync('ssh', ['-F', resolve(LAB, 'ssh/config'), 'chm-lab', 'sudo', 'sh', '-s', '/var/lib/cutover/backups', String(1 << 20)], { input: FILL });
       const r = await run.done;
       expect(r.code, r.stdout).toBe(1);
       expect(oneLine(r.stderr), r.stderr).toHaveLength(1);
