@@ -19,7 +19,7 @@ export const migrateChm: Runbook<typeof chmSchema, ChmFacts> = {
   fingerprint: chmFingerprint,
   steps: chmSteps,
   settle: (_c, runId) => settleCommands(runId),
-  leftAfterRollback: (_c, runId) => [`kept on purpose: the host-side backup ${hostBackupDir(runId)} and the local one in backups/${runId} (never deleted by a rollback)`],
+  leftAfterRollback: (_c, runId) => [`kept on purpose: the host-side backup ${hostBackupDir(runId)} (never deleted by a rollback)`],
   report: chmReport,
 };
 

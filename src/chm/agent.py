@@ -1422,25 +1422,23 @@ def _settle_containers(run_id, seconds, report):
         left = ended()
 
 
+def _signal_and_wait(procs, sig, seconds):
+    """Send SIG to every process still running, then wait up to SECONDS for them all to end."""
+    for pid in filter(_running, procs):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + seconds
+    while any(map(_running, procs)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def _settle_processes(run_id, report):
     """SIGTERM the run's agent processes, SIGKILL what is left after 10 s."""
     procs = _agents(run_id)
-    for pid in procs:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + 10
-    while any(map(_running, procs)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    for pid in filter(_running, procs):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + 2
-    while any(map(_running, procs)) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    _signal_and_wait(procs, signal.SIGTERM, 10)
+    _signal_and_wait(procs, signal.SIGKILL, 2)
     report["stopped"] += ["pid %d: %s" % (pid, procs[pid]) for pid in sorted(procs)]
     left = sorted(filter(_running, procs))
     if left:

@@ -163,14 +163,14 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
 
     if (o.rollback) {
       const journal = new Journal(journalPath);
-      journal.append({ type: 'run', runId, runbook: runbook.name, operator: operator(), config: configPath, startedAt: new Date().toISOString(), mode: 'rollback' });
+      journal.append({ type: 'run', runId, runbook: runbook.name, operator: operatorName(), config: configPath, startedAt: new Date().toISOString(), mode: 'rollback' });
       const reporter = new LineReporter(o.verbose);
       reporter.line(`rolling back run ${runId} from ${journalPath}`);
       const u = await undoFromJournal(journal, real, { event: (e) => reporter.event(e) }, undefined, settle);
       journal.close();
       if (u.undoFailures.length) throw new UserError(rollbackStoppedMessage(u, nextCmd('--rollback')), 1);
       reporter.line(u.undone.length ? `rolled back run ${runId}: ${u.undone.length} actions undone` : `run ${runId}: nothing left to undo`);
-      const left = leftLines(u.kept, runbook.leftAfterRollback?.(config, runId) ?? []);
+      const left = leftLines(u.kept, [...(runbook.leftAfterRollback?.(config, runId) ?? []), `kept: this run's journal and local backups in ${runDir}`]);
       for (const l of left) reporter.line(l);
       appendToReport(runDir, `## Rollback (${new Date().toISOString()})\n${u.undone.length} actions undone.\n${left.map((l) => `- ${l}`).join('\n')}\n`);
       return 0;
@@ -226,7 +226,7 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
 
     claimRun(runDir, runId);
     const journal = new Journal(journalPath);
-    journal.append({ type: 'run', runId, runbook: runbook.name, operator: operator(), config: configPath, startedAt: new Date().toISOString(), mode: o.resume ? 'resume' : 'run' });
+    journal.append({ type: 'run', runId, runbook: runbook.name, operator: operatorName(), config: configPath, startedAt: new Date().toISOString(), mode: o.resume ? 'resume' : 'run' });
     const reporter = await reporterFor(plan);
     const hooks: RunHooks = {
       event: (e) => reporter.event(e),
@@ -258,11 +258,11 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
         ? `rolled back as you asked: ${outcome.undone.length} actions undone${outcome.kept.length ? `; kept on purpose: ${[...new Set(outcome.kept.map((r) => r.name))].sort().join(', ')}` : ''}`
         : `stopped as you asked before ${outcome.failedStep}: continue with ${nextCmd('--resume')}, or undo with ${nextCmd('--rollback')}`;
       process.stdout.write(`${o.json ? JSON.stringify({ type: 'info', message: msg }) : msg}\n`);
-      if (outcome.quit === 'rollback') for (const l of leftLines(outcome.kept, runbook.leftAfterRollback?.(config, runId) ?? [])) process.stdout.write(`${l}\n`);
+      if (outcome.quit === 'rollback') for (const l of leftLines(outcome.kept, [...(runbook.leftAfterRollback?.(config, runId) ?? []), `kept: this run's journal and local backups in ${runDir}`])) process.stdout.write(`${l}\n`);
       return 0;
     }
     if (outcome.rolledBack)
-      for (const l of leftLines(outcome.kept, runbook.leftAfterRollback?.(config, runId) ?? []))
+      for (const l of leftLines(outcome.kept, [...(runbook.leftAfterRollback?.(config, runId) ?? []), `kept: this run's journal and local backups in ${runDir}`]))
         process.stdout.write(`${o.json ? JSON.stringify({ type: 'info', message: l }) : l}\n`);
     const what = outcome.undoFailures.length
       ? rollbackStoppedMessage(outcome, nextCmd('--rollback'))
@@ -328,6 +328,3 @@ function claimRun(runDir: string, runId: string): void {
   writeFileSync(pidFile, `${process.pid}\n`);
 }
 
-function operator(): string {
-  return operatorName();
-}

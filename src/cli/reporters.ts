@@ -79,7 +79,7 @@ export class LineReporter implements Reporter {
         this.line(`  ↩ ${e.ok ? 'undone' : 'UNDO FAILED'} (${e.id}): ${e.what}${e.error ? `: ${e.error}` : ''}`);
         break;
       case 'kept':
-        this.line(`  ⚑ kept (${e.id}): ${e.resources.map((r) => `${r.type} ${r.name}`).join(', ')}: it may hold the only copy of writes taken after the cutover`);
+        this.line(keptLine(e));
         break;
       case 'info':
         this.line(e.message);
@@ -171,7 +171,7 @@ export class ListrReporter implements Reporter {
         this.after.push(`  ↩ ${e.ok ? 'undone' : 'UNDO FAILED'} (${e.id}): ${e.what}${e.error ? `: ${e.error}` : ''}`);
         break;
       case 'kept':
-        this.after.push(`  ⚑ kept (${e.id}): ${e.resources.map((r) => `${r.type} ${r.name}`).join(', ')}: it may hold the only copy of writes taken after the cutover`);
+        this.after.push(keptLine(e));
         break;
       case 'info':
         this.after.push(e.message);
@@ -188,4 +188,9 @@ export class ListrReporter implements Reporter {
     for (const l of this.after) process.stdout.write(`${l}\n`);
     this.after = [];
   }
+}
+
+/** A resource a rollback kept instead of destroying it. */
+function keptLine(e: Extract<RunEvent, { type: 'kept' }>): string {
+  return `  ⚑ kept (${e.id}): ${e.resources.map((r) => `${r.type} ${r.name}`).join(', ')}: it may hold the only copy of writes taken after the cutover`;
 }

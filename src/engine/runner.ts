@@ -193,7 +193,7 @@ export async function undoFromJournal(
   for (const { step, action } of pendingUndo(state, onlyStep)) {
     touchedSteps.add(step);
     if (action.undoKind === 'destroys-data' && state.tookWrites) {
-      for (const cmd of action.keep) await runUndo(exec, hooks, step, cmd, settle).catch(() => undefined);
+      for (const cmd of action.keep) await runUndo(exec, hooks, cmd, settle).catch(() => undefined);
       journal.append({ type: 'undo-kept', step, index: action.index, kept: action.creates });
       kept.push(...action.creates);
       hooks.event({ type: 'kept', id: step, resources: action.creates });
@@ -202,7 +202,7 @@ export async function undoFromJournal(
     let failed: string | undefined;
     for (const cmd of action.undo as Command[]) {
       try {
-        await runUndo(exec, hooks, step, cmd, settle);
+        await runUndo(exec, hooks, cmd, settle);
         hooks.event({ type: 'undo', id: step, what: describe(cmd), ok: true });
       } catch (e) {
         failed = errorMessage(e);
@@ -229,7 +229,7 @@ export async function undoFromJournal(
 class HostUnreachable extends Error {}
 
 /** One undo command; on a lost connection, recover and try it once more. */
-async function runUndo(exec: Executor, hooks: RunHooks, _step: string, cmd: Command, settle: Command[]): Promise<void> {
+async function runUndo(exec: Executor, hooks: RunHooks, cmd: Command, settle: Command[]): Promise<void> {
   try {
     await exec.run(cmd);
   } catch (e) {
