@@ -123,6 +123,11 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
   const real = new SshExecutor(conn);
   const probe: Probe = async (cmd) => conn.exec(remoteString(cmd));
   const settle = runbook.settle?.(config, runId) ?? [];
+  /** What a rollback of this run leaves on purpose, in lines for the operator. */
+  const leftAfter = (kept: Resource[]) =>
+    leftLines(kept, [...(runbook.leftAfterRollback?.(config, runId) ?? []), `kept: this run's journal and local backups in ${runDir}`]);
+  /** A line on stdout, as JSON with --json. */
+  const say = (msg: string) => process.stdout.write(`${o.json ? JSON.stringify({ type: 'info', message: msg }) : msg}\n`);
   const nextCmd = (what: '--resume' | '--rollback') => `${cmdName} ${what} ${runId}${o.config ? ` --config ${o.config}` : ''}${o.backupsDir ? ` --backups-dir ${o.backupsDir}` : ''}`;
   // The last line of defence: whatever escapes (a bug, a library's stray exception) still ends in
   // one line that says where the run stands and what to run next, never a stack trace.
@@ -156,7 +161,7 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
         // Say so only when the lost session had left something behind.
         if (/"(waited|stopped)": \[[^\]]/.test(last)) {
           const msg = `settled what an earlier session of run ${runId} left running on the host: ${last}`;
-          process.stdout.write(`${o.json ? JSON.stringify({ type: 'info', message: msg }) : msg}\n`);
+          say(msg);
         }
       }
     }
@@ -170,7 +175,7 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
       journal.close();
       if (u.undoFailures.length) throw new UserError(rollbackStoppedMessage(u, nextCmd('--rollback')), 1);
       reporter.line(u.undone.length ? `rolled back run ${runId}: ${u.undone.length} actions undone` : `run ${runId}: nothing left to undo`);
-      const left = leftLines(u.kept, [...(runbook.leftAfterRollback?.(config, runId) ?? []), `kept: this run's journal and local backups in ${runDir}`]);
+      const left = leftAfter(u.kept);
       for (const l of left) reporter.line(l);
       appendToReport(runDir, `## Rollback (${new Date().toISOString()})\n${u.undone.length} actions undone.\n${left.map((l) => `- ${l}`).join('\n')}\n`);
       return 0;
@@ -255,21 +260,19 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
     }
     if (outcome.quit && !outcome.undoFailures.length) {
       const msg = outcome.quit === 'rollback'
-        ? `rolled back as you asked: ${outcome.undone.length} actions undone${outcome.kept.length ? `; kept on purpose: ${[...new Set(outcome.kept.map((r) => r.name))].sort().join(', ')}` : ''}`
+        ? `rolled back as you asked: ${outcome.undone.length} actions undone${outcome.kept.length ? `; kept on purpose: ${keptNames(outcome.kept)}` : ''}`
         : `stopped as you asked before ${outcome.failedStep}: continue with ${nextCmd('--resume')}, or undo with ${nextCmd('--rollback')}`;
-      process.stdout.write(`${o.json ? JSON.stringify({ type: 'info', message: msg }) : msg}\n`);
-      if (outcome.quit === 'rollback') for (const l of leftLines(outcome.kept, [...(runbook.leftAfterRollback?.(config, runId) ?? []), `kept: this run's journal and local backups in ${runDir}`])) process.stdout.write(`${l}\n`);
+      say(msg);
+      if (outcome.quit === 'rollback') for (const l of leftAfter(outcome.kept)) say(l);
       return 0;
     }
-    if (outcome.rolledBack)
-      for (const l of leftLines(outcome.kept, [...(runbook.leftAfterRollback?.(config, runId) ?? []), `kept: this run's journal and local backups in ${runDir}`]))
-        process.stdout.write(`${o.json ? JSON.stringify({ type: 'info', message: l }) : l}\n`);
+    if (outcome.rolledBack) for (const l of leftAfter(outcome.kept)) say(l);
     const what = outcome.undoFailures.length
       ? rollbackStoppedMessage(outcome, nextCmd('--rollback'))
       : outcome.unreachable
         ? `the host cannot be reached again; the host lock stays with run ${runId}. When it is reachable: ${nextCmd('--resume')} to continue, or ${nextCmd('--rollback')} to undo`
         : outcome.rolledBack
-          ? `rolled back ${outcome.undone.length} actions${outcome.kept.length ? `; kept on purpose: ${[...new Set(outcome.kept.map((r) => r.name))].sort().join(', ')}` : '; the host is as it was before the run'}`
+          ? `rolled back ${outcome.undone.length} actions${outcome.kept.length ? `; kept on purpose: ${keptNames(outcome.kept)}` : '; the host is as it was before the run'}`
           : `state left as is: ${nextCmd('--resume')} to continue, or ${nextCmd('--rollback')} to undo`;
     throw new UserError(`step ${outcome.failedStep} failed: ${outcome.error}; ${what}`, 1);
   } finally {
@@ -293,6 +296,8 @@ function rollbackStoppedMessage(u: { undoFailures: string[]; unreachable?: boole
   const [first] = u.undoFailures;
   return `ROLLBACK STOPPED at ${first}. Nothing older was undone, so nothing that may hold the only copy of data was removed; ${u.unreachable ? 'when the host is reachable again' : 'fix the cause, then'} run ${again} to continue the rollback`;
 }
+
+const keptNames = (kept: Resource[]) => [...new Set(kept.map((r) => r.name))].sort().join(', ');
 
 /** What a rollback leaves on purpose, and how the operator removes it once satisfied. */
 function leftLines(kept: Resource[], extra: string[]): string[] {
