@@ -321,6 +321,32 @@ ensure_mediahub() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# 7. Todo chatbot images (seed 003) for runbooks/audit-images.ts: todo-{backend,frontend}:{good,flawed},
+# built on the host from /home/ubuntu/todo/ (sources in scripts/lab/todo/). Rebuilt only when a
+# context changed (label io.cutover.lab.todo.hash). Never removed by reset (not migration state).
+TODO_DIR=$HOME_DIR/todo
+todo_hash() { (cd "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16); }
+ensure_todo_images() {
+  rsync -a --delete --exclude node_modules --exclude .next "$SRC/todo/good" "$SRC/todo/flawed" "$TODO_DIR/"
+  chown -R "$USER_NAME:$USER_NAME" "$TODO_DIR"
+  # the flawed frontend builds FROM node (untagged = latest): a local tag, like the other stand-ins
+  image_exists node:latest || docker tag node:20-alpine node:latest
+  local v part tag ctx h
+  for v in good flawed; do
+    for part in backend frontend; do
+      tag=todo-$part:$v ctx=$TODO_DIR/$v/$part
+      h=$(todo_hash "$ctx")
+      [ "$(docker image inspect -f '{{index .Config.Labels "io.cutover.lab.todo.hash"}}' "$tag" 2>/dev/null)" = "$h" ] && continue
+      say "building $tag"
+      # --network host: the flawed backend really apt-installs gcc, as the seed's Dockerfile does
+      DOCKER_BUILDKIT=0 docker build -q --pull=false --network host --label "io.cutover.lab.todo.hash=$h" -t "$tag" "$ctx" \
+        >"$LAB/todo-build.log" 2>&1 || die "building $tag failed, see $LAB/todo-build.log"
+    done
+  done
+  docker image prune -f --filter label=io.cutover.lab.todo.hash >/dev/null 2>&1 || true # superseded builds
+}
+
+# ---------------------------------------------------------------------------------------------
 # Migration leftovers: everything a CHM migration (or a test) may have created on the host.
 remove_migration_state() {
   local ids
@@ -398,6 +424,7 @@ up() {
   infra
   ensure_chatbot "$size"
   ensure_mediahub
+  ensure_todo_images
 }
 
 reset() {
@@ -411,6 +438,7 @@ reset() {
   start_backend
   start_frontend
   ensure_mediahub
+  ensure_todo_images
 }
 
 down() {

@@ -1,0 +1,136 @@
+/**
+ * The deployment-readiness checklist of seed 003, run against real images and Dockerfiles on a host.
+ * Read-only: nothing is changed on the host, so there is no plan, journal or rollback.
+ *   npx tsx runbooks/audit-images.ts [--config runbooks/stacks/todo.yaml] [--json]
+ *   npx tsx runbooks/audit-images.ts --image NAME [--dockerfile PATH [--context DIR]] [--compose FILE --service NAME]
+ * Exit 0: no fatal check failed; 1: a check the config marks fatal failed; 2: bad input (one line).
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Command } from 'commander';
+import Docker from 'dockerode';
+import { loadConfig } from '../src/engine/config.ts';
+import { sshTarget } from '../src/engine/ssh-config.ts';
+import { SshConnection } from '../src/ssh/connection.ts';
+import { UserError, errorMessage } from '../src/util/errors.ts';
+import { auditImage } from '../src/audit/audit.ts';
+import { CHECK_IDS, type CheckId } from '../src/audit/checks.ts';
+import { auditExamples, auditSchema, parseSize, type ImageConfig } from '../src/audit/config.ts';
+import { gatherImage } from '../src/audit/gather.ts';
+import { renderMarkdown, renderTerminal, type AuditReport } from '../src/audit/report.ts';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const NAME = 'audit-images';
+
+interface Opts {
+  config?: string; image?: string; dockerfile?: string; context?: string; compose?: string; service?: string;
+  sizeBudget?: string; fatal?: string; json: boolean; backupsDir?: string; acceptNewHostKey: boolean; verbose: boolean;
+}
+
+function parseArgs(argv: string[]): Opts {
+  const program = new Command(NAME)
+    .description('audit images on the host against the deployment-readiness checklist (read-only)')
+    .option('-c, --config <file>', 'YAML config: ssh, images with their Dockerfile/context/compose, budgets, fatal checks', 'runbooks/stacks/todo.yaml')
+    .option('--image <name>', 'audit this image (one from the config, or any image on the host with the options below)')
+    .option('--dockerfile <path>', 'with --image: its Dockerfile on the host')
+    .option('--context <dir>', "with --image: its build context on the host (default: the Dockerfile's dir)")
+    .option('--compose <file>', 'with --image: the compose file on the host that runs it (needs --service)')
+    .option('--service <name>', 'with --compose: the service')
+    .option('--size-budget <size>', 'with --image: size budget, e.g. 700MB')
+    .option('--fatal <checks>', `comma-separated checks that make the run exit 1 (${CHECK_IDS.join(', ')})`)
+    .option('--json', 'one JSON document on stdout, nothing else', false)
+    .option('--backups-dir <dir>', 'where <run>/audit.md goes (default: backups/)')
+    .option('--accept-new-host-key', 'trust an unknown host key on first connect and remember it', false)
+    .option('-v, --verbose', 'stack traces on errors', false)
+    .exitOverride()
+    .configureOutput({ writeErr: () => {} })
+    .allowExcessArguments(false);
+  try {
+    program.parse(argv, { from: 'user' });
+  } catch (e) {
+    const err = e as { code?: string; message: string };
+    if (err.code === 'commander.helpDisplayed') {
+      process.stdout.write(program.helpInformation());
+      process.exit(0);
+    }
+    throw new UserError(`${err.message.replace(/^error: /, '')} (see --help)`);
+  }
+  const o = program.opts() as Opts;
+  for (const [flag, v] of [['--dockerfile', o.dockerfile], ['--context', o.context], ['--compose', o.compose], ['--size-budget', o.sizeBudget]] as const)
+    if (v && !o.image) throw new UserError(`${flag} describes the image given with --image: add --image NAME`);
+  if (o.context && !o.dockerfile) throw new UserError('--context needs --dockerfile (the Dockerfile that context builds)');
+  if (Boolean(o.compose) !== Boolean(o.service)) throw new UserError('--compose FILE and --service NAME go together: give both');
+  if (o.sizeBudget && parseSize(o.sizeBudget) === undefined) throw new UserError(`--size-budget ${o.sizeBudget}: not a size (like 700MB or 1.5GB)`);
+  return o;
+}
+
+/** Same shape as the migration runbooks' run ids (backups/<run>/). */
+function newRunId(now = new Date()): string {
+  const iso = now.toISOString().replace(/[-:]/g, '');
+  return `${iso.slice(0, 8)}-${iso.slice(9, 15)}-${randomBytes(2).toString('hex')}`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const o = parseArgs(argv);
+  const configPath = resolve(o.config ?? resolve(ROOT, 'runbooks/stacks/todo.yaml'));
+  const cfg = loadConfig(configPath, auditSchema, auditExamples);
+  const fatalFlag = o.fatal?.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const f of fatalFlag ?? []) if (!(CHECK_IDS as string[]).includes(f)) throw new UserError(`--fatal ${f}: no such check (checks: ${CHECK_IDS.join(', ')})`);
+
+  let images: ImageConfig[] = cfg.images;
+  if (o.image) {
+    const known = cfg.images.find((i) => i.name === o.image);
+    images = [known && !o.dockerfile && !o.compose && !o.sizeBudget
+      ? known
+      : {
+          name: o.image,
+          ...(o.dockerfile ? { dockerfile: o.dockerfile } : {}),
+          ...(o.context ? { context: o.context } : {}),
+          ...(o.compose ? { compose: { file: o.compose, service: o.service! } } : {}),
+          ...(o.sizeBudget ? { sizeBudget: parseSize(o.sizeBudget)! } : {}),
+        }];
+  }
+  if (!images.length) throw new UserError(`config ${configPath} lists no images: add \`images:\` (example: ${auditExamples.images}) or pass --image NAME`);
+
+  const conn = await SshConnection.connect({ ...sshTarget(cfg.ssh), acceptNewHostKey: o.acceptNewHostKey });
+  const report: AuditReport = { runId: newRunId(), host: `${cfg.ssh.user}@${cfg.ssh.host}:${cfg.ssh.port}`, images: [], fatalFailures: [], exitCode: 0 };
+  try {
+    const docker = new Docker({ socketPath: await conn.dockerSocket() });
+    for (const [i, img] of images.entries()) {
+      const facts = await gatherImage(conn, docker, cfg, img, cfg.images.indexOf(img) >= 0 ? cfg.images.indexOf(img) : i);
+      const r = auditImage(facts);
+      const fatal = new Set<CheckId>(fatalFlag as CheckId[] | undefined ?? img.fatal ?? cfg.fatal);
+      for (const c of r.checks) {
+        if (fatal.has(c.id)) c.fatal = true;
+        if (c.fatal && c.status === 'fail') report.fatalFailures.push(`${r.image}: ${c.id}`);
+      }
+      report.images.push(r);
+      if (!o.json) process.stderr.write(`audited ${r.image}\n`);
+    }
+  } finally {
+    conn.close();
+  }
+  report.exitCode = report.fatalFailures.length ? 1 : 0;
+  const dir = resolve(o.backupsDir ?? resolve(ROOT, 'backups'), report.runId);
+  mkdirSync(dir, { recursive: true });
+  report.report = resolve(dir, 'audit.md');
+  writeFileSync(report.report, renderMarkdown(report));
+  writeFileSync(resolve(dir, 'audit.json'), `${JSON.stringify(report, null, 2)}\n`);
+  if (o.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+  else process.stdout.write(renderTerminal(report, Boolean(process.stdout.isTTY) && !process.env.NO_COLOR));
+  return report.exitCode;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const argv = process.argv.slice(2);
+  let code = 2;
+  try {
+    code = await main(argv);
+  } catch (e) {
+    process.stderr.write(`${NAME}: error: ${errorMessage(e).split('\n')[0]}\n`);
+    if (argv.includes('--verbose') || argv.includes('-v')) process.stderr.write(`${(e as Error).stack}\n`);
+    code = e instanceof UserError ? e.exitCode : 2;
+  }
+  process.exit(code);
+}

@@ -1,0 +1,132 @@
+/**
+ * Everything the checks read, from the host: images through the Docker API over the forwarded
+ * socket (inspect, and `docker save` streamed through the layer scanner), Dockerfiles, build
+ * contexts and compose files over SSH. Read-only.
+ */
+import { dirname, posix } from 'node:path';
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import type { Readable } from 'node:stream';
+import Docker from 'dockerode';
+import type { SshConnection } from '../ssh/connection.ts';
+import { UserError } from '../util/errors.ts';
+import { shQuote } from '../util/quote.ts';
+import type { ContextFacts, ImageFacts, ImageInspect } from './audit.ts';
+import type { AuditConfig, ImageConfig } from './config.ts';
+import { parseDockerfile } from './dockerfile.ts';
+import { scanSavedImage } from './layers.ts';
+
+/**
+ * Node frees socket buffers only when V8 collects, and V8 waits for ~64 MB of them: streaming a
+ * gigabyte would show that as resident memory. A collection every 8 MB read keeps RSS flat for
+ * about a second per gigabyte.
+ */
+let gc: (() => void) | undefined;
+function collector(): (() => void) | undefined {
+  if (gc) return gc;
+  try {
+    v8.setFlagsFromString('--expose-gc');
+    gc = vm.runInNewContext('gc') as () => void;
+  } catch {
+    gc = undefined;
+  }
+  return gc;
+}
+
+export async function readRemote(conn: SshConnection, path: string): Promise<string | null> {
+  const r = await conn.exec(`cat -- ${shQuote(path)}`, { maxBuffer: 16 * 1024 * 1024 });
+  if (r.code === 0) return r.stdout;
+  if (/No such file/.test(r.stderr)) return null;
+  throw new UserError(`cannot read ${path} on the host: ${r.stderr.trim().split('\n')[0] || `cat exited ${r.code}`}`);
+}
+
+const SENSITIVE_FIND = [
+  '(', '-name', '.git', '-o', '-name', 'node_modules', '-o', '-name', 'venv', '-o', '-name', '.venv', ')', '-prune', '-print', '-o',
+  '(', ...['.env', '.env.*', 'id_rsa', 'id_dsa', 'id_ecdsa', 'id_ed25519', '*.pem', '*.key', '*.p12', '*.pfx', '.npmrc', '.pypirc', '.netrc', '.git-credentials', '.pgpass']
+    .flatMap((n, i) => [...(i ? ['-o'] : []), '-name', n]), ')', '-print',
+];
+
+async function gatherContext(conn: SshConnection, dir: string, field: string): Promise<ContextFacts> {
+  const r = await conn.exec(`cd ${shQuote(dir)} && find . -mindepth 1 ${SENSITIVE_FIND.map(shQuote).join(' ')} | head -n 5000`);
+  if (r.code !== 0) throw new UserError(`build context ${dir} is not a readable directory on the host: fix \`${field}\` (${r.stderr.trim().split('\n')[0]})`);
+  const files = r.stdout.split('\n').filter(Boolean).map((p) => p.replace(/^\.\//, ''));
+  const dockerignore = await readRemote(conn, posix.join(dir, '.dockerignore'));
+  const requirements = (await readRemote(conn, posix.join(dir, 'requirements.txt'))) ?? undefined;
+  let devRequirements: ContextFacts['devRequirements'];
+  for (const f of ['requirements-dev.txt', 'dev-requirements.txt', 'requirements/dev.txt']) {
+    const text = await readRemote(conn, posix.join(dir, f));
+    if (text !== null) { devRequirements = { file: f, text }; break; }
+  }
+  return { dir, dockerignore, files, ...(requirements !== undefined ? { requirements } : {}), ...(devRequirements ? { devRequirements } : {}) };
+}
+
+/** Compose's own default: variables from the .env beside the compose file. */
+async function gatherCompose(conn: SshConnection, c: NonNullable<ImageConfig['compose']>, field: string) {
+  const text = await readRemote(conn, c.file);
+  if (text === null) throw new UserError(`compose file ${c.file} does not exist on the host: fix \`${field}.file\``);
+  const env = (await readRemote(conn, posix.join(posix.dirname(c.file), '.env')).catch(() => null)) ?? '';
+  const vars: Record<string, string> = {};
+  for (const l of env.split('\n')) {
+    const m = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(l);
+    if (m) vars[m[1]] = m[2].trim().replace(/^(['"])(.*)\1$/, '$2');
+  }
+  return { file: c.file, service: c.service, text: interpolate(text, vars) };
+}
+
+/**
+ * Compose interpolation for the settings the checks read: ${VAR} and $VAR from the .env, with
+ * ${VAR:-default}; a required ${VAR:?msg} that .env does not set stays as written (compose refuses
+ * to start without it, so the setting is there whenever the service runs).
+ */
+export function interpolate(text: string, vars: Record<string, string>): string {
+  return text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (m, name: string | undefined, op: string | undefined, arg: string | undefined, bare: string | undefined) => {
+    const v = vars[name ?? bare ?? ''];
+    if (v !== undefined && (v !== '' || !op?.startsWith(':'))) return v;
+    if (op?.endsWith('-')) return arg ?? '';
+    if (op?.endsWith('?')) return m;
+    return '';
+  });
+}
+
+export async function gatherImage(conn: SshConnection, docker: Docker, cfg: AuditConfig, img: ImageConfig, index: number): Promise<ImageFacts> {
+  const field = `images[${index}]`;
+  let inspect: ImageInspect;
+  try {
+    inspect = (await docker.getImage(img.name).inspect()) as unknown as ImageInspect;
+  } catch (e) {
+    const status = (e as { statusCode?: number }).statusCode;
+    if (status === 404) throw new UserError(`image ${img.name} is not on the host: build it there (docker build -t ${img.name} …) or fix \`${field}.name\``);
+    throw e;
+  }
+  let dockerfile: ImageFacts['dockerfile'];
+  if (img.dockerfile) {
+    const text = await readRemote(conn, img.dockerfile);
+    if (text === null) throw new UserError(`Dockerfile ${img.dockerfile} does not exist on the host: fix \`${field}.dockerfile\``);
+    dockerfile = parseDockerfile(img.dockerfile, text);
+    if (!dockerfile.stages.length) throw new UserError(`${img.dockerfile} has no FROM: is it a Dockerfile? fix \`${field}.dockerfile\``);
+  }
+  const ctxDir = img.context ?? (img.dockerfile ? dirname(img.dockerfile) : undefined);
+  const context = ctxDir ? await gatherContext(conn, ctxDir, img.context ? `${field}.context` : `${field}.dockerfile`) : undefined;
+  const compose = img.compose ? await gatherCompose(conn, img.compose, `${field}.compose`) : undefined;
+
+  const stream = (await docker.getImage(img.name).get()) as unknown as Readable;
+  const collect = collector();
+  let read = 0;
+  let last = 0;
+  if (collect) stream.on('data', (c: Buffer) => {
+    read += c.length;
+    if (read - last >= 8 * 1024 * 1024) { last = read; collect(); }
+  });
+  const fs = await scanSavedImage(stream);
+  collect?.();
+  return {
+    name: img.name,
+    inspect,
+    fs,
+    ...(dockerfile ? { dockerfile } : {}),
+    ...(context ? { context } : {}),
+    ...(compose ? { compose } : {}),
+    sizeBudget: img.sizeBudget ?? cfg.sizeBudget,
+    ignoreSecretPaths: cfg.ignoreSecretPaths,
+  };
+}
