@@ -4,6 +4,7 @@
 #   bash scripts/lab.sh reset   return the host to the exact pre-migration state
 #   bash scripts/lab.sh status  print each part and whether it is healthy (exit 1 if any is not)
 #   bash scripts/lab.sh down    stop the lab's services (keeps images and .lab/)
+#   bash scripts/lab.sh stacks  deploy the customer stacks of seeds 000-002 (also part of up and reset)
 # Options: --size 10M|100M|1G|5G (data set for the bare-metal chatbot; default: the current one, else 10M)
 set -Eeuo pipefail
 
@@ -399,6 +400,10 @@ status() {
   check "mediahub-backend :8002 (postgres+redis)" curl -fsS http://127.0.0.1:8002/health
   check "mediahub-frontend :3002" curl -fsS http://127.0.0.1:3002/health
   check "mediahub network" docker network inspect mediahub
+  local st
+  for st in rhinon dimini ai-whisperers; do
+    check "stack $st (all services running, healthy)" sh -c "docker ps -a --filter label=com.docker.compose.project=$st --format '{{.Status}}' | grep -q . && ! docker ps -a --filter label=com.docker.compose.project=$st --format '{{.Status}}' | grep -qv '(healthy)'"
+  done
   local left
   left=$(docker ps -aq --filter label=com.docker.compose.project=chm-chatbot; docker volume ls -q | grep -E '^chatbot_' || true
          docker images -q --filter 'reference=chm-chatbot-*'; ls -d "$HOME_DIR"/chm-deploy 2>/dev/null || true)
@@ -425,6 +430,7 @@ up() {
   ensure_chatbot "$size"
   ensure_mediahub
   ensure_todo_images
+  bash "$SRC/stacks/deploy.sh"
 }
 
 reset() {
@@ -439,6 +445,7 @@ reset() {
   start_frontend
   ensure_mediahub
   ensure_todo_images
+  bash "$SRC/stacks/deploy.sh"
 }
 
 down() {
@@ -467,7 +474,8 @@ case $cmd in
   up) t0=$SECONDS; up "$size"; say "up in $((SECONDS - t0))s"; status ;;
   reset) t0=$SECONDS; reset "$size"; say "reset in $((SECONDS - t0))s"; status ;;
   status) status ;;
+  stacks) infra; bash "$SRC/stacks/deploy.sh" ;;
   infra) infra ;;
   down) down ;;
-  *) die "unknown command '$cmd' (up, reset, status, down)" ;;
+  *) die "unknown command '$cmd' (up, reset, status, down, stacks)" ;;
 esac
