@@ -15,7 +15,7 @@ const size = opt('size', '100M');
 const reps = Number(opt('reps', '3'));
 /** --link 1gbit: shape loopback (tc tbf) during the backup contenders, to model an operator's real link. */
 const link = opt('link', '');
-/** --skip backup,restore,freeze,dryrun: leave parts out (e.g. a 5G memory run of the backup alone). */
+/** --skip backup,restore,freeze,dryrun,audit: leave parts out (e.g. a 5G memory run of the backup alone). */
 const skip = new Set(opt('skip', '').split(',').filter(Boolean));
 const SSHCFG = resolve(ROOT, '.lab/ssh/config');
 const DATA = '/home/ubuntu/chm-chatbot';
@@ -127,6 +127,28 @@ if (!skip.has('freeze')) {
   } catch { log('the containers do not serve /api/stats'); }
   log(`writer: ${JSON.stringify(w)}; the containers hold ${kept} of its documents`);
 }
+
+// ---- audit-images on an image with a 1 GB layer of incompressible data: peak RSS of the audit
+// process (its own resourceUsage().maxRSS, reported in --json) and its wall time.
+let audit: { seconds: number; maxRssMB: number } | undefined;
+if (!skip.has('audit')) {
+  const tag = 'cutover-bench/audit-1g:bench';
+  log(`audit-images: building ${tag} (FROM python:3.11-slim, RUN head -c 1G /dev/urandom)`);
+  const ctx = resolve(OUT, 'audit-ctx');
+  mkdirSync(ctx, { recursive: true });
+  writeFileSync(resolve(ctx, 'Dockerfile'), 'FROM python:3.11-slim\nRUN head -c 1G /dev/urandom > /blob.bin\nUSER 10001\n');
+  sh(`ssh -F ${SSHCFG} chm-lab 'mkdir -p /tmp/cutover-bench-audit' && scp -q -F ${SSHCFG} ${ctx}/Dockerfile chm-lab:/tmp/cutover-bench-audit/Dockerfile`);
+  sh(`ssh -F ${SSHCFG} chm-lab 'cd /tmp/cutover-bench-audit && DOCKER_BUILDKIT=0 docker build -q --pull=false -t ${tag} . >/dev/null'`);
+  try {
+    const r = spawnSync(resolve(ROOT, 'node_modules/.bin/tsx'), [resolve(ROOT, 'runbooks/audit-images.ts'), '--image', tag, '--dockerfile', '/tmp/cutover-bench-audit/Dockerfile', '--size-budget', '2GB', '--json'], { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 << 20 });
+    const j = JSON.parse(r.stdout);
+    audit = j.stats;
+    const blob = j.images[0].checks.find((c: { id: string }) => c.id === 'size').evidence[0].what;
+    log(`audit of ${tag}: ${audit!.seconds.toFixed(1)} s, peak RSS ${audit!.maxRssMB} MB; biggest layer: ${blob}`);
+  } finally {
+    sh(`ssh -F ${SSHCFG} chm-lab 'docker image rm ${tag} >/dev/null; rm -rf /tmp/cutover-bench-audit'`);
+  }
+}
 sh(`bash scripts/lab.sh reset --size 10M >/dev/null`);
 rmSync(OUT, { recursive: true, force: true });
 
@@ -157,6 +179,8 @@ const targets = {
   writer_writes_lost: w ? w.acknowledged - kept : NaN,
   peak_rss_mb: Math.max(...rss),
   dry_run_seconds: dry,
+  audit_1g_peak_rss_mb: audit?.maxRssMB ?? NaN,
+  audit_1g_seconds: audit?.seconds ?? NaN,
 };
 console.log(`\ncutover bench — ${size} (${(bytes / 1e6).toFixed(0)} MB, ${pdfFiles} PDFs), ${reps} reps alternating, medians; link: ${link || 'loopback, unshaped'}\n`);
 console.log('| path | MB/s |\n|---|---|');

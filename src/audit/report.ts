@@ -11,6 +11,8 @@ export interface AuditReport {
   fatalFailures: string[];
   exitCode: 0 | 1;
   report?: string;
+  /** wall time and peak resident memory of this audit process */
+  stats?: { seconds: number; maxRssMB: number };
 }
 
 const evLine = (e: Evidence) => {

@@ -1,0 +1,186 @@
+/**
+ * runbooks/audit-images.ts on the lab: the Todo chatbot images of seed 003 (good and flawed, built
+ * by `lab up`/`lab reset`), and the CHM images built from compose/Dockerfile.* exactly as
+ * migrate-chm's deploy.build builds them.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT, SSH_DIR, labSsh } from '../support/lab.ts';
+import { runbook } from '../support/run.ts';
+
+const CONFIG = 'runbooks/stacks/todo.yaml';
+const CHM = '/tmp/cutover-audit-chm';
+const CHM_TAGS = ['chm-chatbot-backend:audit', 'chm-chatbot-frontend:audit'];
+
+/** Write a file on the lab host as the ssh user. */
+function sshPut(path: string, content: string): void {
+  const r = spawnSync('ssh', ['-F', resolve(SSH_DIR, 'config'), 'chm-lab', `cat > '${path}'`], { input: content, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`ssh put ${path}: ${r.stderr}`);
+}
+
+type Check = { id: string; status: string; summary: string; evidence: { what: string; layer?: number; instruction?: string; file?: string }[]; fix?: string; fatal?: boolean };
+type Img = { image: string; checks: Check[] };
+const check = (img: Img | undefined, id: string) => img!.checks.find((c) => c.id === id)!;
+const evidenceText = (c: Check) => c.evidence.map((e) => `${e.what} | ${e.instruction ?? ''} | ${e.file ?? ''}`).join('\n');
+
+describe('audit-images on the lab', () => {
+  let full: ReturnType<typeof runbook>;
+  let report: { runId: string; images: Img[]; fatalFailures: string[]; exitCode: number; report: string };
+  const img = (name: string) => report.images.find((i) => i.image === name);
+
+  beforeAll(() => {
+    for (const t of ['todo-backend:good', 'todo-frontend:good', 'todo-backend:flawed', 'todo-frontend:flawed'])
+      expect(labSsh(`docker image inspect -f ok ${t} 2>&1 || true`).trim(), `${t} missing: run lab up`).toBe('ok');
+    full = runbook('audit-images', ['--config', CONFIG, '--json']);
+    report = JSON.parse(full.stdout);
+  });
+
+  it('--json: stdout is one JSON document and nothing else; exit 1 because fatal checks failed', () => {
+    expect(full.stdout.trim().split('\n')).toHaveLength(1);
+    expect(full.code).toBe(1);
+    expect(report.exitCode).toBe(1);
+    expect(report.fatalFailures).toEqual(expect.arrayContaining(['todo-backend:flawed: non-root', 'todo-backend:flawed: secrets', 'todo-backend:flawed: healthcheck', 'todo-frontend:flawed: healthcheck']));
+    expect(existsSync(report.report)).toBe(true);
+    const md = readFileSync(report.report, 'utf8');
+    expect(md).toContain('## todo-backend:flawed');
+    expect(md).toMatch(/\| ✗ \| non-root \(fatal\) \| 4\.1 \| CIS-DI-0001 \|/);
+    expect(md).toContain('**Fix:**');
+  });
+
+  it('the good images: no ✗ at all', () => {
+    for (const name of ['todo-backend:good', 'todo-frontend:good']) {
+      const failed = img(name)!.checks.filter((c) => c.status === 'fail');
+      expect(failed.map((c) => `${c.id}: ${c.summary}\n${evidenceText(c)}`), name).toEqual([]);
+      expect(check(img(name), 'non-root').status).toBe('pass');
+      expect(check(img(name), 'healthcheck').summary).toContain('/usr/bin/curl');
+    }
+    expect(check(img('todo-frontend:good'), 'dev-deps').status).toBe('pass'); // a devDependency exists and is not shipped
+  });
+
+  it('flawed backend: root, API key in ENV, .env added then deleted, no healthcheck, gcc, no .dockerignore, over budget, no limits', () => {
+    const b = img('todo-backend:flawed');
+    const df = '/home/ubuntu/todo/flawed/backend/Dockerfile';
+    expect(check(b, 'non-root')).toMatchObject({ status: 'fail', fatal: true });
+    expect(evidenceText(check(b, 'non-root'))).toContain(`the final stage has no USER instruction | ${df}:9 FROM python:3.11-slim`);
+    expect(check(b, 'healthcheck').status).toBe('fail');
+
+    const secrets = check(b, 'secrets');
+    expect(secrets.status).toBe('fail');
+    const env = secrets.evidence.find((e) => e.what.startsWith('ENV in the image config: OPENAI_API_KEY='))!;
+    expect(env.instruction).toBe(`${df}:12 ENV OPENAI_API_KEY=…`);
+    expect(env.what).not.toContain('LABfake0flawed0key'); // redacted
+    const dotenv = secrets.evidence.find((e) => e.file === '/app/.env')!;
+    expect(dotenv.what).toMatch(new RegExp(`added in layer (\\d+) \\(\\w+\\), ${df}:22 COPY \\. \\., deleted in layer \\d+ \\(\\w+\\), ${df}:23 RUN rm -f \\.env, still in the image's history`));
+    expect(dotenv.instruction).toBe(`${df}:22 COPY . .`);
+
+    const tool = check(b, 'toolchain');
+    expect(tool.status).toBe('fail');
+    const gcc = tool.evidence.find((e) => e.what.startsWith('/usr/bin/gcc'))!;
+    expect(gcc.instruction).toMatch(new RegExp(`^${df}:15 RUN apt-get update && apt-get install -y --no-install-recommends gcc`));
+    expect(evidenceText(tool)).toMatch(/dpkg package gcc-12 \S+ installed/);
+
+    expect(check(b, 'dockerignore').evidence.map((e) => e.what)).toEqual(['/home/ubuntu/todo/flawed/backend/.dockerignore does not exist', '.env is in the context and would be sent']);
+    const size = check(b, 'size');
+    expect(size.status).toBe('fail');
+    expect(size.evidence.some((e) => e.instruction?.startsWith(`${df}:15 RUN apt-get`))).toBe(true); // gcc's layer among the biggest
+    expect(check(b, 'resource-limits').status).toBe('fail');
+    expect(check(b, 'restart-policy').status).toBe('fail');
+    expect(check(b, 'base-pinned').status).toBe('pass');
+  });
+
+  it('flawed frontend: wget healthcheck not in the image, dev dependencies shipped, FROM node untagged, no .dockerignore', () => {
+    const f = img('todo-frontend:flawed');
+    const df = '/home/ubuntu/todo/flawed/frontend/Dockerfile';
+    const hc = check(f, 'healthcheck');
+    expect(hc.status).toBe('fail');
+    expect(hc.evidence[0]).toMatchObject({ instruction: expect.stringMatching(new RegExp(`^${df}:23 HEALTHCHECK`)) });
+    expect(hc.evidence[0].what).toContain('wget not found in the image');
+    const dev = check(f, 'dev-deps');
+    expect(dev.status).toBe('fail');
+    expect(dev.evidence[0]).toMatchObject({ what: 'todo-build-tools is a devDependency in /app/package.json and installed at /app/node_modules/todo-build-tools', instruction: expect.stringMatching(new RegExp(`^${df}:18 COPY --from=builder`)) });
+    expect(check(f, 'base-pinned').evidence).toEqual([expect.objectContaining({ what: 'node has no tag (means :latest)', instruction: `${df}:3 FROM node AS builder` })]);
+    expect(check(f, 'dockerignore').status).toBe('fail');
+    expect(check(f, 'non-root').status).toBe('pass');
+    expect(check(f, 'secrets').status).toBe('pass'); // the .env went into the builder stage only
+  });
+
+  it('terminal output without a TTY: a plain table, the evidence and the fix under each ✗', () => {
+    const r = runbook('audit-images', ['--config', CONFIG, '--image', 'todo-frontend:flawed']);
+    expect(r.code).toBe(1); // healthcheck is fatal in the config
+    expect(r.stdout).not.toMatch(/\x1b\[/);
+    expect(r.stdout).toMatch(/check\s+CIS\s+dockle\s+result/);
+    expect(r.stdout).toMatch(/✗ healthcheck\s+4\.6\s+CIS-DI-0006 .*wget/);
+    expect(r.stdout).toMatch(/✓ non-root\s+4\.1\s+CIS-DI-0001/);
+    expect(r.stdout).toMatch(/fix: probe with a binary the image has/);
+    expect(r.stdout).toMatch(/report: .*backups\/\d{8}-\d{6}-[a-z0-9]{4}\/audit\.md/);
+  });
+
+  it('exit codes follow the fatal list: 0 when only non-fatal checks fail', () => {
+    expect(runbook('audit-images', ['--config', CONFIG, '--image', 'todo-backend:good', '--json']).code).toBe(0);
+    expect(runbook('audit-images', ['--config', CONFIG, '--image', 'todo-frontend:flawed', '--fatal', 'non-root,secrets', '--json']).code).toBe(0);
+    expect(runbook('audit-images', ['--config', CONFIG, '--image', 'todo-frontend:flawed', '--fatal', 'dev-deps', '--json']).code).toBe(1);
+  });
+
+  it('bad input: one line naming the problem and the fix, exit 2', () => {
+    const cases: [string[], RegExp][] = [
+      [['--image', 'todo-nope:1'], /^audit-images: error: image todo-nope:1 is not on the host: build it there .* or fix `images\[0\]\.name`$/],
+      [['--image', 'todo-backend:good', '--dockerfile', '/nope/Dockerfile'], /Dockerfile \/nope\/Dockerfile does not exist on the host: fix `images\[0\]\.dockerfile`/],
+      [['--config', '/nonexistent.yaml'], /config \/nonexistent\.yaml does not exist/],
+      [['--image', 'todo-backend:good', '--fatal', 'everything'], /--fatal everything: no such check \(checks: non-root, /],
+      [['--dockerfile', '/x'], /--dockerfile describes the image given with --image: add --image NAME/],
+    ];
+    for (const [args, re] of cases) {
+      const r = runbook('audit-images', ['--config', CONFIG, ...args]);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
+      expect(r.stderr.trim()).toMatch(re);
+      expect(r.stdout).toBe('');
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'audit-cfg-'));
+    writeFileSync(join(dir, 'bad.yaml'), `${readFileSync(resolve(ROOT, CONFIG), 'utf8')}\nsizeBudget: lots\n`.replace(/^sizeBudget: 750MB\n/m, ''));
+    const r = runbook('audit-images', ['--config', join(dir, 'bad.yaml')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toMatch(/field `sizeBudget`: not a size: lots \(example: sizeBudget: 1GB\)/);
+  });
+
+  describe('the CHM images, built as migrate-chm builds them', () => {
+    beforeAll(() => {
+      labSsh(`rm -rf ${CHM} && mkdir -p ${CHM} && rsync -a --exclude /chroma_db --exclude /pdfs --exclude /transcripts --exclude node_modules /home/ubuntu/chm-chatbot/ ${CHM}/chatbot/`);
+      sshPut(`${CHM}/chatbot/Dockerfile.backend`, readFileSync(resolve(ROOT, 'compose/Dockerfile.backend'), 'utf8'));
+      sshPut(`${CHM}/chatbot/.dockerignore`, readFileSync(resolve(ROOT, 'compose/backend.dockerignore'), 'utf8'));
+      sshPut(`${CHM}/chatbot/chm-chatbot-frontend/Dockerfile`, readFileSync(resolve(ROOT, 'compose/Dockerfile.frontend'), 'utf8'));
+      sshPut(`${CHM}/chatbot/chm-chatbot-frontend/.dockerignore`, readFileSync(resolve(ROOT, 'compose/frontend.dockerignore'), 'utf8'));
+      sshPut(`${CHM}/compose.yaml`, readFileSync(resolve(ROOT, 'compose/chatbot.compose.yaml'), 'utf8'));
+      // the same command as migrate-chm's deploy.build
+      labSsh(`cd ${CHM}/chatbot && DOCKER_BUILDKIT=0 docker build -q --pull=false -f Dockerfile.backend -t ${CHM_TAGS[0]} . >/dev/null`);
+      labSsh(`cd ${CHM}/chatbot/chm-chatbot-frontend && DOCKER_BUILDKIT=0 docker build -q --pull=false -f Dockerfile -t ${CHM_TAGS[1]} . >/dev/null`);
+    });
+    afterAll(() => {
+      labSsh(`docker image rm ${CHM_TAGS.join(' ')} >/dev/null 2>&1 || true; rm -rf ${CHM}`);
+    });
+
+    it('pass every check', () => {
+      const dir = mkdtempSync(join(tmpdir(), 'audit-chm-'));
+      const cfg = `${readFileSync(resolve(ROOT, CONFIG), 'utf8').split('\nimages:')[0]}
+images:
+  - name: ${CHM_TAGS[0]}
+    dockerfile: ${CHM}/chatbot/Dockerfile.backend
+    compose: { file: ${CHM}/compose.yaml, service: chatbot-backend }
+  - name: ${CHM_TAGS[1]}
+    dockerfile: ${CHM}/chatbot/chm-chatbot-frontend/Dockerfile
+    compose: { file: ${CHM}/compose.yaml, service: chatbot-frontend }
+`;
+      writeFileSync(join(dir, 'chm.yaml'), cfg);
+      const r = runbook('audit-images', ['--config', join(dir, 'chm.yaml'), '--json']);
+      const rep = JSON.parse(r.stdout) as typeof report;
+      for (const i of rep.images) {
+        const failed = i.checks.filter((c) => c.status === 'fail');
+        expect(failed.map((c) => `${c.id}: ${c.summary}\n${evidenceText(c)}`), i.image).toEqual([]);
+      }
+      expect(r.code).toBe(0);
+    });
+  });
+});
