@@ -8,6 +8,13 @@
 # Options: --size 10M|100M|1G|5G (data set for the bare-metal chatbot; default: the current one, else 10M)
 set -Eeuo pipefail
 
+# The daemons this script starts (dockerd, sshd, supervisord, pm2) must not inherit the caller's
+# open files: a lock held by the caller (flock, a CI runner's pipes) would live as long as they do.
+for fd in /proc/$$/fd/*; do
+  fd=${fd##*/}
+  case $fd in 0|1|2|255) ;; *) eval "exec $fd>&-" 2>/dev/null || true ;; esac
+done
+
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 LAB="$ROOT/.lab"
 SRC="$ROOT/scripts/lab"
