@@ -249,6 +249,10 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
       const md = await runbook.report({ config, facts: gathered.facts, runId, runDir, timings });
       writeFileSync(resolve(runDir, 'report.md'), md);
     }
+    if (runbook.summary) {
+      const s = runbook.summary({ config, facts: gathered.facts, runId, runDir });
+      process.stdout.write(o.json ? `${JSON.stringify({ type: 'summary', data: s.data ?? s.lines })}\n` : `${s.lines.join('\n')}\n`);
+    }
     journal.close();
     if (outcome.ok && !complete) {
       process.stdout.write(`run ${runId} stopped after ${plan.at(-1)?.step.id} as asked: continue with ${cmdName} --resume ${runId}, or undo with --rollback ${runId}\n`);

@@ -43,4 +43,9 @@ export interface Runbook<S extends z.ZodType, F> {
   leftAfterRollback?(config: z.infer<S>, runId: string): string[];
   /** Written after a run (report.md), from the journal's notes and the facts. */
   report?(ctx: { config: z.infer<S>; facts: F; runId: string; runDir: string; timings: Record<string, number> }): Promise<string> | string;
+  /**
+   * Printed after a run, its report written (ok or not): the result for the operator (a checklist), as
+   * lines, or with --json one {"type":"summary","data"} line.
+   */
+  summary?(ctx: { config: z.infer<S>; facts: F; runId: string; runDir: string }): { lines: string[]; data?: unknown };
 }
