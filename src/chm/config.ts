@@ -9,6 +9,34 @@ const service = z.object({
   ecosystem: z.string().optional(),
 });
 
+/** A memory size as docker and compose take it: a whole number and k, m or g (512m, 1g). */
+const size = z.string().regex(/^[1-9][0-9]*[kmg]$/, 'a size like 512m or 1g (a whole number, then k, m or g)');
+const bytesOf = (s: string) => Number(s.slice(0, -1)) * 1024 ** ('kmg'.indexOf(s.slice(-1)) + 1);
+
+/** Memory and CPU limits of one container (compose mem_limit / cpus; docker inspect: HostConfig.Memory, NanoCpus). */
+const limits = (memory: string, cpus: number) => z.object({
+  memory: size.refine((s) => bytesOf(s) >= 6 * 1024 ** 2, 'at least 6m (docker refuses less)').default(memory),
+  /** CPUs the container may use (0.5: half of one); preflight refuses more than the host has. */
+  cpus: z.number().min(0.01).max(1024).default(cpus),
+}).prefault({});
+
+/**
+ * How the containers run (seed 004's "resource limits" and "docker logs"): applied in the compose
+ * file through the .env beside it (src/chm/deploy-files.ts). The defaults suit a small host; check
+ * them against what the bare-metal processes use (`ps -o rss`) before a real run.
+ */
+const deploySchema = z.object({
+  backend: limits('1g', 1),
+  frontend: limits('512m', 0.5),
+  nginx: limits('128m', 0.5),
+  /** docker's json-file log driver, rotated: `docker logs` shows the newest maxFile × maxSize at most. */
+  logs: z.object({ maxSize: size.default('10m'), maxFile: z.number().int().min(1).max(100).default(5) }).prefault({}),
+  restart: z.enum(['unless-stopped', 'always', 'on-failure', 'no']).default('unless-stopped'),
+}).prefault({});
+
+/** A path on the host: absolute, and nothing compose's .env or nginx would read as syntax. */
+const hostPath = z.string().regex(/^\/[^\s$"'\\;{}#]+$/, 'an absolute path on the host, without spaces, quotes, $, ;, {, } or #');
+
 export const chmSchema = z.object({
   ssh: sshSchema,
   chatbot: z.object({
@@ -27,11 +55,26 @@ export const chmSchema = z.object({
      */
     healthPath: z.string().startsWith('/').optional(),
     statsPath: z.string().startsWith('/').optional(),
+    /**
+     * How nginx passes /api/… to the backend. strip (the seed's `proxy_pass http://chatbot_backend/;`,
+     * and what the real CHM backend needs: it serves its routes at the root, /api/health reaches
+     * /health); keep: the backend gets /api/… as is (a backend that serves under /api/ itself).
+     * healthPath and statsPath are the backend's own paths (as on bare metal); the checks through
+     * nginx add /api in front of them with strip, and need them under /api/ with keep.
+     */
+    apiPrefix: z.enum(['strip', 'keep']).default('strip'),
     /** The backup's ChromaDB snapshot under a busy writer: copy passes, then (if allowed) a short pause of the writer. */
     snapshot: z.object({
       attempts: z.number().int().min(1).default(5),
       pauseWriter: z.boolean().default(true),
     }).default({ attempts: 5, pauseWriter: true }),
+  }).superRefine((ch, ctx) => {
+    if (ch.apiPrefix !== 'keep') return;
+    for (const key of ['healthPath', 'statsPath'] as const) {
+      const p = ch[key];
+      if (p !== undefined && !p.startsWith('/api/'))
+        ctx.addIssue({ code: 'custom', path: [key], message: `${p} cannot be reached through nginx with apiPrefix keep (nginx sends only /api/… to the backend, unchanged): use a path under /api/, or apiPrefix strip` });
+    }
   }),
   mediahub: z.object({
     project: z.string().default('mediahub'),
@@ -41,7 +84,17 @@ export const chmSchema = z.object({
     postgres: z.object({ container: z.string(), user: z.string(), db: z.string() }),
   }),
   hostnames: z.object({ chatbot: z.string().min(1), mediahub: z.string().min(1) }),
-  nginx: z.object({ bind: z.string().default('0.0.0.0'), port: z.number().int().min(1).max(65535).default(80) }).default({ bind: '0.0.0.0', port: 80 }),
+  nginx: z.object({
+    bind: z.string().default('0.0.0.0'),
+    port: z.number().int().min(1).max(65535).default(80),
+    /**
+     * Optional: a certificate (full chain) and its key, as paths on the host (preflight checks them).
+     * Given, nginx serves both hostnames on tlsPort with them and redirects http to https.
+     */
+    tls: z.object({ cert: hostPath, key: hostPath }).optional(),
+    tlsPort: z.number().int().min(1).max(65535).default(443),
+  }).refine((n) => !n.tls || n.tlsPort !== n.port, { path: ['tlsPort'], message: 'must differ from nginx.port (http is redirected to it)' }).prefault({}),
+  deploy: deploySchema,
   deployDir: z.string().startsWith('/'),
   containerUid: z.number().int().default(10001),
   helperImage: z.string().default('python:3.11-slim'),
@@ -68,4 +121,13 @@ export const chmExamples: Record<string, string> = {
   hostnames: 'hostnames: { chatbot: chatbot.chmedia.com, mediahub: mediahub.chmedia.com }',
   deployDir: 'deployDir: /home/ubuntu/chm-deploy',
   'nginx.port': 'port: 80',
+  'nginx.tls': 'tls: { cert: /etc/letsencrypt/live/chatbot.chmedia.com/fullchain.pem, key: /etc/letsencrypt/live/chatbot.chmedia.com/privkey.pem }',
+  'nginx.tls.cert': 'cert: /etc/letsencrypt/live/chatbot.chmedia.com/fullchain.pem',
+  'nginx.tls.key': 'key: /etc/letsencrypt/live/chatbot.chmedia.com/privkey.pem',
+  'nginx.tlsPort': 'tlsPort: 443',
+  'chatbot.apiPrefix': 'apiPrefix: strip   # or keep',
+  ...Object.fromEntries(['backend', 'frontend', 'nginx'].flatMap((s) => [[`deploy.${s}.memory`, 'memory: 512m   # or 1g'], [`deploy.${s}.cpus`, 'cpus: 0.5']])),
+  'deploy.logs.maxSize': 'maxSize: 10m',
+  'deploy.logs.maxFile': 'maxFile: 5',
+  'deploy.restart': 'restart: unless-stopped   # or always, on-failure, no',
 };

@@ -132,8 +132,41 @@ export async function gatherChm(probe: Probe, c: ChmConfig, runId: string, resum
       bad(`a volume named ${v} already exists and was not made by this run${owner ? ` (made by run ${owner})` : ''}: inspect it (docker volume inspect ${v}); remove or rename it if it is not needed, never by this tool`);
   }
   for (const i of c.images) if (!images.includes(i)) bad(`image ${i} is not on the host: docker pull ${i} (or docker load it) first`);
+  for (const message of await deployProblems(probe, c, resuming)) bad(message);
 
   return { facts: { compose, dataBytes, hostFree, backendHealthy, frontendHealthy, mediahub, port80, volumes, images }, problems };
+}
+
+/** Checks one TLS file on the host as root (nginx's master reads it as root): 2 missing, 3 unreadable, 4 not PEM of that kind, 5 expired. */
+const TLS_FILE = `[ -f "$1" ] || exit 2
+[ -r "$1" ] && head -c 1 "$1" >/dev/null 2>&1 || exit 3
+grep -q -- "$2" "$1" || exit 4
+if [ "$3" = x509 ] && command -v openssl >/dev/null; then openssl x509 -noout -checkend 0 -in "$1" >/dev/null || exit 5; fi
+exit 0`;
+
+/** Preflight of the deploy settings: the TLS files, the TLS port, CPU limits the host can give. */
+async function deployProblems(probe: Probe, c: ChmConfig, resuming: boolean): Promise<string[]> {
+  const out: string[] = [];
+  const tls = c.nginx.tls;
+  if (tls) {
+    for (const [key, kind, what] of [['cert', '-----BEGIN CERTIFICATE-----', 'a PEM certificate (-----BEGIN CERTIFICATE-----)'], ['key', 'PRIVATE KEY-----', 'a PEM private key (-----BEGIN … PRIVATE KEY-----)']] as const) {
+      const path = tls[key];
+      const code = (await probe(sudo(['sh', '-c', TLS_FILE, 'sh', path, kind, key === 'cert' ? 'x509' : '']))).code;
+      const why = { 2: 'no such file on the host', 3: 'not readable, even by root', 4: `not ${what}`, 5: 'the certificate has expired' }[code as 2 | 3 | 4 | 5];
+      if (code !== 0) out.push(`\`nginx.tls.${key}\` ${path}: ${why ?? `cannot be checked (exit ${code})`}: give the ${key === 'cert' ? 'certificate (full chain)' : 'private key'}'s path on the host, or remove nginx.tls to serve http only`);
+    }
+    const taken = (await probe(sudo(['ss', '-ltnpH', `sport = :${c.nginx.tlsPort}`]))).stdout.trim();
+    if (taken && !resuming) {
+      const who = /users:\(\("([^"]+)"/.exec(taken)?.[1] ?? 'another process';
+      out.push(`port ${c.nginx.tlsPort} is taken by ${who} on the host: nginx needs it for TLS; stop ${who} or set \`nginx.tlsPort\``);
+    }
+  }
+  const cpus = Number((await probe(remote(['nproc']))).stdout.trim());
+  if (cpus > 0) {
+    for (const svc of ['backend', 'frontend', 'nginx'] as const)
+      if (c.deploy[svc].cpus > cpus) out.push(`\`deploy.${svc}.cpus\` ${c.deploy[svc].cpus}: the host has ${cpus} CPU${cpus === 1 ? '' : 's'} and docker refuses a limit above that: lower it`);
+  }
+  return out;
 }
 
 /** What a saved plan depends on: not data sizes or free space, which move all the time. */

@@ -5,6 +5,7 @@ import { formatBytes } from '../util/bytes.ts';
 import type { ChmConfig } from './config.ts';
 import type { ChmFacts } from './facts.ts';
 import { FREEZE } from './steps.ts';
+import { publicUrl, viaNginxPath } from './deploy-files.ts';
 
 /** Seconds from "writer stopped" to "containers serving the final data to the public" (the gate
  * open and the backend answering through it), read from the journal. */
@@ -50,6 +51,8 @@ export function chmReport(ctx: { config: ChmConfig; facts: ChmFacts; runId: stri
   const failed = entries.filter((e) => e.type === 'run-failed').pop();
   const done = (step: string) => entries.some((e) => e.type === 'step-done' && e.step === step);
   const snapshot = snapshotSummary(journal);
+  const d = c.deploy;
+  const tls = c.nginx.tls;
   const lines = [
     `# CHM migration report — run ${runId}`,
     '',
@@ -84,13 +87,27 @@ export function chmReport(ctx: { config: ChmConfig; facts: ChmFacts; runId: stri
     freeze !== undefined ? `Writer stopped → the containers serving the final data to the public (gate open): **${freeze.toFixed(2)} s**.` : 'not reached',
     '',
     '## Endpoints (through nginx)',
-    `- http://${c.hostnames.chatbot}/${c.chatbot.healthPath ? ` and ${c.chatbot.healthPath}` : ''}, ${c.mediahub.checkPaths.map((p) => `http://${c.hostnames.mediahub}${p}`).join(', ')}: ${done('verify.endpoints') ? 'checked in verify.endpoints' : 'not reached'}`,
+    `- ${publicUrl(c, c.hostnames.chatbot)}${c.chatbot.healthPath ? ` and ${publicUrl(c, c.hostnames.chatbot, viaNginxPath(c.chatbot.healthPath, c.chatbot.apiPrefix))}` : ''}, ${c.mediahub.checkPaths.map((p) => publicUrl(c, c.hostnames.mediahub, p)).join(', ')}: ${done('verify.endpoints') ? 'checked in verify.endpoints' : 'not reached'}`,
     `- MediaHub containers unchanged: ${facts.mediahub.length} containers, same ids and start times`,
+    `- The chatbot's /api/ reaches its backend ${c.chatbot.apiPrefix === 'strip' ? 'with the prefix stripped (/api/x → /x)' : 'unchanged (/api/x → /api/x)'} (\`chatbot.apiPrefix: ${c.chatbot.apiPrefix}\`).`,
+    tls ? `- TLS: https on ${c.nginx.bind}:${c.nginx.tlsPort} with ${tls.cert}; http on :${c.nginx.port} redirects there.` : `- TLS: none, http only (no \`nginx.tls\` in the config).`,
+    '',
+    '## Containers',
+    '| container | memory limit | CPUs |',
+    '|---|---|---|',
+    `| chatbot-backend | ${d.backend.memory} | ${d.backend.cpus} |`,
+    `| chatbot-frontend | ${d.frontend.memory} | ${d.frontend.cpus} |`,
+    `| nginx-proxy | ${d.nginx.memory} | ${d.nginx.cpus} |`,
+    '',
+    `Restart policy \`${d.restart}\`; logs: \`docker logs <container>\` (json-file, rotated at ${d.logs.maxSize}, ${d.logs.maxFile} files kept); usage: \`docker stats chatbot-backend chatbot-frontend nginx-proxy\`.`,
     '',
     ...keptSection(journal),
     '## Still to do by hand',
-    `- DNS: point ${c.hostnames.chatbot} and ${c.hostnames.mediahub} at this host; nginx answers on ${c.nginx.bind}:${c.nginx.port}.`,
-    `- Firewall / security group: open ${c.nginx.port} (and 443 once TLS is set up); close ${c.chatbot.backend.port} and ${c.chatbot.frontend.port}.`,
+    `- DNS: point ${c.hostnames.chatbot} and ${c.hostnames.mediahub} at this host; nginx answers on ${c.nginx.bind}:${c.nginx.port}${tls ? ` and ${c.nginx.bind}:${c.nginx.tlsPort}` : ''}.`,
+    `- Firewall / security group: open ${tls ? `${c.nginx.port} and ${c.nginx.tlsPort}` : `${c.nginx.port} (and ${c.nginx.tlsPort} once TLS is set up)`}; close ${c.chatbot.backend.port} and ${c.chatbot.frontend.port}.`,
+    tls
+      ? `- TLS certificate renewal: nginx reads ${tls.cert} and ${tls.key} at start; after renewing them, \`docker restart nginx-proxy\`.`
+      : `- TLS: not set up (no \`nginx.tls\` in the config): terminate it in front of this host, or give nginx a certificate and key on the host (\`nginx.tls: { cert, key }\`).`,
     `- Cleanup (old venvs, bare-metal service files) is a separate, confirmed step; the bare-metal data dirs stay untouched as a fallback.`,
     `- Undo this migration at any time: \`npx tsx runbooks/migrate-chm.ts --rollback ${runId}\`.`,
     '',

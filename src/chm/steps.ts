@@ -11,6 +11,7 @@ import type { ChmConfig } from './config.ts';
 import { DATA_NAMES, VOLUMES, mediahubProbe, type ChmFacts } from './facts.ts';
 import { AGENT, KEPT_VOLUMES, LOCK_DIR, hostBackupDir } from './paths.ts';
 import { serviceCommands } from './services.ts';
+import { composeEnv, composeFile, nginxCheckUrl, nginxConf, nginxTlsMounts, viaNginxPath } from './deploy-files.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const read = (p: string) => readFileSync(resolve(ROOT, p), 'utf8');
@@ -39,9 +40,6 @@ export function settleCommands(runId: string): Command[] {
   return [sudo(['sh', '-c', 'if [ -f "$1" ]; then exec python3 "$1" settle "$2"; fi', 'sh', AGENT, runId])];
 }
 
-/** The path through nginx that reaches the backend (nginx sends /api/ to it). */
-const viaNginxPath = (path: string) => path.replace(/^\/(?!api\/)/, '/api/');
-
 function composeCmd(c: ChmConfig, f: ChmFacts, ...args: string[]): string[] {
   const file = `${c.deployDir}/compose.yaml`;
   return f.compose === 'v2'
@@ -58,21 +56,22 @@ function waitHealthy(name: string, seconds = 120): Command {
  * Poll URL every 0.2 s until it answers: 2xx with a health path configured, else any answer below
  * 500 (an app without a health endpoint still answers 404 when it is up).
  */
-function waitAnswers(url: string, what: string, o: { host?: string; token?: string; strict: boolean; seconds?: number }): Command {
+function waitAnswers(url: string, what: string, o: { host?: string; token?: string; strict: boolean; seconds?: number; insecure?: boolean }): Command {
   const seconds = o.seconds ?? 120;
-  return remote(['sh', '-c', 'i=0; while [ $i -lt $(($3 * 5)) ]; do c=$(curl -s -m 2 -o /dev/null -w "%{http_code}" -H "Host: $1" -H "X-Cutover-Verify: $4" "$2"); if [ "$5" = strict ]; then case $c in 2??) exit 0;; esac; elif [ "$c" != 000 ] && [ "$c" -lt 500 ]; then exit 0; fi; i=$((i+1)); sleep 0.2; done; echo "$6 does not answer at $2 after $3 s (last HTTP status: $c)" >&2; exit 1',
-    'sh', o.host ?? '', url, String(seconds), o.token ?? '', o.strict ? 'strict' : 'any', what]);
+  return remote(['sh', '-c', 'i=0; while [ $i -lt $(($3 * 5)) ]; do c=$(curl -s ${7:+-k} -m 2 -o /dev/null -w "%{http_code}" -H "Host: $1" -H "X-Cutover-Verify: $4" "$2"); if [ "$5" = strict ]; then case $c in 2??) exit 0;; esac; elif [ "$c" != 000 ] && [ "$c" -lt 500 ]; then exit 0; fi; i=$((i+1)); sleep 0.2; done; echo "$6 does not answer at $2 after $3 s (last HTTP status: $c)" >&2; exit 1',
+    'sh', o.host ?? '', url, String(seconds), o.token ?? '', o.strict ? 'strict' : 'any', what, o.insecure ? 'insecure' : '']);
 }
 
 /** Poll the chatbot backend through nginx until it answers (with a verify token: through the closed gate). */
 function waitServing(c: ChmConfig, verifyToken = '', seconds = 120): Command {
-  const url = `http://127.0.0.1:${c.nginx.port}${viaNginxPath(c.chatbot.healthPath ?? '/api/')}`;
-  return waitAnswers(url, 'the chatbot backend (through nginx; see docker logs chatbot-backend)', { host: c.hostnames.chatbot, token: verifyToken, strict: Boolean(c.chatbot.healthPath), seconds });
+  // Without a health path: /api/ (the backend's / with strip, its /api/ with keep), any answer below 500.
+  const url = nginxCheckUrl(c, c.chatbot.healthPath ? viaNginxPath(c.chatbot.healthPath, c.chatbot.apiPrefix) : '/api/');
+  return waitAnswers(url, 'the chatbot backend (through nginx; see docker logs chatbot-backend)', { host: c.hostnames.chatbot, token: verifyToken, strict: Boolean(c.chatbot.healthPath), seconds, insecure: Boolean(c.nginx.tls) });
 }
 
 function httpCheck(c: ChmConfig, host: string, path: string, verifyToken?: string): Action {
   const token = verifyToken ? ['-H', `X-Cutover-Verify: ${verifyToken}`] : [];
-  return { cmd: remote(['curl', '-fsS', '-m', '10', '--retry', '10', '--retry-all-errors', '--retry-delay', '1', '-o', '/dev/null', '-w', '%{http_code}', '-H', `Host: ${host}`, ...token, `http://127.0.0.1:${c.nginx.port}${path}`]) };
+  return { cmd: remote(['curl', '-fsS', ...(c.nginx.tls ? ['-k'] : []), '-m', '10', '--retry', '10', '--retry-all-errors', '--retry-delay', '1', '-o', '/dev/null', '-w', '%{http_code}', '-H', `Host: ${host}`, ...token, nginxCheckUrl(c, path)]) };
 }
 
 /**
@@ -157,10 +156,10 @@ export function chmSteps(c: ChmConfig): S[] {
     // ---- deploy
     step('deploy.upload', 'upload compose, nginx and Dockerfiles (keeping any file they overwrite)', ({ runId }) => [
       { ...makeDir(c.deployDir, runId, `${owner}:${owner}`), undoKind: 'removes-ours' as const },
-      ...writeFile(`${c.deployDir}/compose.yaml`, read('compose/chatbot.compose.yaml'), runId, { owner: `${owner}:${owner}` }),
-      ...writeFile(`${c.deployDir}/.env`, `CUTOVER_RUN=${runId}\nNGINX_PUBLISH=${c.nginx.bind}:${c.nginx.port}\nMEDIAHUB_NETWORK=${c.mediahub.network}\n`, runId, { owner: `${owner}:${owner}` }),
+      ...writeFile(`${c.deployDir}/compose.yaml`, composeFile(read('compose/chatbot.compose.yaml'), c), runId, { owner: `${owner}:${owner}` }),
+      ...writeFile(`${c.deployDir}/.env`, composeEnv(c, runId), runId, { owner: `${owner}:${owner}` }),
       ...writeFile(`${c.deployDir}/secrets.env`, secretsEnv(c), runId, { owner: `${owner}:${owner}`, mode: '600' }),
-      ...writeFile(`${c.deployDir}/nginx.conf`, read('nginx/nginx.conf').replaceAll('chatbot.chmedia.com', c.hostnames.chatbot).replaceAll('mediahub.chmedia.com', c.hostnames.mediahub), runId, { owner: `${owner}:${owner}` }),
+      ...writeFile(`${c.deployDir}/nginx.conf`, nginxConf(read('nginx/nginx.conf'), c), runId, { owner: `${owner}:${owner}` }),
       ...writeFile(`${c.deployDir}/gate/chatbot.conf`, gateConf(runId, false), runId, { owner: `${owner}:${owner}` }),
       ...writeFile(`${c.chatbot.dir}/Dockerfile.backend`, read('compose/Dockerfile.backend'), runId, { owner: `${owner}:${owner}` }),
       ...writeFile(`${c.chatbot.dir}/.dockerignore`, read('compose/backend.dockerignore'), runId, { owner: `${owner}:${owner}` }),
@@ -176,7 +175,7 @@ export function chmSteps(c: ChmConfig): S[] {
       })),
     ),
     step('deploy.nginx-test', 'nginx -t on the uploaded config', () => [
-      { cmd: remote(['docker', 'run', '--rm', '--pull', 'never', '--network', c.mediahub.network, '-v', `${c.deployDir}/nginx.conf:/etc/nginx/nginx.conf:ro`, '-v', `${c.deployDir}/gate:/etc/nginx/gate:ro`, 'nginx:alpine', 'nginx', '-t']) },
+      { cmd: remote(['docker', 'run', '--rm', '--pull', 'never', '--network', c.mediahub.network, '-v', `${c.deployDir}/nginx.conf:/etc/nginx/nginx.conf:ro`, '-v', `${c.deployDir}/gate:/etc/nginx/gate:ro`, ...nginxTlsMounts(c), 'nginx:alpine', 'nginx', '-t']) },
     ]),
     step('deploy.up', 'start the chatbot project (backend, frontend, nginx); MediaHub is not touched', ({ facts }) => [
       {
@@ -193,7 +192,7 @@ export function chmSteps(c: ChmConfig): S[] {
     // ---- verify (read-only)
     step('verify.endpoints', 'through nginx with Host headers: chatbot (through the closed gate, with this run\'s header) and MediaHub', ({ runId }) => [
       httpCheck(c, c.hostnames.chatbot, '/', runId),
-      ...(c.chatbot.healthPath ? [httpCheck(c, c.hostnames.chatbot, viaNginxPath(c.chatbot.healthPath), runId)] : [{ cmd: waitServing(c, runId, 30) }]),
+      ...(c.chatbot.healthPath ? [httpCheck(c, c.hostnames.chatbot, viaNginxPath(c.chatbot.healthPath, c.chatbot.apiPrefix), runId)] : [{ cmd: waitServing(c, runId, 30) }]),
       ...c.mediahub.checkPaths.map((path) => httpCheck(c, c.hostnames.mediahub, path)),
     ]),
     step('verify.parity', 'the volumes the containers run on still hold exactly the backup (the agent checks every file); MediaHub unchanged', ({ runId, facts }) => [
@@ -201,7 +200,7 @@ export function chmSteps(c: ChmConfig): S[] {
         cmd: helper(c, runId, 'verify', [...DATA_NAMES.map((n) => `${VOLUMES[n]}:/vol/${n}:ro`), `${hostBackupDir(runId)}:/backup:ro`],
           'set -e; for n in chroma pdfs transcripts; do python3 /agent.py verify /backup/manifest.json $n /vol/$n; done'),
       },
-      ...(c.chatbot.statsPath ? [httpCheck(c, c.hostnames.chatbot, viaNginxPath(c.chatbot.statsPath), runId)] : []),
+      ...(c.chatbot.statsPath ? [httpCheck(c, c.hostnames.chatbot, viaNginxPath(c.chatbot.statsPath, c.chatbot.apiPrefix), runId)] : []),
       {
         cmd: mediahubProbe(c),
         check: (r) => {
@@ -253,7 +252,7 @@ export function chmSteps(c: ChmConfig): S[] {
     step('cutover.open', 'open the gate: the containers take the public\'s reads and writes (the write freeze ends)', ({ runId }) => [
       { cmd: setGate(c, runId, true), undo: [setGate(c, runId, false)] },
       { cmd: waitServing(c) },
-      ...(c.chatbot.statsPath ? [httpCheck(c, c.hostnames.chatbot, viaNginxPath(c.chatbot.statsPath))] : []),
+      ...(c.chatbot.statsPath ? [httpCheck(c, c.hostnames.chatbot, viaNginxPath(c.chatbot.statsPath, c.chatbot.apiPrefix))] : []),
     ], true),
     step('cutover.stop-frontend', 'stop the bare-metal frontend', () => [{ cmd: frontend.stop, undo: [frontend.start] }], true),
     step('cutover.disable', 'keep both bare-metal services from starting at boot', () => [

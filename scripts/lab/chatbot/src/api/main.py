@@ -9,11 +9,13 @@ Environment (defaults are relative to the working directory):
     PDF_DIR                    ./pdfs
     TRANSCRIPTS_DIR            ./transcripts
 
-Endpoints:
-    GET  /             "chm-chatbot backend"
-    GET  /health       {"status":"ok","chroma":path}; 503 when chroma.sqlite3 is missing/unreadable
-    GET  /api/stats    counts + a deterministic content digest of ALL data
-    POST /api/ingest   real ChromaDB-like writes (sqlite rows + HNSW segment files)
+Endpoints, each at the root and under /api/ (like the real backend, which serves its routes at the
+root, behind nginx with chatbot.apiPrefix strip; the frontend and older scripts call /api/...):
+    GET  /                     "chm-chatbot backend"
+    GET  /health, /api/health  {"status":"ok","chroma":path}; 503 when chroma.sqlite3 is missing/unreadable
+    GET  /stats, /api/stats    counts + a deterministic content digest of ALL data
+    POST /ingest, /api/ingest  real ChromaDB-like writes (sqlite rows + HNSW segment files)
+Every response carries X-Backend-Path: the path as the backend received it (what a proxy made of it).
 """
 
 import datetime
@@ -52,6 +54,28 @@ from .chroma_format import (  # noqa: E402
 from .chroma_format import DATABASE_ID as DEFAULT_DATABASE_ID  # noqa: E402
 
 app = FastAPI(title="chm-chatbot backend")
+
+
+class BackendPath:
+    """ASGI middleware: X-Backend-Path on every response, the request path exactly as received."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        path = scope.get("raw_path") or scope["path"].encode("utf-8")
+
+        async def send_with_path(message):
+            if message["type"] == "http.response.start":
+                message["headers"] = list(message.get("headers", [])) + [(b"x-backend-path", path)]
+            await send(message)
+
+        await self.app(scope, receive, send_with_path)
+
+
+app.add_middleware(BackendPath)
 
 # One lock for everything that touches the data: ingests serialize, and a stats
 # digest never sees a half-applied ingest.
@@ -359,6 +383,7 @@ def health():
     return {"status": "ok", "chroma": CHROMA_DIR}
 
 
+@app.get("/stats")
 @app.get("/api/stats")
 def stats():
     try:
@@ -368,6 +393,7 @@ def stats():
         return _error(503, str(exc))
 
 
+@app.post("/ingest")
 @app.post("/api/ingest")
 def ingest(req: IngestRequest):
     if not req.collection or not req.collection.strip():
