@@ -1,11 +1,11 @@
 import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { ROOT, labScript, viaHost } from '../support/lab.ts';
 import { runIdOf, runbook } from '../support/run.ts';
@@ -80,6 +80,7 @@ describe('the deployment the seed promises', () => {
     chmodSync(key, 0o600);
     reset();
   });
+  afterAll(() => rmSync(tls, { recursive: true, force: true }));
 
   it('preflight (so the dry run) refuses a TLS file that is missing or not what it should be, and CPUs the host does not have: one line each, naming the setting', () => {
     const cfg = config({ nginx: { tls: { cert: join(tls, 'missing.pem'), key: cert } }, deploy: { backend: { cpus: 512 } } }, 'bad-deploy.yaml');
