@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { LayerMap, checkCompose, checkDevDeps, checkDockerignore, checkHealthcheck, checkNonRoot, checkToolchain, historySettings, installedPackages, type ImageFacts } from './audit.ts';
+import { LayerMap, interpolate, checkCompose, checkDevDeps, checkDockerignore, checkHealthcheck, checkNonRoot, checkToolchain, historySettings, installedPackages, type ImageFacts } from './audit.ts';
 import { parseDockerfile } from './dockerfile.ts';
-import { interpolate } from './gather.ts';
 import { mergeLayers, type LayerScan } from './layers.ts';
 
 type E = [path: string, type?: 'file' | 'dir' | 'symlink', extra?: { mode?: number; link?: string; body?: string }];
@@ -78,17 +77,17 @@ describe('checks', () => {
   });
 
   it('compose: limits (deploy or mem_limit/cpus), restart policy, with line numbers; required variables count as set', () => {
-    const run = (text: string) => checkCompose(facts([base], { compose: { file: '/c/compose.yaml', service: 'api', text } }));
+    const run = (text: string, vars: Record<string, string> = {}) => checkCompose(facts([base], { compose: { file: '/c/compose.yaml', service: 'api', text, vars } }));
     const [lim, rp] = run('services:\n  api:\n    image: x\n');
     expect(lim.status).toBe('fail');
     expect(lim.evidence[0].file).toBe('/c/compose.yaml:2');
     expect(rp.status).toBe('fail');
     expect(run('services:\n  api:\n    restart: "no"\n    mem_limit: 1g\n    cpus: 1\n').map((r) => r.status)).toEqual(['pass', 'fail']);
     expect(run('services:\n  api:\n    restart: always\n    deploy: { resources: { limits: { memory: 1G, cpus: "0.5" } } }\n').map((r) => r.status)).toEqual(['pass', 'pass']);
-    const text = interpolate('services:\n  api:\n    restart: ${R:?set it}\n    mem_limit: ${M:-512m}\n    cpus: $C\n', { C: '2' });
-    expect(text).toContain('mem_limit: 512m');
-    expect(text).toContain('cpus: 2');
-    expect(run(text).map((r) => r.status)).toEqual(['pass', 'pass']);
+    expect(interpolate('${M:-512m}|$C|${R:?set it}|${E}', { C: '2' })).toBe('512m|2|${R:?set it}|');
+    const text = 'services:\n  api:\n    image: app:${TAG}\n    restart: ${R:?set it}\n    mem_limit: ${M:-512m}\n    cpus: $C\n';
+    expect(run(text, { C: '2' }).map((r) => `${r.status} ${r.summary}`)).toEqual(['pass memory 512m, cpus 2', 'pass restart: ${R:?set it}']);
+    expect(run(text, { C: '2', R: 'no' })[1].status).toBe('fail'); // the .env beside it decides
     expect(run('services:\n  web: {}\n')[0].summary).toMatch(/has no service api \(services: web\)/);
   });
 

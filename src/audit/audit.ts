@@ -33,7 +33,8 @@ export interface ImageFacts {
   fs: ImageFs;
   dockerfile?: DockerfileFacts;
   context?: ContextFacts;
-  compose?: { file: string; service: string; text: string };
+  /** the compose file's text, and the variables of the .env beside it (compose interpolates them) */
+  compose?: { file: string; service: string; text: string; vars?: Record<string, string> };
   sizeBudget: number;
   ignoreSecretPaths?: string[];
 }
@@ -135,9 +136,33 @@ function composeService(f: ImageFacts): { doc: Document; svc?: Record<string, un
   const doc = parseDocument(f.compose.text);
   if (doc.errors.length) return { doc, error: `${f.compose.file} is not valid YAML: ${doc.errors[0].message.split('\n')[0]}` };
   const js = doc.toJS() as { services?: Record<string, Record<string, unknown>> } | null;
-  const svc = js?.services?.[f.compose.service];
+  const raw = js?.services?.[f.compose.service];
+  const svc = raw ? (interpolateDeep(raw, f.compose.vars ?? {}) as Record<string, unknown>) : undefined;
   if (!svc) return { doc, error: `${f.compose.file} has no service ${f.compose.service} (services: ${Object.keys(js?.services ?? {}).join(', ') || 'none'})` };
   return { doc, svc };
+}
+
+/**
+ * Compose interpolation for the settings the checks read: ${VAR} and $VAR from the .env, with
+ * ${VAR:-default}; a required ${VAR:?msg} that .env does not set stays as written (compose refuses
+ * to start without it, so the setting is there whenever the service runs).
+ */
+export function interpolate(text: string, vars: Record<string, string>): string {
+  // (applied to the parsed values, never to the file's text: `image: x:${TAG}` must stay a scalar)
+  return text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (m, name: string | undefined, op: string | undefined, arg: string | undefined, bare: string | undefined) => {
+    const v = vars[name ?? bare ?? ''];
+    if (v !== undefined && (v !== '' || !op?.startsWith(':'))) return v;
+    if (op?.endsWith('-')) return arg ?? '';
+    if (op?.endsWith('?')) return m;
+    return '';
+  });
+}
+
+function interpolateDeep(v: unknown, vars: Record<string, string>): unknown {
+  if (typeof v === 'string') return interpolate(v, vars);
+  if (Array.isArray(v)) return v.map((x) => interpolateDeep(x, vars));
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, interpolateDeep(x, vars)]));
+  return v;
 }
 
 /** Where a binary is in the image: PATH lookup in the merged filesystem, symlinks followed. */

@@ -69,3 +69,12 @@ describe('Dockerfile facts (dockerfile-ast)', () => {
     expect(shellCommands('FOO=1 exec wget -q -O- http://x && test -f /ok; /usr/bin/env python3 -c "x"')).toEqual(['wget', 'test', 'python3']);
   });
 });
+
+describe('shell commands of a HEALTHCHECK', () => {
+  it('operators inside quotes are text, not commands', () => {
+    expect(shellCommands(`python3 -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=2).status == 200 else 1)"`)).toEqual(['python3']);
+    expect(shellCommands(`node -e "fetch('http://x').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"`)).toEqual(['node']);
+    expect(shellCommands(`curl -f "http://x/a;b" && echo 'ok | fine' || exit 1`)).toEqual(['curl', 'echo', 'exit']);
+    expect(shellCommands('test $(cat /tmp/x) = ok')).toEqual(['test', 'cat']); // (a $( ) inside double quotes is not followed)
+  });
+});

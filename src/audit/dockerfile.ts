@@ -26,11 +26,18 @@ export interface DockerfileFacts {
   settings: { keyword: string; key: string; value: string | null; line: number; stage: number }[];
 }
 
-const text = (i: Instruction) => (i.getArgumentsContent() ?? '').replace(/\s+/g, ' ').trim();
+/** The instruction's arguments as written, flags included (--from=builder), continuation lines joined. */
+const textOf = (lines: string[], i: Instruction) => {
+  const r = i.getRange();
+  const raw = lines.slice(r.start.line, r.end.line + 1).map((l) => l.replace(/\\\s*$/, '')).filter((l) => !/^\s*#/.test(l)).join(' ');
+  return raw.replace(/\s+/g, ' ').trim().replace(/^\S+\s*/, '');
+};
 const line1 = (i: Instruction) => i.getRange().start.line + 1;
 
 export function parseDockerfile(path: string, content: string): DockerfileFacts {
   const df = DockerfileParser.parse(content);
+  const lines = content.split(/\r?\n/);
+  const text = (i: Instruction) => textOf(lines, i);
   const stages: DockerfileFacts['stages'] = [];
   const settings: DockerfileFacts['settings'] = [];
   let current = -1;
@@ -129,20 +136,48 @@ export function layerHistory(history: HistoryItem[]): number[] {
   return out;
 }
 
+/** Split a shell line into simple commands' words, honouring quotes (operators inside quotes are text). */
+function simpleCommands(cmd: string): string[][] {
+  const cmds: string[][] = [[]];
+  let word = '';
+  let quote: '"' | "'" | undefined;
+  let quoted = false;
+  const endWord = () => { if (word || quoted) cmds[cmds.length - 1].push(word); word = ''; quoted = false; };
+  const endCmd = () => { endWord(); cmds.push([]); };
+  for (let i = 0; i < cmd.length; i++) {
+    const ch = cmd[i];
+    if (quote) {
+      if (ch === quote) quote = undefined;
+      else if (ch === '\\' && quote === '"' && i + 1 < cmd.length) word += cmd[++i];
+      else word += ch;
+      continue;
+    }
+    if (ch === '"' || ch === "'") { quote = ch; quoted = true; continue; }
+    if (ch === '\\' && i + 1 < cmd.length) { word += cmd[++i]; continue; }
+    if (/\s/.test(ch) && ch !== '\n') { endWord(); continue; }
+    if (ch === '$' && cmd[i + 1] === '(') { endCmd(); i++; continue; }
+    if (ch === ')') { endCmd(); cmds[cmds.length - 1].push('\0'); continue; } // the rest of the outer command, not a new one
+    if (';&|(`\n'.includes(ch)) { endCmd(); if ((ch === '&' || ch === '|') && cmd[i + 1] === ch) i++; continue; }
+    word += ch;
+  }
+  endWord();
+  return cmds.filter((c) => c.length);
+}
+
 /** The words a shell command line runs: the first word of each simple command. */
 export function shellCommands(cmd: string): string[] {
   const out: string[] = [];
-  for (const seg of cmd.split(/\|\||&&|[;|&\n]|\$\(|`|\(|\)/)) {
-    const words = seg.trim().split(/\s+/).filter(Boolean);
+  const wrapper = (w: string) => ['exec', 'command', 'env', 'nice', 'timeout', '!', 'then', 'do', 'else', 'if', 'while', 'until'].includes(w.replace(/^\/(usr\/)?bin\//, ''));
+  for (const words of simpleCommands(cmd)) {
     let i = 0;
     while (i < words.length && /^[A-Za-z_][A-Za-z0-9_]*=/.test(words[i])) i++; // FOO=bar cmd
-    const wrapper = (w: string) => ['exec', 'command', 'env', 'nice', 'timeout', '!', 'then', 'do', 'else', 'if', 'while', 'until'].includes(w.replace(/^\/(usr\/)?bin\//, ''));
     while (i < words.length && wrapper(words[i])) {
       i += words[i] === 'timeout' ? 2 : 1;
       while (i < words.length && /^[A-Za-z_][A-Za-z0-9_]*=/.test(words[i])) i++;
       while (i < words.length && /^-/.test(words[i])) i++;
     }
-    const w = words[i]?.replace(/^["']|["']$/g, '');
+    const w = words[i];
+    if (words[0] === '\0') continue;
     if (w && !/^[<>0-9]/.test(w) && !['fi', 'done', '{', '}', '[[', ']]'].includes(w)) out.push(w);
   }
   return out;

@@ -6,7 +6,7 @@
 import { dirname, posix } from 'node:path';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import Docker from 'dockerode';
 import type { SshConnection } from '../ssh/connection.ts';
 import { UserError } from '../util/errors.ts';
@@ -70,22 +70,7 @@ async function gatherCompose(conn: SshConnection, c: NonNullable<ImageConfig['co
     const m = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(l);
     if (m) vars[m[1]] = m[2].trim().replace(/^(['"])(.*)\1$/, '$2');
   }
-  return { file: c.file, service: c.service, text: interpolate(text, vars) };
-}
-
-/**
- * Compose interpolation for the settings the checks read: ${VAR} and $VAR from the .env, with
- * ${VAR:-default}; a required ${VAR:?msg} that .env does not set stays as written (compose refuses
- * to start without it, so the setting is there whenever the service runs).
- */
-export function interpolate(text: string, vars: Record<string, string>): string {
-  return text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (m, name: string | undefined, op: string | undefined, arg: string | undefined, bare: string | undefined) => {
-    const v = vars[name ?? bare ?? ''];
-    if (v !== undefined && (v !== '' || !op?.startsWith(':'))) return v;
-    if (op?.endsWith('-')) return arg ?? '';
-    if (op?.endsWith('?')) return m;
-    return '';
-  });
+  return { file: c.file, service: c.service, text, vars };
 }
 
 export async function gatherImage(conn: SshConnection, docker: Docker, cfg: AuditConfig, img: ImageConfig, index: number): Promise<ImageFacts> {
@@ -109,15 +94,20 @@ export async function gatherImage(conn: SshConnection, docker: Docker, cfg: Audi
   const context = ctxDir ? await gatherContext(conn, ctxDir, img.context ? `${field}.context` : `${field}.dockerfile`) : undefined;
   const compose = img.compose ? await gatherCompose(conn, img.compose, `${field}.compose`) : undefined;
 
-  const stream = (await docker.getImage(img.name).get()) as unknown as Readable;
+  const saved = (await docker.getImage(img.name).get()) as unknown as Readable;
   const collect = collector();
   let read = 0;
   let last = 0;
-  if (collect) stream.on('data', (c: Buffer) => {
-    read += c.length;
-    if (read - last >= 8 * 1024 * 1024) { last = read; collect(); }
+  // counted in the pipeline (a side 'data' listener would start the flow before the parser is attached)
+  const counted = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      read += chunk.length;
+      if (collect && read - last >= 8 * 1024 * 1024) { last = read; collect(); }
+      cb(null, chunk);
+    },
   });
-  const fs = await scanSavedImage(stream);
+  saved.on('error', (e) => counted.destroy(e));
+  const fs = await scanSavedImage(saved.pipe(counted));
   collect?.();
   return {
     name: img.name,
