@@ -41,6 +41,23 @@ export function keptSection(journalPath: string): string[] {
   ];
 }
 
+/** How the latest attempt of the run ended, from the journal (a resumed run counts its last attempt). */
+export function runOutcome(entries: ReturnType<typeof Journal.read>) {
+  const start = entries.map((e) => e.type === 'run' && e.mode !== 'rollback').lastIndexOf(true);
+  const latest = entries.slice(Math.max(0, start));
+  const failed = latest.filter((e) => e.type === 'run-failed').pop() as { step: string; error: string } | undefined;
+  const rolledBack = latest.some((e) => e.type === 'run-rolled-back');
+  const undoFailed = latest.filter((e) => e.type === 'undo-failed').pop() as { step: string; error: string } | undefined;
+  const finished = latest.some((e) => e.type === 'run-done') && !failed;
+  const lastDone = latest.filter((e) => e.type === 'step-done').pop() as { step: string } | undefined;
+  const result = finished
+    ? 'success'
+    : failed
+      ? `FAILED at ${failed.step}${undoFailed ? '; rollback STOPPED' : rolledBack ? '; rolled back' : '; not rolled back'}`
+      : `stopped after ${lastDone?.step ?? 'the start'} as asked (resumable)`;
+  return { failed, rolledBack, undoFailed, finished, result };
+}
+
 export function chmReport(ctx: { config: ChmConfig; facts: ChmFacts; runId: string; runDir: string; timings: Record<string, number> }): string {
   const { config: c, facts, runId, runDir, timings } = ctx;
   const journal = resolve(runDir, 'journal.jsonl');
@@ -48,7 +65,8 @@ export function chmReport(ctx: { config: ChmConfig; facts: ChmFacts; runId: stri
   const manifestPath = resolve(runDir, 'manifest.json');
   const manifest = existsSync(manifestPath) ? JSON.parse(readFileSync(manifestPath, 'utf8')) : undefined;
   const entries = Journal.read(journal);
-  const failed = entries.filter((e) => e.type === 'run-failed').pop();
+  const o = runOutcome(entries);
+  const failed = o.failed;
   const done = (step: string) => entries.some((e) => e.type === 'step-done' && e.step === step);
   const snapshot = snapshotSummary(journal);
   const d = c.deploy;
@@ -56,8 +74,22 @@ export function chmReport(ctx: { config: ChmConfig; facts: ChmFacts; runId: stri
   const lines = [
     `# CHM migration report — run ${runId}`,
     '',
-    `Host: ${c.ssh.user}@${c.ssh.host}:${c.ssh.port} · Compose ${facts.compose} · result: ${failed ? `FAILED at ${failed.step}` : 'success'}`,
+    `Host: ${c.ssh.user}@${c.ssh.host}:${c.ssh.port} · Compose ${facts.compose} · result: ${o.result}`,
     '',
+    ...(failed ? [
+      '## What failed',
+      `Step \`${failed.step}\`: ${failed.error}`,
+      '',
+      o.undoFailed
+        ? `The rollback STOPPED at \`${o.undoFailed.step}\` (${o.undoFailed.error}): nothing older was undone. Fix the cause, then \`npx tsx runbooks/migrate-chm.ts --rollback ${runId}\` continues it.`
+        : o.rolledBack
+          ? 'Everything this run changed was rolled back (see "Kept on purpose" below for what a rollback keeps). Fix the cause, then run the migration again.'
+          : `Not rolled back: \`npx tsx runbooks/migrate-chm.ts --resume ${runId}\` continues, \`--rollback ${runId}\` undoes.`,
+      `Every command and all it printed: \`${resolve(runDir, 'run.log')}\`.`,
+      '',
+      'Only the checks below that name a step passed; nothing else is claimed.',
+      '',
+    ] : []),
     '## Steps',
     '| step | seconds |',
     '|---|---|',
@@ -88,7 +120,7 @@ export function chmReport(ctx: { config: ChmConfig; facts: ChmFacts; runId: stri
     '',
     '## Endpoints (through nginx)',
     `- ${publicUrl(c, c.hostnames.chatbot)}${c.chatbot.healthPath ? ` and ${publicUrl(c, c.hostnames.chatbot, viaNginxPath(c.chatbot.healthPath, c.chatbot.apiPrefix))}` : ''}, ${c.mediahub.checkPaths.map((p) => publicUrl(c, c.hostnames.mediahub, p)).join(', ')}: ${done('verify.endpoints') ? 'checked in verify.endpoints' : 'not reached'}`,
-    `- MediaHub containers unchanged: ${facts.mediahub.length} containers, same ids and start times`,
+    `- MediaHub containers unchanged: ${done('verify.parity') ? `${facts.mediahub.length} containers, same ids and start times (checked in verify.parity)` : 'not reached'}`,
     `- The chatbot's /api/ reaches its backend ${c.chatbot.apiPrefix === 'strip' ? 'with the prefix stripped (/api/x → /x)' : 'unchanged (/api/x → /api/x)'} (\`chatbot.apiPrefix: ${c.chatbot.apiPrefix}\`).`,
     tls ? `- TLS: https on ${c.nginx.bind}:${c.nginx.tlsPort} with ${tls.cert}; http on :${c.nginx.port} redirects there.` : `- TLS: none, http only (no \`nginx.tls\` in the config).`,
     '',
@@ -102,7 +134,8 @@ export function chmReport(ctx: { config: ChmConfig; facts: ChmFacts; runId: stri
     `Restart policy \`${d.restart}\`; logs: \`docker logs <container>\` (json-file, rotated at ${d.logs.maxSize}, ${d.logs.maxFile} files kept); usage: \`docker stats chatbot-backend chatbot-frontend nginx-proxy\`.`,
     '',
     ...keptSection(journal),
-    '## Still to do by hand',
+    ...(o.finished ? [] : ['## Next', failed ? '- See "What failed" above.' : `- The run stopped as asked: \`npx tsx runbooks/migrate-chm.ts --resume ${runId}\` continues it, \`--rollback ${runId}\` undoes it.`, '']),
+    '## Still to do by hand, once the migration has finished',
     `- DNS: point ${c.hostnames.chatbot} and ${c.hostnames.mediahub} at this host; nginx answers on ${c.nginx.bind}:${c.nginx.port}${tls ? ` and ${c.nginx.bind}:${c.nginx.tlsPort}` : ''}.`,
     `- Firewall / security group: open ${tls ? `${c.nginx.port} and ${c.nginx.tlsPort}` : `${c.nginx.port} (and ${c.nginx.tlsPort} once TLS is set up)`}; close ${c.chatbot.backend.port} and ${c.chatbot.frontend.port}.`,
     tls
