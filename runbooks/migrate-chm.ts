@@ -9,7 +9,7 @@ import { chmRunbookBase } from '../src/chm/runbook-base.ts';
 import { chmFingerprint, gatherChm, type ChmFacts } from '../src/chm/facts.ts';
 import { chmReport } from '../src/chm/report.ts';
 import { hostBackupDir } from '../src/chm/paths.ts';
-import { chmSteps, settleCommands } from '../src/chm/steps.ts';
+import { chmPlanNotes, chmSteps, settleCommands } from '../src/chm/steps.ts';
 import type { Runbook } from '../src/engine/runbook.ts';
 
 export const migrateChm: Runbook<typeof chmSchema, ChmFacts> = {
@@ -19,6 +19,7 @@ export const migrateChm: Runbook<typeof chmSchema, ChmFacts> = {
   fingerprint: chmFingerprint,
   steps: chmSteps,
   settle: (_c, runId) => settleCommands(runId),
+  planNotes: chmPlanNotes,
   leftAfterRollback: (_c, runId) => [`kept on purpose: the host-side backup ${hostBackupDir(runId)} (never deleted by a rollback)`],
   report: chmReport,
 };

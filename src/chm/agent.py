@@ -12,6 +12,13 @@ by argv the plan prints. Python 3 stdlib only. Every command is safe to run twic
   parity MANIFEST NAME LIVE VOL VOL_STAT [SAMPLE_MB] LIVE and VOL hold the same content (stat proofs, hashes, a sample)
   sync-back SRC_DIR LIVE_DIR KEEP_AS UID:GID         if SRC differs from LIVE: keep LIVE as KEEP_AS, copy SRC over it
   settle RUN_ID [SECONDS]                            stop what a lost session of RUN_ID left running (helpers, agents)
+  restore TAR DEST UID:GID MANIFEST NAME [STAT_OUT]  empty DEST, unpack TAR into it, own it by UID:GID, then verify
+  verify-all MANIFEST NAME=DIR ...                   verify, for each data set
+  delta-all MANIFEST UID:GID NAME=LIVE=DEST ...      delta, for each data set
+  parity-all MANIFEST STAT_DIR NAME=LIVE=VOL ...     parity, for all data sets at once (STAT_DIR/NAME.stat.json)
+  sync-back-all RUN_ID SRC=LIVE ...                  sync-back, for each data set: owner of LIVE's parent,
+                                                     LIVE kept as LIVE.pre-rollback-RUN_ID
+  keep-volume DIR NAME RUN_ID                        record DIR/NAME: volume NAME kept on purpose by run RUN_ID
 
 What is data: regular files and symlinks. Names are bytes (anything but '/' and NUL); in JSON they are
 the UTF-8 str Python gives them, undecodable bytes as lone surrogates \\udcNN (PEP 383), which round-trips.
@@ -1460,9 +1467,80 @@ def cmd_settle(run_id, seconds="30"):
 
 # ---- main
 
+# ---- several data sets in one command (one helper container per step)
+
+def _pairs(specs, parts):
+    out = []
+    for spec in specs:
+        bits = spec.split("=", parts - 1)
+        if len(bits) != parts:
+            raise Fail(2, "%s: %s is not %s" % (CTX.cmd, show(spec), "=".join(["X"] * parts)))
+        out.append(bits)
+    return out
+
+
+def cmd_restore(tar, dest, owner, manifest_path, name, stat_out=None):
+    """Empty DEST (a volume this run created), unpack TAR (GNU tar: PAX names as bytes, sparse members,
+    hard links), own everything by UID:GID, then verify every file against the manifest."""
+    uid, gid = _owner(owner) or (None, None)
+    if uid is None:
+        raise Fail(2, "restore: UID:GID is required")
+    CTX.reads = (tar,)
+    for e in os.scandir(dest):
+        remove_any(e.path)
+    r = subprocess.run(["tar", "-xf", tar, "--warning=no-unknown-keyword", "-C", dest], stderr=subprocess.PIPE)
+    if r.returncode != 0:
+        last = [l for l in r.stderr.decode(errors="backslashreplace").splitlines() if l.strip()][-1:] or ["exit %d" % r.returncode]
+        raise Fail(1, "restore: unpacking %s into %s failed: %s" % (show(tar), show(dest), last[0]))
+    for root, dirs, files in os.walk(dest):
+        for n in dirs + files:
+            os.lchown(os.path.join(root, n), uid, gid)
+    os.lchown(dest, uid, gid)
+    return cmd_verify(manifest_path, name, dest, stat_out)
+
+
+def cmd_verify_all(manifest_path, *specs):
+    for name, root in _pairs(specs, 2):
+        cmd_verify(manifest_path, name, root)
+    return 0
+
+
+def cmd_delta_all(manifest_path, owner, *specs):
+    for name, live, dest in _pairs(specs, 3):
+        cmd_delta(manifest_path, name, live, dest, owner)
+    return 0
+
+
+def cmd_parity_all(manifest_path, stat_dir, *specs):
+    """The data sets in parallel (this runs inside the write freeze); fails if any fails."""
+    procs = [subprocess.Popen([sys.executable, os.path.abspath(__file__), "parity", manifest_path, name, live, vol,
+                               os.path.join(stat_dir, name + ".stat.json")]) for name, live, vol in _pairs(specs, 3)]
+    codes = [p.wait() for p in procs]
+    bad = [c for c in codes if c != 0]
+    return bad[0] if bad else 0
+
+
+def cmd_sync_back_all(run_id, *specs):
+    for src, live in _pairs(specs, 2):
+        st = os.stat(os.path.dirname(live.rstrip("/")) or "/")
+        cmd_sync_back(src, live, live.rstrip("/") + ".pre-rollback-" + run_id, "%d:%d" % (st.st_uid, st.st_gid))
+    return 0
+
+
+def cmd_keep_volume(kept_dir, name, run_id):
+    os.makedirs(kept_dir, exist_ok=True)
+    path = os.path.join(kept_dir, name)
+    with open(path + ".part", "w") as f:
+        f.write(run_id + "\n")
+    os.replace(path + ".part", path)
+    print(json.dumps({"kept": name, "run": run_id}))
+    return 0
+
+
 CMDS = {"snapshot": cmd_snapshot, "tar-stream": cmd_tar_stream, "merge-manifest": cmd_merge_manifest,
         "verify": cmd_verify, "delta": cmd_delta, "parity": cmd_parity, "sync-back": cmd_sync_back,
-        "settle": cmd_settle}
+        "settle": cmd_settle, "restore": cmd_restore, "verify-all": cmd_verify_all, "delta-all": cmd_delta_all,
+        "parity-all": cmd_parity_all, "sync-back-all": cmd_sync_back_all, "keep-volume": cmd_keep_volume}
 
 
 def _say(line):

@@ -762,4 +762,50 @@ esac
       for (const p of [mine, stubborn, other]) p.kill('SIGKILL');
     }
   }, 30_000);
+  it('the per-step commands: restore empties, unpacks, owns and verifies; verify-all, delta-all, parity-all, sync-back-all cover every set; keep-volume records', () => {
+    const root = fresh();
+    const live = join(root, 'mlive');
+    mkdirSync(join(live, 'a'), { recursive: true });
+    writeFileSync(join(live, 'a', 'one.pdf'), 'one');
+    symlinkSync('a/one.pdf', join(live, 'link'));
+    execFileSync('sleep', ['0.2']);
+    const b = join(root, 'mb');
+    mkdirSync(b);
+    expect(agent('tar-stream', live, join(b, 'pdfs.tar')).status).toBe(0);
+    expect(agent('merge-manifest', b, 'pdfs').status).toBe(0);
+    const vol = join(root, 'mvol');
+    mkdirSync(vol);
+    writeFileSync(join(vol, 'stale-from-an-earlier-attempt'), 'x');
+    const me = `${process.getuid!()}:${process.getgid!()}`;
+    const r = agent('restore', join(b, 'pdfs.tar'), vol, me, join(b, 'manifest.json'), 'pdfs', join(b, 'restored', 'pdfs.stat.json'));
+    expect(r.status, r.stderr.toString()).toBe(0);
+    expect(readdirSync(vol).sort()).toEqual(['a', 'link']);
+    expect(readlinkSync(join(vol, 'link'))).toBe('a/one.pdf');
+    expect(JSON.parse(r.stdout.toString())).toMatchObject({ verified: 'pdfs', files: 2 });
+    expect(agent('verify-all', join(b, 'manifest.json'), `pdfs=${vol}`).status).toBe(0);
+    // a restore that does not verify fails, naming the file
+    writeFileSync(join(vol, 'a', 'one.pdf'), 'ONE');
+    const bad = agent('verify-all', join(b, 'manifest.json'), `pdfs=${vol}`);
+    expect(bad.status).toBe(5);
+    expect(bad.stderr.toString()).toMatch(/a\/one\.pdf/);
+    writeFileSync(join(vol, 'a', 'one.pdf'), 'one');
+    // delta-all then parity-all (in parallel processes): equal after the delta; a difference fails it
+    execFileSync('sleep', ['0.2']);
+    writeFileSync(join(live, 'a', 'two.pdf'), 'two');
+    expect(agent('parity-all', join(b, 'manifest.json'), join(b, 'restored'), `pdfs=${live}=${vol}`).status).toBe(7);
+    const d = agent('delta-all', join(b, 'manifest.json'), me, `pdfs=${live}=${vol}`);
+    expect(d.status, d.stderr.toString()).toBe(0);
+    const p = agent('parity-all', join(b, 'manifest.json'), join(b, 'restored'), `pdfs=${live}=${vol}`);
+    expect(p.status, p.stderr.toString()).toBe(0);
+    // sync-back-all: the container's writes come back, the old live dir is kept beside it
+    writeFileSync(join(vol, 'a', 'written-by-container.pdf'), 'new');
+    const sb = agent('sync-back-all', 'RUN1', `${vol}=${live}`);
+    expect(sb.status, sb.stderr.toString()).toBe(0);
+    expect(readFileSync(join(live, 'a', 'written-by-container.pdf'), 'utf8')).toBe('new');
+    expect(existsSync(join(root, 'mlive.pre-rollback-RUN1', 'a', 'two.pdf'))).toBe(true);
+    // keep-volume
+    expect(agent('keep-volume', join(root, 'kept'), 'chatbot_pdfs', 'RUN1').status).toBe(0);
+    expect(readFileSync(join(root, 'kept', 'chatbot_pdfs'), 'utf8')).toBe('RUN1\n');
+    expect(agent('delta-all', 'm', me, 'no-equals').stderr.toString()).toMatch(/delta-all: no-equals is not X=X=X/);
+  });
 });

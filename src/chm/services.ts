@@ -10,8 +10,22 @@ export interface ServiceRef {
 /** Runs a command as the service owner (pm2 state lives in the owner's home). */
 const asOwner = (owner: string, argv: string[]): RemoteCommand => ({ kind: 'remote', argv, user: owner });
 
-/** Commands to stop, start, disable at boot and re-enable each kind of bare-metal service. */
+const KIND: Record<Manager, string> = { supervisor: 'supervisor program', pm2: 'pm2 process', systemd: 'systemd unit' };
+
+/** Commands to stop, start, disable at boot and re-enable each kind of bare-metal service, each with its words. */
 export function serviceCommands(s: ServiceRef, owner: string) {
+  const c = managerCommands(s, owner);
+  const what = `${KIND[s.manager]} ${s.name}`;
+  return {
+    status: { ...c.status, says: `read the state of ${what}`, reads: true },
+    stop: { ...c.stop, says: `stop ${what}` },
+    start: { ...c.start, says: `start ${what}` },
+    disable: { ...c.disable, says: `keep ${what} from starting at boot` },
+    enable: { ...c.enable, says: `let ${what} start at boot again` },
+  } satisfies Record<string, RemoteCommand>;
+}
+
+function managerCommands(s: ServiceRef, owner: string) {
   switch (s.manager) {
     case 'supervisor':
       return {

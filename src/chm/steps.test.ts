@@ -17,7 +17,7 @@ describe('CHM plan', () => {
     const everything = JSON.stringify(planToJson('migrate-chm', 'r', 'c', 'f', plan)) + JSON.stringify(plan.map((p) => p.actions.map((a) => a.cmd)));
     expect(everything).not.toContain('sk-live-DO-NOT-PRINT-4242');
     const upload = plan.flatMap((p) => p.actions).find((a) => a.cmd.kind === 'upload' && a.cmd.path.endsWith('/secrets.env'))!;
-    expect(show(upload.cmd)).toBe('upload (sudo): [REDACTED] -> /home/ubuntu/chm-deploy/secrets.env (mode 600)');
+    expect(show(upload.cmd)).toBe('upload (sudo): [REDACTED] -> /home/ubuntu/chm-deploy/secrets.env (mode 600) (owner ubuntu:ubuntu)');
     expect(secretsEnv(c).reveal()).toBe('CUTOVER_TEST_KEY=sk-live-DO-NOT-PRINT-4242\n');
   });
 

@@ -22,7 +22,7 @@ describe('--interactive prompts', () => {
     const printed: string[] = [];
     const ask = scripted(['show', 'run']);
     expect(await askBeforeStep(step(false), { yes: false, print: (s) => printed.push(s) }, ask)).toBe('run');
-    expect(printed.join('\n')).toMatch(/\+ remote: supervisorctl stop chatbot-backend\n\s+undo: remote: supervisorctl start/);
+    expect(printed.join('\n')).toMatch(/\+ remote: supervisorctl stop chatbot-backend\n\s+\$ remote: supervisorctl stop chatbot-backend\n\s+↩ remote: supervisorctl start chatbot-backend\n\s+\$ remote: supervisorctl start/);
   });
   it('a destructive step needs its id typed back; a wrong answer asks for the id again, not the whole menu', async () => {
     const ask = scripted(['run'], ['yes', 'cutover.stop-writer']);

@@ -1,5 +1,5 @@
 import type { input, select } from '@inquirer/prompts';
-import { describe } from '../engine/command.ts';
+import { actionLines, actionView } from './plan-view.ts';
 import type { StepDecision } from '../engine/runner.ts';
 import type { PlannedStep } from '../engine/step.ts';
 
@@ -30,10 +30,8 @@ export async function askBeforeStep(
       ],
     });
     if (choice === 'show') {
-      for (const a of p.actions) {
-        opts.print(`    + ${describe(a.cmd)}`);
-        for (const u of a.undo ?? []) opts.print(`        undo: ${describe(u)}`);
-      }
+      // the same words as the plan, each with its exact command
+      for (const a of p.actions) for (const l of actionLines(actionView(a), true)) opts.print(l);
       if (p.actions.length === 0) opts.print('    (read-only: no commands)');
       continue;
     }

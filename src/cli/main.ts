@@ -15,6 +15,8 @@ import { SshConnection } from '../ssh/connection.ts';
 import { UserError, errorMessage } from '../util/errors.ts';
 import { operatorName } from '../util/operator.ts';
 import { askBeforeStep } from './interactive.ts';
+import { planSummary } from './plan-view.ts';
+import { RunLog } from './run-log.ts';
 import { parseOptions, type CliOptions } from './options.ts';
 import { JsonReporter, LineReporter, ListrReporter, type Reporter } from './reporters.ts';
 
@@ -80,7 +82,8 @@ export async function runCli<S extends z.ZodType, F>(runbook: Runbook<S, F>, arg
   try {
     code = await runInner(runbook, argv, (v) => { verbose = v; });
   } catch (e) {
-    const msg = errorMessage(e).split('\n')[0];
+    // An operator error may carry a second line (where the details are); anything else: its first line only.
+    const msg = e instanceof UserError ? errorMessage(e) : errorMessage(e).split('\n')[0];
     process.stderr.write(`${runbook.name}: error: ${msg}\n`);
     if (verbose && e instanceof Error && !(e instanceof UserError)) process.stderr.write(`${e.stack}\n`);
     code = e instanceof UserError ? e.exitCode : 1;
@@ -169,11 +172,13 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
     if (o.rollback) {
       const journal = new Journal(journalPath);
       journal.append({ type: 'run', runId, runbook: runbook.name, operator: operatorName(), config: configPath, startedAt: new Date().toISOString(), mode: 'rollback' });
-      const reporter = new LineReporter(o.verbose);
+      const reporter = o.json ? new JsonReporter() : new LineReporter(o.verbose);
+      const log = new RunLog(resolve(runDir, 'run.log'));
       reporter.line(`rolling back run ${runId} from ${journalPath}`);
-      const u = await undoFromJournal(journal, real, { event: (e) => reporter.event(e) }, undefined, settle);
+      log.line(`rolling back run ${runId} (operator ${operatorName()})`);
+      const u = await undoFromJournal(journal, real, { event: (e) => { log.event(e); reporter.event(e); } }, undefined, settle);
       journal.close();
-      if (u.undoFailures.length) throw new UserError(rollbackStoppedMessage(u, nextCmd('--rollback')), 1);
+      if (u.undoFailures.length) throw new UserError(`${rollbackStoppedMessage(u, nextCmd('--rollback'))}; details: ${log.path}`, 1);
       reporter.line(u.undone.length ? `rolled back run ${runId}: ${u.undone.length} actions undone` : `run ${runId}: nothing left to undo`);
       const left = leftAfter(u.kept);
       for (const l of left) reporter.line(l);
@@ -183,10 +188,11 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
 
     const resumeState = o.resume ? replay(Journal.read(journalPath)) : undefined;
     if (resumeState?.finished) {
-      process.stdout.write(`run ${runId} already finished: nothing to resume\n`);
+      say(`run ${runId} already finished: nothing to resume`);
       return 0;
     }
-    const gathered = await runbook.gather(probe, config, { runId, resuming: Boolean(o.resume), backupsDir: backupsRoot });
+    const gathered = await withSpinner(`reading ${runbook.ssh(config).host} (preflight: facts and checks; changes nothing)`, tty && !o.json, say,
+      () => runbook.gather(probe, config, { runId, resuming: Boolean(o.resume), backupsDir: backupsRoot }), (g) => g.problems.length === 0);
     if (gathered.problems.length) {
       if (gathered.problems.length > 1) {
         const lines = gathered.problems.map((p) => `  - ${p.message}`).join('\n');
@@ -195,7 +201,8 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
       throw new UserError(`preflight: ${gathered.problems[0].message}`);
     }
     if (gathered.alreadyDone && !o.resume) {
-      process.stdout.write(`${gathered.alreadyDone}\nnothing to do: no changes made\n`);
+      say(gathered.alreadyDone);
+      say('nothing to do: no changes made');
       return 0;
     }
     const fingerprint = factsFingerprint(runbook.fingerprint(gathered.facts));
@@ -216,7 +223,7 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
       reporter.line(`dry run of ${runbook.name} (run id ${runId}, facts fingerprint ${fingerprint.slice(0, 12)}): nothing will be changed`);
       const dry = new DryRunExecutor();
       await executePlan({ plan, exec: dry, hooks: { event: (e) => reporter.event(e) } });
-      reporter.line(`${dry.printed.length} mutating commands in ${plan.length} steps`);
+      for (const l of planSummary(plan, { lines: runbook.planNotes?.(config, gathered.facts) })) reporter.line(l);
       if (o.out) {
         writeFileSync(o.out, `${JSON.stringify(planToJson(runbook.name, runId, configPath, fingerprint, plan), null, 2)}\n`);
         reporter.line(`plan saved to ${o.out}; execute it with --plan ${o.out}`);
@@ -233,13 +240,14 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
     const journal = new Journal(journalPath);
     journal.append({ type: 'run', runId, runbook: runbook.name, operator: operatorName(), config: configPath, startedAt: new Date().toISOString(), mode: o.resume ? 'resume' : 'run' });
     const reporter = await reporterFor(plan);
+    const log = new RunLog(resolve(runDir, 'run.log'));
+    log.line(`run ${runId} of ${runbook.name} (${o.resume ? 'resume' : 'run'}; operator ${operatorName()}; config ${configPath})`);
     const hooks: RunHooks = {
-      event: (e) => reporter.event(e),
+      event: (e) => { log.event(e); reporter.event(e); },
       stopRequested: () => stopRequested,
       beforeStep: o.interactive ? (p) => askBeforeStep(p, { yes: o.yes, print: (s) => reporter.line(s) }) : undefined,
     };
-    if (o.json) reporter.line(`run ${runId} (journal ${journalPath})`);
-    else process.stdout.write(`run ${runId} (journal ${journalPath})\n`);
+    say(`run ${runId} (journal ${journalPath})`);
     const complete = plan.at(-1)?.step.id === fullPlan.at(-1)?.step.id;
     const outcome = await executePlan({ plan, exec: real, journal, resume: resumeState, failAt: o.failAt, noRollback: !o.rollbackOnFailure, complete, hooks, settle });
     await reporter.done();
@@ -255,11 +263,11 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
     }
     journal.close();
     if (outcome.ok && !complete) {
-      process.stdout.write(`run ${runId} stopped after ${plan.at(-1)?.step.id} as asked: continue with ${cmdName} --resume ${runId}, or undo with --rollback ${runId}\n`);
+      say(`run ${runId} stopped after ${plan.at(-1)?.step.id} as asked: continue with ${nextCmd('--resume')}, or undo with ${nextCmd('--rollback')}`);
       return 0;
     }
     if (outcome.ok) {
-      process.stdout.write(`run ${runId} finished${runbook.report ? `; report: ${resolve(runDir, 'report.md')}` : ''}\n`);
+      say(`run ${runId} finished${runbook.report ? `; report: ${resolve(runDir, 'report.md')}` : ''}`);
       return 0;
     }
     if (outcome.quit && !outcome.undoFailures.length) {
@@ -278,12 +286,38 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
         : outcome.rolledBack
           ? `rolled back ${outcome.undone.length} actions${outcome.kept.length ? `; kept on purpose: ${keptNames(outcome.kept)}` : '; the host is as it was before the run'}`
           : `state left as is: ${nextCmd('--resume')} to continue, or ${nextCmd('--rollback')} to undo`;
-    throw new UserError(`step ${outcome.failedStep} failed: ${outcome.error}; ${what}`, 1);
+    log.line(`stopped: step ${outcome.failedStep} failed: ${outcome.error}; ${what}`);
+    throw new UserError(`step ${outcome.failedStep} failed: ${outcome.error}; ${what}; details: ${log.path}`, 1);
   } finally {
     process.off('SIGINT', onSigint);
     process.off('uncaughtException', onFatal);
     process.off('unhandledRejection', onFatal);
     real.close();
+  }
+}
+
+/**
+ * ora on stderr while something slow reads the host (stdout stays the plan's, or JSON's). On a
+ * terminal it spins; elsewhere (CI, --json) one line on stdout once it is done, and on a failure only the error's line.
+ */
+async function withSpinner<T>(text: string, tty: boolean, print: (s: string) => void, work: () => Promise<T>, ok: (r: T) => boolean = () => true): Promise<T> {
+  const t0 = Date.now();
+  const doneText = () => `${text.replace(/ \(.*\)$/, '')}: done in ${((Date.now() - t0) / 1000).toFixed(1)}s`;
+  if (!tty) {
+    const r = await work();
+    if (ok(r)) print(`✔ ${doneText()}`);
+    return r;
+  }
+  const { default: ora } = await import('ora');
+  const spinner = ora({ text, stream: process.stderr, discardStdin: false }).start();
+  try {
+    const r = await work();
+    if (ok(r)) spinner.succeed(doneText());
+    else spinner.stop();
+    return r;
+  } catch (e) {
+    spinner.stop();
+    throw e;
   }
 }
 

@@ -2,6 +2,7 @@ import type { Progress } from '../exec/executor.ts';
 import { formatBytes } from '../util/bytes.ts';
 import type { RunEvent } from '../engine/runner.ts';
 import type { PlannedStep } from '../engine/step.ts';
+import { actionLines, eventView } from './plan-view.ts';
 
 export interface Reporter {
   event(e: RunEvent): void;
@@ -12,13 +13,23 @@ export interface Reporter {
 
 /** "412.3 MB of 1.0 GB, 88.2 MB/s, ETA 7s" from successive progress reports. */
 export class RateMeter {
-  private start = Date.now();
+  private start: number;
+  constructor(private now: () => number = Date.now) {
+    this.start = now();
+  }
+  /**
+   * Truthful about its estimate: the total is what the plan measured on disk, and an archive can be
+   * larger (headers, small files) or smaller (sparse files): past the estimate it says "about" and
+   * drops the ETA; at the end it gives the real total and the time taken.
+   */
   format(p: Progress): string {
-    const secs = Math.max((Date.now() - this.start) / 1000, 0.001);
+    const secs = Math.max((this.now() - this.start) / 1000, 0.001);
     const rate = p.bytes / secs;
-    const of = p.totalBytes ? ` of ${formatBytes(p.totalBytes)}` : '';
-    const eta = p.totalBytes && rate > 0 ? `, ETA ${Math.max(0, Math.ceil((p.totalBytes - p.bytes) / rate))}s` : '';
-    return `${p.label}: ${formatBytes(p.bytes)}${of}, ${formatBytes(rate)}/s${eta}`;
+    if (p.done) return `${p.label}: ${formatBytes(p.bytes)} in ${secs.toFixed(1)}s, ${formatBytes(rate)}/s${p.estimatedBytes !== undefined ? ` (estimated ${formatBytes(p.estimatedBytes)})` : ''}`;
+    if (!p.totalBytes) return `${p.label}: ${formatBytes(p.bytes)}, ${formatBytes(rate)}/s`;
+    if (p.bytes > p.totalBytes) return `${p.label}: ${formatBytes(p.bytes)} (estimated ${formatBytes(p.totalBytes)}), ${formatBytes(rate)}/s`;
+    const eta = rate > 0 ? `, ETA ${Math.max(0, Math.ceil((p.totalBytes - p.bytes) / rate))}s` : '';
+    return `${p.label}: ${formatBytes(p.bytes)} of about ${formatBytes(p.totalBytes)}, ${formatBytes(rate)}/s${eta}`;
   }
 }
 
@@ -38,9 +49,9 @@ export class LineReporter implements Reporter {
   private meters = new Map<string, RateMeter>();
   private lastProgress = 0;
   private dry = false;
-  constructor(private verbose = false) {}
+  constructor(private verbose = false, private write: (s: string) => void = (s) => process.stdout.write(s)) {}
   line(text: string): void {
-    process.stdout.write(`${text}\n`);
+    this.write(`${text}\n`);
   }
   event(e: RunEvent): void {
     switch (e.type) {
@@ -56,15 +67,17 @@ export class LineReporter implements Reporter {
       case 'action':
         if (e.dryRun) {
           this.dry = true;
-          this.line(`    + ${e.what}`);
-          for (const u of e.undo) this.line(`        undo: ${u}`);
-        } else if (this.verbose) this.line(`    $ ${e.what}`);
+          for (const l of actionLines(eventView(e), this.verbose, e.keptAfter)) this.line(l);
+        } else {
+          this.line(`    ${e.reads ? '·' : '+'} ${e.says}`);
+          if (this.verbose) this.line(`        $ ${e.what}`);
+        }
         break;
       case 'progress': {
         const m = this.meters.get(e.progress.label) ?? new RateMeter();
         this.meters.set(e.progress.label, m);
         const now = Date.now();
-        const final = e.progress.totalBytes !== undefined && e.progress.bytes >= e.progress.totalBytes;
+        const final = Boolean(e.progress.done);
         if (now - this.lastProgress > 2000 || final) {
           this.lastProgress = now;
           this.line(`      ${m.format(e.progress)}`);
@@ -76,7 +89,8 @@ export class LineReporter implements Reporter {
         if (this.verbose && e.detail) for (const l of e.detail.split('\n')) this.line(`      | ${l}`);
         break;
       case 'undo':
-        this.line(`  ↩ ${e.ok ? 'undone' : 'UNDO FAILED'} (${e.id}): ${e.what}${e.error ? `: ${e.error}` : ''}`);
+        this.line(undoLine(e));
+        if (this.verbose) this.line(`        $ ${e.exact}`);
         break;
       case 'kept':
         this.line(keptLine(e));
@@ -167,8 +181,11 @@ export class ListrReporter implements Reporter {
         this.outputs.get(e.id)?.(m.format(e.progress));
         break;
       }
+      case 'action':
+        this.outputs.get(e.id)?.(e.says);
+        break;
       case 'undo':
-        this.after.push(`  ↩ ${e.ok ? 'undone' : 'UNDO FAILED'} (${e.id}): ${e.what}${e.error ? `: ${e.error}` : ''}`);
+        this.after.push(undoLine(e));
         break;
       case 'kept':
         this.after.push(keptLine(e));
@@ -188,6 +205,11 @@ export class ListrReporter implements Reporter {
     for (const l of this.after) process.stdout.write(`${l}\n`);
     this.after = [];
   }
+}
+
+/** One undo of a rollback, in the operator's words. */
+function undoLine(e: Extract<RunEvent, { type: 'undo' }>): string {
+  return `  ↩ ${e.ok ? 'undone' : 'UNDO FAILED'} (${e.id}): ${e.what}${e.error ? `: ${e.error}` : ''}`;
 }
 
 /** A resource a rollback kept instead of destroying it. */

@@ -8,7 +8,17 @@ import { shJoin } from '../util/quote.ts';
  */
 export type Command = RemoteCommand | UploadCommand | DownloadCommand | DockerCommand | LocalCommand;
 
-export interface RemoteCommand {
+/**
+ * What a command does, in an operator's words: one line, shown by the plan, the live progress,
+ * --interactive and the rollback. The exact command (describe) stays one flag away (--verbose).
+ */
+export interface Words {
+  says?: string;
+  /** Reads or checks only: changes nothing on the host (the plan counts it as a check, not a change). */
+  reads?: boolean;
+}
+
+export interface RemoteCommand extends Words {
   kind: 'remote';
   argv: string[];
   sudo?: boolean;
@@ -20,7 +30,7 @@ export interface RemoteCommand {
   okCodes?: number[];
 }
 
-export interface UploadCommand {
+export interface UploadCommand extends Words {
   kind: 'upload';
   /** Remote absolute path; written to a temp name and renamed, so it is never half-written. */
   path: string;
@@ -28,11 +38,13 @@ export interface UploadCommand {
   content?: string | Secret;
   localPath?: string;
   mode?: string;
+  /** user:group, set before the file takes its name. */
+  owner?: string;
   sudo?: boolean;
 }
 
 /** Stream a remote command's stdout into a local file: temp name, sha256, rename only on match. */
-export interface DownloadCommand {
+export interface DownloadCommand extends Words {
   kind: 'download';
   argv: string[];
   sudo?: boolean;
@@ -50,9 +62,9 @@ export type DockerOp =
   | { op: 'volumeRemoveOwned'; name: string; runId: string }
   | { op: 'containerRemoveOwned'; name: string; runId: string };
 
-export type DockerCommand = { kind: 'docker' } & DockerOp;
+export type DockerCommand = { kind: 'docker' } & DockerOp & Words;
 
-export interface LocalCommand {
+export interface LocalCommand extends Words {
   kind: 'local';
   argv: string[];
   cwd?: string;
@@ -73,17 +85,33 @@ export function describe(cmd: Command): string {
     }
     case 'upload': {
       const what = cmd.localPath ? cmd.localPath : typeof cmd.content === 'string' || cmd.content === undefined ? `${Buffer.byteLength(cmd.content ?? '')} bytes` : '[REDACTED]';
-      return `upload${cmd.sudo ? ' (sudo)' : ''}: ${what} -> ${cmd.path}${cmd.mode ? ` (mode ${cmd.mode})` : ''}`;
+      return `upload${cmd.sudo ? ' (sudo)' : ''}: ${what} -> ${cmd.path}${cmd.mode ? ` (mode ${cmd.mode})` : ''}${cmd.owner ? ` (owner ${cmd.owner})` : ''}`;
     }
     case 'download':
       return `download: ${shJoin(cmd.argv)} -> ${cmd.localPath}${cmd.sha256File ? ` (sha256 must equal ${cmd.sha256File})` : ''}`;
     case 'docker': {
-      const { kind: _k, op, ...rest } = cmd;
+      const { kind: _k, op, says: _s, reads: _r, ...rest } = cmd;
       return `docker api: ${op} ${JSON.stringify(rest)}`;
     }
     case 'local':
       return `local: ${shJoin(cmd.argv)}${cmd.cwd ? ` (in ${cmd.cwd})` : ''}`;
   }
+}
+
+/** The operator's words for a command: its own, or what the docker API call does, else the exact command. */
+export function says(cmd: Command): string {
+  if (cmd.says) return cmd.says;
+  if (cmd.kind === 'docker') {
+    switch (cmd.op) {
+      case 'volumeCreate':
+        return `create volume ${cmd.name} (labelled with this run)`;
+      case 'volumeRemoveOwned':
+        return `remove volume ${cmd.name}, only if this run created it`;
+      case 'containerRemoveOwned':
+        return `remove container ${cmd.name}, only if this run created it`;
+    }
+  }
+  return describe(cmd);
 }
 
 export const remote = (argv: string[], opts: Omit<RemoteCommand, 'kind' | 'argv'> = {}): RemoteCommand => ({

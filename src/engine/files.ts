@@ -1,6 +1,7 @@
 import { sudo } from './command.ts';
 import type { Secret } from '../util/secret.ts';
 import type { Action } from './step.ts';
+import { formatBytes } from '../util/bytes.ts';
 
 /** Where a run keeps what it needs on the host (kept copies, markers). Never removed by a rollback. */
 export const HOST_STATE = '/var/lib/cutover';
@@ -17,8 +18,8 @@ export function makeDir(path: string, runId: string, owner?: string): Action {
 if [ ! -d "$1" ]; then mkdir -p "$1" "$(dirname "$2")"; : > "$2"; fi
 if [ -n "$3" ]; then chown "$3" "$1"; fi`;
   return {
-    cmd: sudo(['sh', '-c', script, 'sh', path, markerPath(runId, path), owner ?? '']),
-    undo: [sudo(['sh', '-c', 'if [ -e "$2" ]; then rm -rf "$1"; rm -f "$2"; fi', 'sh', path, markerPath(runId, path)])],
+    cmd: sudo(['sh', '-c', script, 'sh', path, markerPath(runId, path), owner ?? ''], { says: `make dir ${path}${owner ? ` (owner ${owner})` : ''}, if missing` }),
+    undo: [sudo(['sh', '-c', 'if [ -e "$2" ]; then rm -rf "$1"; rm -f "$2"; fi', 'sh', path, markerPath(runId, path)], { says: `remove dir ${path}, only if this run made it` })],
     creates: [{ type: 'dir', name: path }],
   };
 }
@@ -33,14 +34,19 @@ export function writeFile(path: string, content: string | Secret, runId: string,
 mkdir -p "$(dirname "$2")"
 if [ -e "$1" ] && [ ! -e "$2" ]; then cp -a "$1" "$2"; elif [ ! -e "$1" ] && [ ! -e "$2.none" ]; then : > "$2.none"; fi`;
   const restore = `if [ -e "$2" ]; then cp -a "$2" "$1"; elif [ -e "$2.none" ]; then rm -f "$1"; fi`;
-  const actions: Action[] = [
+  const name = path.split('/').pop();
+  return [
     {
-      cmd: sudo(['sh', '-c', keep, 'sh', path, kept]),
-      undo: [sudo(['sh', '-c', restore, 'sh', path, kept])],
+      cmd: sudo(['sh', '-c', keep, 'sh', path, kept], { says: `keep the existing ${path}, if any, to put back on rollback` }),
+      undo: [sudo(['sh', '-c', restore, 'sh', path, kept], { says: `put back the kept ${name} (or remove it, if there was none before)` })],
       creates: [{ type: 'file', name: path, keptAt: kept }],
     },
-    { cmd: { kind: 'upload', path, content, mode: opts.mode ?? '644', sudo: true } },
+    {
+      cmd: {
+        kind: 'upload', path, content, mode: opts.mode ?? '644', sudo: true, ...(opts.owner ? { owner: opts.owner } : {}),
+        says: `write ${path} (${typeof content === 'string' ? formatBytes(Buffer.byteLength(content)) : 'secret content, never printed'}; mode ${opts.mode ?? '644'}${opts.owner ? `, owner ${opts.owner}` : ''})`,
+      },
+      undoneBy: `the put-back of ${name} above`,
+    },
   ];
-  if (opts.owner) actions.push({ cmd: sudo(['chown', opts.owner, path]) });
-  return actions;
 }

@@ -20,14 +20,14 @@ const RELEASE = `if [ -d "$1" ] && grep -q "\\"runId\\":\\"$2\\"" "$1/owner.json
 export function takeLock(lockDir: string, runId: string, operator: string): Action {
   const who = operator.replace(/[^A-Za-z0-9@._-]/g, '_');
   return {
-    cmd: sudo(['sh', '-c', TAKE, 'sh', lockDir, runId, who]),
+    cmd: sudo(['sh', '-c', TAKE, 'sh', lockDir, runId, who], { says: `take the host lock ${lockDir} for this run (operator ${who}); refused if another run holds it` }),
     undo: [releaseLockCmd(lockDir, runId)],
     creates: [{ type: 'lock', name: lockDir }],
   };
 }
 
 export function releaseLockCmd(lockDir: string, runId: string): RemoteCommand {
-  return sudo(['sh', '-c', RELEASE, 'sh', lockDir, runId]);
+  return sudo(['sh', '-c', RELEASE, 'sh', lockDir, runId], { says: `release the host lock ${lockDir}, if this run holds it` });
 }
 
 /** Read-only probe: who holds the lock, if anyone. */

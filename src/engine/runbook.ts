@@ -39,6 +39,8 @@ export interface Runbook<S extends z.ZodType, F> {
    * reconnect. Must be safe to run any time.
    */
   settle?(config: z.infer<S>, runId: string): import('./command.ts').Command[];
+  /** Lines the dry run's summary adds for this runbook (the write freeze, what is never undone and why). */
+  planNotes?(config: z.infer<S>, facts: F): string[];
   /** Lines for the operator after a rollback: what is left on purpose (backups, kept data). */
   leftAfterRollback?(config: z.infer<S>, runId: string): string[];
   /** Written after a run (report.md), from the journal's notes and the facts. */

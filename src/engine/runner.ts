@@ -1,19 +1,24 @@
-import { describe } from './command.ts';
+import { describe, says } from './command.ts';
 import type { Command } from './command.ts';
 import type { Executor, Progress } from '../exec/executor.ts';
 import { errorMessage, isConnectionLost } from '../util/errors.ts';
 import { Journal, pendingUndo, replay, type RunState } from './journal.ts';
-import type { PlannedStep, Resource } from './step.ts';
+import type { PlannedStep, Resource, UndoKind } from './step.ts';
 
 export type RunEvent =
   | { type: 'step-start'; id: string; title: string; index: number; total: number }
   | { type: 'step-done'; id: string; ms: number }
   | { type: 'step-skipped'; id: string; why: string }
-  | { type: 'action'; id: string; what: string; undo: string[]; dryRun: boolean }
+  /**
+   * what/undo: the exact commands; says/undoSays: the same in an operator's words; reads: a check
+   * that changes nothing; keptAfter: for a destroys-data undo, the step from which it is never run.
+   */
+  | { type: 'action'; id: string; what: string; undo: string[]; says: string; undoSays: string[]; reads: boolean; undoKind?: UndoKind; keptAfter?: string; undoneBy?: string; dryRun: boolean }
   | { type: 'progress'; id: string; progress: Progress }
   /** detail: the full command and everything it printed on stderr (shown with --verbose). */
   | { type: 'step-failed'; id: string; error: string; detail?: string }
-  | { type: 'undo'; id: string; what: string; ok: boolean; error?: string }
+  /** what: the undo in an operator's words; exact: the command. */
+  | { type: 'undo'; id: string; what: string; exact: string; ok: boolean; error?: string; detail?: string }
   | { type: 'kept'; id: string; resources: Resource[] }
   | { type: 'info'; message: string };
 
@@ -98,6 +103,7 @@ export async function executePlan(o: ExecuteOptions): Promise<RunOutcome> {
   const { plan, exec, journal, hooks } = o;
   const total = plan.length;
   let current: string | undefined;
+  const keptAfter = plan.find((p) => p.step.takesWrites)?.step.id;
   try {
     for (const [i, p] of plan.entries()) {
       const id = p.step.id;
@@ -126,7 +132,10 @@ export async function executePlan(o: ExecuteOptions): Promise<RunOutcome> {
       hooks.event({ type: 'step-start', id, title: p.step.title, index: i, total });
       for (const [index, a] of p.actions.entries()) {
         const what = describe(a.cmd);
-        hooks.event({ type: 'action', id, what, undo: (a.undo ?? []).map(describe), dryRun: exec.dryRun });
+        hooks.event({
+          type: 'action', id, what, undo: (a.undo ?? []).map(describe), says: says(a.cmd), undoSays: (a.undo ?? []).map(says), reads: Boolean(a.cmd.reads),
+          ...(a.undoKind ? { undoKind: a.undoKind } : {}), ...(a.undoKind === 'destroys-data' && keptAfter ? { keptAfter } : {}), ...(a.undoneBy ? { undoneBy: a.undoneBy } : {}), dryRun: exec.dryRun,
+        });
         journal?.append({
           type: 'action', step: id, index, what, undo: a.undo ?? [], creates: a.creates ?? [],
           ...(a.undoKind ? { undoKind: a.undoKind } : {}), ...(a.keep ? { keep: a.keep } : {}),
@@ -203,11 +212,12 @@ export async function undoFromJournal(
     for (const cmd of action.undo as Command[]) {
       try {
         await runUndo(exec, hooks, cmd, settle);
-        hooks.event({ type: 'undo', id: step, what: describe(cmd), ok: true });
+        hooks.event({ type: 'undo', id: step, what: says(cmd), exact: describe(cmd), ok: true });
       } catch (e) {
         failed = errorMessage(e);
         unreachable = e instanceof HostUnreachable;
-        hooks.event({ type: 'undo', id: step, what: describe(cmd), ok: false, error: failed });
+        const stderr = (e as { result?: { stderr?: string } }).result?.stderr;
+        hooks.event({ type: 'undo', id: step, what: says(cmd), exact: describe(cmd), ok: false, error: failed, ...(stderr ? { detail: stderr } : {}) });
         break;
       }
     }

@@ -26,6 +26,11 @@ export interface Action {
   /** For a destroys-data undo: what the rollback does instead once the data may be the only copy (record it as kept). */
   keep?: Command[];
   creates?: Resource[];
+  /**
+   * A change without an undo of its own because another one covers it, in words: "the put-back above"
+   * (a file written after its old copy was kept), "removing the volume" (data copied into a volume this run made).
+   */
+  undoneBy?: string;
   /** Checks the result of a real run (throws to fail the step). Never runs in a dry run. */
   check?: (r: CommandResult) => void;
 }

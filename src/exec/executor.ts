@@ -4,7 +4,12 @@ import { describe } from '../engine/command.ts';
 export interface Progress {
   label: string;
   bytes: number;
+  /** Expected total: an estimate while running (disk usage is not tar size); the real total once done. */
   totalBytes?: number;
+  /** With done: what the plan estimated. */
+  estimatedBytes?: number;
+  /** The transfer finished (bytes is the whole). */
+  done?: boolean;
 }
 
 export interface RunOptions {

@@ -102,8 +102,9 @@ export class SshExecutor implements Executor {
   }
 
   private async upload(cmd: UploadCommand): Promise<CommandResult> {
-    const script = 'set -e; mkdir -p "$(dirname "$1")"; cat > "$1.cutover-part"; chmod "$2" "$1.cutover-part"; mv -f "$1.cutover-part" "$1"';
-    const argv = ['sh', '-c', script, 'sh', cmd.path, cmd.mode ?? '644'];
+    // The file takes its name only once complete, with its mode and owner: never half-written, never readable by the wrong user.
+    const script = 'set -e; mkdir -p "$(dirname "$1")"; cat > "$1.cutover-part"; chmod "$2" "$1.cutover-part"; if [ -n "$3" ]; then chown "$3" "$1.cutover-part"; fi; mv -f "$1.cutover-part" "$1"';
+    const argv = ['sh', '-c', script, 'sh', cmd.path, cmd.mode ?? '644', cmd.owner ?? ''];
     const stdin = cmd.localPath ? createReadStream(cmd.localPath) : isSecret(cmd.content) ? cmd.content.reveal() : (cmd.content ?? '');
     const r = await this.conn.exec(remoteString({ argv, sudo: cmd.sudo }), { stdin });
     if (r.code !== 0) throw new CommandFailed(cmd, r);
@@ -146,7 +147,6 @@ export class SshExecutor implements Executor {
     meter.end();
     await done;
 
-    opts.onProgress?.({ label, bytes, totalBytes: cmd.expectedBytes });
     if (localError) {
       rmSync(part, { force: true });
       throw new UserError(localWriteError(localError, part, bytes, cmd.expectedBytes), 1);
@@ -155,6 +155,8 @@ export class SshExecutor implements Executor {
       rmSync(part, { force: true });
       throw new CommandFailed(cmd, { code: r.code, stdout: '', stderr: r.stderr });
     }
+    // the end: the real total (the plan's size was an estimate from disk usage)
+    opts.onProgress?.({ label, bytes, totalBytes: bytes, estimatedBytes: cmd.expectedBytes, done: true });
     const got = hash.digest('hex');
     if (cmd.sha256File) {
       const s = await this.conn.exec(remoteString({ argv: ['cat', cmd.sha256File], sudo: cmd.sudo }));

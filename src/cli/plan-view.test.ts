@@ -1,0 +1,64 @@
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../engine/config.ts';
+import { remote } from '../engine/command.ts';
+import { executePlan } from '../engine/runner.ts';
+import type { PlannedStep } from '../engine/step.ts';
+import { DryRunExecutor } from '../exec/executor.ts';
+import { chmSchema } from '../chm/config.ts';
+import type { ChmFacts } from '../chm/facts.ts';
+import { chmPlanNotes, chmSteps } from '../chm/steps.ts';
+import { LineReporter } from './reporters.ts';
+import { planSummary } from './plan-view.ts';
+
+const MB = 1024 * 1024;
+const facts: ChmFacts = {
+  compose: 'v2', dataBytes: { chroma: 5 * MB, pdfs: 6 * MB, transcripts: MB }, hostFree: 10_000 * MB, backendHealthy: true, frontendHealthy: true,
+  mediahub: ['/mediahub-backend id1 t1'], port80: '', volumes: {}, images: [],
+};
+
+/** The dry run's text for the lab config, exactly as the CLI prints it (same runner, same reporter), run id replaced. */
+async function planText(runId: string, verbose = false): Promise<string> {
+  process.env.CUTOVER_OPERATOR = 'operator';
+  const c = loadConfig(resolve(import.meta.dirname, '../../runbooks/chm.lab.yaml'), chmSchema);
+  const plan = chmSteps(c).map((step) => ({ step, actions: step.plan({ config: c, facts, runId, runDir: `/laptop/backups/${runId}` }) }));
+  let out = '';
+  const reporter = new LineReporter(verbose, (s) => { out += s; });
+  await executePlan({ plan, exec: new DryRunExecutor(), hooks: { event: (e) => reporter.event(e) } });
+  for (const l of planSummary(plan, { lines: chmPlanNotes(c, facts) })) reporter.line(l);
+  return out.replaceAll(runId, '<run>');
+}
+
+describe('the plan as the operator reads it', () => {
+  it('golden: the human plan of migrate-chm for the lab config, stable across run ids', async () => {
+    const a = await planText('20261122-101010-aaaa');
+    expect(await planText('20991231-235959-ffff')).toBe(a);
+    await expect(a).toMatchFileSnapshot('../../test/golden/migrate-chm.plan.txt');
+    // words, not scripts: no shell in the human plan
+    expect(a).not.toMatch(/sh -c|\$1|sudo -n/);
+  });
+
+  it('--verbose adds the exact command under each line, and the exact commands still carry the run id', async () => {
+    const v = await planText('20261122-101010-aaaa', true);
+    expect(v).toMatch(/\+ create volume chatbot_chroma \(labelled with this run\)\n {8}\$ docker api: volumeCreate \{"name":"chatbot_chroma","labels":\{"io.cutover.run":"<run>"/);
+    expect(v).toMatch(/\+ stop supervisor program chatbot-backend\n {8}\$ remote \(sudo\): supervisorctl stop chatbot-backend/);
+  });
+
+  it('the summary counts changes, undos, checks, destructive steps and data moved', () => {
+    const step = (id: string, destructive = false, takesWrites = false) => ({ id, title: id, destructive, takesWrites, plan: () => [] });
+    const plan: PlannedStep<unknown, unknown>[] = [
+      { step: step('a'), actions: [
+        { cmd: remote(['true'], { says: 'x' }), undo: [remote(['undo'])] },
+        { cmd: { kind: 'download', argv: ['cat'], localPath: '/l', label: 'a.tar', expectedBytes: 2_000_000 } },
+        { cmd: remote(['check'], { reads: true }) },
+      ] },
+      { step: step('b', true, true), actions: [{ cmd: { kind: 'docker', op: 'volumeCreate', name: 'v', labels: {} }, undo: [remote(['rm'])], undoKind: 'destroys-data', creates: [{ type: 'volume', name: 'v' }] }, { cmd: remote(['w']), undoneBy: 'the rm above' }] },
+    ];
+    const s = planSummary(plan).join('\n');
+    expect(s).toContain('Plan: 2 steps, 4 changes (3 undone by a rollback, 1 never undone), 1 checks that change nothing.');
+    expect(s).toContain('  never undone: a');
+    expect(s).toContain('Destructive steps (typed confirmation in --interactive, --yes otherwise): b.');
+    expect(s).toContain('a rollback from b on keeps them: volume v.');
+    expect(s).toContain('Data moved: 2.0 MB on disk (a.tar 2.0 MB).');
+  });
+});
