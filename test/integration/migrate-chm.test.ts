@@ -1,5 +1,5 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -102,6 +102,9 @@ describe('migrate-chm on the lab', () => {
 
     const second = runbook('migrate-chm', ['--json', '--yes', '--resume', runId]);
     expect(second.code, second.stderr + second.stdout).toBe(0);
+    // --json: stdout holds only JSON lines, whatever the run printed (dry run, stop as asked, resume)
+    for (const out of [dry.stdout, first.stdout, second.stdout])
+      for (const l of out.trim().split('\n')) expect(() => JSON.parse(l), l).not.toThrow();
     expect([...actionLines(first), ...actionLines(second)]).toEqual(actionLines(dry));
 
     const served = await viaNginx('/api/stats');
@@ -190,6 +193,8 @@ describe('migrate-chm on the lab', () => {
   it('bad input: one line naming the problem and the fix, nothing changed', () => {
     // One error line naming the problem and the fix; when several preflight checks fail, each gets
     // its own line above it (the disk case: host and local disk both too small).
+    const runDirs = () => (existsSync(resolve(ROOT, 'backups')) ? readdirSync(resolve(ROOT, 'backups')).sort() : []);
+    const dirsBefore = runDirs();
     const oneLine = (args: string[], re: RegExp, checks = 1) => {
       const r = runbook('migrate-chm', args);
       expect(r.code, r.stdout).toBe(2);
@@ -220,5 +225,7 @@ describe('migrate-chm on the lab', () => {
       squatter.kill();
     }
     expect(hostFingerprint()).toEqual(original);
+    // a refused run leaves no backups/<run>/ behind
+    expect(runDirs()).toEqual(dirsBefore);
   });
 });
