@@ -166,8 +166,12 @@ def wait_ready(services_, deadline, since):
                 status, health = state_of(c)
                 name = c["Name"].lstrip("/")
                 if status != "running":
-                    bad.append((s, f"{s} is {status} (exit {c['State'].get('ExitCode')}, restarted {c.get('RestartCount', 0)} times; last log line: {log_tail(name) or 'none'})"))
+                    bad.append((s, f"{s} is {status} (exit {c['State'].get('ExitCode')}; restarted {c.get('RestartCount', 0)} times; last log line: {log_tail(name) or 'none'})"))
                 elif has_healthcheck(c) and health != "healthy":
+                    if c.get("RestartCount"):
+                        # a crash loop caught between two restarts: say so, with what it printed
+                        bad.append((s, f"{s} keeps crashing (restarted {c['RestartCount']} times; last log line: {log_tail(name) or 'none'})"))
+                        continue
                     tail = health_tail(c)
                     bad.append((s, f"{s} is {health}{' (last healthcheck: ' + tail + ')' if tail else ''}"))
         if not bad:
