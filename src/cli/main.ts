@@ -94,7 +94,9 @@ export async function runCli<S extends z.ZodType, F>(runbook: Runbook<S, F>, arg
 async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: string[], setVerbose: (v: boolean) => void): Promise<number> {
   const o = parseOptions(runbook.name, argv);
   setVerbose(o.verbose);
-  const tty = Boolean(process.stdout.isTTY && process.stdin.isTTY) && !process.env.CI;
+  // A terminal with no width (a pty nobody sized, e.g. under `script`) cannot host a spinner or listr:
+  // their redraws would loop. Plain lines there, as in CI.
+  const tty = Boolean(process.stdout.isTTY && process.stdin.isTTY) && !process.env.CI && (process.stdout.columns ?? 0) > 0 && (process.stderr.columns ?? 0) > 0;
   if (o.interactive && !process.stdin.isTTY)
     throw new UserError('--interactive needs a terminal (stdin is not a TTY): run without it, and pass --yes to confirm destructive steps');
 
