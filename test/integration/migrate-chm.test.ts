@@ -5,6 +5,9 @@ import { join, resolve } from 'node:path';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { Journal, replay } from '../../src/engine/journal.ts';
+import { loadConfig } from '../../src/engine/config.ts';
+import { chmSchema } from '../../src/chm/config.ts';
+import { chmSteps } from '../../src/chm/steps.ts';
 import { hostFingerprint } from '../support/fingerprint.ts';
 import { ROOT, getJson, ingest, labScript, labSsh, viaHost } from '../support/lab.ts';
 import { actionLines, killHard, runIdOf, runbook, startRunbook } from '../support/run.ts';
@@ -25,11 +28,15 @@ async function viaNginx(path: string, host = 'chatbot.chmedia.com'): Promise<any
 }
 const mediahubIds = () => execFileSync('docker', ['ps', '-q', '--filter', 'label=com.docker.compose.project=mediahub']).toString().trim().split('\n').sort()
   .map((id) => execFileSync('docker', ['inspect', '-f', '{{.Id}} {{.State.StartedAt}}', id]).toString().trim());
-const MUTATING = [
-  'lock', 'backup.prepare', 'backup.snapshot', 'backup.stream', 'volumes.create', 'volumes.restore',
-  'deploy.upload', 'deploy.build', 'deploy.nginx-test', 'deploy.up', 'verify.endpoints', 'verify.parity',
-  'cutover.stop-writer', 'cutover.delta', 'cutover.restart', 'cutover.parity', 'cutover.open', 'cutover.stop-frontend', 'cutover.disable', 'finish',
-];
+/**
+ * Every step that changes something (a check-only step, e.g. verify.parity, adds no undo: failing
+ * after it undoes exactly what failing after the step before it does).
+ */
+const LAB = loadConfig(resolve(ROOT, 'runbooks/chm.lab.yaml'), chmSchema);
+const PLAN_FACTS = { compose: 'v2', dataBytes: { chroma: 1, pdfs: 1, transcripts: 1 }, mediahub: [] } as never;
+const MUTATING = chmSteps(LAB)
+  .filter((s) => s.plan({ config: LAB, facts: PLAN_FACTS, runId: 'r', runDir: '/tmp/r' }).some((a) => !a.cmd.reads))
+  .map((s) => s.id);
 
 function reset() {
   const r = labScript('reset');
