@@ -102,7 +102,7 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
 
   const configPath = resolve(o.config ?? resolve(PROJECT_ROOT, runbook.defaultConfig));
   const config = loadConfig(configPath, runbook.schema, runbook.examples);
-  const cmdName = `npx tsx runbooks/${runbook.name}.ts`;
+  const cmdName = runbook.command ?? `npx tsx runbooks/${runbook.name}.ts`;
   const backupsRoot = resolve(o.backupsDir ?? resolve(PROJECT_ROOT, 'backups'));
 
   let saved: SavedPlan | undefined;

@@ -48,6 +48,8 @@ export interface DownloadCommand extends Words {
   kind: 'download';
   argv: string[];
   sudo?: boolean;
+  /** Environment for the remote command (values may be secrets), as for a RemoteCommand. */
+  env?: Record<string, string | Secret>;
   localPath: string;
   /** Remote file holding the expected sha256 (hex) of the stream, read after the stream ends. */
   sha256File?: string;

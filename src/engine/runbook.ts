@@ -22,6 +22,8 @@ export interface Facts<F> {
 
 export interface Runbook<S extends z.ZodType, F> {
   name: string;
+  /** How the operator runs it, in next-step hints (default: npx tsx runbooks/<name>.ts). */
+  command?: string;
   /** Used when --config is not given (relative to the project root). */
   defaultConfig: string;
   schema: S;

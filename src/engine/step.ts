@@ -2,7 +2,7 @@ import type { Command, CommandResult } from './command.ts';
 
 /** Something a step made, recorded in the journal so a rollback can name it. */
 export interface Resource {
-  type: 'volume' | 'container' | 'file' | 'dir' | 'lock' | 'service' | 'image' | 'backup';
+  type: 'volume' | 'container' | 'file' | 'dir' | 'lock' | 'service' | 'image' | 'backup' | 'database';
   name: string;
   /** Where a file that was overwritten was kept, to put it back on rollback. */
   keptAt?: string;

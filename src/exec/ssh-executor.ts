@@ -136,7 +136,7 @@ export class SshExecutor implements Executor {
     const done = pipeline(meter, file).catch((e: NodeJS.ErrnoException) => { localError = e; });
     let r: { code: number; stderr: string };
     try {
-      r = await this.streamTo(remoteString({ argv: cmd.argv, sudo: cmd.sudo }), meter);
+      r = await this.streamTo(remoteString({ argv: cmd.argv, sudo: cmd.sudo, env: cmd.env }), meter);
     } catch (e) {
       // The connection went away mid-stream: what arrived is not a backup. Close and remove it.
       meter.destroy();

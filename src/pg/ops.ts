@@ -1,0 +1,104 @@
+import { readFileSync } from 'node:fs';
+import { remote, sudo, type DownloadCommand, type RemoteCommand, type UploadCommand } from '../engine/command.ts';
+import { HOST_STATE } from '../engine/files.ts';
+import { Secret } from '../util/secret.ts';
+import type { PgConfig } from './config.ts';
+
+/** The host side of every operation (see pgtool.py): run with python3 on the host, as root (the host backups are root's). */
+const TOOL = readFileSync(new URL('./pgtool.py', import.meta.url), 'utf8');
+
+/** A database name as a file name: anything but [A-Za-z0-9._-] becomes _ (the manifest keeps the real name). */
+export const fileSafe = (s: string) => s.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '_') || '_';
+
+/** Where a run keeps its dump on the host (never removed by a rollback). */
+export const hostPgDir = (runId: string) => `${HOST_STATE}/backups/${runId}/pg`;
+
+export interface Dumps {
+  /** On the host: the dump, its .sha256 beside it, the manifest. */
+  hostDump: string;
+  hostManifest: string;
+  /** Here, in backups/<run>/. */
+  localDump: string;
+  localManifest: string;
+}
+
+export function dumpPaths(c: PgConfig, runId: string, runDir: string): Dumps {
+  const f = fileSafe(c.postgres.db);
+  return { hostDump: `${hostPgDir(runId)}/${f}.dump`, hostManifest: `${hostPgDir(runId)}/${f}.manifest.json`, localDump: `${runDir}/${f}.dump`, localManifest: `${runDir}/${f}.manifest.json` };
+}
+
+/**
+ * A name this run gives a database: the original's, cut to fit PostgreSQL's 63 bytes, plus
+ * __<tag>_<run id>. `new`: a restored copy, `old`: the one it replaced, `check`: a trial restore.
+ */
+export function dbName(db: string, tag: 'new' | 'old' | 'check', runId: string): string {
+  const suffix = `__${tag}_${runId.replace(/-/g, '_')}`;
+  let head = db;
+  while (Buffer.byteLength(head) + suffix.length > 63) head = [...head].slice(0, -1).join('');
+  return head + suffix;
+}
+
+/** One call of pgtool.py (the arguments are one JSON value: data, never spliced into a script). */
+export function pgtool(c: PgConfig, container: string, op: string, args: Record<string, unknown>, words: { says: string; reads?: boolean }): RemoteCommand {
+  const pw = c.postgres.passwordEnv;
+  const env = pw ? { PGPASSWORD: new Secret(process.env[pw] ?? '') } : undefined;
+  const a = { container, user: c.postgres.user, maintenanceDb: c.postgres.maintenanceDb, ...args };
+  return sudo(['python3', '-c', TOOL, op, JSON.stringify(a)], { ...words, ...(env ? { env } : {}) });
+}
+
+/** pg_dump -Fc in one snapshot, streamed here and teed into the host copy; sha256 equal on both ends; the manifest counted in the same snapshot. */
+export function dump(c: PgConfig, container: string, d: Dumps, expectedBytes: number): DownloadCommand {
+  const cmd = pgtool(c, container, 'dump', { db: c.postgres.db, out: d.hostDump, manifest: d.hostManifest, dbBytes: expectedBytes }, { says: '' });
+  return {
+    kind: 'download', argv: cmd.argv, sudo: true, ...(cmd.env ? { env: cmd.env } : {}), localPath: d.localDump, sha256File: `${d.hostDump}.sha256`, label: d.localDump.split('/').pop(), expectedBytes,
+    says: `pg_dump -Fc of database ${c.postgres.db} in one snapshot, streamed to ${d.localDump} and kept on the host (${d.hostDump}); sha256 equal on both ends; every table's row count and content sum read in the same snapshot`,
+  };
+}
+
+export function fetchManifest(d: Dumps): DownloadCommand {
+  return { kind: 'download', argv: ['cat', d.hostManifest], sudo: true, localPath: d.localManifest, label: d.localManifest.split('/').pop(), says: `copy the manifest (tables, row counts, content sums, sha256) to ${d.localManifest}` };
+}
+
+export function uploadDump(localDump: string, hostDump: string): UploadCommand {
+  return { kind: 'upload', path: hostDump, localPath: localDump, mode: '600', sudo: true, says: `upload ${localDump} to the host (${hostDump})` };
+}
+
+export function removeUpload(hostDump: string): RemoteCommand {
+  return sudo(['rm', '-f', hostDump], { says: `remove the uploaded copy ${hostDump} (the local dump stays)` });
+}
+
+export function load(c: PgConfig, container: string, file: string, sha256: string, into: string, runId: string): RemoteCommand {
+  return pgtool(c, container, 'load', { file, sha256, new: into, like: c.postgres.db, run: runId },
+    { says: `create database ${into} (owner, encoding and locale as ${c.postgres.db}'s; commented with this run), check the dump's sha256, pg_restore it there in one transaction` });
+}
+
+export function verify(c: PgConfig, container: string, db: string, manifest: string): RemoteCommand {
+  return pgtool(c, container, 'verify', { db, manifest }, { says: `every table in ${db} has the dump's row count and content sum (no table missing, none extra)`, reads: true });
+}
+
+export function listDump(c: PgConfig, container: string, file: string, manifest: string): RemoteCommand {
+  return pgtool(c, container, 'list', { file, manifest }, { says: `read the whole dump with pg_restore --list (sha256 checked first); it holds every table of the manifest`, reads: true });
+}
+
+/** Drop a database only if its comment names this run: never one this run did not make. */
+export function dropOurs(c: PgConfig, container: string, db: string, runId: string): RemoteCommand {
+  return pgtool(c, container, 'drop', { db, run: runId }, { says: `drop database ${db}, only if this run made it` });
+}
+
+type State = { exists?: string[]; absent?: string[]; ours?: string[]; notOurs?: string[] };
+
+/** Renames in one transaction (new connections refused and open ones closed first), only from the state `when`; `done`: made already. */
+export function rename(c: PgConfig, container: string, runId: string, pairs: [string, string][], when: State, done: State, o: { says: string; create?: string; otherwise?: 'skip' }): RemoteCommand {
+  return pgtool(c, container, 'rename', { pairs, when, done, run: runId, ...(o.create ? { create: o.create, like: pairs[0][1] } : {}), ...(o.otherwise ? { otherwise: o.otherwise } : {}) }, { says: o.says });
+}
+
+export function facts(c: PgConfig, container: string, extra: Record<string, unknown>): RemoteCommand {
+  return pgtool(c, container, 'facts', { db: c.postgres.db, ...extra }, { says: 'read the database\'s facts', reads: true });
+}
+
+export function findContainer(c: PgConfig): RemoteCommand {
+  const p = c.postgres;
+  return remote(p.container
+    ? ['docker', 'ps', '--filter', `name=^/${p.container}$`, '--format', '{{.Names}}']
+    : ['docker', 'ps', '--filter', `label=com.docker.compose.project=${p.project}`, '--filter', `label=com.docker.compose.service=${p.service}`, '--format', '{{.Names}}'], { sudo: true, reads: true });
+}

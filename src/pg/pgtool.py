@@ -1,0 +1,337 @@
+"""pg.ts's host side: one operation on a compose PostgreSQL per call, run on the host over SSH.
+
+    sudo python3 -c "$(cat pgtool.py)" OP '{"container": ..., "user": ..., "maintenanceDb": ..., ...}'
+
+Every client runs inside the database's container (`docker exec`), over its local socket, as
+ARGS.user (PGPASSWORD from the environment when set). Names of databases, schemas and tables are
+data: quoted here (quote_ident / quote_literal), never spliced as given. Each call prints one JSON
+line on stdout, except `dump`, whose stdout is the dump itself; a failure ends with one line on
+stderr that says what failed and what to do, and exit 1.
+
+    facts    what the plan needs: the database (exists, owner, encoding, size), names taken, free space
+    dump     pg_dump -Fc in a snapshot, teed to a host copy and to stdout; sha256 beside the host
+             copy; per-table row counts and content sums read in the same snapshot, to the manifest
+    load     create database NEW (commented with the run), pg_restore the dump into it
+    verify   per-table row counts and content sums of a database equal the manifest's
+    list     pg_restore --list reads the whole dump; its tables are the manifest's
+    rename   rename databases in one transaction (connections closed first; idempotent)
+    create   create an empty database like another one (owner, encoding, locale), commented with the run
+    drop     drop a database only if its comment names this run (what this run made), else keep it
+"""
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+OP, ARGS = sys.argv[1], json.loads(sys.argv[2])
+C, USER = ARGS["container"], ARGS["user"]
+MAINT = ARGS.get("maintenanceDb", "postgres")
+
+
+def fail(msg, fix=""):
+    print(f"{msg}; fix: {fix}" if fix else msg, file=sys.stderr)
+    sys.exit(1)
+
+
+def out(**o):
+    print(json.dumps(o, separators=(",", ":")))
+
+
+def qi(name):
+    return '"' + name.replace('"', '""') + '"'
+
+
+def ql(s):
+    return "'" + s.replace("'", "''") + "'"
+
+
+def dexec(argv, interactive=False):
+    env = ["-e", "PGPASSWORD"] if os.environ.get("PGPASSWORD") else []
+    return ["docker", "exec", *(["-i"] if interactive else []), *env, C, *argv]
+
+
+def psql_argv(db):
+    return dexec(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-U", USER, "-d", db], interactive=True)
+
+
+def last_line(text):
+    lines = [l.strip() for l in text.strip().splitlines() if l.strip()]
+    return lines[-1] if lines else ""
+
+
+def sql(db, script, timeout=3600):
+    p = subprocess.run(psql_argv(db), input=script, capture_output=True, text=True, timeout=timeout)
+    if p.returncode != 0:
+        fail(f"psql on database {db!r} in container {C} failed: {last_line(p.stderr) or p.returncode}",
+             "check postgres.user / postgres.db in the config and that the container runs")
+    return p.stdout
+
+
+def one_json(db, query):
+    txt = sql(db, query).strip()
+    return json.loads(txt) if txt else None
+
+
+# One row per table (schemas other than the system ones; partitions counted once, as leaves): its row
+# count and a content sum. The sum is order-free (the sum of a 60-bit slice of each row's md5), so a
+# restored table that holds the same rows, in any physical order, sums the same.
+SUMS = r"""
+SELECT coalesce(json_agg(json_build_object('schema', n.nspname, 'name', c.relname,
+  'rows', (xpath('/row/rows/text()', x.q))[1]::text::bigint,
+  'sum', (xpath('/row/sum/text()', x.q))[1]::text) ORDER BY n.nspname, c.relname), '[]')
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+CROSS JOIN LATERAL (SELECT query_to_xml(format('SELECT count(*) AS rows, coalesce(sum((''x''||substr(md5(t::text),1,15))::bit(60)::bigint),0) AS sum FROM ONLY %I.%I t', n.nspname, c.relname), false, true, '') AS q) x
+WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%';
+"""
+
+
+def sums(db):
+    return one_json(db, SUMS) or []
+
+
+def db_info(name):
+    return one_json(MAINT, f"""SELECT json_build_object('name', d.datname, 'owner', pg_get_userbyid(d.datdba),
+      'encoding', pg_encoding_to_char(d.encoding), 'collate', d.datcollate, 'ctype', d.datctype,
+      'bytes', pg_database_size(d.oid), 'comment', shobj_description(d.oid, 'pg_database'),
+      'connections', (SELECT count(*) FROM pg_stat_activity a WHERE a.datid = d.oid))
+      FROM pg_database d WHERE d.datname = {ql(name)};""")
+
+
+def facts():
+    v = subprocess.run(dexec(["pg_dump", "--version"]), capture_output=True, text=True)
+    if v.returncode != 0:
+        fail(f"pg_dump is not runnable in container {C}: {last_line(v.stderr) or v.returncode}", "postgres.container must be the PostgreSQL container (its image has pg_dump)")
+    ver = one_json(MAINT, "SELECT to_json(current_setting('server_version'));")
+    me = one_json(MAINT, f"SELECT to_json(rolsuper) FROM pg_roles WHERE rolname = {ql(USER)};")
+    db = db_info(ARGS["db"])
+    names = {n: db_info(n) is not None for n in ARGS.get("names", [])}
+    df = subprocess.run(dexec(["sh", "-c", 'df -Pk "${PGDATA:-/var/lib/postgresql/data}" | tail -1']), capture_output=True, text=True)
+    free = int(df.stdout.split()[3]) * 1024 if df.returncode == 0 and len(df.stdout.split()) > 3 else None
+    hostdir = ARGS.get("hostDir")
+    host_free = None
+    if hostdir:
+        d = hostdir
+        while not os.path.isdir(d):
+            d = os.path.dirname(d)
+        st = os.statvfs(d)
+        host_free = st.f_bavail * st.f_frsize
+    dump = None
+    if ARGS.get("dump"):
+        p = ARGS["dump"]
+        dump = {"path": p, "exists": os.path.isfile(p)}
+        if dump["exists"]:
+            try:
+                dump["sha256"] = open(p + ".sha256").read().split()[0]
+            except OSError:
+                dump["sha256"] = None
+    out(server=ver, pgDump=last_line(v.stdout), superuser=bool(me), db=db, names=names, pgdataFree=free, hostFree=host_free, dump=dump,
+        tables=len(sums(ARGS["db"])) if db and ARGS.get("countTables") else None)
+
+
+def dump():
+    path, manifest = ARGS["out"], ARGS["manifest"]
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    part = path + ".part"
+    # The snapshot: held open by this session until the dump is done; pg_dump and the counts read it.
+    s = subprocess.Popen(psql_argv(ARGS["db"]), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
+    s.stdin.write("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;\nSELECT pg_export_snapshot();\n")
+    s.stdin.flush()
+    snap = s.stdout.readline().strip()
+    if not snap:
+        fail(f"could not open a snapshot of database {ARGS['db']!r} in container {C}: {last_line(s.stderr.read())}", "check postgres.db and postgres.user in the config")
+    t0 = time.time()
+    d = subprocess.Popen(dexec(["pg_dump", "-Fc", f"--snapshot={snap}", "-U", USER, "-d", ARGS["db"]]), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    err = []
+    threading.Thread(target=lambda: err.append(d.stderr.read().decode(errors="replace")), daemon=True).start()
+    counted = {}
+
+    def count():
+        try:
+            s.stdin.write(SUMS)
+            s.stdin.flush()
+            counted["tables"] = json.loads(s.stdout.readline())
+        except Exception as e:  # reported below, with the session's stderr
+            counted["error"] = str(e)
+    t = threading.Thread(target=count)
+    t.start()
+    h, n = hashlib.sha256(), 0
+    sink = sys.stdout.buffer
+    with open(part, "wb") as f:
+        os.fchmod(f.fileno(), 0o600)
+        while True:
+            chunk = d.stdout.read(1 << 20)
+            if not chunk:
+                break
+            h.update(chunk)
+            n += len(chunk)
+            f.write(chunk)
+            sink.write(chunk)
+        sink.flush()
+        f.flush()
+        os.fsync(f.fileno())
+    rc = d.wait()
+    t.join()
+    s.stdin.write("COMMIT;\n")
+    s.stdin.close()
+    s.wait()
+    if rc != 0:
+        os.unlink(part)
+        time.sleep(0.1)
+        fail(f"pg_dump of {ARGS['db']!r} failed: {last_line(''.join(err)) or rc}", "see the error; the partial host copy was removed, nothing else changed")
+    if "tables" not in counted:
+        os.unlink(part)
+        fail(f"counting rows in the dump's snapshot failed: {counted.get('error')} {last_line(s.stderr.read())}", "see the error")
+    os.rename(part, path)
+    with open(path + ".sha256", "w") as f:
+        f.write(f"{h.hexdigest()}  {os.path.basename(path)}\n")
+    m = {"db": ARGS["db"], "container": C, "snapshot": snap, "bytes": n, "sha256": h.hexdigest(), "seconds": round(time.time() - t0, 3),
+         "pgDump": ARGS.get("pgDump"), "dbBytes": ARGS.get("dbBytes"), "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "tables": counted["tables"]}
+    with open(manifest, "w") as f:
+        json.dump(m, f, indent=1)
+        f.flush()
+        os.fsync(f.fileno())
+    dfd = os.open(os.path.dirname(path), os.O_RDONLY)
+    os.fsync(dfd)
+    os.close(dfd)
+
+
+def check_dump_sha(path, want):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    if h.hexdigest() != want:
+        fail(f"{path} does not match its sha256 ({h.hexdigest()[:12]}… ≠ {want[:12]}…): the file is damaged", "restore from another copy (the local backups/<run>/ one: pass --dump)")
+
+
+def load():
+    new, like, run, path = ARGS["new"], ARGS["like"], ARGS["run"], ARGS["file"]
+    want = ARGS.get("sha256") or open(path + ".sha256").read().split()[0]
+    check_dump_sha(path, want)
+    if db_info(new) is None:
+        info = db_info(like) or {}
+        opts = f" OWNER {qi(info['owner'])} ENCODING {ql(info['encoding'])} LC_COLLATE {ql(info['collate'])} LC_CTYPE {ql(info['ctype'])}" if info else ""
+        sql(MAINT, f"CREATE DATABASE {qi(new)} TEMPLATE template0{opts};\nCOMMENT ON DATABASE {qi(new)} IS {ql('cutover run ' + run)};\n")
+    elif (db_info(new) or {}).get("comment") != f"cutover run {run}":
+        fail(f"database {new!r} exists and was not made by run {run}", "drop or rename it, or pick another run")
+    with open(path, "rb") as f:
+        p = subprocess.run(dexec(["pg_restore", "--exit-on-error", "--single-transaction", "-U", USER, "-d", new], interactive=True), stdin=f, capture_output=True)
+    if p.returncode != 0:
+        fail(f"pg_restore into {new!r} failed: {last_line(p.stderr.decode(errors='replace'))}", "see the error (a role the dump names may be missing on this server); the new database is removed by the rollback")
+    out(ok=True, db=new)
+
+
+def compare(want, got):
+    key = lambda t: (t["schema"], t["name"])
+    w, g = {key(t): t for t in want}, {key(t): t for t in got}
+    bad = []
+    for k in sorted(set(w) | set(g)):
+        a, b = w.get(k), g.get(k)
+        name = f"{k[0]}.{k[1]}"
+        if a is None:
+            bad.append(f"{name}: not in the dump")
+        elif b is None:
+            bad.append(f"{name}: missing")
+        elif a["rows"] != b["rows"]:
+            bad.append(f"{name}: {b['rows']} rows, the dump has {a['rows']}")
+        elif str(a["sum"]) != str(b["sum"]):
+            bad.append(f"{name}: {b['rows']} rows but different content")
+    return bad
+
+
+def verify():
+    m = json.load(open(ARGS["manifest"]))
+    got = sums(ARGS["db"])
+    bad = compare(m["tables"], got)
+    if bad:
+        out(ok=False, db=ARGS["db"], mismatches=bad)
+        fail(f"database {ARGS['db']!r} does not match the dump: {'; '.join(bad[:3])}{' …' if len(bad) > 3 else ''}", "the restore is incomplete; nothing was swapped in")
+    out(ok=True, db=ARGS["db"], tables=len(got), rows=sum(t["rows"] for t in got))
+
+
+def list_dump():
+    m = json.load(open(ARGS["manifest"]))
+    check_dump_sha(ARGS["file"], m["sha256"])
+    with open(ARGS["file"], "rb") as f:
+        p = subprocess.run(dexec(["pg_restore", "--list"], interactive=True), stdin=f, capture_output=True)
+    if p.returncode != 0:
+        fail(f"pg_restore --list cannot read {ARGS['file']}: {last_line(p.stderr.decode(errors='replace'))}", "the dump is damaged: make a new backup")
+    listed = p.stdout.decode(errors="replace").count(" TABLE DATA ")
+    if listed != len(m["tables"]):
+        fail(f"the dump lists {listed} tables' data, the manifest {len(m['tables'])}", "make a new backup")
+    out(ok=True, tables=listed)
+
+
+def close_connections(names):
+    """New connections refused, open ones ended (the app reconnects), so the databases can be renamed."""
+    for n in names:
+        sql(MAINT, f"ALTER DATABASE {qi(n)} ALLOW_CONNECTIONS false;\n")
+    for _ in range(50):
+        left = one_json(MAINT, f"SELECT coalesce(json_agg(pg_terminate_backend(pid)), '[]') FROM pg_stat_activity WHERE datname IN ({','.join(ql(n) for n in names)}) AND pid <> pg_backend_pid();")
+        if not left:
+            return
+        time.sleep(0.1)
+    fail(f"connections to {', '.join(names)} do not go away", "stop the app's workers that hold them, then --resume")
+
+
+def holds(cond, mark):
+    """A state of the databases: names that exist, are absent, carry this run's comment (ours) or not."""
+    info = lambda n: db_info(n)
+    return (all(info(n) is not None for n in cond.get("exists", []))
+            and all(info(n) is None for n in cond.get("absent", []))
+            and all((info(n) or {}).get("comment") == mark for n in cond.get("ours", []))
+            and all((info(n) or {}).get("comment") != mark for n in cond.get("notOurs", [])))
+
+
+def rename():
+    """Renames in one transaction, only from the state `when` describes; `done`: they were made already.
+    Any other state: with `otherwise: skip` nothing to do (an undo of a swap that never happened), else refuse."""
+    mark = f"cutover run {ARGS['run']}"
+    pairs = ARGS["pairs"]
+    if holds(ARGS["done"], mark):
+        out(ok=True, already=True)
+        return
+    if not holds(ARGS["when"], mark):
+        if ARGS.get("otherwise") == "skip":
+            out(ok=True, nothing=True, why="the databases are not in the state this run left them in")
+            return
+        fail(f"the databases are not as the plan found them (expected {json.dumps(ARGS['when'])})", "someone changed them since: check with --dry-run")
+    for _, b in pairs:
+        if db_info(b) is not None and not any(b == a for a, _ in pairs):
+            fail(f"database {b!r} already exists", "drop or rename it first")
+    close_connections([a for a, _ in pairs])
+    sql(MAINT, "BEGIN;\n" + "".join(f"ALTER DATABASE {qi(a)} RENAME TO {qi(b)};\n" for a, b in pairs) + "COMMIT;\n")
+    for _, b in pairs:
+        sql(MAINT, f"ALTER DATABASE {qi(b)} ALLOW_CONNECTIONS true;\n")
+    if ARGS.get("create"):
+        create()
+        return
+    out(ok=True, renamed=pairs)
+
+
+def create():
+    new, like, run = ARGS["create"], ARGS["like"], ARGS["run"]
+    if db_info(new) is None:
+        info = db_info(like) or {}
+        opts = f" OWNER {qi(info['owner'])} ENCODING {ql(info['encoding'])} LC_COLLATE {ql(info['collate'])} LC_CTYPE {ql(info['ctype'])}" if info else ""
+        sql(MAINT, f"CREATE DATABASE {qi(new)} TEMPLATE template0{opts};\nCOMMENT ON DATABASE {qi(new)} IS {ql('cutover run ' + run)};\n")
+    out(ok=True, created=new)
+
+
+def drop():
+    name, run = ARGS["db"], ARGS["run"]
+    info = db_info(name)
+    if info is None:
+        out(ok=True, absent=name)
+        return
+    if info.get("comment") != f"cutover run {run}":
+        out(ok=True, kept=name, why=f"not made by run {run}")
+        return
+    sql(MAINT, f"DROP DATABASE {qi(name)} WITH (FORCE);\n")
+    out(ok=True, dropped=name)
+
+
+{"facts": facts, "dump": dump, "load": load, "verify": verify, "list": list_dump, "rename": rename, "create": create, "drop": drop}.get(OP, lambda: fail(f"unknown op {OP}"))()
