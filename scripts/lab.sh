@@ -409,7 +409,7 @@ status() {
   check "mediahub network" docker network inspect mediahub
   local st
   for st in rhinon dimini ai-whisperers; do
-    check "stack $st (all services running, healthy)" sh -c "docker ps -a --filter label=com.docker.compose.project=$st --format '{{.Status}}' | grep -q . && ! docker ps -a --filter label=com.docker.compose.project=$st --format '{{.Status}}' | grep -qv '(healthy)'"
+    check "stack $st deployed (all services healthy, or all stopped)" sh -c "s=\$(docker ps -a --filter label=com.docker.compose.project=$st --format '{{.Status}}'); [ -n \"\$s\" ] && { ! printf '%s\n' \"\$s\" | grep -qv '(healthy)' || ! printf '%s\n' \"\$s\" | grep -qv '^Exited'; }"
   done
   local left
   left=$(docker ps -aq --filter label=com.docker.compose.project=chm-chatbot; docker volume ls -q | grep -E '^chatbot_' || true
@@ -452,7 +452,7 @@ reset() {
   start_frontend
   ensure_mediahub
   ensure_todo_images
-  bash "$SRC/stacks/deploy.sh"
+  LAB_STACKS_STATE=stopped bash "$SRC/stacks/deploy.sh"
 }
 
 down() {
