@@ -1,4 +1,5 @@
-import { existsSync, readdirSync, readFileSync, statfsSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, readdirSync, readFileSync, statfsSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Facts, Probe, Problem } from '../engine/runbook.ts';
 import { formatBytes } from '../util/bytes.ts';
@@ -23,6 +24,12 @@ export interface PgFacts {
   source?: { localDump: string; localManifest: string; manifest: Manifest; hostCopy?: string };
   /** Names this run would give databases that are taken already. */
   taken: string[];
+}
+
+async function sha256File(path: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
+  return h.digest('hex');
 }
 
 const RUN_ID = /^[0-9]{8}-[0-9]{6}-[a-z0-9]{4}$/;
@@ -79,6 +86,12 @@ export async function gatherPg(probe: Probe, c: PgConfig, mode: PgMode, ctx: { r
   if (r.code !== 0) return { facts: { ...empty, container }, problems: [{ message: (r.stderr.trim().split('\n').pop() ?? `reading the database's facts failed (exit ${r.code})`) }] };
   const f = JSON.parse(r.stdout) as { server: string; db: DbInfo | null; names: Record<string, boolean>; pgdataFree: number | null; hostFree: number | null; dump: { exists: boolean; sha256?: string | null } | null };
   if (source && hostCopy && f.dump?.exists && f.dump.sha256 === source.manifest.sha256) source.hostCopy = hostCopy;
+  // the local dump is what gets uploaded: damaged, it is refused here, before anything changes
+  if (source && !source.hostCopy && !problems.length) {
+    const got = await sha256File(source.localDump);
+    if (got !== source.manifest.sha256)
+      problems.push({ message: `${source.localDump} does not match its manifest's sha256 (${got.slice(0, 12)}… ≠ ${source.manifest.sha256.slice(0, 12)}…): the file was damaged or changed since the backup; restore another backup` });
+  }
   const taken = names.filter((n) => f.names[n]);
   for (const n of taken) problems.push({ message: `database ${n} exists already (a name this run would use): drop or rename it, or start a new run` });
 

@@ -204,7 +204,7 @@ def check_dump_sha(path, want):
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     if h.hexdigest() != want:
-        fail(f"{path} does not match its sha256 ({h.hexdigest()[:12]}… ≠ {want[:12]}…): the file is damaged", "restore from another copy (the local backups/<run>/ one: pass --dump)")
+        fail(f"{path} does not match its sha256 ({h.hexdigest()[:12]}… ≠ {want[:12]}…): the file is damaged", "the host's copy was changed since the backup: restore from the local one (--dump backups/<run>/<db>.dump after moving the host copy away) or another backup")
 
 
 def load():

@@ -1,0 +1,252 @@
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync, closeSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
+import { ROOT } from '../support/lab.ts';
+import { runbook, type RunResult } from '../support/run.ts';
+
+// pg.ts on the lab's dimini PostgreSQL (seed 001): backup while an app writes many times a second,
+// reset, restore, rollbacks, and inputs it must refuse. Names of schemas and tables are any bytes.
+const C = 'dimini_postgres_local';
+const CFG = 'runbooks/pg/dimini.yaml';
+const tmp = mkdtempSync('/tmp/cutover-pg-');
+
+const psql = (sql: string, db = 'dimini_db') =>
+  execFileSync('docker', ['exec', '-i', C, 'psql', '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-U', 'dimini_user', '-d', db], { input: sql, encoding: 'utf8' }).trim();
+const databases = () => psql('SELECT datname FROM pg_database WHERE NOT datistemplate ORDER BY 1;', 'postgres').split('\n');
+
+/**
+ * The database's content, by a formula of its own (not pg.ts's): every user table's name, row
+ * count and the md5 of its rows' text in sorted order.
+ */
+function fingerprint(db = 'dimini_db'): Record<string, string> {
+  const tables = JSON.parse(psql(`SELECT coalesce(json_agg(json_build_array(n.nspname, c.relname)), '[]') FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%';`, db)) as [string, string][];
+  const out: Record<string, string> = {};
+  for (const [s, t] of tables) {
+    const q = `"${s.replace(/"/g, '""')}"."${t.replace(/"/g, '""')}"`;
+    out[`${s}.${t}`] = psql(`SELECT count(*) || ' ' || coalesce(md5(string_agg(x::text, E'\\n' ORDER BY x::text)), '-') FROM ${q} x;`, db);
+  }
+  return out;
+}
+
+const pg = (mode: string, ...args: string[]): RunResult & { runId?: string } => {
+  const r = runbook('pg', [mode, ...args]);
+  return { ...r, runId: /run (\d{8}-\d{6}-[a-z0-9]{4})/.exec(r.stdout)?.[1] };
+};
+const runDir = (id: string) => resolve(ROOT, 'backups', id);
+const config = (over: Record<string, unknown>) => {
+  const base = parse(readFileSync(resolve(ROOT, CFG), 'utf8'));
+  const p = join(tmp, `pg-${Math.random().toString(36).slice(2, 8)}.yaml`);
+  writeFileSync(p, stringify({ ...base, postgres: { ...base.postgres, ...over } }));
+  return p;
+};
+
+/**
+ * An app writing many times a second, in its own process (the runbook runs synchronously here):
+ * one session inside the container inserting a row every 5 ms until a stop file appears.
+ */
+function writer() {
+  psql('CREATE TABLE IF NOT EXISTS app_writes (id bigserial PRIMARY KEY, at timestamptz DEFAULT clock_timestamp(), v text);');
+  const loop = 'rm -f /tmp/cutover-writer-stop; while [ ! -e /tmp/cutover-writer-stop ]; do echo "INSERT INTO app_writes (v) VALUES (md5(random()::text));"; sleep 0.005; done | psql -X -q -U dimini_user -d dimini_db';
+  const p = spawn('docker', ['exec', C, 'sh', '-c', loop], { stdio: 'ignore' });
+  return {
+    stop: async () => {
+      execFileSync('docker', ['exec', C, 'touch', '/tmp/cutover-writer-stop']);
+      await new Promise((r) => p.once('exit', r));
+    },
+  };
+}
+
+const ODD_SCHEMA = 'odd "schema" ü';
+const ODD_TABLE = 'tab,\nle\t\'x\' 🗄';
+const qi = (s: string) => `"${s.replace(/"/g, '""')}"`;
+
+describe('pg.ts backup | reset | restore on the lab\'s dimini PostgreSQL', () => {
+  let before: Record<string, string>;
+  let backupRun: string;
+  let resetRun: string;
+  let afterReset: Record<string, string>;
+  let restoreRun: string;
+
+  beforeAll(() => {
+    const d = spawnSync('bash', [resolve(ROOT, 'scripts/lab/stacks/deploy.sh'), 'dimini'], { encoding: 'utf8' });
+    expect(d.status, `${d.stdout}${d.stderr}`).toBe(0);
+    // what a customer's database holds that our lab app does not make: odd names, binary, NULLs, a partitioned table, 100k rows
+    psql(`DROP SCHEMA IF EXISTS ${qi(ODD_SCHEMA)} CASCADE; DROP TABLE IF EXISTS big, app_writes, events CASCADE;
+      CREATE SCHEMA ${qi(ODD_SCHEMA)};
+      CREATE TABLE ${qi(ODD_SCHEMA)}.${qi(ODD_TABLE)} (id int PRIMARY KEY, b bytea, t text, j jsonb);
+      INSERT INTO ${qi(ODD_SCHEMA)}.${qi(ODD_TABLE)} VALUES (1, '\\x00ff00', E'line\\nbreak\\ttab', '{"k": [1, 2]}'), (2, NULL, NULL, NULL), (3, '', '', '{}');
+      CREATE TABLE big (id int PRIMARY KEY, v text, f float8, n numeric);
+      INSERT INTO big SELECT g, md5(g::text), g / 7.0, g * 1.1 FROM generate_series(1, 100000) g;
+      CREATE TABLE events (at date, v int) PARTITION BY RANGE (at);
+      CREATE TABLE events_2025 PARTITION OF events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+      CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+      INSERT INTO events SELECT date '2025-06-01' + g, g FROM generate_series(1, 400) g;`);
+  });
+
+  afterAll(() => {
+    rmSync(tmp, { recursive: true, force: true });
+    // the lab's dimini as the other tests expect it: one dimini_db (the original content back), nothing this file made
+    for (const db of databases()) if (/__(new|old|check)_\d{8}_/.test(db)) psql(`DROP DATABASE ${qi(db)} WITH (FORCE);`, 'postgres');
+    psql(`DROP SCHEMA IF EXISTS ${qi(ODD_SCHEMA)} CASCADE; DROP TABLE IF EXISTS big, app_writes, events, after_reset CASCADE;`);
+  });
+
+  it('a dry run reads the host and changes nothing', () => {
+    const dbs = databases();
+    const r = pg('backup', '--config', CFG, '--dry-run');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/pg_dump -Fc of database dimini_db in one snapshot/);
+    expect(r.stdout).toMatch(/· every table in dimini_db__check_\S+ has the dump's row count and content sum/);
+    expect(databases()).toEqual(dbs);
+  });
+
+  it('backup while an app writes: the dump here and on the host with equal sha256; row counts and sums of its snapshot; proven by a trial restore', async () => {
+    const w = writer();
+    await new Promise((r) => setTimeout(r, 500));
+    const pre = Number(psql('SELECT count(*) FROM app_writes;'));
+    const r = pg('backup', '--config', CFG, '--json');
+    const writesDuring = Number(psql('SELECT count(*) FROM app_writes;'));
+    await w.stop();
+    before = fingerprint(); // the original, at rest from here on
+    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+    backupRun = r.runId!;
+    const dir = runDir(backupRun);
+    const dump = readFileSync(join(dir, 'dimini_db.dump'));
+    const sha = createHash('sha256').update(dump).digest('hex');
+    const m = JSON.parse(readFileSync(join(dir, 'dimini_db.manifest.json'), 'utf8'));
+    expect(m.sha256).toBe(sha);
+    expect(m.bytes).toBe(dump.length);
+    const host = execFileSync('sudo', ['sha256sum', `/var/lib/cutover/backups/${backupRun}/pg/dimini_db.dump`], { encoding: 'utf8' }).split(' ')[0];
+    expect(host).toBe(sha);
+    // quiet tables: exactly what the database held; the app's table: a snapshot, taken while it kept writing
+    const t = (s: string, n: string) => m.tables.find((x: any) => x.schema === s && x.name === n);
+    expect(t(ODD_SCHEMA, ODD_TABLE).rows).toBe(3);
+    expect(t('public', 'big').rows).toBe(100000);
+    expect(t('public', 'events_2025').rows + t('public', 'events_2026').rows).toBe(400);
+    expect(t('public', 'events')).toBeUndefined(); // a partitioned parent is counted through its partitions, once
+    const snap = t('public', 'app_writes').rows;
+    expect(snap).toBeGreaterThanOrEqual(pre);
+    expect(writesDuring).toBeGreaterThan(snap);
+    // the trial restore ran, and left no scratch database
+    const j = readFileSync(join(dir, 'journal.jsonl'), 'utf8');
+    expect(j).toMatch(/"type":"step-done","step":"backup.verify"/);
+    expect(databases().filter((d) => d.includes('__check_'))).toEqual([]);
+    expect(r.events.find((e) => e.type === 'summary')?.data).toMatchObject({ mode: 'backup', db: 'dimini_db' });
+  });
+
+  it('reset: refused without the typed name, or with another; nothing changed', () => {
+    const dbs = databases();
+    const before = readdirSync(resolve(ROOT, 'backups')).length;
+    const none = pg('reset', '--config', CFG);
+    expect(none.code).toBe(2);
+    expect(none.stderr.trim().split('\n')).toHaveLength(1);
+    expect(none.stderr).toMatch(/confirm by typing its name: --confirm dimini_db/);
+    const wrong = pg('reset', '--config', CFG, '--confirm', 'dimini');
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toMatch(/not the database's \(dimini_db\): nothing was changed/);
+    expect(databases()).toEqual(dbs);
+    expect(readdirSync(resolve(ROOT, 'backups')).length).toBe(before);
+  });
+
+  it('reset with the typed name: a verified backup first, then an empty database; the old one kept whole', () => {
+    const r = pg('reset', '--config', CFG, '--confirm', 'dimini_db');
+    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+    resetRun = r.runId!;
+    expect(existsSync(join(runDir(resetRun), 'dimini_db.dump'))).toBe(true);
+    const j = readFileSync(join(runDir(resetRun), 'journal.jsonl'), 'utf8');
+    expect(j.indexOf('"step":"backup.verify"')).toBeLessThan(j.indexOf('"step":"reset.swap"'));
+    const fp = fingerprint();
+    expect(Object.keys(fp).filter((k) => k !== 'public.sessions')).toEqual([]); // the app may have made its table again
+    expect(fingerprint(`dimini_db__old_${resetRun.replace(/-/g, '_')}`)).toEqual(before);
+    expect(r.stdout).toMatch(/kept as dimini_db__old_\S+: drop it when sure/);
+    // the app writes into the emptied database: the restore must not lose this either
+    psql('CREATE TABLE after_reset (v text); INSERT INTO after_reset VALUES (\'written after the reset\');');
+    // and the app's healthcheck makes its own table again (every 2 s): wait for it, so the content is at rest
+    for (let i = 0; i < 50 && !psql("SELECT to_regclass('public.sessions') IS NOT NULL;").startsWith('t'); i++) execFileSync('sleep', ['0.2']);
+    afterReset = fingerprint();
+    expect(Object.keys(afterReset).sort()).toEqual(['public.after_reset', 'public.sessions']);
+  });
+
+  it('restore brings back every row: the content equal to before the reset; the database it replaced is kept', () => {
+    const r = pg('restore', '--config', CFG, '--dump', `backups/${resetRun}/`, '--yes', '--verbose');
+    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+    restoreRun = r.runId!;
+    expect(r.stdout).not.toMatch(/upload/); // the host copy of the backup, intact: nothing uploaded
+    expect(fingerprint()).toEqual(before);
+    expect(fingerprint(`dimini_db__old_${restoreRun.replace(/-/g, '_')}`)).toEqual(afterReset);
+  });
+
+  it('--rollback of the restore gives back the database as it was; the restored copy is kept, never dropped', () => {
+    const r = pg('restore', '--rollback', restoreRun, '--config', CFG);
+    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+    expect(fingerprint()).toEqual(afterReset);
+    expect(r.stdout).toMatch(/kept on purpose: database dimini_db__new_/);
+    expect(databases()).toContain(`dimini_db__new_${restoreRun.replace(/-/g, '_')}`);
+    // and the reset's rollback puts the original back, the emptied one kept
+    const back = pg('reset', '--rollback', resetRun, '--config', CFG);
+    expect(back.code, `${back.stdout}\n${back.stderr}`).toBe(0);
+    expect(fingerprint()).toEqual(before);
+    expect(fingerprint(`dimini_db__new_${resetRun.replace(/-/g, '_')}`)).toEqual(afterReset);
+  });
+
+  it('a failure before the swap drops the new database (it never went live); at the swap, it is kept', () => {
+    const dbs = databases();
+    const early = pg('restore', '--config', CFG, '--dump', `backups/${backupRun}/dimini_db.dump`, '--yes', '--fail-at', 'restore.verify');
+    expect(early.code).toBe(1);
+    expect(early.stderr).toMatch(/failure injected by --fail-at restore.verify; rolled back/);
+    expect(databases()).toEqual(dbs);
+    const late = pg('restore', '--config', CFG, '--dump', `backups/${backupRun}/`, '--yes', '--fail-at', 'restore.swap');
+    expect(late.code).toBe(1);
+    expect(late.stderr).toMatch(/kept on purpose: dimini_db__new_/);
+    expect(fingerprint()).toEqual(before);
+    expect(databases()).toEqual([...dbs, `dimini_db__new_${late.runId!.replace(/-/g, '_')}`].sort());
+  });
+
+  it('a damaged dump is refused by its sha256 before anything changes (here, before the upload; on the host, before the restore)', () => {
+    const dir = join(tmp, 'damaged');
+    cpSync(runDir(backupRun), dir, { recursive: true });
+    const f = join(dir, 'dimini_db.dump');
+    const fd = openSync(f, 'r+');
+    writeSync(fd, Buffer.from([0x42]), 0, 1, 100);
+    closeSync(fd);
+    const dbs = databases();
+    const r = pg('restore', '--config', CFG, '--dump', f, '--yes');
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/preflight: \S+damaged\/dimini_db.dump does not match its manifest's sha256 .*restore another backup/);
+    expect(databases()).toEqual(dbs);
+    // the host copy of a backup, damaged: pg_restore never reads it
+    const host = `/var/lib/cutover/backups/${backupRun}/pg/dimini_db.dump`;
+    execFileSync('sudo', ['cp', '-a', host, `${host}.orig`]);
+    try {
+      execFileSync('sudo', ['python3', '-c', `f = open(${JSON.stringify(host)}, 'r+b'); f.seek(100); f.write(b'B'); f.close()`]);
+      const h = pg('restore', '--config', CFG, '--dump', `backups/${backupRun}/`, '--yes');
+      expect(h.code).toBe(1);
+      expect(h.stderr).toMatch(/step restore.load failed: .*dimini_db.dump does not match its sha256 .*the host's copy was changed since the backup.*; rolled back/);
+      expect(databases()).toEqual(dbs);
+    } finally {
+      execFileSync('sudo', ['mv', `${host}.orig`, host]);
+    }
+  });
+
+  it('bad input gets one line and no change: no such database, no container, no --dump, a dump without its manifest', () => {
+    const cases: [string[], RegExp][] = [
+      [['backup', '--config', config({ db: 'nope' })], /database nope does not exist in dimini_postgres_local: set postgres.db/],
+      [['backup', '--config', config({ project: 'no-such-project' })], /no running container for compose service postgres of project no-such-project/],
+      [['restore', '--config', CFG], /restore needs --dump backups\/<run>\//],
+      [['restore', '--config', CFG, '--dump', join(tmp, 'x.dump')], /no such file or directory/],
+      [['frobnicate'], /unknown mode 'frobnicate'/],
+    ];
+    writeFileSync(join(tmp, 'lonely.dump'), 'x');
+    cases.push([['restore', '--config', CFG, '--dump', join(tmp, 'lonely.dump')], /no manifest beside it/]);
+    for (const [args, re] of cases) {
+      const r = pg(args[0], ...args.slice(1));
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).not.toBe(0);
+      expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
+      expect(r.stderr).toMatch(re);
+    }
+  });
+});
