@@ -11,11 +11,10 @@ import { runCli } from '../src/cli/main.ts';
 import { Journal } from '../src/engine/journal.ts';
 import type { Runbook } from '../src/engine/runbook.ts';
 import { sshTarget } from '../src/engine/ssh-config.ts';
-import { HOST_STATE } from '../src/engine/files.ts';
 import { checkResults, checklistLines, checklistMarkdown } from '../src/stacks/checklist.ts';
 import { stackExamples, stackSchema, type StackConfig } from '../src/stacks/config.ts';
 import { gatherStack } from '../src/stacks/facts.ts';
-import { stackSteps, type StackFacts } from '../src/stacks/steps.ts';
+import { stackLockDir, stackSteps, type StackFacts } from '../src/stacks/steps.ts';
 
 const results = (c: StackConfig, runDir: string) => {
   const steps = stackSteps(c);
@@ -37,7 +36,7 @@ export const verifyStack: Runbook<typeof stackSchema, StackFacts> = {
   schema: stackSchema,
   examples: stackExamples,
   ssh: (c) => sshTarget(c.ssh),
-  lockDir: (c) => `${HOST_STATE}/stacks/${c.stack.project}/lock`,
+  lockDir: stackLockDir,
   gather: (probe, c) => gatherStack(probe, c),
   fingerprint: (f) => f,
   steps: stackSteps,

@@ -15,7 +15,7 @@ const size = opt('size', '100M');
 const reps = Number(opt('reps', '3'));
 /** --link 1gbit: shape loopback (tc tbf) during the backup contenders, to model an operator's real link. */
 const link = opt('link', '');
-/** --skip backup,restore,freeze,dryrun,audit: leave parts out (e.g. a 5G memory run of the backup alone). */
+/** --skip backup,restore,freeze,dryrun,audit,pg: leave parts out (e.g. a 5G memory run of the backup alone). */
 const skip = new Set(opt('skip', '').split(',').filter(Boolean));
 const SSHCFG = resolve(ROOT, '.lab/ssh/config');
 const DATA = '/home/ubuntu/chm-chatbot';
@@ -149,6 +149,38 @@ if (!skip.has('audit')) {
     sh(`ssh -F ${SSHCFG} chm-lab 'docker image rm ${tag} >/dev/null; rm -rf /tmp/cutover-bench-audit'`);
   }
 }
+// ---- pg.ts backup (seed 001's PostgreSQL) against a raw `ssh … pg_dump -Fc > file` of the same
+// database, alternating, medians. Ours is the backup.dump step's own time from the journal: pg_dump in
+// a snapshot teed to the host copy and here, sha256 on both ends, row counts and sums in the snapshot.
+const pg: { bytes: number; dbBytes: number; ours: number[]; raw: number[]; whole: number[] } = { bytes: NaN, dbBytes: NaN, ours: [], raw: [], whole: [] };
+if (!skip.has('pg')) {
+  const C = 'dimini_postgres_local';
+  const psql = (q: string, db = 'cutover_bench') => sh(`docker exec -i ${C} psql -X -q -A -t -v ON_ERROR_STOP=1 -U dimini_user -d ${db} <<'SQL'\n${q}\nSQL`).trim();
+  sh('bash scripts/lab/stacks/deploy.sh dimini >/dev/null');
+  const rows = Number(opt('pg-rows', '2000000'));
+  log(`pg: making database cutover_bench (${rows} rows of md5 text)`);
+  psql('DROP DATABASE IF EXISTS cutover_bench WITH (FORCE); CREATE DATABASE cutover_bench OWNER dimini_user;', 'postgres');
+  psql(`CREATE TABLE t (id bigint PRIMARY KEY, a text, b text, n numeric); INSERT INTO t SELECT g, md5(g::text), md5((g * 7)::text) || md5(g::text), g / 3.0 FROM generate_series(1, ${rows}) g; CREATE TABLE small (id int, v text); INSERT INTO small SELECT g, repeat('x', g % 100) FROM generate_series(1, 10000) g;`);
+  pg.dbBytes = Number(psql("SELECT pg_database_size('cutover_bench');"));
+  const cfg = `${OUT}/pg-bench.yaml`;
+  writeFileSync(cfg, readFileSync(resolve(ROOT, 'runbooks/pg/dimini.yaml'), 'utf8').replace('db: dimini_db', 'db: cutover_bench').replace('verify: restore', 'verify: list'));
+  const runs: string[] = [];
+  for (let i = 0; i < reps; i++) {
+    pg.raw.push(time(() => sh(`ssh -F ${SSHCFG} chm-lab 'docker exec ${C} pg_dump -Fc -U dimini_user -d cutover_bench' > ${OUT}/raw.dump`)));
+    let out = '';
+    pg.whole.push(time(() => { out = sh(`node_modules/.bin/tsx runbooks/pg.ts backup --config ${cfg} --json`); }));
+    const run = /"message":"run (\S+) \(journal/.exec(out)?.[1];
+    if (!run) throw new Error(`pg.ts backup: no run id in ${out.slice(-500)}`);
+    runs.push(run);
+    const j = readFileSync(resolve(ROOT, 'backups', run, 'journal.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    pg.ours.push(j.find((e) => e.type === 'step-done' && e.step === 'backup.dump').ms / 1000);
+    pg.bytes = JSON.parse(readFileSync(resolve(ROOT, 'backups', run, 'cutover_bench.manifest.json'), 'utf8')).bytes;
+  }
+  log(`pg: dump ${(pg.bytes / 1e6).toFixed(0)} MB of a ${(pg.dbBytes / 1e6).toFixed(0)} MB database; raw ${pg.raw.map((x) => x.toFixed(1)).join('/')} s, ours ${pg.ours.map((x) => x.toFixed(1)).join('/')} s`);
+  psql('DROP DATABASE IF EXISTS cutover_bench WITH (FORCE);', 'postgres');
+  for (const run of runs) { rmSync(resolve(ROOT, 'backups', run), { recursive: true, force: true }); sh(`sudo rm -rf /var/lib/cutover/backups/${run}`); }
+}
+
 sh(`bash scripts/lab.sh reset --size 10M >/dev/null`);
 rmSync(OUT, { recursive: true, force: true });
 
@@ -163,6 +195,8 @@ const rows = [
   ['pdfs: ours', mb(pdfBytes, med.ours_stream_pdfs)],
   ['restore: ours (helper tar from host copy)', mb(bytes, median(restore.ours_helper_tar))],
   ['restore: docker cp', mb(bytes, median(restore.docker_cp))],
+  ['pg: raw ssh … pg_dump -Fc > file (limit; MB of dump per s)', mb(pg.bytes, median(pg.raw))],
+  ['pg: ours, pg.ts backup.dump (snapshot, host copy + here, sha256 both ends, row counts and sums)', mb(pg.bytes, median(pg.ours))],
 ];
 const targets = {
   backup_vs_raw_ssh_ratio: med.raw_ssh_tar / med.ours_backup_step,
@@ -179,6 +213,9 @@ const targets = {
   writer_writes_lost: w ? w.acknowledged - kept : NaN,
   peak_rss_mb: Math.max(...rss),
   dry_run_seconds: dry,
+  pg_backup_vs_raw_pg_dump_ratio: median(pg.raw) / median(pg.ours),
+  pg_backup_mb_per_s: mb(pg.bytes, median(pg.ours)),
+  pg_backup_whole_run_seconds: median(pg.whole),
   audit_1g_peak_rss_mb: audit?.maxRssMB ?? NaN,
   audit_1g_seconds: audit?.seconds ?? NaN,
 };

@@ -21,9 +21,10 @@ export const pgSchema = z.object({
   }).refine((p) => Boolean(p.project) !== Boolean(p.container), { message: 'give either postgres.project (with postgres.service) or postgres.container' }),
   backup: z.object({
     /**
-     * How a backup is verified beyond sha256 on both ends: `restore` loads it into a scratch database
-     * and compares every table's row count and content sum with the dump's snapshot (needs room for a
-     * second copy); `list` only reads the whole dump with pg_restore --list.
+     * How a backup is verified beyond sha256 on both ends: `restore` loads it into a scratch database,
+     * compares every table's row count with the dump's snapshot and records each table's content sum
+     * for later restores to match (needs room for a second copy); `list` only reads the whole dump
+     * with pg_restore --list (restores are then checked by row counts only).
      */
     verify: z.enum(['restore', 'list']).default('restore'),
   }).prefault({}),

@@ -11,7 +11,7 @@ export type PgMode = 'backup' | 'restore' | 'reset';
 export interface DbInfo { name: string; owner: string; encoding: string; collate: string; ctype: string; bytes: number; comment: string | null; connections: number }
 
 /** What a dump made by `pg.ts backup` says about itself (backups/<run>/<db>.manifest.json). */
-export interface Manifest { db: string; bytes: number; sha256: string; dbBytes?: number; at: string; tables: { schema: string; name: string; rows: number; sum: string }[] }
+export interface Manifest { db: string; bytes: number; sha256: string; dbBytes?: number; at: string; tables: { schema: string; name: string; rows: number; sum?: string }[] }
 
 export interface PgFacts {
   container: string;

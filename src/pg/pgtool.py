@@ -10,9 +10,10 @@ stderr that says what failed and what to do, and exit 1.
 
     facts    what the plan needs: the database (exists, owner, encoding, size), names taken, free space
     dump     pg_dump -Fc in a snapshot, teed to a host copy and to stdout; sha256 beside the host
-             copy; per-table row counts and content sums read in the same snapshot, to the manifest
+             copy; per-table row counts read in the same snapshot, to the manifest
+    seal     a trial restore of the dump has the snapshot's row counts: its content sums join the manifest
     load     create database NEW (commented with the run), pg_restore the dump into it
-    verify   per-table row counts and content sums of a database equal the manifest's
+    verify   per-table row counts (and content sums, once sealed) of a database equal the manifest's
     list     pg_restore --list reads the whole dump; its tables are the manifest's
     rename   rename databases in one transaction (connections closed first; idempotent)
     create   create an empty database like another one (owner, encoding, locale), commented with the run
@@ -76,20 +77,26 @@ def one_json(db, query):
 
 
 # One row per table (schemas other than the system ones; partitions counted once, as leaves): its row
-# count and a content sum. The sum is order-free (the sum of a 60-bit slice of each row's md5), so a
-# restored table that holds the same rows, in any physical order, sums the same.
-SUMS = r"""
+# count and, with content, a content sum. The sum is order-free (the sum of a 60-bit slice of each
+# row's md5), so a restored table that holds the same rows, in any physical order, sums the same.
+STATS = r"""
 SELECT coalesce(json_agg(json_build_object('schema', n.nspname, 'name', c.relname,
-  'rows', (xpath('/row/rows/text()', x.q))[1]::text::bigint,
-  'sum', (xpath('/row/sum/text()', x.q))[1]::text) ORDER BY n.nspname, c.relname), '[]')
+  'rows', (xpath('/row/rows/text()', x.q))[1]::text::bigint%(sum_field)s) ORDER BY n.nspname, c.relname), '[]')
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-CROSS JOIN LATERAL (SELECT query_to_xml(format('SELECT count(*) AS rows, coalesce(sum((''x''||substr(md5(t::text),1,15))::bit(60)::bigint),0) AS sum FROM ONLY %I.%I t', n.nspname, c.relname), false, true, '') AS q) x
-WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%';
+CROSS JOIN LATERAL (SELECT query_to_xml(format('SELECT count(*) AS rows%(sum_expr)s FROM ONLY %%I.%%I t', n.nspname, c.relname), false, true, '') AS q) x
+WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%%' AND n.nspname NOT LIKE 'pg_temp%%';
 """
 
 
-def sums(db):
-    return one_json(db, SUMS) or []
+def stats_query(content):
+    return STATS % {
+        "sum_field": ", 'sum', (xpath('/row/sum/text()', x.q))[1]::text" if content else "",
+        "sum_expr": ", coalesce(sum((''x''||substr(md5(t::text),1,15))::bit(60)::bigint),0) AS sum" if content else "",
+    }
+
+
+def stats(db, content=True):
+    return one_json(db, stats_query(content)) or []
 
 
 def db_info(name):
@@ -128,7 +135,7 @@ def facts():
             except OSError:
                 dump["sha256"] = None
     out(server=ver, pgDump=last_line(v.stdout), superuser=bool(me), db=db, names=names, pgdataFree=free, hostFree=host_free, dump=dump,
-        tables=len(sums(ARGS["db"])) if db and ARGS.get("countTables") else None)
+        tables=len(stats(ARGS["db"], False)) if db and ARGS.get("countTables") else None)
 
 
 def dump():
@@ -150,7 +157,7 @@ def dump():
 
     def count():
         try:
-            s.stdin.write(SUMS)
+            s.stdin.write(stats_query(False))
             s.stdin.flush()
             counted["tables"] = json.loads(s.stdout.readline())
         except Exception as e:  # reported below, with the session's stderr
@@ -224,7 +231,7 @@ def load():
     out(ok=True, db=new)
 
 
-def compare(want, got):
+def compare(want, got, content=True):
     key = lambda t: (t["schema"], t["name"])
     w, g = {key(t): t for t in want}, {key(t): t for t in got}
     bad = []
@@ -237,19 +244,41 @@ def compare(want, got):
             bad.append(f"{name}: missing")
         elif a["rows"] != b["rows"]:
             bad.append(f"{name}: {b['rows']} rows, the dump has {a['rows']}")
-        elif str(a["sum"]) != str(b["sum"]):
+        elif content and "sum" in a and str(a["sum"]) != str(b["sum"]):
             bad.append(f"{name}: {b['rows']} rows but different content")
     return bad
 
 
 def verify():
     m = json.load(open(ARGS["manifest"]))
-    got = sums(ARGS["db"])
+    content = all("sum" in t for t in m["tables"])
+    got = stats(ARGS["db"], content)
     bad = compare(m["tables"], got)
     if bad:
         out(ok=False, db=ARGS["db"], mismatches=bad)
         fail(f"database {ARGS['db']!r} does not match the dump: {'; '.join(bad[:3])}{' …' if len(bad) > 3 else ''}", "the restore is incomplete; nothing was swapped in")
-    out(ok=True, db=ARGS["db"], tables=len(got), rows=sum(t["rows"] for t in got))
+    out(ok=True, db=ARGS["db"], tables=len(got), rows=sum(t["rows"] for t in got), content=content)
+
+
+def seal():
+    """The trial restore has every table of the snapshot with its row count; its content sums (the
+    dump's content, computed once here rather than during the dump) join the manifest."""
+    path = ARGS["manifest"]
+    m = json.load(open(path))
+    got = stats(ARGS["db"], True)
+    bad = compare(m["tables"], got, content=False)
+    if bad:
+        out(ok=False, db=ARGS["db"], mismatches=bad)
+        fail(f"the dump does not restore to the snapshot's rows: {'; '.join(bad[:3])}{' …' if len(bad) > 3 else ''}", "the backup is not usable: make a new one (and keep the old ones)")
+    m["tables"] = got
+    m["content"] = "sums from a trial restore of this dump"
+    tmp = path + ".part"
+    with open(tmp, "w") as f:
+        json.dump(m, f, indent=1)
+        f.flush()
+        os.fsync(f.fileno())
+    os.rename(tmp, path)
+    out(ok=True, tables=len(got), rows=sum(t["rows"] for t in got))
 
 
 def list_dump():
@@ -334,4 +363,4 @@ def drop():
     out(ok=True, dropped=name)
 
 
-{"facts": facts, "dump": dump, "load": load, "verify": verify, "list": list_dump, "rename": rename, "create": create, "drop": drop}.get(OP, lambda: fail(f"unknown op {OP}"))()
+{"facts": facts, "dump": dump, "seal": seal, "load": load, "verify": verify, "list": list_dump, "rename": rename, "create": create, "drop": drop}.get(OP, lambda: fail(f"unknown op {OP}"))()

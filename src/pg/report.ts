@@ -26,7 +26,7 @@ export function pgLines(mode: PgMode, cmd: string, configArg: string, { config, 
       lines.push(`backup of ${db}: ${d.localDump} (${formatBytes(m.bytes)}, sha256 ${m.sha256.slice(0, 16)}…), ${m.tables.length} tables, ${rows(m)} rows, snapshot at ${m.at}`);
       lines.push(`  host copy: ${d.hostDump} (same sha256)`);
       lines.push(ok.has('backup.verify')
-        ? `  verified: ${config.backup.verify === 'restore' ? 'a trial restore has every table\'s row count and content sum' : 'pg_restore --list reads it whole'}`
+        ? `  verified: ${config.backup.verify === 'restore' ? 'a trial restore has every table\'s row count of the snapshot; content sums recorded' : 'pg_restore --list reads it whole (row counts only: no content sums)'}`
         : '  NOT verified (the run stopped before)');
       lines.push(`  restore it with: ${cmd} restore${configArg} --dump ${runDir}/ --yes`);
     }
@@ -36,7 +36,7 @@ export function pgLines(mode: PgMode, cmd: string, configArg: string, { config, 
   if (mode === 'restore' && facts.source) {
     const m = facts.source.manifest;
     if (ok.has('restore.swap') && !rolledBack(runDir)) {
-      lines.push(`restored ${db} from ${facts.source.localDump} (snapshot at ${m.at}): ${m.tables.length} tables, ${rows(m)} rows, each with the dump's row count and content sum`);
+      lines.push(`restored ${db} from ${facts.source.localDump} (snapshot at ${m.at}): ${m.tables.length} tables, ${rows(m)} rows, each with the dump's row count${m.tables.every((t) => t.sum !== undefined) ? ' and content sum' : ' (the backup has no content sums: verified by list)'}`);
       if (facts.db) lines.push(`  the database it replaced is kept as ${dbName(db, 'old', runId)}: drop it when sure (${dropCmd(dbName(db, 'old', runId))}), or swap back with ${cmd} restore --rollback ${runId}${configArg}`);
     } else if (ok.has('restore.verify')) lines.push(`restored into ${dbName(db, 'new', runId)} and verified; not swapped in`);
   }

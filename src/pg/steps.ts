@@ -27,7 +27,7 @@ function backupSteps(c: PgConfig): PgStep[] {
       ];
     }),
     step('backup.verify', c.backup.verify === 'restore'
-      ? 'the dump restores: loaded into a scratch database, every table has the row count and content sum of the snapshot; the scratch database dropped'
+      ? 'the dump restores: loaded into a scratch database, every table has the snapshot\'s row count; their content sums recorded; the scratch database dropped'
       : 'the dump reads back whole (pg_restore --list), every table of the snapshot in it',
     ({ config, facts, runId, runDir }) => {
       const d = op.dumpPaths(config, runId, runDir);
@@ -35,8 +35,9 @@ function backupSteps(c: PgConfig): PgStep[] {
       const scratch = op.dbName(db, 'check', runId);
       return [
         { cmd: op.load(config, facts.container, d.hostDump, '', scratch, runId), undo: [op.dropOurs(config, facts.container, scratch, runId)], undoKind: 'removes-ours', creates: [{ type: 'database', name: scratch }] },
-        { cmd: op.verify(config, facts.container, scratch, d.hostManifest) },
+        { cmd: op.seal(config, facts.container, scratch, d.hostManifest), undoneBy: 'nothing: the manifest only gains the sums' },
         { cmd: op.dropOurs(config, facts.container, scratch, runId), undoneBy: 'nothing to undo: the scratch database is gone' },
+        { cmd: op.fetchManifest(d, 'now with the content sums'), undoneBy: 'nothing: kept with the backup' },
       ];
     }),
   ];

@@ -99,7 +99,7 @@ describe('pg.ts backup | reset | restore on the lab\'s dimini PostgreSQL', () =>
     const r = pg('backup', '--config', CFG, '--dry-run');
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/pg_dump -Fc of database dimini_db in one snapshot/);
-    expect(r.stdout).toMatch(/· every table in dimini_db__check_\S+ has the dump's row count and content sum/);
+    expect(r.stdout).toMatch(/\+ every table in dimini_db__check_\S+ has the snapshot's row count; record each table's content sum/);
     expect(databases()).toEqual(dbs);
   });
 
@@ -127,6 +127,7 @@ describe('pg.ts backup | reset | restore on the lab\'s dimini PostgreSQL', () =>
     expect(t('public', 'big').rows).toBe(100000);
     expect(t('public', 'events_2025').rows + t('public', 'events_2026').rows).toBe(400);
     expect(t('public', 'events')).toBeUndefined(); // a partitioned parent is counted through its partitions, once
+    expect(m.tables.every((x: any) => /^\d+$/.test(x.sum))).toBe(true); // content sums, from the trial restore
     const snap = t('public', 'app_writes').rows;
     expect(snap).toBeGreaterThanOrEqual(pre);
     expect(writesDuring).toBeGreaterThan(snap);
@@ -230,6 +231,15 @@ describe('pg.ts backup | reset | restore on the lab\'s dimini PostgreSQL', () =>
     } finally {
       execFileSync('sudo', ['mv', `${host}.orig`, host]);
     }
+  });
+
+  it('seed 002\'s PostgreSQL (AI Whisperers, another project and user): a verified backup', () => {
+    const d = spawnSync('bash', [resolve(ROOT, 'scripts/lab/stacks/deploy.sh'), 'aiwhisperers'], { encoding: 'utf8' });
+    expect(d.status, `${d.stdout}${d.stderr}`).toBe(0);
+    const r = pg('backup', '--config', 'runbooks/pg/aiwhisperers.yaml');
+    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+    expect(r.stdout).toMatch(/backup of aiwhisperers: \S+aiwhisperers.dump .*\n {2}host copy: .*\n {2}verified: a trial restore/);
+    expect(r.stdout).toMatch(/container aiwhisperers-postgres|restore it with: npx tsx runbooks\/pg.ts restore --config runbooks\/pg\/aiwhisperers.yaml/);
   });
 
   it('bad input gets one line and no change: no such database, no container, no --dump, a dump without its manifest', () => {
