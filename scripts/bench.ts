@@ -196,7 +196,7 @@ const rows = [
   ['restore: ours (helper tar from host copy)', mb(bytes, median(restore.ours_helper_tar))],
   ['restore: docker cp', mb(bytes, median(restore.docker_cp))],
   ['pg: raw ssh … pg_dump -Fc > file (limit; MB of dump per s)', mb(pg.bytes, median(pg.raw))],
-  ['pg: ours, pg.ts backup.dump (snapshot, host copy + here, sha256 both ends, row counts and sums)', mb(pg.bytes, median(pg.ours))],
+  ['pg: ours, pg.ts backup.dump (snapshot, host copy + here, sha256 both ends, row counts in the snapshot)', mb(pg.bytes, median(pg.ours))],
 ];
 const targets = {
   backup_vs_raw_ssh_ratio: med.raw_ssh_tar / med.ours_backup_step,

@@ -97,8 +97,8 @@ export function dropOurs(c: PgConfig, container: string, db: string, runId: stri
 type State = { exists?: string[]; absent?: string[]; ours?: string[]; notOurs?: string[] };
 
 /** Renames in one transaction (new connections refused and open ones closed first), only from the state `when`; `done`: made already. */
-export function rename(c: PgConfig, container: string, runId: string, pairs: [string, string][], when: State, done: State, o: { says: string; create?: string; otherwise?: 'skip' }): RemoteCommand {
-  return pgtool(c, container, 'rename', { pairs, when, done, run: runId, ...(o.create ? { create: o.create, like: pairs[0][1] } : {}), ...(o.otherwise ? { otherwise: o.otherwise } : {}) }, { says: o.says });
+export function rename(c: PgConfig, container: string, runId: string, pairs: [string, string][], when: State, done: State, o: { says: string; create?: string; otherwise?: 'skip'; live?: string }): RemoteCommand {
+  return pgtool(c, container, 'rename', { pairs, when, done, run: runId, ...(o.create ? { create: o.create, like: pairs[0][1] } : {}), ...(o.otherwise ? { otherwise: o.otherwise } : {}), ...(o.live ? { live: o.live } : {}) }, { says: o.says });
 }
 
 export function facts(c: PgConfig, container: string, extra: Record<string, unknown>): RemoteCommand {

@@ -17,7 +17,8 @@ stderr that says what failed and what to do, and exit 1.
     list     pg_restore --list reads the whole dump; its tables are the manifest's
     rename   rename databases in one transaction (connections closed first; idempotent)
     create   create an empty database like another one (owner, encoding, locale), commented with the run
-    drop     drop a database only if its comment names this run (what this run made), else keep it
+    drop     drop a database only if its comment names this run (what this run made) and it was
+             never live (a swap marks it '; was live'), else keep it
 """
 import hashlib
 import json
@@ -218,12 +219,18 @@ def load():
     new, like, run, path = ARGS["new"], ARGS["like"], ARGS["run"], ARGS["file"]
     want = ARGS.get("sha256") or open(path + ".sha256").read().split()[0]
     check_dump_sha(path, want)
-    if db_info(new) is None:
-        info = db_info(like) or {}
-        opts = f" OWNER {qi(info['owner'])} ENCODING {ql(info['encoding'])} LC_COLLATE {ql(info['collate'])} LC_CTYPE {ql(info['ctype'])}" if info else ""
-        sql(MAINT, f"CREATE DATABASE {qi(new)} TEMPLATE template0{opts};\nCOMMENT ON DATABASE {qi(new)} IS {ql('cutover run ' + run)};\n")
-    elif (db_info(new) or {}).get("comment") != f"cutover run {run}":
+    mark = f"cutover run {run}"
+    have = db_info(new)
+    if have is not None and (have.get("comment") or "").startswith(mark + ";"):
+        fail(f"database {new!r} was live once (it may hold the app's writes): kept", "rename or drop it yourself, or start a new run")
+    if have is not None and have.get("comment") != mark:
         fail(f"database {new!r} exists and was not made by run {run}", "drop or rename it, or pick another run")
+    if have is not None:
+        # this run's own, from an attempt cut short (a lost connection): it was never live; start it again
+        sql(MAINT, f"DROP DATABASE {qi(new)} WITH (FORCE);\n")
+    info = db_info(like) or {}
+    opts = f" OWNER {qi(info['owner'])} ENCODING {ql(info['encoding'])} LC_COLLATE {ql(info['collate'])} LC_CTYPE {ql(info['ctype'])}" if info else ""
+    sql(MAINT, f"CREATE DATABASE {qi(new)} TEMPLATE template0{opts};\nCOMMENT ON DATABASE {qi(new)} IS {ql(mark)};\n")
     with open(path, "rb") as f:
         p = subprocess.run(dexec(["pg_restore", "--exit-on-error", "--single-transaction", "-U", USER, "-d", new], interactive=True), stdin=f, capture_output=True)
     if p.returncode != 0:
@@ -306,13 +313,18 @@ def close_connections(names):
     fail(f"connections to {', '.join(names)} do not go away", "stop the app's workers that hold them, then --resume")
 
 
+def ours(comment, mark):
+    """Made by this run: its comment is the run's mark, or the mark with what happened since ('; was live')."""
+    return comment is not None and (comment == mark or comment.startswith(mark + ";"))
+
+
 def holds(cond, mark):
     """A state of the databases: names that exist, are absent, carry this run's comment (ours) or not."""
     info = lambda n: db_info(n)
     return (all(info(n) is not None for n in cond.get("exists", []))
             and all(info(n) is None for n in cond.get("absent", []))
-            and all((info(n) or {}).get("comment") == mark for n in cond.get("ours", []))
-            and all((info(n) or {}).get("comment") != mark for n in cond.get("notOurs", [])))
+            and all(ours((info(n) or {}).get("comment"), mark) for n in cond.get("ours", []))
+            and all(not ours((info(n) or {}).get("comment"), mark) for n in cond.get("notOurs", [])))
 
 
 def rename():
@@ -336,18 +348,21 @@ def rename():
     for _, b in pairs:
         sql(MAINT, f"ALTER DATABASE {qi(b)} ALLOW_CONNECTIONS true;\n")
     if ARGS.get("create"):
-        create()
-        return
-    out(ok=True, renamed=pairs)
+        create(quiet=True)
+    if ARGS.get("live"):
+        # from now on it may hold the app's writes: never dropped by this run's undo, never loaded over
+        sql(MAINT, f"COMMENT ON DATABASE {qi(ARGS['live'])} IS {ql(mark + '; was live')};\n")
+    out(ok=True, renamed=pairs, created=ARGS.get("create"))
 
 
-def create():
+def create(quiet=False):
     new, like, run = ARGS["create"], ARGS["like"], ARGS["run"]
     if db_info(new) is None:
         info = db_info(like) or {}
         opts = f" OWNER {qi(info['owner'])} ENCODING {ql(info['encoding'])} LC_COLLATE {ql(info['collate'])} LC_CTYPE {ql(info['ctype'])}" if info else ""
         sql(MAINT, f"CREATE DATABASE {qi(new)} TEMPLATE template0{opts};\nCOMMENT ON DATABASE {qi(new)} IS {ql('cutover run ' + run)};\n")
-    out(ok=True, created=new)
+    if not quiet:
+        out(ok=True, created=new)
 
 
 def drop():
@@ -357,7 +372,7 @@ def drop():
         out(ok=True, absent=name)
         return
     if info.get("comment") != f"cutover run {run}":
-        out(ok=True, kept=name, why=f"not made by run {run}")
+        out(ok=True, kept=name, why=f"not made by run {run}" if not ours(info.get("comment"), f"cutover run {run}") else "it was live once (it may hold writes)")
         return
     sql(MAINT, f"DROP DATABASE {qi(name)} WITH (FORCE);\n")
     out(ok=True, dropped=name)

@@ -76,7 +76,7 @@ function restoreSteps(c: PgConfig): PgStep[] {
         cmd: op.rename(config, facts.container, runId, had ? [[db, old], [nu, db]] : [[nu, db]],
           had ? { notOurs: [db], ours: [nu], absent: [old] } : { absent: [db], ours: [nu] },
           had ? { ours: [db], absent: [nu], exists: [old] } : { ours: [db], absent: [nu] },
-          { says: had ? `rename ${db} to ${old} (kept) and ${nu} to ${db}, in one transaction; the app's open connections to ${db} are closed first (it reconnects to the restored one)` : `rename ${nu} to ${db} (there was no ${db})` }),
+          { says: had ? `rename ${db} to ${old} (kept) and ${nu} to ${db}, in one transaction; the app's open connections to ${db} are closed first (it reconnects to the restored one)` : `rename ${nu} to ${db} (there was no ${db})`, live: db }),
         undo: [op.rename(config, facts.container, runId, had ? [[db, nu], [old, db]] : [[db, nu]],
           had ? { ours: [db], exists: [old] } : { ours: [db] },
           had ? { ours: [nu], absent: [old] } : { ours: [nu], absent: [db] },
@@ -103,7 +103,7 @@ function resetSteps(c: PgConfig): PgStep[] {
       const old = op.dbName(db, 'old', runId);
       return [{
         cmd: op.rename(config, facts.container, runId, [[db, old]], { notOurs: [db], absent: [old] }, { ours: [db], exists: [old] },
-          { says: `rename ${db} to ${old} (kept: nothing is dropped), then create an empty ${db} (same owner, encoding, locale); the app's open connections are closed first`, create: db }),
+          { says: `rename ${db} to ${old} (kept: nothing is dropped), then create an empty ${db} (same owner, encoding, locale); the app's open connections are closed first`, create: db, live: db }),
         undo: [op.rename(config, facts.container, runId, [[db, nu], [old, db]], { ours: [db], exists: [old] }, { ours: [nu], absent: [old] },
           { says: `put ${db} back: the emptied one (with any writes it took) to ${nu}, kept; ${old} to ${db}`, otherwise: 'skip' })],
         undoKind: 'restores',

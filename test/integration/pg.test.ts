@@ -4,8 +4,8 @@ import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { ROOT } from '../support/lab.ts';
-import { runbook, type RunResult } from '../support/run.ts';
+import { LAB, ROOT } from '../support/lab.ts';
+import { runbook, runbookAsync, stepBegan, whenJournal, type RunResult } from '../support/run.ts';
 
 // pg.ts on the lab's dimini PostgreSQL (seed 001): backup while an app writes many times a second,
 // reset, restore, rollbacks, and inputs it must refuse. Names of schemas and tables are any bytes.
@@ -186,6 +186,8 @@ describe('pg.ts backup | reset | restore on the lab\'s dimini PostgreSQL', () =>
     expect(fingerprint()).toEqual(afterReset);
     expect(r.stdout).toMatch(/kept on purpose: database dimini_db__new_/);
     expect(databases()).toContain(`dimini_db__new_${restoreRun.replace(/-/g, '_')}`);
+    // marked as once live: no undo or re-run of this run drops it or loads over it
+    expect(psql(`SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = 'dimini_db__new_${restoreRun.replace(/-/g, '_')}';`, 'postgres')).toBe(`cutover run ${restoreRun}; was live`);
     // and the reset's rollback puts the original back, the emptied one kept
     const back = pg('reset', '--rollback', resetRun, '--config', CFG);
     expect(back.code, `${back.stdout}\n${back.stderr}`).toBe(0);
@@ -240,6 +242,33 @@ describe('pg.ts backup | reset | restore on the lab\'s dimini PostgreSQL', () =>
     expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
     expect(r.stdout).toMatch(/backup of aiwhisperers: \S+aiwhisperers.dump .*\n {2}host copy: .*\n {2}verified: a trial restore/);
     expect(r.stdout).toMatch(/container aiwhisperers-postgres|restore it with: npx tsx runbooks\/pg.ts restore --config runbooks\/pg\/aiwhisperers.yaml/);
+  });
+
+  it('the host lost in the middle of a step: the run stops resumable with the lock kept, and the printed --resume finishes it', async () => {
+    const base = parse(readFileSync(resolve(ROOT, CFG), 'utf8'));
+    const cfg = join(tmp, 'short-reconnect.yaml');
+    writeFileSync(cfg, stringify({ ...base, ssh: { ...base.ssh, reconnectSeconds: 2 } }));
+    const run = runbookAsync('pg', ['backup', '--config', cfg]);
+    await whenJournal(run.result, stepBegan('backup.verify'));
+    const sshdPid = readFileSync(resolve(LAB, 'ssh/sshd.pid'), 'utf8').trim();
+    let next: string[];
+    try {
+      execFileSync('kill', [sshdPid]);
+      spawnSync('pkill', ['-9', '-f', '^sshd: ubuntu']);
+      const r = await run.done;
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
+      const m = /the host cannot be reached again; the host lock stays with run (\S+)\. When it is reachable: npx tsx runbooks\/pg\.ts (backup --resume \S+ --config \S+) to continue/.exec(r.stderr);
+      expect(m, r.stderr).toBeTruthy();
+      next = m![2].split(' ');
+    } finally {
+      execFileSync('/usr/sbin/sshd', ['-f', resolve(LAB, 'ssh/sshd_config')]);
+    }
+    const resumed = runbook('pg', next!);
+    expect(resumed.code, `${resumed.stdout}\n${resumed.stderr}`).toBe(0);
+    expect(resumed.stdout).toMatch(/verified: a trial restore/);
+    expect(databases().filter((d) => d.includes('__check_'))).toEqual([]);
+    expect(execFileSync('sudo', ['sh', '-c', 'ls /var/lib/cutover/pg/dimini-postgres/ 2>/dev/null || true'], { encoding: 'utf8' }).trim()).toBe('');
   });
 
   it('bad input gets one line and no change: no such database, no container, no --dump, a dump without its manifest', () => {

@@ -31,6 +31,12 @@ declare -A IMAGES=(
   [aiwhisperers]="aiwhisperers-web:lab=web@runner"
 )
 
+# files several build contexts need, kept once in shared/ and copied into each context at deploy
+declare -A SHARED=(
+  [rhinon]="rtserver/resp.js"
+  [aiwhisperers]="web/resp.js"
+)
+
 ctx_hash() { (cd "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16); }
 
 deploy() {
@@ -38,6 +44,7 @@ deploy() {
   [ -n "${COMPOSE[$name]:-}" ] || die "no stack named $name (stacks: ${!COMPOSE[*]})"
   mkdir -p "$dir"
   rsync -a --delete --exclude __pycache__ "$SRC/$name/" "$dir/"
+  for f in ${SHARED[$name]:-}; do cp "$SRC/shared/$(basename "$f")" "$dir/$f"; done
   chown -R "$OWNER" "$STACKS"
   for spec in ${IMAGES[$name]}; do
     tag=${spec%%=*} ctx=${spec#*=} target=

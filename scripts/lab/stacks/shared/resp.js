@@ -1,4 +1,5 @@
-// A minimal Redis client (RESP over a TCP socket): one command per connection, enough for
+// A minimal Redis client (RESP over a TCP socket), shared by rhinon/rtserver and aiwhisperers/web
+// (scripts/lab/stacks/deploy.sh copies it into both build contexts): one command per connection, enough for
 // PING/SET/GET/DEL. The lab has no npm registry for a real client; the protocol is the real one.
 const net = require('node:net');
 
