@@ -152,6 +152,31 @@ describe('pg.ts backup | reset | restore on the lab\'s dimini PostgreSQL', () =>
     expect(readdirSync(resolve(ROOT, 'backups')).length).toBe(before);
   });
 
+  it('reset on a terminal asks for the name; another name typed changes nothing', async () => {
+    const dbs = databases();
+    const s = `cutover-pg-${process.pid}`;
+    const tmux = (...a: string[]) => execFileSync('tmux', a, { encoding: 'utf8' });
+    tmux('new-session', '-d', '-s', s, '-x', '200', '-y', '40', `cd ${ROOT} && env -u CI node_modules/.bin/tsx runbooks/pg.ts reset --config ${CFG}; echo EXIT=$?; sleep 30`);
+    try {
+      const wait = async (re: RegExp) => {
+        for (let t0 = Date.now(); ; await new Promise((r) => setTimeout(r, 150))) {
+          const text = tmux('capture-pane', '-p', '-J', '-t', s);
+          if (re.test(text)) return text;
+          if (Date.now() - t0 > 60_000) throw new Error(`screen never showed ${re}:\n${text}`);
+        }
+      };
+      await wait(/Type its name to confirm/);
+      tmux('send-keys', '-t', s, '-l', 'dimini_prod');
+      tmux('send-keys', '-t', s, 'Enter');
+      const text = await wait(/EXIT=\d+/);
+      expect(text).toMatch(/not the database's \(dimini_db\): nothing was changed/);
+      expect(text).toMatch(/EXIT=2/);
+    } finally {
+      tmux('kill-session', '-t', s);
+    }
+    expect(databases()).toEqual(dbs);
+  });
+
   it('reset with the typed name: a verified backup first, then an empty database; the old one kept whole', () => {
     const r = pg('reset', '--config', CFG, '--confirm', 'dimini_db');
     expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
