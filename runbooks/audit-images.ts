@@ -5,17 +5,18 @@
  *   npx tsx runbooks/audit-images.ts --image NAME [--dockerfile PATH [--context DIR]] [--compose FILE --service NAME]
  * Exit 0: no fatal check failed; 1: a check the config marks fatal failed; 2: bad input (one line).
  */
+import '../src/audit/memory.ts'; // first: V8 settings for streaming, before the other modules load
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command } from 'commander';
-import Docker from 'dockerode';
 import { loadConfig } from '../src/engine/config.ts';
 import { sshTarget } from '../src/engine/ssh-config.ts';
 import { SshConnection } from '../src/ssh/connection.ts';
 import { UserError, errorMessage } from '../src/util/errors.ts';
 import { auditImage } from '../src/audit/audit.ts';
 import { CHECK_IDS, type CheckId } from '../src/audit/checks.ts';
+import { dockerImages } from '../src/audit/docker.ts';
 import { auditExamples, auditSchema, parseSize, type ImageConfig } from '../src/audit/config.ts';
 import { gatherImage } from '../src/audit/gather.ts';
 import { renderMarkdown, renderTerminal, type AuditReport } from '../src/audit/report.ts';
@@ -97,7 +98,7 @@ async function main(argv: string[]): Promise<number> {
   const conn = await SshConnection.connect({ ...sshTarget(cfg.ssh), acceptNewHostKey: o.acceptNewHostKey });
   const report: AuditReport = { runId: newRunId(), host: `${cfg.ssh.user}@${cfg.ssh.host}:${cfg.ssh.port}`, images: [], fatalFailures: [], exitCode: 0 };
   try {
-    const docker = new Docker({ socketPath: await conn.dockerSocket() });
+    const docker = dockerImages(await conn.dockerSocket());
     for (const [i, img] of images.entries()) {
       const facts = await gatherImage(conn, docker, cfg, img, cfg.images.indexOf(img) >= 0 ? cfg.images.indexOf(img) : i);
       const r = auditImage(facts);

@@ -4,34 +4,16 @@
  * contexts and compose files over SSH. Read-only.
  */
 import { dirname, posix } from 'node:path';
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import { Transform, type Readable } from 'node:stream';
-import Docker from 'dockerode';
 import type { SshConnection } from '../ssh/connection.ts';
 import { UserError } from '../util/errors.ts';
 import { shQuote } from '../util/quote.ts';
 import type { ContextFacts, ImageFacts, ImageInspect } from './audit.ts';
 import type { AuditConfig, ImageConfig } from './config.ts';
+import type { DockerImages } from './docker.ts';
 import { parseDockerfile } from './dockerfile.ts';
 import { scanSavedImage } from './layers.ts';
-
-/**
- * Node frees socket buffers only when V8 collects, and V8 waits for ~64 MB of them: streaming a
- * gigabyte would show that as resident memory. A collection every 8 MB read keeps RSS flat for
- * about a second per gigabyte.
- */
-let gc: (() => void) | undefined;
-function collector(): (() => void) | undefined {
-  if (gc) return gc;
-  try {
-    v8.setFlagsFromString('--expose-gc');
-    gc = vm.runInNewContext('gc') as () => void;
-  } catch {
-    gc = undefined;
-  }
-  return gc;
-}
+import { collector } from './memory.ts';
 
 export async function readRemote(conn: SshConnection, path: string): Promise<string | null> {
   const r = await conn.exec(`cat -- ${shQuote(path)}`, { maxBuffer: 16 * 1024 * 1024 });
@@ -73,7 +55,7 @@ async function gatherCompose(conn: SshConnection, c: NonNullable<ImageConfig['co
   return { file: c.file, service: c.service, text, vars };
 }
 
-export async function gatherImage(conn: SshConnection, docker: Docker, cfg: AuditConfig, img: ImageConfig, index: number): Promise<ImageFacts> {
+export async function gatherImage(conn: SshConnection, docker: DockerImages, cfg: AuditConfig, img: ImageConfig, index: number): Promise<ImageFacts> {
   const field = `images[${index}]`;
   let inspect: ImageInspect;
   try {
