@@ -14,6 +14,7 @@ import { loadConfig } from '../src/engine/config.ts';
 import { sshTarget } from '../src/engine/ssh-config.ts';
 import { SshConnection } from '../src/ssh/connection.ts';
 import { UserError, errorMessage } from '../src/util/errors.ts';
+import { parseOrExit } from '../src/cli/parse.ts';
 import { auditImage } from '../src/audit/audit.ts';
 import { CHECK_IDS, type CheckId } from '../src/audit/checks.ts';
 import { dockerImages } from '../src/audit/docker.ts';
@@ -44,19 +45,8 @@ function parseArgs(argv: string[]): Opts {
     .option('--backups-dir <dir>', 'where <run>/audit.md goes (default: backups/)')
     .option('--accept-new-host-key', 'trust an unknown host key on first connect and remember it', false)
     .option('-v, --verbose', 'stack traces on errors', false)
-    .exitOverride()
-    .configureOutput({ writeErr: () => {} })
     .allowExcessArguments(false);
-  try {
-    program.parse(argv, { from: 'user' });
-  } catch (e) {
-    const err = e as { code?: string; message: string };
-    if (err.code === 'commander.helpDisplayed') {
-      process.stdout.write(program.helpInformation());
-      process.exit(0);
-    }
-    throw new UserError(`${err.message.replace(/^error: /, '')} (see --help)`);
-  }
+  parseOrExit(program, argv);
   const o = program.opts() as Opts;
   for (const [flag, v] of [['--dockerfile', o.dockerfile], ['--context', o.context], ['--compose', o.compose], ['--size-budget', o.sizeBudget]] as const)
     if (v && !o.image) throw new UserError(`${flag} describes the image given with --image: add --image NAME`);

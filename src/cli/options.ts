@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { UserError } from '../util/errors.ts';
+import { parseOrExit } from './parse.ts';
 
 export interface CliOptions {
   config?: string;
@@ -47,19 +48,8 @@ export function parseOptions(name: string, argv: string[]): CliOptions {
     .option('--json', 'JSON lines on stdout, for machines', false)
     .option('--backups-dir <dir>', 'where the local backups and journals go (default: backups/ in the project)')
     .option('--accept-new-host-key', 'trust an unknown host key on first connect and remember it', false)
-    .exitOverride()
-    .configureOutput({ writeErr: () => {} })
     .allowExcessArguments(false);
-  try {
-    program.parse(argv, { from: 'user' });
-  } catch (e) {
-    const err = e as { code?: string; message: string };
-    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') {
-      process.stdout.write(program.helpInformation());
-      process.exit(0);
-    }
-    throw new UserError(`${err.message.replace(/^error: /, '')} (see --help)`);
-  }
+  parseOrExit(program, argv);
   const o = program.opts();
   const opts: CliOptions = { ...(o as CliOptions), rollbackOnFailure: o.rollback !== false && typeof o.rollback !== 'boolean' ? true : o.rollback !== false };
   // commander maps --rollback <id> and --no-rollback to the same key: split them.
