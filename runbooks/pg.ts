@@ -3,6 +3,7 @@
  *   npx tsx runbooks/pg.ts backup  --config runbooks/pg/dimini.yaml [--dry-run]
  *   npx tsx runbooks/pg.ts restore --config runbooks/pg/dimini.yaml --dump backups/<run>/ [--yes]
  *   npx tsx runbooks/pg.ts reset   --config runbooks/pg/dimini.yaml --confirm <db>
+ *   npx tsx runbooks/pg.ts backups --config runbooks/pg/dimini.yaml   (the backups here, newest first)
  * backup: pg_dump -Fc in one snapshot, streamed here and kept on the host, sha256 on both ends,
  * verified by a trial restore. restore: into a new database, verified table by table, then swapped
  * in by rename (the old one kept). reset: after a verified backup, an empty database takes the
@@ -18,6 +19,8 @@ import { gatherPg, type PgFacts, type PgMode } from '../src/pg/facts.ts';
 import { dbName, hostPgDir } from '../src/pg/ops.ts';
 import { pgLines, pgReport } from '../src/pg/report.ts';
 import { pgLockDir, pgSteps } from '../src/pg/steps.ts';
+import { listBackups } from '../src/pg/backups.ts';
+import { formatBytes } from '../src/util/bytes.ts';
 import { UserError } from '../src/util/errors.ts';
 
 const CMD = 'npx tsx runbooks/pg.ts';
@@ -50,11 +53,39 @@ export function pgRunbook(mode: PgMode, o: { dump?: string; configArg?: string }
   };
 }
 
+export const USAGE = `usage: ${CMD} MODE --config FILE [options]
+  backup    pg_dump -Fc in one snapshot, here and on the host, sha256 both ends, verified by a trial restore
+  restore   --dump backups/<run>/: into a new database, verified table by table, swapped in (the old one kept); --yes
+  reset     --confirm DB: after a verified backup, an empty database takes the name (the old one kept)
+  backups   list this database's backups here, newest first, with the command to restore each
+  ${CMD} MODE --help lists the options (--dry-run, --rollback RUN, --resume RUN, --json, …)`;
+
+/** `pg.ts backups`: local only (no SSH): this database's backups, newest first, and how to restore each. */
+function printBackups(argv: string[]): number {
+  const val = (f: string) => { const i = argv.findIndex((a) => a === f || (f === '--config' && a === '-c')); return i >= 0 ? argv[i + 1] : undefined; };
+  const configArg = val('--config');
+  const db = loadConfig(resolve(configArg ?? resolve(PROJECT_ROOT, DEFAULT_CONFIG)), pgSchema, pgExamples).postgres.db;
+  const dir = resolve(val('--backups-dir') ?? resolve(PROJECT_ROOT, 'backups'));
+  const list = listBackups(dir, db);
+  if (argv.includes('--json')) {
+    process.stdout.write(`${JSON.stringify({ type: 'backups', db, dir, backups: list })}\n`);
+    return 0;
+  }
+  if (!list.length) {
+    process.stdout.write(`no backups of ${db} in ${dir}: make one with ${CMD} backup${configArg ? ` --config ${configArg}` : ''}\n`);
+    return 0;
+  }
+  process.stdout.write(`backups of ${db} in ${dir}, newest first:\n`);
+  for (const b of list)
+    process.stdout.write(`  ${b.runId}  snapshot ${b.at}  ${formatBytes(b.bytes)}, ${b.tables} tables, ${b.rows} rows; a restore checks ${b.checks}${b.problem ? `; NOT USABLE: ${b.problem}` : `\n      ${CMD} restore${configArg ? ` --config ${configArg}` : ''} --dump ${relative(process.cwd(), b.dir) || '.'}/ --yes`}\n`);
+  return 0;
+}
+
 /** pg.ts's own arguments: the mode first; --dump FILE (restore) and --confirm NAME (reset) are taken out, the rest go to the runbook CLI. */
 export function parsePgArgs(argv: string[]): { mode: PgMode; dump?: string; confirm?: string; rest: string[] } {
   const [mode, ...args] = argv;
   if (mode !== 'backup' && mode !== 'restore' && mode !== 'reset')
-    throw new UserError(`${mode ? `unknown mode '${mode}'` : 'no mode given'}: run \`${CMD} backup|restore|reset --config FILE\` (--help after the mode lists the options)`, 2);
+    throw new UserError(`${mode ? `unknown mode '${mode}'` : 'no mode given'}: run \`${CMD} backup|restore|reset|backups --config FILE\` (${CMD} --help says more)`, 2);
   const rest: string[] = [];
   let dump: string | undefined;
   let confirm: string | undefined;
@@ -95,8 +126,14 @@ async function confirmReset(rest: string[], confirm: string | undefined): Promis
 if (import.meta.url === `file://${process.argv[1]}`) {
   let parsed: ReturnType<typeof parsePgArgs>;
   let rest: string[];
+  const argv = process.argv.slice(2);
+  if (argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
   try {
-    parsed = parsePgArgs(process.argv.slice(2));
+    if (argv[0] === 'backups') process.exit(printBackups(argv.slice(1)));
+    parsed = parsePgArgs(argv);
     rest = parsed.mode === 'reset' ? await confirmReset(parsed.rest, parsed.confirm) : parsed.rest;
   } catch (e) {
     process.stderr.write(`pg: error: ${(e as Error).message}\n`);

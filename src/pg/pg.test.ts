@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { describe, expect, it } from 'vitest';
@@ -81,5 +81,29 @@ describe('pg plans', () => {
     const drops = cmds.filter((c) => c.kind === 'remote' && c.argv[3] === 'drop').map((c) => args(c as any).db);
     expect(drops.every((d) => d.startsWith('dimini_db__check_'))).toBe(true);
     expect(args(p[3].actions[0].cmd as any)).toMatchObject({ pairs: [['dimini_db', 'dimini_db__old_20261123_010203_wxyz']], create: 'dimini_db' });
+  });
+});
+
+describe('pg.ts backups', () => {
+  it('lists this database\'s backups newest first, with what a restore is checked against, and names a damaged one', async () => {
+    const { listBackups } = await import('./backups.ts');
+    const root = mkdtempSync(join(tmpdir(), 'pg-backups-'));
+    const put = (run: string, db: string, at: string, sums: boolean, dump: string | null) => {
+      const d = join(root, run);
+      mkdirSync(d, { recursive: true });
+      writeFileSync(join(d, `${fileSafe(db)}.manifest.json`), JSON.stringify({ db, bytes: 3, sha256: 'x', at, tables: [{ schema: 'public', name: 't', rows: 5, ...(sums ? { sum: '1' } : {}) }] }));
+      if (dump !== null) writeFileSync(join(d, `${fileSafe(db)}.dump`), dump);
+    };
+    put('20261123-010000-aaaa', 'dimini_db', '2026-11-23T01:00:00Z', true, 'abc');
+    put('20261123-020000-bbbb', 'dimini_db', '2026-11-23T02:00:00Z', false, 'ab');
+    put('20261123-030000-cccc', 'other', '2026-11-23T03:00:00Z', true, 'abc');
+    put('20261123-040000-dddd', 'dimini_db', '2026-11-23T04:00:00Z', true, null);
+    const l = listBackups(root, 'dimini_db');
+    expect(l.map((b) => b.runId)).toEqual(['20261123-040000-dddd', '20261123-020000-bbbb', '20261123-010000-aaaa']);
+    expect(l[0].problem).toBe('the dump is missing');
+    expect(l[1]).toMatchObject({ checks: 'row counts only', problem: 'the dump is 2 bytes, the manifest says 3' });
+    expect(l[2]).toMatchObject({ checks: 'row counts and content sums', rows: 5, tables: 1 });
+    expect(l[2].problem).toBeUndefined();
+    expect(listBackups(join(root, 'nope'), 'dimini_db')).toEqual([]);
   });
 });

@@ -136,6 +136,10 @@ describe('pg.ts backup | reset | restore on the lab\'s dimini PostgreSQL', () =>
     expect(j).toMatch(/"type":"step-done","step":"backup.verify"/);
     expect(databases().filter((d) => d.includes('__check_'))).toEqual([]);
     expect(r.events.find((e) => e.type === 'summary')?.data).toMatchObject({ mode: 'backup', db: 'dimini_db' });
+    // and the operator finds it, with the command that restores it
+    const l = pg('backups', '--config', CFG);
+    expect(l.code, l.stderr).toBe(0);
+    expect(l.stdout).toMatch(new RegExp(`${backupRun} +snapshot \\S+ .*tables, \\d+ rows; a restore checks row counts and content sums\\n +npx tsx runbooks/pg.ts restore --config ${CFG} --dump backups/${backupRun}/ --yes`));
   });
 
   it('reset: refused without the typed name, or with another; nothing changed', () => {
