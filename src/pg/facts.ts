@@ -82,7 +82,7 @@ export async function gatherPg(probe: Probe, c: PgConfig, mode: PgMode, ctx: { r
   const backupRun = source && basename(dirname(source.localDump));
   const hostCopy = backupRun && RUN_ID.test(backupRun) ? `${hostPgDir(backupRun)}/${basename(source!.localDump)}` : undefined;
   const names = mode === 'restore' ? [dbName(p.db, 'new', ctx.runId), dbName(p.db, 'old', ctx.runId)] : mode === 'reset' ? [dbName(p.db, 'new', ctx.runId), dbName(p.db, 'old', ctx.runId), dbName(p.db, 'check', ctx.runId)] : [dbName(p.db, 'check', ctx.runId)];
-  const r = await probe(factsCmd(c, container, { names, hostDir: hostPgDir(ctx.runId), ...(hostCopy ? { dump: hostCopy } : {}) }));
+  const r = await probe(factsCmd(c, container, { names, run: ctx.runId, hostDir: hostPgDir(ctx.runId), ...(hostCopy ? { dump: hostCopy } : {}) }));
   if (r.code !== 0) return { facts: { ...empty, container }, problems: [{ message: (r.stderr.trim().split('\n').pop() ?? `reading the database's facts failed (exit ${r.code})`) }] };
   const f = JSON.parse(r.stdout) as { server: string; db: DbInfo | null; names: Record<string, boolean>; pgdataFree: number | null; hostFree: number | null; dump: { exists: boolean; sha256?: string | null } | null };
   if (source && hostCopy && f.dump?.exists && f.dump.sha256 === source.manifest.sha256) source.hostCopy = hostCopy;
@@ -93,7 +93,7 @@ export async function gatherPg(probe: Probe, c: PgConfig, mode: PgMode, ctx: { r
       problems.push({ message: `${source.localDump} does not match its manifest's sha256 (${got.slice(0, 12)}… ≠ ${source.manifest.sha256.slice(0, 12)}…): the file was damaged or changed since the backup; restore another backup` });
   }
   const taken = names.filter((n) => f.names[n]);
-  for (const n of taken) problems.push({ message: `database ${n} exists already (a name this run would use): drop or rename it, or start a new run` });
+  for (const n of taken) problems.push({ message: `database ${n} exists already and was not made by this run (a name this run would use): drop or rename it, or start a new run` });
 
   const dbBytes = f.db?.bytes ?? 0;
   if (mode !== 'restore' && !f.db) problems.push({ message: `database ${p.db} does not exist in ${container}: set postgres.db to one that does (psql -l lists them)` });

@@ -115,7 +115,9 @@ def facts():
     ver = one_json(MAINT, "SELECT to_json(current_setting('server_version'));")
     me = one_json(MAINT, f"SELECT to_json(rolsuper) FROM pg_roles WHERE rolname = {ql(USER)};")
     db = db_info(ARGS["db"])
-    names = {n: db_info(n) is not None for n in ARGS.get("names", [])}
+    # taken: a database by that name that this run did not make (on a resume, its own are not in the way)
+    mark = f"cutover run {ARGS.get('run')}"
+    names = {n: (i is not None and not ours(i.get("comment"), mark)) for n in ARGS.get("names", []) for i in [db_info(n)]}
     df = subprocess.run(dexec(["sh", "-c", 'df -Pk "${PGDATA:-/var/lib/postgresql/data}" | tail -1']), capture_output=True, text=True)
     free = int(df.stdout.split()[3]) * 1024 if df.returncode == 0 and len(df.stdout.split()) > 3 else None
     hostdir = ARGS.get("hostDir")
@@ -135,8 +137,7 @@ def facts():
                 dump["sha256"] = open(p + ".sha256").read().split()[0]
             except OSError:
                 dump["sha256"] = None
-    out(server=ver, pgDump=last_line(v.stdout), superuser=bool(me), db=db, names=names, pgdataFree=free, hostFree=host_free, dump=dump,
-        tables=len(stats(ARGS["db"], False)) if db and ARGS.get("countTables") else None)
+    out(server=ver, pgDump=last_line(v.stdout), superuser=bool(me), db=db, names=names, pgdataFree=free, hostFree=host_free, dump=dump)
 
 
 def dump():

@@ -40,6 +40,12 @@ export interface ExecOptions {
  * One SSH connection (ssh2) for everything: commands, uploads, downloads, and the remote Docker
  * socket forwarded to a local unix socket for dockerode.
  */
+/** A command as one short line for an error message (a script given with -c has newlines). */
+const oneLine = (command: string) => {
+  const first = command.split('\n')[0];
+  return first.length > 100 || first !== command ? `${first.slice(0, 100)}…` : first;
+};
+
 export class SshConnection {
   private client = new Client();
   private dockerServer?: Server;
@@ -145,7 +151,7 @@ export class SshConnection {
    */
   exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
     const max = opts.maxBuffer ?? 8 * 1024 * 1024;
-    const lostError = () => new ConnectionLost(`lost the connection to ${this.target.host}:${this.target.port} while running: ${command.length > 100 ? `${command.slice(0, 100)}…` : command}`);
+    const lostError = () => new ConnectionLost(`lost the connection to ${this.target.host}:${this.target.port} while running: ${oneLine(command)}`);
     if (this.lost) return Promise.reject(lostError());
     return new Promise((resolve, reject) => {
       const onChannel = (err: Error | undefined, ch: ClientChannel) => {

@@ -293,6 +293,8 @@ describe('pg.ts backup | reset | restore on the lab\'s dimini PostgreSQL', () =>
     } finally {
       execFileSync('/usr/sbin/sshd', ['-f', resolve(LAB, 'ssh/sshd_config')]);
     }
+    // the host is back once sshd answers (it may take a moment to listen)
+    for (let i = 0; i < 50 && spawnSync('ssh', ['-F', resolve(LAB, 'ssh/config'), '-o', 'ConnectTimeout=2', 'chm-lab', 'true']).status !== 0; i++) execFileSync('sleep', ['0.2']);
     const resumed = runbook('pg', next!);
     expect(resumed.code, `${resumed.stdout}\n${resumed.stderr}`).toBe(0);
     expect(resumed.stdout).toMatch(/verified: a trial restore/);
