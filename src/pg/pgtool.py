@@ -16,7 +16,6 @@ stderr that says what failed and what to do, and exit 1.
     verify   per-table row counts (and content sums, once sealed) of a database equal the manifest's
     list     pg_restore --list reads the whole dump; its tables are the manifest's
     rename   rename databases in one transaction (connections closed first; idempotent)
-    create   create an empty database like another one (owner, encoding, locale), commented with the run
     drop     drop a database only if its comment names this run (what this run made) and it was
              never live (a swap marks it '; was live'), else keep it
 """
@@ -229,9 +228,7 @@ def load():
     if have is not None:
         # this run's own, from an attempt cut short (a lost connection): it was never live; start it again
         sql(MAINT, f"DROP DATABASE {qi(new)} WITH (FORCE);\n")
-    info = db_info(like) or {}
-    opts = f" OWNER {qi(info['owner'])} ENCODING {ql(info['encoding'])} LC_COLLATE {ql(info['collate'])} LC_CTYPE {ql(info['ctype'])}" if info else ""
-    sql(MAINT, f"CREATE DATABASE {qi(new)} TEMPLATE template0{opts};\nCOMMENT ON DATABASE {qi(new)} IS {ql(mark)};\n")
+    create_like(new, like, mark)
     with open(path, "rb") as f:
         p = subprocess.run(dexec(["pg_restore", "--exit-on-error", "--single-transaction", "-U", USER, "-d", new], interactive=True), stdin=f, capture_output=True)
     if p.returncode != 0:
@@ -349,21 +346,24 @@ def rename():
     for _, b in pairs:
         sql(MAINT, f"ALTER DATABASE {qi(b)} ALLOW_CONNECTIONS true;\n")
     if ARGS.get("create"):
-        create(quiet=True)
+        create()
     if ARGS.get("live"):
         # from now on it may hold the app's writes: never dropped by this run's undo, never loaded over
         sql(MAINT, f"COMMENT ON DATABASE {qi(ARGS['live'])} IS {ql(mark + '; was live')};\n")
     out(ok=True, renamed=pairs, created=ARGS.get("create"))
 
 
-def create(quiet=False):
-    new, like, run = ARGS["create"], ARGS["like"], ARGS["run"]
-    if db_info(new) is None:
-        info = db_info(like) or {}
-        opts = f" OWNER {qi(info['owner'])} ENCODING {ql(info['encoding'])} LC_COLLATE {ql(info['collate'])} LC_CTYPE {ql(info['ctype'])}" if info else ""
-        sql(MAINT, f"CREATE DATABASE {qi(new)} TEMPLATE template0{opts};\nCOMMENT ON DATABASE {qi(new)} IS {ql('cutover run ' + run)};\n")
-    if not quiet:
-        out(ok=True, created=new)
+def create_like(new, like, mark):
+    """An empty database with the owner, encoding and locale of `like`, commented with the run's mark."""
+    info = db_info(like) or {}
+    opts = f" OWNER {qi(info['owner'])} ENCODING {ql(info['encoding'])} LC_COLLATE {ql(info['collate'])} LC_CTYPE {ql(info['ctype'])}" if info else ""
+    sql(MAINT, f"CREATE DATABASE {qi(new)} TEMPLATE template0{opts};\nCOMMENT ON DATABASE {qi(new)} IS {ql(mark)};\n")
+
+
+def create():
+    """rename's `create`: the empty database that takes the name (reset), unless it is there already."""
+    if db_info(ARGS["create"]) is None:
+        create_like(ARGS["create"], ARGS["like"], f"cutover run {ARGS['run']}")
 
 
 def drop():
@@ -379,4 +379,4 @@ def drop():
     out(ok=True, dropped=name)
 
 
-{"facts": facts, "dump": dump, "seal": seal, "load": load, "verify": verify, "list": list_dump, "rename": rename, "create": create, "drop": drop}.get(OP, lambda: fail(f"unknown op {OP}"))()
+{"facts": facts, "dump": dump, "seal": seal, "load": load, "verify": verify, "list": list_dump, "rename": rename, "drop": drop}.get(OP, lambda: fail(f"unknown op {OP}"))()
