@@ -3,6 +3,8 @@
  * Read-only: nothing is changed on the host, so there is no plan, journal or rollback.
  *   npx tsx runbooks/audit-images.ts [--config runbooks/stacks/todo.yaml] [--json]
  *   npx tsx runbooks/audit-images.ts --image NAME [--dockerfile PATH [--context DIR]] [--compose FILE --service NAME]
+ *   npx tsx runbooks/audit-images.ts --dockerfile PATH [--context DIR] [--compose FILE --service NAME]
+ *     (no --image: a Dockerfile on this machine, not built yet; what needs the image is – "undecided")
  * Exit 0: no fatal check failed; 1: a check the config marks fatal failed; 2: bad input (one line).
  */
 import '../src/audit/memory.ts'; // first: V8 settings for streaming, before the other modules load
@@ -15,11 +17,13 @@ import { sshTarget } from '../src/engine/ssh-config.ts';
 import { SshConnection } from '../src/ssh/connection.ts';
 import { UserError, errorMessage } from '../src/util/errors.ts';
 import { parseOrExit } from '../src/cli/parse.ts';
-import { auditImage } from '../src/audit/audit.ts';
+import { auditImage, type ImageReport } from '../src/audit/audit.ts';
 import { CHECK_IDS, type CheckId } from '../src/audit/checks.ts';
 import { dockerImages } from '../src/audit/docker.ts';
 import { auditExamples, auditSchema, parseSize, type ImageConfig } from '../src/audit/config.ts';
 import { gatherImage } from '../src/audit/gather.ts';
+import { gatherLocal } from '../src/audit/local.ts';
+import { auditDockerfile } from '../src/audit/prebuild.ts';
 import { renderMarkdown, renderTerminal, type AuditReport } from '../src/audit/report.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -35,9 +39,9 @@ function parseArgs(argv: string[]): Opts {
     .description('audit images on the host against the deployment-readiness checklist (read-only)')
     .option('-c, --config <file>', 'YAML config: ssh, images with their Dockerfile/context/compose, budgets, fatal checks', 'runbooks/stacks/todo.yaml')
     .option('--image <name>', 'audit this image (one from the config, or any image on the host with the options below)')
-    .option('--dockerfile <path>', 'with --image: its Dockerfile on the host')
-    .option('--context <dir>', "with --image: its build context on the host (default: the Dockerfile's dir)")
-    .option('--compose <file>', 'with --image: the compose file on the host that runs it (needs --service)')
+    .option('--dockerfile <path>', 'with --image: its Dockerfile on the host; alone: a Dockerfile here, not built yet')
+    .option('--context <dir>', "the Dockerfile's build context (default: the Dockerfile's dir)")
+    .option('--compose <file>', 'the compose file that runs the image (needs --service; here when there is no --image)')
     .option('--service <name>', 'with --compose: the service')
     .option('--size-budget <size>', 'with --image: size budget, e.g. 700MB')
     .option('--fatal <checks>', `comma-separated checks that make the run exit 1 (${CHECK_IDS.join(', ')})`)
@@ -48,8 +52,9 @@ function parseArgs(argv: string[]): Opts {
     .allowExcessArguments(false);
   parseOrExit(program, argv);
   const o = program.opts() as Opts;
-  for (const [flag, v] of [['--dockerfile', o.dockerfile], ['--context', o.context], ['--compose', o.compose], ['--size-budget', o.sizeBudget]] as const)
-    if (v && !o.image) throw new UserError(`${flag} describes the image given with --image: add --image NAME`);
+  if (o.sizeBudget && !o.image) throw new UserError('--size-budget needs an image to measure: add --image NAME');
+  if (o.compose && !o.image && !o.dockerfile)
+    throw new UserError('--compose describes the image of --image or the Dockerfile of --dockerfile: add one of them');
   if (o.context && !o.dockerfile) throw new UserError('--context needs --dockerfile (the Dockerfile that context builds)');
   if (Boolean(o.compose) !== Boolean(o.service)) throw new UserError('--compose FILE and --service NAME go together: give both');
   if (o.sizeBudget && parseSize(o.sizeBudget) === undefined) throw new UserError(`--size-budget ${o.sizeBudget}: not a size (like 700MB or 1.5GB)`);
@@ -69,6 +74,19 @@ async function main(argv: string[]): Promise<number> {
   const cfg = loadConfig(configPath, auditSchema, auditExamples);
   const fatalFlag = o.fatal?.split(',').map((s) => s.trim()).filter(Boolean);
   for (const f of fatalFlag ?? []) if (!(CHECK_IDS as string[]).includes(f)) throw new UserError(`--fatal ${f}: no such check (checks: ${CHECK_IDS.join(', ')})`);
+
+  const fatalOf = (img?: ImageConfig) =>
+    new Set<CheckId>(fatalFlag as CheckId[] | undefined ?? img?.fatal ?? cfg.fatal);
+  if (o.dockerfile && !o.image) {
+    // a Dockerfile not built yet, on this machine: no host, no Docker (the config gives the fatal list)
+    const compose = o.compose ? { file: o.compose, service: o.service! } : undefined;
+    const facts = await gatherLocal({
+      dockerfile: o.dockerfile, ...(o.context ? { context: o.context } : {}), ...(compose ? { compose } : {}),
+    });
+    const report: AuditReport = { runId: newRunId(), host: 'this machine', images: [], fatalFailures: [], exitCode: 0 };
+    addImage(report, auditDockerfile(facts), fatalOf());
+    return finish(report, o, started);
+  }
 
   let images: ImageConfig[] = cfg.images;
   if (o.image) {
@@ -92,17 +110,26 @@ async function main(argv: string[]): Promise<number> {
     for (const [i, img] of images.entries()) {
       const facts = await gatherImage(conn, docker, cfg, img, cfg.images.indexOf(img) >= 0 ? cfg.images.indexOf(img) : i);
       const r = auditImage(facts);
-      const fatal = new Set<CheckId>(fatalFlag as CheckId[] | undefined ?? img.fatal ?? cfg.fatal);
-      for (const c of r.checks) {
-        if (fatal.has(c.id)) c.fatal = true;
-        if (c.fatal && c.status === 'fail') report.fatalFailures.push(`${r.image}: ${c.id}`);
-      }
-      report.images.push(r);
+      addImage(report, r, fatalOf(img));
       if (!o.json) process.stderr.write(`audited ${r.image}\n`);
     }
   } finally {
     conn.close();
   }
+  return finish(report, o, started);
+}
+
+/** Mark the fatal checks; only a decided failure of one counts (– never fails the run). */
+function addImage(report: AuditReport, r: ImageReport, fatal: Set<CheckId>): void {
+  for (const c of r.checks) {
+    if (fatal.has(c.id)) c.fatal = true;
+    if (c.fatal && c.status === 'fail') report.fatalFailures.push(`${r.image}: ${c.id}`);
+  }
+  report.images.push(r);
+}
+
+/** Exit code, stats, backups/<run>/audit.md and audit.json, and the output. */
+function finish(report: AuditReport, o: Opts, started: bigint): number {
   report.exitCode = report.fatalFailures.length ? 1 : 0;
   // what the audit cost here: the scan is streamed, so this stays flat whatever the image size
   report.stats = { seconds: Number(process.hrtime.bigint() - started) / 1e9, maxRssMB: Math.round(process.resourceUsage().maxRSS / 1024) };

@@ -39,7 +39,10 @@ export interface ImageFacts {
   ignoreSecretPaths?: string[];
 }
 
-export interface ImageReport { image: string; id: string; size: number; layers: number; checks: CheckResult[] }
+/** One audited image; a Dockerfile audited without an image (prebuild.ts) has no id, size or layers. */
+export interface ImageReport {
+  image: string; id?: string; size?: number; layers?: number; dockerfile?: string; checks: CheckResult[];
+}
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -131,7 +134,9 @@ export function checkNonRoot(f: ImageFacts, _lm: LayerMap): CheckResult {
 }
 
 // ---------------------------------------------------------------------------------------------
-function composeService(f: ImageFacts): { doc: Document; svc?: Record<string, unknown>; error?: string } | undefined {
+export function composeService(
+  f: Pick<ImageFacts, 'compose'>,
+): { doc: Document; svc?: Record<string, unknown>; error?: string } | undefined {
   if (!f.compose) return undefined;
   const doc = parseDocument(f.compose.text);
   if (doc.errors.length) return { doc, error: `${f.compose.file} is not valid YAML: ${doc.errors[0].message.split('\n')[0]}` };
@@ -309,7 +314,8 @@ export function checkSecrets(f: ImageFacts, lm: LayerMap): CheckResult {
 
 // ---------------------------------------------------------------------------------------------
 const TOOL_BIN = /^usr\/(?:local\/)?bin\/(?:(?:[a-z0-9_]+-linux-gnu-)?(?:gcc|g\+\+|cc|c\+\+|clang|clang\+\+)(?:-[0-9.]+)?|make|gmake|cmake)$/;
-const TOOL_PKG = /^(gcc|g\+\+|gcc-[0-9.]+|g\+\+-[0-9.]+|cpp-[0-9.]+-never|make|build-essential|build-base|clang|clang-[0-9.]+|cmake)$/;
+export const TOOL_PKG =
+  /^(gcc|g\+\+|gcc-[0-9.]+|g\+\+-[0-9.]+|cpp-[0-9.]+-never|make|build-essential|build-base|clang|clang-[0-9.]+|cmake)$/;
 const NPM_BUNDLED = /^usr\/(local\/)?lib\/node_modules\/(npm|corepack)\//;
 
 /** Installed package names from dpkg's status file or apk's database. */
@@ -392,13 +398,19 @@ export function checkDevDeps(f: ImageFacts, lm: LayerMap): CheckResult {
 }
 
 // ---------------------------------------------------------------------------------------------
-export function checkBasePinned(f: ImageFacts): CheckResult {
+export function checkBasePinned(f: Pick<ImageFacts, 'dockerfile'>): CheckResult {
   const df = f.dockerfile;
   if (!df) return result('base-pinned', 'na', 'no Dockerfile given');
   const bad = unpinnedFroms(df);
   const bases = df.stages.filter((s) => s.from.stageRef === undefined).map((s) => s.from.image);
   if (!bad.length) return result('base-pinned', 'pass', `${[...new Set(bases)].join(', ')} (tags; a digest @sha256:… pins exactly)`);
-  return result('base-pinned', 'fail', `${bad.length} unpinned FROM`, bad.map((b) => ({ what: b.why, instruction: `${df.path}:${b.from.line} FROM ${b.from.image}${b.from.name ? ` AS ${b.from.name}` : ''}`, file: df.path })),
+  const ev = (b: (typeof bad)[number]): Evidence => ({
+    what: b.why,
+    instruction: `${df.path}:${b.from.line} FROM ${b.from.image}${b.from.name ? ` AS ${b.from.name}` : ''}`,
+    file: df.path,
+    line: b.from.line,
+  });
+  return result('base-pinned', 'fail', `${bad.length} unpinned FROM`, bad.map(ev),
     'name a version tag (node:20.11-alpine) or, better, a digest (node:20.11-alpine@sha256:…), so a rebuild gets the same base');
 }
 
@@ -425,7 +437,7 @@ export function excludedBy(ig: Ignore, rel: string): boolean {
   return false;
 }
 
-export function checkDockerignore(f: ImageFacts): CheckResult {
+export function checkDockerignore(f: Pick<ImageFacts, 'context'>): CheckResult {
   const c = f.context;
   if (!c) return result('dockerignore', 'na', 'no build context given');
   const sensitive = c.files.filter((p) => secretFileName(p) === 'secret' || /(^|\/)(\.git|node_modules|venv|\.venv)$/.test(p) || secretFileName(p) === 'maybe');
@@ -453,7 +465,7 @@ function lineOf(doc: Document, path: string[], text: string): number | undefined
   return r ? text.slice(0, r[0]).split('\n').length : undefined;
 }
 
-export function checkCompose(f: ImageFacts): CheckResult[] {
+export function checkCompose(f: Pick<ImageFacts, 'compose'>): CheckResult[] {
   const c = composeService(f);
   if (!c) return [result('resource-limits', 'na', 'no compose file given for this image'), result('restart-policy', 'na', 'no compose file given for this image')];
   const file = f.compose!.file;

@@ -19,9 +19,12 @@ export const CHECKS = {
 export type CheckId = keyof typeof CHECKS;
 export const CHECK_IDS = Object.keys(CHECKS) as CheckId[];
 
-/** ✓ pass, ✗ fail, – not applicable (nothing to check: no Dockerfile, no compose file). */
-export type Status = 'pass' | 'fail' | 'na';
-export const MARK: Record<Status, string> = { pass: '✓', fail: '✗', na: '–' };
+/**
+ * ✓ pass, ✗ fail, – not applicable (nothing to check: no Dockerfile, no compose file), – undecided
+ * (what was given cannot tell: a Dockerfile audited without its image; the summary says what it needs).
+ */
+export type Status = 'pass' | 'fail' | 'na' | 'undecided';
+export const MARK: Record<Status, string> = { pass: '✓', fail: '✗', na: '–', undecided: '–' };
 
 export interface Evidence {
   /** What was found, one line. */
@@ -34,6 +37,8 @@ export interface Evidence {
   file?: string;
   /** "Dockerfile:12 RUN apt-get install gcc" style, when the finding maps to an instruction. */
   instruction?: string;
+  /** That instruction's 1-based line in the Dockerfile (set by the Dockerfile-only audit). */
+  line?: number;
 }
 
 export interface CheckResult {

@@ -137,7 +137,7 @@ export function layerHistory(history: HistoryItem[]): number[] {
 }
 
 /** Split a shell line into simple commands' words, honouring quotes (operators inside quotes are text). */
-function simpleCommands(cmd: string): string[][] {
+export function simpleCommands(cmd: string): string[][] {
   const cmds: string[][] = [[]];
   let word = '';
   let quote: '"' | "'" | undefined;

@@ -3,12 +3,13 @@
  * socket (inspect, and `docker save` streamed through the layer scanner), Dockerfiles, build
  * contexts and compose files over SSH. Read-only.
  */
-import { dirname, posix } from 'node:path';
+import { dirname } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import type { SshConnection } from '../ssh/connection.ts';
 import { UserError } from '../util/errors.ts';
 import { shQuote } from '../util/quote.ts';
-import type { ContextFacts, ImageFacts, ImageInspect } from './audit.ts';
+import type { ImageFacts, ImageInspect } from './audit.ts';
+import { BULKY_DIRS, SENSITIVE_NAMES, gatherCompose, gatherContext, type Reader } from './context.ts';
 import type { AuditConfig, ImageConfig } from './config.ts';
 import type { DockerImages } from './docker.ts';
 import { parseDockerfile } from './dockerfile.ts';
@@ -23,36 +24,22 @@ export async function readRemote(conn: SshConnection, path: string): Promise<str
 }
 
 const SENSITIVE_FIND = [
-  '(', '-name', '.git', '-o', '-name', 'node_modules', '-o', '-name', 'venv', '-o', '-name', '.venv', ')', '-prune', '-print', '-o',
-  '(', ...['.env', '.env.*', 'id_rsa', 'id_dsa', 'id_ecdsa', 'id_ed25519', '*.pem', '*.key', '*.p12', '*.pfx', '.npmrc', '.pypirc', '.netrc', '.git-credentials', '.pgpass']
-    .flatMap((n, i) => [...(i ? ['-o'] : []), '-name', n]), ')', '-print',
+  '(', ...BULKY_DIRS.flatMap((n, i) => [...(i ? ['-o'] : []), '-name', n]), ')', '-prune', '-print', '-o',
+  '(', ...SENSITIVE_NAMES.flatMap((n, i) => [...(i ? ['-o'] : []), '-name', n]), ')', '-print',
 ];
 
-async function gatherContext(conn: SshConnection, dir: string, field: string): Promise<ContextFacts> {
-  const r = await conn.exec(`cd ${shQuote(dir)} && find . -mindepth 1 ${SENSITIVE_FIND.map(shQuote).join(' ')} | head -n 5000`);
-  if (r.code !== 0) throw new UserError(`build context ${dir} is not a readable directory on the host: fix \`${field}\` (${r.stderr.trim().split('\n')[0]})`);
-  const files = r.stdout.split('\n').filter(Boolean).map((p) => p.replace(/^\.\//, ''));
-  const dockerignore = await readRemote(conn, posix.join(dir, '.dockerignore'));
-  const requirements = (await readRemote(conn, posix.join(dir, 'requirements.txt'))) ?? undefined;
-  let devRequirements: ContextFacts['devRequirements'];
-  for (const f of ['requirements-dev.txt', 'dev-requirements.txt', 'requirements/dev.txt']) {
-    const text = await readRemote(conn, posix.join(dir, f));
-    if (text !== null) { devRequirements = { file: f, text }; break; }
-  }
-  return { dir, dockerignore, files, ...(requirements !== undefined ? { requirements } : {}), ...(devRequirements ? { devRequirements } : {}) };
-}
-
-/** Compose's own default: variables from the .env beside the compose file. */
-async function gatherCompose(conn: SshConnection, c: NonNullable<ImageConfig['compose']>, field: string) {
-  const text = await readRemote(conn, c.file);
-  if (text === null) throw new UserError(`compose file ${c.file} does not exist on the host: fix \`${field}.file\``);
-  const env = (await readRemote(conn, posix.join(posix.dirname(c.file), '.env')).catch(() => null)) ?? '';
-  const vars: Record<string, string> = {};
-  for (const l of env.split('\n')) {
-    const m = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(l);
-    if (m) vars[m[1]] = m[2].trim().replace(/^(['"])(.*)\1$/, '$2');
-  }
-  return { file: c.file, service: c.service, text, vars };
+/** The host's files, over SSH. */
+export function remoteReader(conn: SshConnection): Reader {
+  return {
+    where: 'on the host',
+    read: (path) => readRemote(conn, path),
+    async sensitive(dir) {
+      const find = `find . -mindepth 1 ${SENSITIVE_FIND.map(shQuote).join(' ')} | head -n 5000`;
+      const r = await conn.exec(`cd ${shQuote(dir)} && ${find}`);
+      if (r.code !== 0) throw new Error(r.stderr.trim().split('\n')[0]);
+      return r.stdout.split('\n').filter(Boolean).map((p) => p.replace(/^\.\//, ''));
+    },
+  };
 }
 
 export async function gatherImage(conn: SshConnection, docker: DockerImages, cfg: AuditConfig, img: ImageConfig, index: number): Promise<ImageFacts> {
@@ -73,8 +60,10 @@ export async function gatherImage(conn: SshConnection, docker: DockerImages, cfg
     if (!dockerfile.stages.length) throw new UserError(`${img.dockerfile} has no FROM: is it a Dockerfile? fix \`${field}.dockerfile\``);
   }
   const ctxDir = img.context ?? (img.dockerfile ? dirname(img.dockerfile) : undefined);
-  const context = ctxDir ? await gatherContext(conn, ctxDir, img.context ? `${field}.context` : `${field}.dockerfile`) : undefined;
-  const compose = img.compose ? await gatherCompose(conn, img.compose, `${field}.compose`) : undefined;
+  const reader = remoteReader(conn);
+  const ctxField = img.context ? `${field}.context` : `${field}.dockerfile`;
+  const context = ctxDir ? await gatherContext(reader, ctxDir, ctxField) : undefined;
+  const compose = img.compose ? await gatherCompose(reader, img.compose, `${field}.compose.file`) : undefined;
 
   const saved = (await docker.getImage(img.name).get()) as unknown as Readable;
   const collect = collector();
