@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { Client, type ClientChannel } from 'ssh2';
 import { ConnectionLost, UserError } from '../util/errors.ts';
-import { rememberHostKey, verifyHostKey } from './known-hosts.ts';
+import { rememberHostKey, revokedAt, verifyHostKey } from './known-hosts.ts';
 
 export interface SshTarget {
   host: string;
@@ -14,7 +14,7 @@ export interface SshTarget {
   user: string;
   keyPath: string;
   knownHostsPath: string;
-  /** Trust an unknown host key on first use and remember it (never a changed one). */
+  /** Trust an unknown host key on first use and remember it (never a changed or a revoked one). */
   acceptNewHostKey?: boolean;
   connectTimeoutMs?: number;
   /** After a lost connection, keep trying to reconnect this long (default 30). */
@@ -99,6 +99,15 @@ export class SshConnection {
     let hostKeyProblem: UserError | undefined;
     const hostVerifier = (key: Buffer): boolean => {
       const verdict = verifyHostKey(t.knownHostsPath, t.host, t.port, key);
+      if (verdict === 'revoked') {
+        // Never trusted, whatever --accept-new-host-key says: a revoked key is not a new one.
+        const at = `${t.knownHostsPath} line ${revokedAt(t.knownHostsPath, key)}`;
+        hostKeyProblem = new UserError(
+          `host key of ${t.host}:${t.port} is REVOKED (@revoked at ${at}): refusing to connect, even with ` +
+            '--accept-new-host-key. The host may be an impostor: verify its current key out of band, then add that key',
+        );
+        return false;
+      }
       if (verdict === 'match') return true;
       if (verdict === 'unknown' && t.acceptNewHostKey) {
         rememberHostKey(t.knownHostsPath, t.host, t.port, key);

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { knownHostsName, rememberHostKey, verifyHostKey } from './known-hosts.ts';
+import { knownHostsName, rememberHostKey, revokedAt, verifyHostKey } from './known-hosts.ts';
 
 function makeKey(dir: string, name: string): { line: string; blob: Buffer } {
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, name)]);
@@ -43,5 +43,19 @@ describe('known_hosts verification', () => {
     expect(verifyHostKey(f, 'example', 2200, good.blob)).toBe('unknown');
     rememberHostKey(f, 'example', 2200, good.blob);
     expect(verifyHostKey(f, 'example', 2200, good.blob)).toBe('match');
+  });
+
+  it('a key marked @revoked is revoked, whatever else the file says and whatever host the line names', () => {
+    const f = join(dir, 'revoked');
+    const lines = ['# pinned', `[127.0.0.1]:2222 ${good.line}`, `@revoked * ${bad.line}`,
+      `@revoked other.example ${good.line}`];
+    writeFileSync(f, `${lines.join('\n')}\n`);
+    expect(revokedAt(f, good.blob)).toBe(4);
+    expect(revokedAt(f, bad.blob)).toBe(3);
+    expect(verifyHostKey(f, '127.0.0.1', 2222, good.blob)).toBe('revoked'); // also pinned by line 2: revoked wins
+    expect(verifyHostKey(f, 'new.example', 22, bad.blob)).toBe('revoked'); // unknown host, revoked key: never "unknown"
+    writeFileSync(f, `[127.0.0.1]:2222 ${good.line}\n@revoked * ${bad.line}\n`);
+    expect(verifyHostKey(f, '127.0.0.1', 2222, good.blob)).toBe('match');
+    expect(revokedAt(join(dir, 'absent'), good.blob)).toBeUndefined();
   });
 });

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 /** How known_hosts names a host: plain for port 22, `[host]:port` otherwise. */
@@ -33,9 +33,26 @@ export function knownKeys(file: string, host: string, port: number): string[] {
     .filter(Boolean);
 }
 
-export type HostKeyVerdict = 'match' | 'unknown' | 'changed';
+/**
+ * The line number of a `@revoked` entry in known_hosts for this key, if any. Whatever host pattern the line names: a
+ * revoked key is compromised, refused for every host (stricter than OpenSSH, which scopes the line by its pattern).
+ */
+export function revokedAt(file: string, blob: Buffer): number | undefined {
+  if (!existsSync(file)) return undefined;
+  const base64 = blob.toString('base64');
+  const lines = readFileSync(file, 'utf8').split('\n');
+  const i = lines.findIndex((l) => {
+    const f = l.trim().split(/\s+/);
+    return f[0] === '@revoked' && f[3] === base64;
+  });
+  return i < 0 ? undefined : i + 1;
+}
 
+export type HostKeyVerdict = 'match' | 'unknown' | 'changed' | 'revoked';
+
+/** Revoked first: a key listed `@revoked` is refused even when a plain line for the host also lists it. */
 export function verifyHostKey(file: string, host: string, port: number, blob: Buffer): HostKeyVerdict {
+  if (revokedAt(file, blob) !== undefined) return 'revoked';
   const keys = knownKeys(file, host, port);
   if (keys.length === 0) return 'unknown';
   return keys.includes(keyFromBlob(blob).base64) ? 'match' : 'changed';
