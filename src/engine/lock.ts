@@ -1,11 +1,14 @@
 import { sudo, type RemoteCommand } from './command.ts';
 import type { Action } from './step.ts';
+import { HOST_STATE_SH } from './files.ts';
 
 /**
  * The host lock: a directory made atomically with mkdir, holding owner.json (run id, operator,
- * time). Taking it again with the same run id succeeds, so a resumed run keeps its own lock.
+ * time). Taking it again with the same run id succeeds, so a resumed run keeps its own lock. Every runbook's first
+ * step: it also makes cutover's host state root's only (HOST_STATE_SH) before anything is kept there.
  */
 const TAKE = `set -e
+${HOST_STATE_SH}
 mkdir -p "$(dirname "$1")"
 if mkdir "$1" 2>/dev/null; then
   printf '{"runId":"%s","operator":"%s","since":"%s"}\\n' "$2" "$3" "$(date -u +%FT%TZ)" > "$1/owner.json"; exit 0
