@@ -10,7 +10,7 @@ import { executePlan, undoFromJournal, type RunHooks } from '../engine/runner.ts
 import type { Probe, Runbook } from '../engine/runbook.ts';
 import type { PlannedStep, Resource } from '../engine/step.ts';
 import { DryRunExecutor } from '../exec/executor.ts';
-import { SshExecutor, remoteString } from '../exec/ssh-executor.ts';
+import { SshExecutor, remoteInvocation } from '../exec/ssh-executor.ts';
 import { SshConnection } from '../ssh/connection.ts';
 import { UserError, errorMessage } from '../util/errors.ts';
 import { operatorName } from '../util/operator.ts';
@@ -126,7 +126,10 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
 
   const conn = await SshConnection.connect({ ...runbook.ssh(config), acceptNewHostKey: o.acceptNewHostKey });
   const real = new SshExecutor(conn);
-  const probe: Probe = async (cmd) => conn.exec(remoteString(cmd));
+  const probe: Probe = async (cmd) => {
+    const { command, stdin } = remoteInvocation(cmd);
+    return conn.exec(command, stdin !== undefined ? { stdin } : {});
+  };
   const settle = runbook.settle?.(config, runId) ?? [];
   /** What a rollback of this run leaves on purpose, in lines for the operator. */
   const leftAfter = (kept: Resource[]) =>

@@ -1,4 +1,4 @@
-import { isSecret, type Secret } from '../util/secret.ts';
+import { isSecret, reviveSecret, type Secret } from '../util/secret.ts';
 import { shJoin } from '../util/quote.ts';
 
 /**
@@ -24,7 +24,7 @@ export interface RemoteCommand extends Words {
   sudo?: boolean;
   /** Run as this user (sudo -u USER -H). */
   user?: string;
-  /** Environment for the command; values may be secrets (passed on stdin-free env prefix). */
+  /** Environment for the command; secret values travel on its stdin, never in argv (see remoteInvocation). */
   env?: Record<string, string | Secret>;
   /** Exit codes that count as success (default [0]). */
   okCodes?: number[];
@@ -128,11 +128,56 @@ export const sudo = (argv: string[], opts: Omit<RemoteCommand, 'kind' | 'argv' |
   ...opts,
 });
 
-/** Remote argv as one sh string, with sudo and env applied. Secrets are revealed only here. */
-export function remoteString(cmd: Pick<RemoteCommand, 'argv' | 'sudo' | 'env' | 'user'>): string {
-  const env = cmd.env
-    ? Object.entries(cmd.env).map(([k, v]) => `${k}=${isSecret(v) ? v.reveal() : v}`)
-    : [];
+/**
+ * Secrets reach a remote command through its stdin, never its argv (any local user sees argv in
+ * `ps`): the wrapper reads NAME=octal-escaped lines up to an empty one, exports each (printf is the
+ * shell's builtin: no process carries the value), then runs the command with the rest of stdin.
+ */
+const SECRET_ENV = 'while IFS= read -r l && [ -n "$l" ]; do v=$(printf "%bx" "${l#*=}"); export "${l%%=*}=${v%x}"; done; exec "$@"';
+
+/** Each byte as \0ooo (printf %b reads it back exactly: newlines, quotes, any byte but NUL). */
+const octal = (v: string) => [...Buffer.from(v, 'utf8')].map((b) => `\\0${b.toString(8).padStart(3, '0')}`).join('');
+
+export interface Invocation {
+  /** The sh command line (sudo and env applied). */
+  command: string;
+  /** What the command's stdin starts with: the secrets, when it has any. */
+  stdin?: string;
+}
+
+/** A remote command as the executor sends it: one sh string, and the secrets it needs on stdin. */
+export function remoteInvocation(cmd: Pick<RemoteCommand, 'argv' | 'sudo' | 'env' | 'user'>): Invocation {
+  const entries = Object.entries(cmd.env ?? {});
+  const plain = entries.filter(([, v]) => !isSecret(v)).map(([k, v]) => `${k}=${v}`);
+  const secret = entries.filter((e): e is [string, Secret] => isSecret(e[1]));
   const sudoArgv = cmd.user ? ['sudo', '-n', '-u', cmd.user, '-H', '--'] : cmd.sudo ? ['sudo', '-n', '--'] : [];
-  return shJoin([...sudoArgv, ...(env.length ? ['env', ...env] : []), ...cmd.argv]);
+  const argv = [...(plain.length ? ['env', ...plain] : []), ...cmd.argv];
+  if (!secret.length) return { command: shJoin([...sudoArgv, ...argv]) };
+  if (secret.some(([k]) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(k))) throw new Error('a secret env name must be a shell name');
+  return {
+    command: shJoin([...sudoArgv, 'sh', '-c', SECRET_ENV, 'sh', ...argv]),
+    stdin: `${secret.map(([k, v]) => `${k}=${octal(v.reveal())}\n`).join('')}\n`,
+  };
+}
+
+/** Remote argv as one sh string, with sudo and plain env applied (a command with secrets: remoteInvocation). */
+export function remoteString(cmd: Pick<RemoteCommand, 'argv' | 'sudo' | 'env' | 'user'>): string {
+  const inv = remoteInvocation(cmd);
+  if (inv.stdin !== undefined) throw new Error('a command with secrets runs through remoteInvocation (its secrets go on stdin)');
+  return inv.command;
+}
+
+/** A command read back from a journal, its secrets named by variable made Secrets again (read when it runs). */
+export function reviveSecrets(cmd: Command): Command {
+  const env = (e?: Record<string, string | Secret>) =>
+    e && Object.fromEntries(Object.entries(e).map(([k, v]) => [k, reviveSecret(v) as string | Secret]));
+  switch (cmd.kind) {
+    case 'remote':
+    case 'download':
+      return cmd.env ? { ...cmd, env: env(cmd.env) } : cmd;
+    case 'upload':
+      return cmd.content === undefined ? cmd : { ...cmd, content: reviveSecret(cmd.content) as string | Secret };
+    default:
+      return cmd;
+  }
 }

@@ -1,4 +1,4 @@
-import { describe, says } from './command.ts';
+import { describe, reviveSecrets, says } from './command.ts';
 import type { Command } from './command.ts';
 import type { Executor, Progress } from '../exec/executor.ts';
 import { errorMessage, isConnectionLost } from '../util/errors.ts';
@@ -209,7 +209,8 @@ export async function undoFromJournal(
       continue;
     }
     let failed: string | undefined;
-    for (const cmd of action.undo as Command[]) {
+    for (const journaled of action.undo as Command[]) {
+      const cmd = reviveSecrets(journaled);
       try {
         await runUndo(exec, hooks, cmd, settle);
         hooks.event({ type: 'undo', id: step, what: says(cmd), exact: describe(cmd), ok: true });

@@ -6,9 +6,11 @@ import { dirname } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type Docker from 'dockerode';
-import { remoteString, type Command, type CommandResult, type DockerCommand, type DownloadCommand, type UploadCommand } from '../engine/command.ts';
+import {
+  remoteInvocation, remoteString, type Command, type CommandResult, type DockerCommand, type DownloadCommand, type Invocation, type UploadCommand,
+} from '../engine/command.ts';
 
-export { remoteString };
+export { remoteInvocation, remoteString };
 import type { SshConnection } from '../ssh/connection.ts';
 import { shJoin } from '../util/quote.ts';
 import { isSecret } from '../util/secret.ts';
@@ -41,9 +43,9 @@ export class SshExecutor implements Executor {
   constructor(readonly conn: SshConnection, readonly bulk: BulkTransport = defaultBulkTransport()) {}
 
   /** Stream a remote command's stdout into `sink` through the chosen transport. */
-  private async streamTo(command: string, sink: import('node:stream').Writable): Promise<{ code: number; stderr: string }> {
+  private async streamTo({ command, stdin }: Invocation, sink: import('node:stream').Writable): Promise<{ code: number; stderr: string }> {
     if (this.bulk === 'ssh2') {
-      const r = await this.conn.exec(command, { stdout: sink });
+      const r = await this.conn.exec(command, { stdout: sink, ...(stdin !== undefined ? { stdin } : {}) });
       return { code: r.code, stderr: r.stderr };
     }
     const t = this.conn.target;
@@ -52,7 +54,8 @@ export class SshExecutor implements Executor {
       '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes',
       '-o', `UserKnownHostsFile=${t.knownHostsPath}`, '-o', 'Ciphers=aes128-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr',
       '-o', 'Compression=no', '-T', t.host, command,
-    ], { stdio: ['ignore', 'pipe', 'pipe'] });
+    ], { stdio: ['pipe', 'pipe', 'pipe'] });
+    child.stdin.end(stdin ?? '');
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => { if (stderr.length < 65536) stderr += d.toString(); });
     child.stdout.pipe(sink, { end: false });
@@ -78,7 +81,8 @@ export class SshExecutor implements Executor {
   async run(cmd: Command, opts: RunOptions = {}): Promise<CommandResult> {
     switch (cmd.kind) {
       case 'remote': {
-        const r = await this.conn.exec(remoteString(cmd));
+        const { command, stdin } = remoteInvocation(cmd);
+        const r = await this.conn.exec(command, stdin !== undefined ? { stdin } : {});
         if (!(cmd.okCodes ?? [0]).includes(r.code)) throw new CommandFailed(cmd, r);
         return r;
       }
@@ -136,7 +140,7 @@ export class SshExecutor implements Executor {
     const done = pipeline(meter, file).catch((e: NodeJS.ErrnoException) => { localError = e; });
     let r: { code: number; stderr: string };
     try {
-      r = await this.streamTo(remoteString({ argv: cmd.argv, sudo: cmd.sudo, env: cmd.env }), meter);
+      r = await this.streamTo(remoteInvocation({ argv: cmd.argv, sudo: cmd.sudo, env: cmd.env }), meter);
     } catch (e) {
       // The connection went away mid-stream: what arrived is not a backup. Close and remove it.
       meter.destroy();
