@@ -18,10 +18,13 @@ export async function gatherCleanup(probe: Probe, c: ChmConfig): Promise<Facts<C
   const problems = [];
   const k = await probe(remote(['docker', 'inspect', '-f', '{{.State.Running}} {{index .Config.Labels "io.cutover.run"}}', 'chatbot-backend']));
   const [running, migratedBy = ''] = k.stdout.trim().split(' ');
-  const bare = await probe(remote(['curl', '-fsS', '-m', '5', '-o', '/dev/null', `http://127.0.0.1:${c.chatbot.backend.port}${c.chatbot.healthPath}`]));
+  // Any HTTP answer at all means a bare-metal backend still serves (without healthPath: its root).
+  const bareUrl = `http://127.0.0.1:${c.chatbot.backend.port}${c.chatbot.healthPath ?? '/'}`;
+  const bare = await probe(remote(['curl', '-sS', '-m', '5', '-o', '/dev/null', '-w', '%{http_code}', bareUrl]));
+  const bareAnswers = /^[1-5]\d\d$/.test(bare.stdout.trim());
   if (k.code !== 0 || running !== 'true' || !migratedBy)
     problems.push({ message: 'cleanup is for after a successful migration, and the chatbot containers are not running: run runbooks/migrate-chm.ts first' });
-  else if (bare.code === 0)
+  else if (bareAnswers)
     problems.push({ message: `the bare-metal backend still answers on :${c.chatbot.backend.port}: finish the migration (cutover) before cleaning up` });
   if (c.cleanup.paths.length === 0) problems.push({ message: 'nothing to clean up: list paths under `cleanup.paths` in the config (example: paths: [/home/ubuntu/chm-chatbot/venv])' });
   const present: string[] = [];
@@ -29,7 +32,8 @@ export async function gatherCleanup(probe: Probe, c: ChmConfig): Promise<Facts<C
   return { facts: { present, migratedBy }, problems, alreadyDone: problems.length === 0 && present.length === 0 ? 'every path under cleanup.paths is already archived' : undefined };
 }
 
-export const archiveDirFor = (c: ChmConfig, runId: string) => `${c.cleanup.archiveDir}-${runId.slice(0, 8)}`;
+/** Each cleanup its own archive (dated by its run id): an undo never touches what another run archived. */
+export const archiveDirFor = (c: ChmConfig, runId: string) => `${c.cleanup.archiveDir}-${runId}`;
 
 export function cleanupSteps(c: ChmConfig): Step<ChmConfig, CleanupFacts>[] {
   const reload = sudo(['sh', '-c', 'if command -v supervisorctl >/dev/null && supervisorctl pid >/dev/null 2>&1; then supervisorctl reread >/dev/null && supervisorctl update >/dev/null; fi']);

@@ -1,9 +1,22 @@
 import { z } from 'zod';
 import { sshExamples, sshSchema } from '../engine/ssh-config.ts';
 
+/**
+ * Values that end up in nginx, compose, its .env or a docker argument are checked here, at load, so a
+ * value that would read as syntax there (a hostname with `;` in server_name) is one line naming the field.
+ */
+const hostname = z.string().regex(/^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/,
+  'a DNS hostname (letters, digits, - and dots; *. in front for a wildcard), as nginx server_name takes it');
+const dockerName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'a docker name (letters, digits, _ . -)');
+const imageRef = z.string().regex(/^[a-z0-9][a-z0-9._\/:@-]*$/, 'an image reference like python:3.11-slim');
+const ipv4 = z.string().regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/, 'an IPv4 address to publish on, like 0.0.0.0 or 127.0.0.1');
+/** A dir under chatbot.dir: relative, no `..`, nothing a docker -v mount would split (`:` `,`). */
+const relDir = z.string().regex(/^(?!\.\.?(\/|$))(?!.*\/\.\.?(\/|$))[^/:,\n\0][^:,\n\0]*$/, 'a dir under chatbot.dir, relative, without .., : or ,');
+const serviceName = z.string().regex(/^[A-Za-z0-9@._:-]+$/, 'a service name (letters, digits, @ . _ : -)');
+
 const service = z.object({
   manager: z.enum(['supervisor', 'pm2', 'systemd']),
-  name: z.string().min(1),
+  name: serviceName,
   port: z.number().int().min(1).max(65535),
   /** pm2: the ecosystem file that starts it again on rollback. */
   ecosystem: z.string().optional(),
@@ -12,6 +25,9 @@ const service = z.object({
 /** A memory size as docker and compose take it: a whole number and k, m or g (512m, 1g). */
 const size = z.string().regex(/^[1-9][0-9]*[kmg]$/, 'a size like 512m or 1g (a whole number, then k, m or g)');
 const bytesOf = (s: string) => Number(s.slice(0, -1)) * 1024 ** ('kmg'.indexOf(s.slice(-1)) + 1);
+
+/** A path on the host: absolute, and nothing compose's .env, a docker -v mount or nginx would read as syntax. */
+const hostPath = z.string().regex(/^\/[^\s$"'\\;{}#:,]*$/, 'an absolute path on the host, without spaces, quotes, $, ;, {, }, #, : or ,');
 
 /** Memory and CPU limits of one container (compose mem_limit / cpus; docker inspect: HostConfig.Memory, NanoCpus). */
 const limits = (memory: string, cpus: number) => z.object({
@@ -34,15 +50,14 @@ const deploySchema = z.object({
   restart: z.enum(['unless-stopped', 'always', 'on-failure', 'no']).default('unless-stopped'),
 }).prefault({});
 
-/** A path on the host: absolute, and nothing compose's .env or nginx would read as syntax. */
-const hostPath = z.string().regex(/^\/[^\s$"'\\;{}#]+$/, 'an absolute path on the host, without spaces, quotes, $, ;, {, } or #');
 
 export const chmSchema = z.object({
   ssh: sshSchema,
   chatbot: z.object({
-    dir: z.string().startsWith('/'),
-    frontendDir: z.string().default('chm-chatbot-frontend'),
-    data: z.object({ chroma: z.string().default('chroma_db'), pdfs: z.string().default('pdfs'), transcripts: z.string().default('transcripts') }).default({ chroma: 'chroma_db', pdfs: 'pdfs', transcripts: 'transcripts' }),
+    dir: hostPath,
+    frontendDir: relDir.default('chm-chatbot-frontend'),
+    data: z.object({ chroma: relDir.default('chroma_db'), pdfs: relDir.default('pdfs'), transcripts: relDir.default('transcripts') })
+      .default({ chroma: 'chroma_db', pdfs: 'pdfs', transcripts: 'transcripts' }),
     owner: z.string().regex(/^[a-z_][a-z0-9_-]*$/).default('ubuntu'),
     backend: service,
     frontend: service,
@@ -77,15 +92,15 @@ export const chmSchema = z.object({
     }
   }),
   mediahub: z.object({
-    project: z.string().default('mediahub'),
-    network: z.string().default('mediahub'),
+    project: dockerName.default('mediahub'),
+    network: dockerName.default('mediahub'),
     /** Paths checked through nginx with MediaHub's Host header after the deploy (each must answer 2xx). */
     checkPaths: z.array(z.string().startsWith('/')).default(['/']),
-    postgres: z.object({ container: z.string(), user: z.string(), db: z.string() }),
+    postgres: z.object({ container: dockerName, user: z.string().min(1), db: z.string().min(1) }),
   }),
-  hostnames: z.object({ chatbot: z.string().min(1), mediahub: z.string().min(1) }),
+  hostnames: z.object({ chatbot: hostname, mediahub: hostname }),
   nginx: z.object({
-    bind: z.string().default('0.0.0.0'),
+    bind: ipv4.default('0.0.0.0'),
     port: z.number().int().min(1).max(65535).default(80),
     /**
      * Optional: a certificate (full chain) and its key, as paths on the host (preflight checks them).
@@ -95,14 +110,14 @@ export const chmSchema = z.object({
     tlsPort: z.number().int().min(1).max(65535).default(443),
   }).refine((n) => !n.tls || n.tlsPort !== n.port, { path: ['tlsPort'], message: 'must differ from nginx.port (http is redirected to it)' }).prefault({}),
   deploy: deploySchema,
-  deployDir: z.string().startsWith('/'),
+  deployDir: hostPath,
   containerUid: z.number().int().default(10001),
-  helperImage: z.string().default('python:3.11-slim'),
-  images: z.array(z.string()).default(['python:3.11-slim', 'node:20-alpine', 'nginx:alpine']),
+  helperImage: imageRef.default('python:3.11-slim'),
+  images: z.array(imageRef).default(['python:3.11-slim', 'node:20-alpine', 'nginx:alpine']),
   /** What `runbooks/cleanup-chm.ts` archives (moves into a dated dir; never deletes). */
   cleanup: z.object({
     paths: z.array(z.string().startsWith('/')).default([]),
-    archiveDir: z.string().startsWith('/').default('/home/ubuntu/cutover-archive'),
+    archiveDir: hostPath.default('/home/ubuntu/cutover-archive'),
   }).default({ paths: [], archiveDir: '/home/ubuntu/cutover-archive' }),
   /** Bytes of free space to keep on top of what the migration needs. */
   diskMargin: z.number().int().default(512 * 1024 * 1024),

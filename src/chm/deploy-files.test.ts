@@ -20,7 +20,7 @@ const NGINX = readFileSync(resolve(ROOT, 'nginx/nginx.conf'), 'utf8');
 const TLS = { cert: '/etc/ssl/chm/fullchain.pem', key: '/etc/ssl/chm/privkey.pem' };
 /** The lines that are not whole-line comments. */
 const code = (text: string) => text.split('\n').filter((l) => !/^\s*#/.test(l)).join('\n');
-const env = (text: string) => Object.fromEntries(text.trim().split('\n').map((l) => l.split(/=(.*)/s).slice(0, 2)));
+const env = (text: string) => Object.fromEntries(text.trim().split('\n').map((l) => l.split(/=(.*)/s).slice(0, 2)).map(([k, v]) => [k, JSON.parse(v)]));
 
 describe('config: the deploy settings', () => {
   it('has defaults for limits, log rotation and restart when the config says nothing', () => {
@@ -53,8 +53,16 @@ describe('config: the deploy settings', () => {
     [{ nginx: { tls: { cert: 'fullchain.pem', key: '/k.pem' } } }, 'nginx.tls.cert'],
     [{ nginx: { tls: { cert: '/c.pem' } } }, 'nginx.tls.key'],
     [{ chatbot: { apiPrefix: 'drop' } }, 'chatbot.apiPrefix'],
+    [{ hostnames: { chatbot: 'chat.example.com; return 200' } }, 'hostnames.chatbot'],
+    [{ hostnames: { mediahub: 'media\nhost' } }, 'hostnames.mediahub'],
+    [{ nginx: { bind: '0.0.0.0:80' } }, 'nginx.bind'],
+    [{ mediahub: { network: 'net work' } }, 'mediahub.network'],
+    [{ chatbot: { data: { chroma: '../etc' } } }, 'chatbot.data.chroma'],
+    [{ chatbot: { frontendDir: 'front:end' } }, 'chatbot.frontendDir'],
+    [{ chatbot: { backend: { manager: 'supervisor', name: 'x;y', port: 1 } } }, 'chatbot.backend.name'],
+    [{ deployDir: '/home/u/deploy $HOME' }, 'deployDir'],
   ])('refuses %j, naming %s', (over, field) => {
-    const r = chmSchema.safeParse({ ...labYaml(), ...Object.fromEntries(Object.entries(over).map(([k, v]) => [k, { ...labYaml()[k], ...v }])) });
+    const r = chmSchema.safeParse({ ...labYaml(), ...Object.fromEntries(Object.entries(over).map(([k, v]) => [k, typeof v === 'object' ? { ...labYaml()[k], ...v } : v])) });
     expect(r.success).toBe(false);
     expect(r.error!.issues[0].path.join('.')).toBe(field);
   });

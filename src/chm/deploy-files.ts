@@ -1,4 +1,5 @@
 import type { ChmConfig } from './config.ts';
+import { dotenvLine } from '../util/dotenv.ts';
 
 /**
  * The files deploy.upload writes, rendered from the config: compose.yaml and nginx.conf from their
@@ -52,7 +53,7 @@ export function composeEnv(c: ChmConfig, runId: string): string {
     ['NGINX_MEMORY', d.nginx.memory], ['NGINX_CPUS', d.nginx.cpus],
     ['LOG_MAX_SIZE', d.logs.maxSize], ['LOG_MAX_FILE', d.logs.maxFile],
   ];
-  return vars.map(([k, v]) => `${k}=${v}\n`).join('');
+  return vars.map(([k, v]) => dotenvLine(k, String(v))).join('');
 }
 
 /**

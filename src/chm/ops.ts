@@ -35,6 +35,11 @@ export function uploadAgent(content: string): Command {
   return { kind: 'upload', path: AGENT, content, mode: '755', sudo: true, says: `upload the cutover agent to ${AGENT}` };
 }
 
+/** Upload a host tool for this run (sudo, mode 755). */
+export function uploadTool(path: string, content: string, what: string): Command {
+  return { kind: 'upload', path, content, mode: '755', sudo: true, says: `upload ${what} to ${path}` };
+}
+
 /** A consistent copy of the live ChromaDB dir (SQLite backup API; files re-copied until stable; then, if allowed, a short pause of the writer). */
 export function snapshot(live: string, stage: string, attempts: number, pause?: { stop: RemoteCommand; start: RemoteCommand }): RemoteCommand {
   return sudo(['python3', AGENT, 'snapshot', live, stage, '--attempts', String(attempts), ...(pause ? ['--pause', remoteString(pause.stop), '--resume', remoteString(pause.start)] : [])], {

@@ -1,22 +1,49 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { describe as show } from '../engine/command.ts';
 import { serviceCommands } from './services.ts';
 
+const TOOL_DIR = import.meta.dirname;
+/** supervisor_boot.edited(TEXT, NAME), run by python3 here. */
+const edited = (text: string, name: string) => {
+  const f = join(mkdtempSync(join(tmpdir(), 'sv-')), 'x.conf');
+  writeFileSync(f, text);
+  const r = spawnSync('python3', ['-c', 'import sys; sys.path.insert(0, sys.argv[1]); import supervisor_boot as s; sys.stdout.write(s.edited(open(sys.argv[2], newline="").read(), sys.argv[3]))', TOOL_DIR, f, name], { encoding: 'utf8' });
+  expect(r.status, r.stderr).toBe(0);
+  return r.stdout;
+};
+
 describe('service manager adapters', () => {
-  it('systemd: stop/disable and their inverses', () => {
-    const c = serviceCommands({ manager: 'systemd', name: 'chatbot-backend.service' }, 'ubuntu');
+  it('systemd: stop/disable and their inverses, each read back; enable only what was enabled before the run', () => {
+    const c = serviceCommands({ manager: 'systemd', name: 'chatbot-backend.service' }, 'ubuntu', '20261203-000000-abcd');
     expect(show(c.stop)).toBe('remote (sudo): systemctl stop chatbot-backend.service');
-    expect(show(c.disable)).toBe('remote (sudo): systemctl disable chatbot-backend.service');
-    expect(show(c.enable)).toBe('remote (sudo): systemctl enable chatbot-backend.service');
-    expect(show(c.start)).toBe('remote (sudo): systemctl start chatbot-backend.service');
+    expect(show(c.disable)).toMatch(/systemctl disable .*is-enabled .*disabled\|masked.* sh chatbot-backend\.service \/var\/lib\/cutover\/runs\/20261203-000000-abcd\/services\/systemd-chatbot-backend\.service\.was$/s);
+    expect(show(c.enable)).toMatch(/was=.*enabled\) systemctl enable .*\[ "\$s" = enabled \]/s);
+    expect(show(c.start)).toMatch(/systemctl start -- "\$1" && systemctl is-active --quiet/);
     expect(c.status.okCodes).toEqual([0, 3]);
   });
-  it('pm2 runs as the service owner; supervisor through supervisorctl', () => {
+  it('pm2 runs as the service owner, and its saved dump is read back; enable starts only that app from the ecosystem and fails when it cannot', () => {
     const p = serviceCommands({ manager: 'pm2', name: 'chatbot-frontend', ecosystem: '/x/eco.cjs' }, 'ubuntu');
     expect(show(p.stop)).toBe('remote (as ubuntu): pm2 stop chatbot-frontend');
-    expect(show(p.enable)).toMatch(/ sh chatbot-frontend \/x\/eco\.cjs$/);
-    const s = serviceCommands({ manager: 'supervisor', name: 'chatbot-backend' }, 'ubuntu');
+    expect(show(p.enable)).toMatch(/set -e; .*pm2 start "\$2" --only "\$1".*dump\.pm2.* 1' sh chatbot-frontend \/x\/eco\.cjs$/s);
+    expect(show(p.enable)).not.toMatch(/; pm2 save/); // never a trailing command that hides a failed start
+    expect(show(p.disable)).toMatch(/dump\.pm2.*"\$1" 0'/s);
+  });
+  it('supervisor: the program\'s own section is edited by the host tool, with the file kept for the undo', () => {
+    const s = serviceCommands({ manager: 'supervisor', name: 'chatbot-backend' }, 'ubuntu', '20261203-000000-abcd');
     expect(show(s.stop)).toBe('remote (sudo): supervisorctl stop chatbot-backend');
-    expect(show(s.disable)).toMatch(/autostart=false/);
+    expect(show(s.disable)).toBe('remote (sudo): python3 /var/lib/cutover/supervisor_boot.py off chatbot-backend /var/lib/cutover/runs/20261203-000000-abcd/services/supervisor-chatbot-backend');
+    expect(show(s.enable)).toMatch(/supervisor_boot\.py restore chatbot-backend /);
+    expect(show(s.start)).toMatch(/grep -q RUNNING/);
+  });
+  it('supervisor edit: defaults made explicit in that section only; existing lines replaced; other programs untouched', () => {
+    const file = '[program:a]\ncommand=/bin/a\n\n[program:b]\ncommand=/bin/b ; trailing comment\nautostart = true\nautorestart=unexpected\n\n[program:c]\ncommand=/bin/c\n';
+    expect(edited(file, 'a')).toBe('[program:a]\nautostart=false\nautorestart=false\ncommand=/bin/a\n\n[program:b]\ncommand=/bin/b ; trailing comment\nautostart = true\nautorestart=unexpected\n\n[program:c]\ncommand=/bin/c\n');
+    expect(edited(file, 'b')).toBe('[program:a]\ncommand=/bin/a\n\n[program:b]\nautostart=false\nautorestart=false\ncommand=/bin/b ; trailing comment\n\n[program:c]\ncommand=/bin/c\n');
+    expect(edited('[program:x]\r\ncommand=y\r\n', 'x')).toBe('[program:x]\r\nautostart=false\r\nautorestart=false\r\ncommand=y\r\n');
+    expect(edited(file, 'nope')).toBe(file);
   });
 });

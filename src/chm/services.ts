@@ -1,4 +1,5 @@
 import { remote, sudo, type RemoteCommand } from '../engine/command.ts';
+import { HOST_STATE, runStateDir } from '../engine/files.ts';
 
 export type Manager = 'supervisor' | 'pm2' | 'systemd';
 export interface ServiceRef {
@@ -7,51 +8,90 @@ export interface ServiceRef {
   ecosystem?: string;
 }
 
+/** The host tool that edits one supervisord program's section (uploaded with the agent). */
+export const SUPERVISOR_TOOL = `${HOST_STATE}/supervisor_boot.py`;
+
 /** Runs a command as the service owner (pm2 state lives in the owner's home). */
 const asOwner = (owner: string, argv: string[]): RemoteCommand => ({ kind: 'remote', argv, user: owner });
 
 const KIND: Record<Manager, string> = { supervisor: 'supervisor program', pm2: 'pm2 process', systemd: 'systemd unit' };
 
-/** Commands to stop, start, disable at boot and re-enable each kind of bare-metal service, each with its words. */
-export function serviceCommands(s: ServiceRef, owner: string) {
-  const c = managerCommands(s, owner);
+/**
+ * Commands to stop, start, disable at boot and re-enable each kind of bare-metal service, each with its
+ * words. Every one proves its end state by reading it back (a start that did not start fails); disable
+ * and enable keep what they need under the run's host state, so the undo puts back exactly what was.
+ */
+export function serviceCommands(s: ServiceRef, owner: string, runId = 'RUN') {
+  const c = managerCommands(s, owner, `${runStateDir(runId)}/services/${s.manager}-${s.name.replace(/[^A-Za-z0-9@._-]/g, '_')}`);
   const what = `${KIND[s.manager]} ${s.name}`;
   return {
     status: { ...c.status, says: `read the state of ${what}`, reads: true },
     stop: { ...c.stop, says: `stop ${what}` },
-    start: { ...c.start, says: `start ${what}` },
-    disable: { ...c.disable, says: `keep ${what} from starting at boot` },
-    enable: { ...c.enable, says: `let ${what} start at boot again` },
+    start: { ...c.start, says: `start ${what} (fails unless it is running after)` },
+    disable: { ...c.disable, says: `keep ${what} from starting at boot (${c.disableProof})` },
+    enable: { ...c.enable, says: `put back ${what}'s start at boot as it was before this run (${c.enableProof})` },
   } satisfies Record<string, RemoteCommand>;
 }
 
-function managerCommands(s: ServiceRef, owner: string) {
+/** pm2's saved process list (what `pm2 resurrect` starts at boot) must (1) or must not (0) name $1. */
+const PM2_DUMP_SAYS = `d="\${PM2_HOME:-$HOME/.pm2}/dump.pm2"
+node -e 'const [f, n, want] = process.argv.slice(1);
+const has = JSON.parse(require("fs").readFileSync(f, "utf8")).some((a) => a.name === n);
+if (has !== (want === "1")) { console.error("pm2 " + n + ": " + f + (has ? " still lists it" : " does not list it")); process.exit(1); }' "$d" "$1"`;
+
+/** pm2 jlist on stdin: $1's status is online. */
+const PM2_ONLINE = `let j = ""; process.stdin.on("data", (d) => (j += d)).on("end", () => {
+const p = JSON.parse(j).find((a) => a.name === process.argv[1]);
+if (!p || p.pm2_env.status !== "online") { console.error("pm2 " + process.argv[1] + " is " + (p ? p.pm2_env.status : "not known to pm2")); process.exit(1); } });`;
+
+const SYSTEMD_DISABLE = `mkdir -p "$(dirname "$2")"
+[ -e "$2" ] || { systemctl is-enabled -- "$1" 2>/dev/null || true; } > "$2"
+systemctl disable -- "$1" >/dev/null 2>&1 || true
+s=$(systemctl is-enabled -- "$1" 2>/dev/null || true)
+case "$s" in disabled|masked) ;; *) echo "systemd unit $1 is still '$s' at boot after disable: it is pulled in by another unit; mask it (systemctl mask $1) or remove that dependency" >&2; exit 1;; esac`;
+
+const SYSTEMD_ENABLE = `[ -e "$2" ] || exit 0
+was=$(cat "$2")
+case "$was" in enabled) systemctl enable -- "$1" >/dev/null ;; *) exit 0 ;; esac
+s=$(systemctl is-enabled -- "$1" 2>/dev/null || true)
+[ "$s" = enabled ] || { echo "systemd unit $1 is '$s' after enable (it was enabled before the run)" >&2; exit 1; }`;
+
+function managerCommands(s: ServiceRef, owner: string, kept: string) {
   switch (s.manager) {
     case 'supervisor':
       return {
         status: sudo(['supervisorctl', 'status', s.name], { okCodes: [0, 3] }),
         stop: sudo(['supervisorctl', 'stop', s.name]),
-        start: sudo(['supervisorctl', 'start', s.name], { okCodes: [0, 1] }),
-        // supervisord has no "disable": autostart=false in its program file, then reread/update.
-        disable: sudo(['sh', '-c', 'set -e; f=$(grep -l "^\\[program:$1\\]" /etc/supervisor/conf.d/*.conf | head -1); sed -i "s/^autostart=.*/autostart=false/; s/^autorestart=.*/autorestart=false/" "$f"; supervisorctl reread >/dev/null', 'sh', s.name]),
-        enable: sudo(['sh', '-c', 'set -e; f=$(grep -l "^\\[program:$1\\]" /etc/supervisor/conf.d/*.conf | head -1); sed -i "s/^autostart=.*/autostart=true/; s/^autorestart=.*/autorestart=true/" "$f"; supervisorctl reread >/dev/null', 'sh', s.name]),
+        start: sudo(['sh', '-c', 'supervisorctl start "$1" >/dev/null 2>&1; supervisorctl status "$1" | grep -q RUNNING || { supervisorctl status "$1" >&2; exit 1; }', 'sh', s.name]),
+        // supervisord has no "disable": autostart=false and autorestart=false in the program's own section.
+        disable: sudo(['python3', SUPERVISOR_TOOL, 'off', s.name, kept]),
+        enable: sudo(['python3', SUPERVISOR_TOOL, 'restore', s.name, kept]),
+        disableProof: 'autostart=false and autorestart=false in its own section, read back; the file kept',
+        enableProof: 'the kept file back byte for byte',
       };
     case 'pm2':
       return {
         status: asOwner(owner, ['pm2', 'describe', s.name]),
         stop: asOwner(owner, ['pm2', 'stop', s.name]),
-        start: asOwner(owner, ['pm2', 'restart', s.name]),
+        start: asOwner(owner, ['sh', '-c', `pm2 restart "$1" >/dev/null && pm2 jlist | node -e '${PM2_ONLINE}' "$1"`, 'sh', s.name]),
         // pm2 resurrects what its dump lists: delete + save removes it from boot.
-        disable: asOwner(owner, ['sh', '-c', 'pm2 delete "$1" && pm2 save --force', 'sh', s.name]),
-        enable: asOwner(owner, ['sh', '-c', 'pm2 describe "$1" >/dev/null 2>&1 || pm2 start "$2"; pm2 save --force', 'sh', s.name, s.ecosystem ?? '']),
+        disable: asOwner(owner, ['sh', '-c', `set -e; pm2 delete "$1" >/dev/null 2>&1 || true; pm2 save --force >/dev/null\n${PM2_DUMP_SAYS} 0`, 'sh', s.name]),
+        enable: asOwner(owner, ['sh', '-c', `set -e; if ! pm2 describe "$1" >/dev/null 2>&1; then
+  [ -n "$2" ] || { echo "pm2 $1 is gone and no ecosystem file is configured to start it from: start it by hand" >&2; exit 1; }
+  pm2 start "$2" --only "$1" >/dev/null; fi
+pm2 save --force >/dev/null\n${PM2_DUMP_SAYS} 1`, 'sh', s.name, s.ecosystem ?? '']),
+        disableProof: "its saved dump read back: it is not listed",
+        enableProof: 'its saved dump read back: it is listed',
       };
     case 'systemd':
       return {
         status: remote(['systemctl', 'is-active', s.name], { okCodes: [0, 3] }),
         stop: sudo(['systemctl', 'stop', s.name]),
-        start: sudo(['systemctl', 'start', s.name]),
-        disable: sudo(['systemctl', 'disable', s.name]),
-        enable: sudo(['systemctl', 'enable', s.name]),
+        start: sudo(['sh', '-c', 'systemctl start -- "$1" && systemctl is-active --quiet -- "$1"', 'sh', s.name]),
+        disable: sudo(['sh', '-c', SYSTEMD_DISABLE, 'sh', s.name, `${kept}.was`]),
+        enable: sudo(['sh', '-c', SYSTEMD_ENABLE, 'sh', s.name, `${kept}.was`]),
+        disableProof: 'systemctl is-enabled read back: disabled',
+        enableProof: 'enabled again only if it was before, read back',
       };
   }
 }

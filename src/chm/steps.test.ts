@@ -18,7 +18,7 @@ describe('CHM plan', () => {
     expect(everything).not.toContain('sk-live-DO-NOT-PRINT-4242');
     const upload = plan.flatMap((p) => p.actions).find((a) => a.cmd.kind === 'upload' && a.cmd.path.endsWith('/secrets.env'))!;
     expect(show(upload.cmd)).toBe('upload (sudo): [REDACTED] -> /home/ubuntu/chm-deploy/secrets.env (mode 600) (owner ubuntu:ubuntu)');
-    expect(secretsEnv(c).reveal()).toBe('CUTOVER_TEST_KEY=sk-live-DO-NOT-PRINT-4242\n');
+    expect(secretsEnv(c).reveal()).toBe('CUTOVER_TEST_KEY="sk-live-DO-NOT-PRINT-4242"\n');
   });
 
   it('names a missing secret and how to set it', () => {
@@ -35,7 +35,7 @@ describe('CHM plan', () => {
     for (const p of plan.filter((x) => x.id.startsWith('backup.'))) for (const a of p.actions) expect(a.undo ?? []).toEqual([]);
   });
 
-  it('declares its data safety: volume removal is destroys-data with a keep, and the container is the writer from cutover.restart, before the gate opens', () => {
+  it('declares its data safety: volume removal is destroys-data with a keep, and the public writes to the containers from cutover.open, when the gate opens', () => {
     const c = config();
     const steps = chmSteps(c);
     const plan = steps.map((step) => ({ step, actions: step.plan({ config: c, facts, runId: '20261122-000000-abcd', runDir: '/tmp/x' }) }));
@@ -43,7 +43,7 @@ describe('CHM plan', () => {
     expect(volumeUndos).toHaveLength(3);
     for (const a of volumeUndos) expect(a).toMatchObject({ undoKind: 'destroys-data', keep: [expect.objectContaining({ kind: 'remote' })] });
     const ids = steps.map((s) => s.id);
-    expect(steps.filter((s) => s.takesWrites).map((s) => s.id)).toEqual(['cutover.restart']);
+    expect(steps.filter((s) => s.takesWrites).map((s) => s.id)).toEqual(['cutover.open']);
     expect(ids.indexOf('cutover.restart')).toBeLessThan(ids.indexOf('cutover.open'));
   });
 
@@ -54,7 +54,7 @@ describe('CHM plan', () => {
     const printed = JSON.stringify(planToJson('migrate-chm', 'r', 'c', 'f', plan));
     expect(printed).not.toMatch(/\/api\/stats|\/health/);
     const snap = plan.find((p) => p.step.id === 'backup.snapshot')!.actions[0].cmd;
-    expect(show(snap)).toMatch(/snapshot .* --pause 'sudo -n -- supervisorctl stop chatbot-backend' --resume 'sudo -n -- supervisorctl start chatbot-backend'/);
+    expect(show(snap)).toMatch(/snapshot .* --pause 'sudo -n -- supervisorctl stop chatbot-backend' --resume '.*supervisorctl start .*chatbot-backend'$/);
     const withStats = JSON.stringify(planToJson('migrate-chm', 'r', 'c', 'f', chmSteps(base).map((step) => ({ step, actions: step.plan({ config: base, facts, runId: '20261122-000000-abcd', runDir: '/tmp/x' }) }))));
     expect(withStats).toContain('/api/stats');
   });

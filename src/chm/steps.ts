@@ -4,6 +4,7 @@ import { remote, remoteString, sudo, type RemoteCommand } from '../engine/comman
 import { operatorName } from '../util/operator.ts';
 import { UserError } from '../util/errors.ts';
 import { Secret } from '../util/secret.ts';
+import { dotenvLine } from '../util/dotenv.ts';
 import { formatBytes } from '../util/bytes.ts';
 import { makeDir, writeFile } from '../engine/files.ts';
 import { releaseLockCmd, takeLock } from '../engine/lock.ts';
@@ -11,12 +12,13 @@ import type { Action, Step } from '../engine/step.ts';
 import type { ChmConfig } from './config.ts';
 import { DATA_NAMES, VOLUMES, mediahubProbe, type ChmFacts } from './facts.ts';
 import { AGENT, KEPT_VOLUMES, LOCK_DIR, hostBackupDir } from './paths.ts';
-import { serviceCommands } from './services.ts';
+import { SUPERVISOR_TOOL, serviceCommands } from './services.ts';
 import { composeEnv, composeFile, nginxCheckUrl, nginxConf, viaNginxPath } from './deploy-files.ts';
 import { httpCheck, waitAnswers, waitHealthy } from '../engine/waits.ts';
 import {
   buildImage, deltaIntoVolumes, fetchFile, gateConf, keepVolume, mergeManifest, nginxTest, parity, pgDump, removeImage, restartContainer,
-  restoreVolume, setGate, settleCommands, snapshot, stopContainer, streamArchive, syncBack, uploadAgent, verifyVolumes, type DataSet,
+  restoreVolume, setGate, settleCommands, snapshot, stopContainer, streamArchive, syncBack, uploadAgent, uploadTool, verifyVolumes,
+  type DataSet,
 } from './ops.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -53,7 +55,7 @@ function httpCheckVia(c: ChmConfig, host: string, path: string, verifyToken?: st
 export function secretsEnv(c: ChmConfig): Secret {
   const missing = c.chatbot.secretEnv.filter((k) => process.env[k] === undefined);
   if (missing.length) throw new UserError(`secret ${missing.join(', ')} (chatbot.secretEnv) is not set in this shell: export ${missing[0]}=... before running`);
-  return new Secret(c.chatbot.secretEnv.map((k) => `${k}=${process.env[k]}\n`).join(''));
+  return new Secret(c.chatbot.secretEnv.map((k) => dotenvLine(k, process.env[k]!)).join(''));
 }
 
 export function chmSteps(c: ChmConfig): S[] {
@@ -62,6 +64,7 @@ export function chmSteps(c: ChmConfig): S[] {
   const owner = c.chatbot.owner;
   const backend = serviceCommands(c.chatbot.backend, owner);
   const frontend = serviceCommands(c.chatbot.frontend, owner);
+  const boot = (runId: string) => [serviceCommands(c.chatbot.backend, owner, runId), serviceCommands(c.chatbot.frontend, owner, runId)];
   const stageChroma = (runId: string) => `${hostBackupDir(runId)}/stage/chroma_db`;
   const uidgid = `${c.containerUid}:${c.containerUid}`;
   const frontendDir = `${c.chatbot.dir}/${c.chatbot.frontendDir}`;
@@ -76,6 +79,7 @@ export function chmSteps(c: ChmConfig): S[] {
     step('backup.prepare', 'make the host-side backup dir and upload the agent', ({ runId }) => [
       { cmd: sudo(['mkdir', '-p', `${hostBackupDir(runId)}/stage`], { says: `make the host-side backup dir ${hostBackupDir(runId)} (kept after the run)` }) },
       { cmd: uploadAgent(read('src/chm/agent.py')) },
+      { cmd: uploadTool(SUPERVISOR_TOOL, read('src/chm/supervisor_boot.py'), 'the supervisord program editor') },
     ]),
     step('backup.snapshot', 'consistent ChromaDB copy (SQLite backup API; index files copied until stable, else a short pause of the writer)', ({ runId }) => [
       { cmd: snapshot(dataDir('chroma'), stageChroma(runId), c.chatbot.snapshot.attempts, pause) },
@@ -166,32 +170,31 @@ export function chmSteps(c: ChmConfig): S[] {
     step('cutover.delta', 'move only what changed since the backup into the volumes (fresh SQLite copy)', ({ runId }) => [
       { cmd: deltaIntoVolumes(c, runId, sets, uidgid), undoneBy: 'removing the volumes (volumes.create); bare metal is only read' },
     ]),
-    {
-      ...step('cutover.restart', 'restart the backend container on the final data (the gate stays closed)', ({ runId }) => [
-        {
-          cmd: restartContainer('chatbot-backend'),
-          // Way back once the containers may have taken writes: stop the container writer, then copy
-          // whatever it changed back to bare metal (keeping the old dirs beside them). Nothing is lost.
-          undo: [stopContainer('chatbot-backend'), syncBack(c, runId, sets)],
-        },
-        { cmd: waitServing(c, runId) },
-      ]),
-      // From here the container is the writer: the volumes may hold the only copy of its writes.
-      takesWrites: true,
-    },
+    step('cutover.restart', 'restart the backend container on the final data (the gate stays closed)', ({ runId }) => [
+      { cmd: restartContainer('chatbot-backend'), undo: [stopContainer('chatbot-backend')] },
+      { cmd: waitServing(c, runId) },
+    ]),
     step('cutover.parity', 'final parity before anyone else can write: volumes hold exactly the bare-metal data', ({ runId }) => [
       { cmd: parity(c, runId, sets) },
     ]),
-    step('cutover.open', 'open the gate: the containers take the public\'s reads and writes (the write freeze ends)', ({ runId }) => [
-      { cmd: setGate(c, runId, true), undo: [setGate(c, runId, false)] },
-      { cmd: waitServing(c) },
-      ...(c.chatbot.statsPath ? [httpCheckVia(c, c.hostnames.chatbot, viaNginxPath(c.chatbot.statsPath, c.chatbot.apiPrefix))] : []),
-    ], true),
+    {
+      ...step('cutover.open', 'open the gate: the containers take the public\'s reads and writes (the write freeze ends)', ({ runId }) => [
+        {
+          cmd: setGate(c, runId, true),
+          // The way back once the public could write to the containers: close the gate, stop the container
+          // writer, then copy whatever it changed back to bare metal (the old dirs kept beside them). Before
+          // the gate opened nothing of the containers' is anyone's data: bare metal is left exactly as it is.
+          undo: [setGate(c, runId, false), stopContainer('chatbot-backend'), syncBack(c, runId, sets)],
+        },
+        { cmd: waitServing(c) },
+        ...(c.chatbot.statsPath ? [httpCheckVia(c, c.hostnames.chatbot, viaNginxPath(c.chatbot.statsPath, c.chatbot.apiPrefix))] : []),
+      ], true),
+      // From here the public writes to the containers: the volumes may hold the only copy of its writes.
+      takesWrites: true,
+    },
     step('cutover.stop-frontend', 'stop the bare-metal frontend', () => [{ cmd: frontend.stop, undo: [frontend.start] }], true),
-    step('cutover.disable', 'keep both bare-metal services from starting at boot', () => [
-      { cmd: backend.disable, undo: [backend.enable] },
-      { cmd: frontend.disable, undo: [frontend.enable] },
-    ], true),
+    step('cutover.disable', 'keep both bare-metal services from starting at boot', ({ runId }) =>
+      boot(runId).map((svc) => ({ cmd: svc.disable, undo: [svc.enable] })), true),
 
     step('finish', 'release the host lock', ({ runId }) => [{ cmd: releaseLockCmd(LOCK_DIR, runId) }]),
   ];

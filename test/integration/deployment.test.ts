@@ -6,7 +6,7 @@ import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse, stringify } from 'yaml';
+import { chmConfig } from '../support/chm-config.ts';
 import { ROOT, labScript, viaHost } from '../support/lab.ts';
 import { runIdOf, runbook } from '../support/run.ts';
 
@@ -17,15 +17,7 @@ import { runIdOf, runbook } from '../support/run.ts';
 const tmp = mkdtempSync(join(tmpdir(), 'chm-deploy-'));
 const MiB = 1024 * 1024;
 
-/** The lab config with settings replaced (objects merged key by key, at any depth). */
-function config(over: Record<string, any>, name: string): string {
-  const merge = (a: any, b: any): any => (b && typeof b === 'object' && !Array.isArray(b) && a && typeof a === 'object'
-    ? Object.fromEntries([...new Set([...Object.keys(a), ...Object.keys(b)])].map((k) => [k, k in b ? merge(a[k], b[k]) : a[k]]))
-    : b);
-  const p = join(tmp, name);
-  writeFileSync(p, stringify(merge(parse(readFileSync(resolve(ROOT, 'runbooks/chm.lab.yaml'), 'utf8')), over)));
-  return p;
-}
+const config = chmConfig;
 
 function reset() {
   const r = labScript('reset');

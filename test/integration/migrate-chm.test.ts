@@ -3,24 +3,17 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { parse, stringify } from 'yaml';
 import { Journal, replay } from '../../src/engine/journal.ts';
 import { loadConfig } from '../../src/engine/config.ts';
 import { chmSchema } from '../../src/chm/config.ts';
 import { chmSteps } from '../../src/chm/steps.ts';
+import { chmConfig } from '../support/chm-config.ts';
 import { hostFingerprint } from '../support/fingerprint.ts';
 import { ROOT, getJson, ingest, labScript, labSsh, viaHost } from '../support/lab.ts';
 import { actionLines, killHard, runIdOf, runbook, startRunbook } from '../support/run.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'chm-'));
-function config(over: Record<string, any>, name: string): string {
-  const base = parse(readFileSync(resolve(ROOT, 'runbooks/chm.lab.yaml'), 'utf8'));
-  const merged: any = { ...base };
-  for (const [k, v] of Object.entries(over)) merged[k] = v && typeof v === 'object' && !Array.isArray(v) ? { ...base[k], ...v } : v;
-  const p = join(tmp, name);
-  writeFileSync(p, stringify(merged));
-  return p;
-}
+const config = chmConfig;
 async function viaNginx(path: string, host = 'chatbot.chmedia.com'): Promise<any> {
   const r = await viaHost(host, path);
   if (r.status !== 200) throw new Error(`${host}${path}: HTTP ${r.status}`);
@@ -168,9 +161,9 @@ describe('migrate-chm on the lab', () => {
     reset();
   });
 
-  // From cutover.restart on the container is the writer: a rollback keeps the volumes (they may hold
+  // From cutover.open on the public writes to the containers: a rollback keeps the volumes (they may hold
   // the only copy of its writes) and names them; everything else is as before the run.
-  const TAKES_WRITES = MUTATING.slice(MUTATING.indexOf('cutover.restart'));
+  const TAKES_WRITES = MUTATING.slice(MUTATING.indexOf('cutover.open'));
   it.each(MUTATING)('--fail-at %s: rollback restores the host fingerprint (keeping the volumes once the containers took writes)', (step) => {
     const r = runbook('migrate-chm', ['--yes', '--fail-at', step]);
     expect(r.code, r.stdout).toBe(1);
