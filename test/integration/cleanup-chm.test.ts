@@ -25,7 +25,7 @@ describe('cleanup-chm: seed phase 4, archived not deleted, and undoable', () => 
     const clean = runbook('cleanup-chm', ['--yes']);
     expect(clean.code, clean.stderr).toBe(0);
     const runId = runIdOf(clean);
-    const archive = `/home/ubuntu/cutover-archive-${runId.slice(0, 8)}`;
+    const archive = `/home/ubuntu/cutover-archive-${runId}`;
     expect(labSsh('test -e /home/ubuntu/chm-chatbot/venv && echo present || echo gone').trim()).toBe('gone');
     expect(labSsh(`cat ${archive}/home/ubuntu/chm-chatbot/venv/pyvenv.cfg`)).toMatch(/version = 3\.11/);
     expect(labSsh(`sudo cat ${archive}/etc/supervisor/conf.d/chatbot-backend.conf`)).toMatch(/\[program:chatbot-backend\]/);
