@@ -130,7 +130,7 @@ describe('audit-images on the lab', () => {
       [['--image', 'todo-backend:good', '--dockerfile', '/nope/Dockerfile'], /Dockerfile \/nope\/Dockerfile does not exist on the host: fix `images\[0\]\.dockerfile`/],
       [['--config', '/nonexistent.yaml'], /config \/nonexistent\.yaml does not exist/],
       [['--image', 'todo-backend:good', '--fatal', 'everything'], /--fatal everything: no such check \(checks: non-root, /],
-      [['--dockerfile', '/x'], /--dockerfile describes the image given with --image: add --image NAME/],
+      [['--size-budget', '700MB'], /^audit-images: error: --size-budget needs an image to measure: add --image NAME$/],
     ];
     for (const [args, re] of cases) {
       const r = runbook('audit-images', ['--config', CONFIG, ...args]);
@@ -182,5 +182,151 @@ images:
       }
       expect(r.code).toBe(0);
     });
+  });
+});
+
+/**
+ * A Dockerfile before it is built (--dockerfile, no --image): the lab's Dockerfiles from this checkout
+ * (scripts/lab/todo/, which `lab up` copies to the host and builds), audited with no host and no image.
+ */
+describe('audit-images on a Dockerfile not built yet', () => {
+  const TODO = resolve(ROOT, 'scripts/lab/todo');
+  let noHost: string;
+  type Report = { images: (Img & { id?: string; dockerfile?: string })[]; fatalFailures: string[]; exitCode: number };
+  const imageList = () => labSsh('docker image ls -aq --no-trunc | sort').trim();
+  let imagesBefore: string;
+
+  beforeAll(() => {
+    // an ssh target nothing listens on, and a key that does not exist: any use of a host would fail
+    noHost = join(mkdtempSync(join(tmpdir(), 'audit-nohost-')), 'nohost.yaml');
+    writeFileSync(noHost, 'ssh: { host: 127.0.0.1, port: 9, user: nobody, key: /nonexistent/key }\n'
+      + 'fatal: [non-root, secrets, healthcheck]\n');
+    imagesBefore = imageList();
+  });
+
+  const audit = (version: 'good' | 'flawed', part: 'backend' | 'frontend', ...extra: string[]) => {
+    const dockerfile = join(TODO, version, part, 'Dockerfile');
+    const r = runbook('audit-images', ['--config', noHost, '--dockerfile', dockerfile,
+      '--compose', join(TODO, version, 'compose.yaml'), '--service', part, '--json', ...extra]);
+    expect(r.stderr, `${version} ${part}`).toBe('');
+    expect(r.stdout.trim().split('\n')).toHaveLength(1);
+    const rep = JSON.parse(r.stdout) as Report;
+    expect(rep.images).toHaveLength(1);
+    return { r, rep, img: rep.images[0], dockerfile };
+  };
+  const lines = (c: Check) => c.evidence.map((e) => (e as { line?: number }).line).filter((l) => l !== undefined);
+  const NEEDS = /^needs an image \(.+\): run with --image NAME/;
+
+  it('flawed backend: ✗ with the line for root, the ENV key, the copied .env, no HEALTHCHECK, gcc; exit 1', () => {
+    const { r, rep, img: b, dockerfile } = audit('flawed', 'backend');
+    expect(b).not.toHaveProperty('id'); // no image behind this report
+    expect(b.dockerfile).toBe(dockerfile);
+    expect(check(b, 'non-root')).toMatchObject({ status: 'fail', fatal: true });
+    expect(lines(check(b, 'non-root'))).toEqual([9]); // FROM python:3.11-slim, the final stage, sets no USER
+    const secrets = check(b, 'secrets');
+    expect(secrets.status).toBe('fail');
+    expect(lines(secrets)).toEqual([12, 22]);
+    expect(secrets.evidence[0].what).toMatch(/^ENV in the Dockerfile: OPENAI_API_KEY=sk-proj-…/);
+    expect(secrets.evidence[0].what).not.toContain('LABfake0flawed0key'); // redacted
+    expect(secrets.evidence[1].file).toBe(join(TODO, 'flawed/backend/.env'));
+    expect(check(b, 'healthcheck').status).toBe('fail');
+    expect(lines(check(b, 'healthcheck'))).toEqual([9]);
+    expect(check(b, 'toolchain')).toMatchObject({ status: 'fail', summary: expect.stringMatching(/gcc$/) });
+    expect(lines(check(b, 'toolchain'))).toEqual([15]);
+    expect(check(b, 'dockerignore').evidence.map((e) => e.what))
+      .toEqual([
+        `${join(TODO, 'flawed/backend')}/.dockerignore does not exist`,
+        '.env is in the context and would be sent',
+      ]);
+    expect(check(b, 'base-pinned').status).toBe('pass');
+    expect(lines(check(b, 'base-pinned'))).toEqual([3, 9]);
+    expect([check(b, 'resource-limits').status, check(b, 'restart-policy').status]).toEqual(['fail', 'fail']);
+    // what only the image can tell is not decided, and says so
+    for (const id of ['size', 'dev-deps'])
+      expect(check(b, id), id).toMatchObject({ status: 'undecided', summary: expect.stringMatching(NEEDS) });
+    expect(r.code).toBe(1);
+    expect(rep.fatalFailures.sort()).toEqual(['healthcheck', 'non-root', 'secrets'].map((c) => `${dockerfile}: ${c}`));
+  });
+
+  it('flawed frontend: ✗ for FROM node (line 3); the wget HEALTHCHECK (line 23) needs the image; exit 0', () => {
+    const { r, rep, img: f } = audit('flawed', 'frontend');
+    const pinned = check(f, 'base-pinned');
+    expect([pinned.status, pinned.evidence.map((e) => e.what), lines(pinned)])
+      .toEqual(['fail', ['node has no tag (means :latest)'], [3]]);
+    const hc = check(f, 'healthcheck');
+    expect(hc.status).toBe('undecided');
+    expect(hc.summary).toMatch(/^needs an image \(does it have \/bin\/sh, wget\?\): run with --image NAME/);
+    expect(lines(hc)).toEqual([23]);
+    expect(check(f, 'non-root').status).toBe('pass');
+    expect(lines(check(f, 'non-root'))).toEqual([14]);
+    expect(check(f, 'dockerignore').status).toBe('fail');
+    // the .env went into the builder stage only; the node_modules it ships are in the image
+    for (const id of ['secrets', 'toolchain', 'dev-deps', 'size']) expect(check(f, id).status, id).toBe('undecided');
+    // the fatal checks (non-root, secrets, healthcheck) did not fail: undecided never fails the run
+    expect([r.code, rep.exitCode, rep.fatalFailures]).toEqual([0, 0, []]);
+    expect(audit('flawed', 'frontend', '--fatal', 'base-pinned').r.code).toBe(1);
+    expect(audit('flawed', 'frontend', '--fatal', 'size,dev-deps').r.code).toBe(0);
+  });
+
+  it('the good Dockerfiles: no ✗; what they decide passes with its line', () => {
+    for (const part of ['backend', 'frontend'] as const) {
+      const { r, img } = audit('good', part);
+      expect(img.checks.filter((c) => c.status === 'fail').map((c) => `${c.id}: ${c.summary}`), part).toEqual([]);
+      expect(img.checks.filter((c) => c.status === 'pass').map((c) => c.id), part)
+        .toEqual(['non-root', 'base-pinned', 'dockerignore', 'resource-limits', 'restart-policy']);
+      expect(lines(check(img, 'non-root'))).toEqual([part === 'backend' ? 15 : 23]);
+      expect(check(img, 'healthcheck').summary).toMatch(/does it have \/bin\/sh, curl\?/);
+      expect(r.code).toBe(0);
+    }
+  });
+
+  it('the table marks – and says what it needs', () => {
+    const r = runbook('audit-images', ['--config', noHost, '--dockerfile', join(TODO, 'flawed/backend/Dockerfile')]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/Dockerfile only, no image/);
+    expect(r.stdout).toMatch(/✗ toolchain\s+4\.3\s+CIS-DI-0003 .*gcc/);
+    expect(r.stdout).toMatch(/Dockerfile:15 RUN apt-get update/);
+    expect(r.stdout).toMatch(/– size\s+4\.3\s+–\s+needs an image \(its size\): run with --image NAME/);
+    expect(r.stdout).toMatch(/^1 Dockerfile \(no image\): \d+ checks failed, 2 not decided without an image, 3 fatal/m);
+  });
+
+  it('needs no image and no host: a FROM nobody has, no ssh; nothing built or pulled on the lab', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'audit-prebuild-'));
+    const base = 'cutover-never-built.invalid/base:1.0';
+    writeFileSync(join(dir, 'Dockerfile'), `FROM ${base}\nRUN apk add --no-cache make\nUSER 10001\n`
+      + 'HEALTHCHECK CMD ["/app/probe"]\n');
+    writeFileSync(join(dir, '.dockerignore'), '.env\n.git\nnode_modules\nvenv\n');
+    const r = runbook('audit-images', ['--config', noHost, '--dockerfile', join(dir, 'Dockerfile'), '--json']);
+    expect(r.stderr).toBe('');
+    const i = (JSON.parse(r.stdout) as Report).images[0];
+    expect(Object.fromEntries(i.checks.map((c) => [c.id, c.status]))).toEqual({
+      'non-root': 'pass', healthcheck: 'undecided', secrets: 'undecided', toolchain: 'fail', 'dev-deps': 'undecided',
+      'base-pinned': 'pass', size: 'undecided', dockerignore: 'pass', 'resource-limits': 'na', 'restart-policy': 'na',
+    });
+    expect(lines(check(i, 'toolchain'))).toEqual([2]);
+    expect(r.code).toBe(0); // toolchain is not fatal here
+    expect(labSsh(`docker image inspect ${base} >/dev/null 2>&1 && echo present || echo absent`).trim()).toBe('absent');
+    expect(imageList()).toBe(imagesBefore);
+  });
+
+  it('bad input: a Dockerfile that is not there, one that is not a Dockerfile: one line, exit 2', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'audit-prebuild-bad-'));
+    writeFileSync(join(dir, 'notes.txt'), 'not a Dockerfile\n');
+    const good = join(TODO, 'good/backend/Dockerfile');
+    const cases: [string[], RegExp][] = [
+      [['--dockerfile', join(dir, 'Dockerfile')],
+        /^audit-images: error: Dockerfile \S+ does not exist: fix --dockerfile \(a path on this machine; with/],
+      [['--dockerfile', join(dir, 'notes.txt')],
+        /^audit-images: error: \S+notes\.txt has no FROM: is it a Dockerfile\? fix --dockerfile$/],
+      [['--dockerfile', good, '--compose', join(dir, 'compose.yaml'), '--service', 'api'],
+        /^audit-images: error: compose file \S+ does not exist here: fix `--compose`$/],
+    ];
+    for (const [args, re] of cases) {
+      const r = runbook('audit-images', ['--config', noHost, ...args]);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
+      expect(r.stderr.trim()).toMatch(re);
+      expect(r.stdout).toBe('');
+    }
   });
 });
