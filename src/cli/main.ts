@@ -1,11 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import type { z } from 'zod';
 import { describe as describeCmd } from '../engine/command.ts';
 import { loadConfig } from '../engine/config.ts';
 import { Journal, replay } from '../engine/journal.ts';
-import { lockHeldMessage, lockProbe, parseLockOwner } from '../engine/lock.ts';
+import { HOST_LOCK, lockHeldMessage, lockProbe, parseLockOwner, releaseLockCmd, takeLockCmd, type LockOwner } from '../engine/lock.ts';
+import { JournalMirror, readHostJournal } from '../exec/journal-mirror.ts';
+import { listHostRuns } from './host-runs.ts';
 import { executePlan, undoFromJournal, type RunHooks } from '../engine/runner.ts';
 import type { Probe, Runbook } from '../engine/runbook.ts';
 import type { PlannedStep, Resource } from '../engine/step.ts';
@@ -115,8 +117,6 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
   const runId = existingRun ?? saved?.runId ?? newRunId();
   const runDir = resolve(backupsRoot, runId);
   const journalPath = resolve(runDir, 'journal.jsonl');
-  if (existingRun && !existsSync(journalPath))
-    throw new UserError(`no journal for run ${existingRun} at ${journalPath}: check the run id (ls backups/)`);
   // One process per run id. A fresh run id cannot collide: its dir is made only once the run starts,
   // so a refused or nothing-to-do run leaves no backups/<run>/ behind.
   if (!o.dryRun && (existingRun || saved)) claimRun(runDir, runId);
@@ -157,10 +157,38 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
   };
   process.on('SIGINT', onSigint);
 
+  /** The host lock, the runner's: one for every runbook on this host; this run's own next commands in it. */
+  const lockOwner = (): LockOwner => ({
+    runId, runbook: runbook.name, operator: operatorName(), resume: nextCmd('--resume'), rollback: nextCmd('--rollback'),
+  });
+  const takeHostLock = async () => {
+    const r = await probe(takeLockCmd(lockOwner()));
+    if (r.code === 75) throw new UserError(lockHeldMessage(parseLockOwner(r.stderr) ?? { runId: 'unknown', operator: 'unknown' }, cmdName));
+    if (r.code !== 0) throw new UserError(`cannot take the host lock ${HOST_LOCK}: ${r.stderr.trim().split('\n').pop()}`);
+  };
+  const releaseHostLock = async () => {
+    await probe(releaseLockCmd(HOST_LOCK, runId));
+  };
+  let mirror: JournalMirror | undefined;
+  /** The run's journal here, mirrored on the host as it is written (another machine can resume or roll back from it). */
+  const openJournal = async () => {
+    const journal = new Journal(journalPath);
+    mirror = new JournalMirror(conn, runId);
+    await mirror.sync(readFileSync(journalPath, 'utf8'));
+    journal.onLine = (line) => mirror?.append(line);
+    real.afterReconnect = async () => mirror?.sync(readFileSync(journalPath, 'utf8'));
+    return journal;
+  };
+
   try {
+    if (o.runs) {
+      for (const l of await listHostRuns(probe)) say(l);
+      return 0;
+    }
     // Someone else's run holds the host? Refuse before reading or changing anything more.
-    const owner = parseLockOwner((await probe(lockProbe(runbook.lockDir(config)))).stdout);
-    if (owner && owner.runId !== runId) throw new UserError(lockHeldMessage(owner, runbook.lockDir(config), cmdName));
+    const owner = parseLockOwner((await probe(lockProbe())).stdout);
+    if (owner && owner.runId !== runId) throw new UserError(lockHeldMessage(owner, cmdName));
+    if (existingRun) await adoptHostJournal(journalPath, await readHostJournal(conn, runId), existingRun);
 
     // A lost session of this run may have left work running on the host: stop it before touching anything.
     if ((o.rollback || o.resume) && settle.length) {
@@ -175,7 +203,8 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
     }
 
     if (o.rollback) {
-      const journal = new Journal(journalPath);
+      await takeHostLock();
+      const journal = await openJournal();
       journal.append({ type: 'run', runId, runbook: runbook.name, operator: operatorName(), config: configPath, startedAt: new Date().toISOString(), mode: 'rollback' });
       const reporter = o.json ? new JsonReporter() : new LineReporter(o.verbose);
       const log = new RunLog(resolve(runDir, 'run.log'));
@@ -184,6 +213,7 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
       const u = await undoFromJournal(journal, real, { event: (e) => { log.event(e); reporter.event(e); } }, undefined, settle);
       journal.close();
       if (u.undoFailures.length) throw new UserError(`${rollbackStoppedMessage(u, nextCmd('--rollback'))}; details: ${log.path}`, 1);
+      await releaseHostLock();
       reporter.line(u.undone.length ? `rolled back run ${runId}: ${u.undone.length} actions undone` : `run ${runId}: nothing left to undo`);
       const left = leftAfter(u.kept);
       for (const l of left) reporter.line(l);
@@ -241,8 +271,9 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
     if (destructive.length && !o.yes && !o.interactive)
       throw new UserError(`steps ${destructive.join(', ')} are destructive: pass --yes to confirm them, or use --interactive`);
 
+    await takeHostLock();
     claimRun(runDir, runId);
-    const journal = new Journal(journalPath);
+    const journal = await openJournal();
     journal.append({ type: 'run', runId, runbook: runbook.name, operator: operatorName(), config: configPath, startedAt: new Date().toISOString(), mode: o.resume ? 'resume' : 'run' });
     const reporter = await reporterFor(plan);
     const log = new RunLog(resolve(runDir, 'run.log'));
@@ -267,6 +298,8 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
       process.stdout.write(o.json ? `${JSON.stringify({ type: 'summary', data: s.data ?? s.lines })}\n` : `${s.lines.join('\n')}\n`);
     }
     journal.close();
+    // The host is free again once the run is complete or wholly undone; else it stays this run's.
+    if ((outcome.ok && complete) || outcome.rolledBack) await releaseHostLock();
     if (outcome.ok && !complete) {
       say(`run ${runId} stopped after ${plan.at(-1)?.step.id} as asked: continue with ${nextCmd('--resume')}, or undo with ${nextCmd('--rollback')}`);
       return 0;
@@ -294,6 +327,7 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
     log.line(`stopped: step ${outcome.failedStep} failed: ${outcome.error}; ${what}`);
     throw new UserError(`step ${outcome.failedStep} failed: ${outcome.error}; ${what}; details: ${log.path}`, 1);
   } finally {
+    await mirror?.close();
     process.off('SIGINT', onSigint);
     process.off('uncaughtException', onFatal);
     process.off('unhandledRejection', onFatal);
@@ -351,6 +385,21 @@ function leftLines(kept: Resource[], extra: string[]): string[] {
     ...other.map((r) => `kept on purpose: ${r.type} ${r.name}`),
     ...extra,
   ];
+}
+
+/**
+ * A --resume or --rollback of a run whose journal is on the host: this machine's copy is made the
+ * host's when it has none (another machine started the run) or a shorter one (another machine went on
+ * with it). Two copies that differ otherwise are refused: the operator decides which is the truth.
+ */
+async function adoptHostJournal(journalPath: string, host: string, runId: string): Promise<void> {
+  const local = existsSync(journalPath) ? readFileSync(journalPath, 'utf8') : '';
+  if (!local && !host) throw new UserError(`no journal for run ${runId}, here (${journalPath}) or on the host: check the run id (--runs lists the host's runs)`);
+  if (host.length <= local.length) return;
+  if (!host.startsWith(local))
+    throw new UserError(`the journal of run ${runId} here (${journalPath}) and the host's differ: keep the one that is the truth (copy it over the other), then run again`);
+  mkdirSync(dirname(journalPath), { recursive: true });
+  writeFileSync(journalPath, host);
 }
 
 /**

@@ -20,6 +20,8 @@ export interface CliOptions {
   json: boolean;
   acceptNewHostKey: boolean;
   backupsDir?: string;
+  /** List the runs the host knows (their journals' mirror) with their state, and who holds the lock. */
+  runs: boolean;
 }
 
 const RUN_ID = /^[0-9]{8}-[0-9]{6}-[a-z0-9]{4}$/;
@@ -47,6 +49,7 @@ export function parseOptions(name: string, argv: string[]): CliOptions {
     .option('-v, --verbose', 'print every command and stack traces', false)
     .option('--json', 'JSON lines on stdout, for machines', false)
     .option('--backups-dir <dir>', 'where the local backups and journals go (default: backups/ in the project)')
+    .option('--runs', 'list the runs the host knows (any runbook, any machine) with their state, and the lock', false)
     .option('--accept-new-host-key', 'trust an unknown host key on first connect and remember it', false)
     .allowExcessArguments(false);
   parseOrExit(program, argv);

@@ -32,10 +32,13 @@ export class Journal {
     mkdirSync(dirname(path), { recursive: true });
     this.fd = openSync(path, 'a');
   }
+  /** Each line once it is on disk here (the host's mirror of the journal). */
+  onLine?: (line: string) => void;
   append(e: JournalEntry): void {
     const line = `${JSON.stringify({ t: new Date().toISOString(), ...e })}\n`;
     writeSync(this.fd, line);
     fsyncSync(this.fd);
+    this.onLine?.(line);
   }
   close(): void {
     closeSync(this.fd);

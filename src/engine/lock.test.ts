@@ -4,22 +4,36 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { RemoteCommand } from './command.ts';
-import { releaseLockCmd, takeLock } from './lock.ts';
+import { lockHeldMessage, parseLockOwner, releaseLockCmd, takeLockCmd } from './lock.ts';
 
-/** Run a lock command here (as the host would, without sudo). */
+/** Run a lock command here, as the host would, without sudo. */
 const run = (c: RemoteCommand) => spawnSync(c.argv[0], c.argv.slice(1), { encoding: 'utf8' });
+const owner = (runId: string, runbook: string) => ({
+  runId, runbook, operator: 'alice',
+  resume: `npx tsx runbooks/${runbook}.ts --resume ${runId}`, rollback: `npx tsx runbooks/${runbook}.ts --rollback ${runId}`,
+});
 
 describe('host lock (the shell the host runs, run here)', () => {
-  it('one run holds it; the same run re-enters; another run is told who holds it, since when, and what to do', () => {
+  it('one run holds it; the same run re-enters; another is refused with the holder, whose own next commands the message names', () => {
     const dir = join(mkdtempSync(join(tmpdir(), 'lock-')), 'lock');
-    expect(run(takeLock(dir, '20261122-010000-aaaa', 'alice').cmd as RemoteCommand).status).toBe(0);
-    expect(run(takeLock(dir, '20261122-010000-aaaa', 'alice').cmd as RemoteCommand).status).toBe(0);
-    const lost = run(takeLock(dir, '20261122-020000-bbbb', 'bob').cmd as RemoteCommand);
+    const a = owner('20261122-010000-aaaa', 'pg');
+    expect(run(takeLockCmd(a, dir, '')).status).toBe(0);
+    expect(run(takeLockCmd(a, dir, '')).status).toBe(0);
+    const lost = run(takeLockCmd(owner('20261122-020000-bbbb', 'migrate-chm'), dir, ''));
     expect(lost.status).toBe(75);
-    expect(lost.stderr.trim()).toMatch(/^the host is locked by run 20261122-010000-aaaa \(operator alice, since \d{4}-\d\d-\d\dT[\d:]+Z\): .*--resume or --rollback that run$/);
+    const held = parseLockOwner(lost.stderr)!;
+    expect(held).toMatchObject({ runId: a.runId, runbook: 'pg' });
+    const msg = lockHeldMessage(held, 'npx tsx runbooks/migrate-chm.ts', dir);
+    expect(msg).toMatch(/^host is locked by run 20261122-010000-aaaa of pg \(operator alice, since \d{4}-\d\d-\d\dT[\d:]+Z\): /);
+    expect(msg).toContain('`npx tsx runbooks/pg.ts --rollback 20261122-010000-aaaa`');
+    expect(msg).not.toContain('migrate-chm');
     run(releaseLockCmd(dir, '20261122-020000-bbbb')); // not the holder: nothing happens
-    expect(run(takeLock(dir, '20261122-020000-bbbb', 'bob').cmd as RemoteCommand).status).toBe(75);
-    run(releaseLockCmd(dir, '20261122-010000-aaaa'));
-    expect(run(takeLock(dir, '20261122-020000-bbbb', 'bob').cmd as RemoteCommand).status).toBe(0);
+    expect(run(takeLockCmd(owner('20261122-020000-bbbb', 'migrate-chm'), dir, '')).status).toBe(75);
+    run(releaseLockCmd(dir, a.runId));
+    expect(run(takeLockCmd(owner('20261122-020000-bbbb', 'migrate-chm'), dir, '')).status).toBe(0);
+  });
+  it('a lock an older version took (no runbook named) falls back to this runbook\'s command', () => {
+    const held = parseLockOwner('{"runId":"r1","operator":"bob","since":"s"}')!;
+    expect(lockHeldMessage(held, 'npx tsx runbooks/verify-stack.ts')).toContain('`npx tsx runbooks/verify-stack.ts --rollback r1`');
   });
 });

@@ -1,29 +1,53 @@
 import { sudo, type RemoteCommand } from './command.ts';
 import type { Action } from './step.ts';
-import { HOST_STATE_SH } from './files.ts';
+import { HOST_STATE, HOST_STATE_SH } from './files.ts';
 
 /**
- * The host lock: a directory made atomically with mkdir, holding owner.json (run id, operator,
- * time). Taking it again with the same run id succeeds, so a resumed run keeps its own lock. Every runbook's first
- * step: it also makes cutover's host state root's only (HOST_STATE_SH) before anything is kept there.
+ * The host lock: one per host, shared by every runbook that changes it (migrate-chm, cleanup-chm,
+ * pg.ts, verify-stack…), so no two of them, nor two operators, change one host at once. A directory
+ * made atomically with mkdir, holding owner.json: the run, its runbook, operator, time, and the exact
+ * commands that resume and roll back that run. Taking it again with the same run id succeeds, so a
+ * resumed run, or its rollback, keeps its own lock. The runner takes it before a run, a --resume or a
+ * --rollback changes anything, and releases it once the run is complete or rolled back.
  */
-const TAKE = `set -e
-${HOST_STATE_SH}
+export const HOST_LOCK = `${HOST_STATE}/lock`;
+
+const take = (prelude: string) => `set -e
+${prelude}
 mkdir -p "$(dirname "$1")"
-if mkdir "$1" 2>/dev/null; then
-  printf '{"runId":"%s","operator":"%s","since":"%s"}\\n' "$2" "$3" "$(date -u +%FT%TZ)" > "$1/owner.json"; exit 0
-fi
+if mkdir "$1" 2>/dev/null; then printf '%s\\n' "$3" | sed "s/\\"since\\":\\"@now\\"/\\"since\\":\\"$(date -u +%FT%TZ)\\"/" > "$1/owner.json"; exit 0; fi
 if grep -q "\\"runId\\":\\"$2\\"" "$1/owner.json" 2>/dev/null; then exit 0; fi
-o=$(cat "$1/owner.json" 2>/dev/null); f() { printf '%s' "$o" | sed -n "s/.*\\"$1\\":\\"\\([^\\"]*\\)\\".*/\\1/p"; }
-echo "the host is locked by run $(f runId) (operator $(f operator), since $(f since)): it won the race; wait for it to finish, or if it is dead, --resume or --rollback that run" >&2
+cat "$1/owner.json" >&2 2>/dev/null || echo '{}' >&2
 exit 75`;
 
 const RELEASE = `if [ -d "$1" ] && grep -q "\\"runId\\":\\"$2\\"" "$1/owner.json" 2>/dev/null; then rm -rf "$1"; fi`;
 
+export interface LockOwner {
+  runId: string;
+  operator: string;
+  /** When the host took it (written by the host: a plan made now takes the lock the same way later). */
+  since?: string;
+  /** The runbook that holds it, and that run's own next commands (absent in a lock an older version took). */
+  runbook?: string;
+  resume?: string;
+  rollback?: string;
+}
+
+/**
+ * Take the host lock for this run; exit 75 with the holder's owner.json on stderr when another run holds
+ * it. First, cutover's host state is made root's only (HOST_STATE_SH; a test here passes '').
+ */
+export function takeLockCmd(owner: LockOwner, lockDir = HOST_LOCK, prelude = HOST_STATE_SH): RemoteCommand {
+  return sudo(['sh', '-c', take(prelude), 'sh', lockDir, owner.runId, JSON.stringify({ ...owner, since: '@now' })], {
+    says: `take the host lock ${lockDir} for run ${owner.runId} (operator ${owner.operator}); refused if another run holds it`,
+  });
+}
+
+/** A lock step, for a runbook that still takes the lock as its first step (the runner takes it anyway). */
 export function takeLock(lockDir: string, runId: string, operator: string): Action {
   const who = operator.replace(/[^A-Za-z0-9@._-]/g, '_');
   return {
-    cmd: sudo(['sh', '-c', TAKE, 'sh', lockDir, runId, who], { says: `take the host lock ${lockDir} for this run (operator ${who}); refused if another run holds it` }),
+    cmd: takeLockCmd({ runId, operator: who }, lockDir),
     undo: [releaseLockCmd(lockDir, runId)],
     creates: [{ type: 'lock', name: lockDir }],
   };
@@ -34,26 +58,25 @@ export function releaseLockCmd(lockDir: string, runId: string): RemoteCommand {
 }
 
 /** Read-only probe: who holds the lock, if anyone. */
-export function lockProbe(lockDir: string): RemoteCommand {
-  return sudo(['sh', '-c', 'cat "$1/owner.json" 2>/dev/null || true', 'sh', lockDir]);
-}
-
-export interface LockOwner {
-  runId: string;
-  operator: string;
-  since: string;
+export function lockProbe(lockDir = HOST_LOCK): RemoteCommand {
+  return sudo(['sh', '-c', 'cat "$1/owner.json" 2>/dev/null || true', 'sh', lockDir], { reads: true });
 }
 
 export function parseLockOwner(stdout: string): LockOwner | undefined {
   const t = stdout.trim();
   if (!t) return undefined;
   try {
-    return JSON.parse(t) as LockOwner;
+    const o = JSON.parse(t) as Partial<LockOwner>;
+    return { runId: o.runId ?? 'unknown', operator: o.operator ?? 'unknown', since: o.since ?? 'unknown', ...o };
   } catch {
     return { runId: 'unknown', operator: 'unknown', since: 'unknown' };
   }
 }
 
-export function lockHeldMessage(owner: LockOwner, lockDir: string, runbookCmd: string): string {
-  return `host is locked by run ${owner.runId} (operator ${owner.operator}, since ${owner.since}): wait for it, or if it is dead, roll it back with \`${runbookCmd} --rollback ${owner.runId}\` (or release a stale lock with \`sudo rm -rf ${lockDir}\` on the host)`;
+/** One line: who holds the host, and the exact next command of *that* run's runbook. */
+export function lockHeldMessage(owner: LockOwner, fallbackCmd: string, lockDir = HOST_LOCK): string {
+  const of = owner.runbook ? ` of ${owner.runbook}` : '';
+  const resume = owner.resume ?? `${fallbackCmd} --resume ${owner.runId}`;
+  const rollback = owner.rollback ?? `${fallbackCmd} --rollback ${owner.runId}`;
+  return `host is locked by run ${owner.runId}${of} (operator ${owner.operator}, since ${owner.since}): wait for it, or if it is dead, continue it with \`${resume}\` or roll it back with \`${rollback}\` (a stale lock: \`sudo rm -rf ${lockDir}\` on the host)`;
 }

@@ -74,8 +74,13 @@ export class SshExecutor implements Executor {
     return this.dockerClient;
   }
 
-  reconnect(): Promise<boolean> {
-    return this.conn.reconnect();
+  /** Run after every successful reconnect, before anything else goes to the host (the journal's mirror resyncs). */
+  afterReconnect?: () => Promise<void>;
+
+  async reconnect(): Promise<boolean> {
+    const ok = await this.conn.reconnect();
+    if (ok) await this.afterReconnect?.().catch(() => undefined);
+    return ok;
   }
 
   async run(cmd: Command, opts: RunOptions = {}): Promise<CommandResult> {
