@@ -16,7 +16,7 @@ import type { Runbook } from '../src/engine/runbook.ts';
 import { sshTarget } from '../src/engine/ssh-config.ts';
 import { pgExamples, pgSchema } from '../src/pg/config.ts';
 import { gatherPg, type PgFacts, type PgMode } from '../src/pg/facts.ts';
-import { dbName, hostPgDir } from '../src/pg/ops.ts';
+import { dbName, hostPgDir, settle } from '../src/pg/ops.ts';
 import { pgLines, pgReport } from '../src/pg/report.ts';
 import { pgLockDir, pgSteps } from '../src/pg/steps.ts';
 import { listBackups } from '../src/pg/backups.ts';
@@ -39,6 +39,8 @@ export function pgRunbook(mode: PgMode, o: { dump?: string; configArg?: string }
     gather: (probe, c, ctx) => gatherPg(probe, c, mode, ctx, o.dump),
     fingerprint: (f) => ({ ...f, pgdataFree: undefined, hostFree: undefined, db: f.db && { ...f.db, bytes: undefined, connections: undefined } }),
     steps: pgSteps(mode),
+    // before a --resume or --rollback touches anything: a lost session's pgtool may still be renaming
+    settle: (c, runId) => [settle(c, runId)],
     planNotes: (c, f) => [
       `database ${c.postgres.db} in container ${f.container} (PostgreSQL ${f.server}${f.db ? `, ${(f.db.bytes / 1e6).toFixed(1)} MB` : ', does not exist yet'})`,
       ...(mode === 'restore' && f.source ? [`from ${f.source.localDump} (database ${f.source.manifest.db}, snapshot at ${f.source.manifest.at}; ${f.source.hostCopy ? `its host copy ${f.source.hostCopy} is intact: no upload` : 'uploaded to the host'})`] : []),

@@ -18,6 +18,11 @@ export const pgSchema = z.object({
     maintenanceDb: z.string().min(1).default('postgres'),
     /** A variable in the operator's environment that holds the password, if the local socket asks for one. */
     passwordEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).optional(),
+    /**
+     * How long a swap's renames wait for a lock another session holds on the databases (an open
+     * transaction that altered or commented one) before the swap fails, connections allowed again.
+     */
+    lockTimeoutSeconds: z.number().int().min(1).max(600).default(10),
   }).refine((p) => Boolean(p.project) !== Boolean(p.container), { message: 'give either postgres.project (with postgres.service) or postgres.container' }),
   backup: z.object({
     /**
@@ -39,4 +44,5 @@ export const pgExamples: Record<string, string> = {
   'postgres.user': 'user: dimini_user',
   'postgres.db': 'db: dimini_db',
   'backup.verify': 'verify: restore',
+  'postgres.lockTimeoutSeconds': 'lockTimeoutSeconds: 10',
 };

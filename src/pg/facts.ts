@@ -8,7 +8,12 @@ import { dbName, facts as factsCmd, findContainer, hostPgDir } from './ops.ts';
 
 export type PgMode = 'backup' | 'restore' | 'reset';
 
-export interface DbInfo { name: string; owner: string; encoding: string; collate: string; ctype: string; bytes: number; comment: string | null; connections: number }
+export interface DbInfo {
+  name: string; owner: string; encoding: string; collate: string; ctype: string; bytes: number; comment: string | null;
+  connections: number;
+  /** pg_database.datallowconn when the facts were read. */
+  allowConn?: boolean;
+}
 
 /** What a dump made by `pg.ts backup` says about itself (backups/<run>/<db>.manifest.json). */
 export interface Manifest { db: string; bytes: number; sha256: string; dbBytes?: number; at: string; tables: { schema: string; name: string; rows: number; sum?: string }[] }

@@ -41,7 +41,7 @@ export function dbName(db: string, tag: 'new' | 'old' | 'check', runId: string):
 /** One call of pgtool.py (the arguments are one JSON value: data, never spliced into a script). */
 export function pgtool(c: PgConfig, container: string, op: string, args: Record<string, unknown>, words: { says: string; reads?: boolean }): RemoteCommand {
   const pw = c.postgres.passwordEnv;
-  const env = pw ? { PGPASSWORD: new Secret(process.env[pw] ?? '') } : undefined;
+  const env = pw ? { PGPASSWORD: Secret.fromEnv(pw) } : undefined;
   const a = { container, user: c.postgres.user, maintenanceDb: c.postgres.maintenanceDb, ...args };
   return sudo(['python3', '-c', TOOL, op, JSON.stringify(a)], { ...words, ...(env ? { env } : {}) });
 }
@@ -52,20 +52,26 @@ export function pgtool(c: PgConfig, container: string, op: string, args: Record<
  * computed during the dump they cost a fifth of its speed, measured by npm run bench).
  */
 export function dump(c: PgConfig, container: string, d: Dumps, expectedBytes: number): DownloadCommand {
-  const cmd = pgtool(c, container, 'dump', { db: c.postgres.db, out: d.hostDump, manifest: d.hostManifest, dbBytes: expectedBytes }, { says: '' });
+  const cmd = pgtool(c, container, 'dump',
+    { db: c.postgres.db, out: d.hostDump, manifest: d.hostManifest, dbBytes: expectedBytes, run: runOf(d) },
+    { says: '' });
   return {
     kind: 'download', argv: cmd.argv, sudo: true, ...(cmd.env ? { env: cmd.env } : {}), localPath: d.localDump, sha256File: `${d.hostDump}.sha256`, label: d.localDump.split('/').pop(), expectedBytes,
     says: `pg_dump -Fc of database ${c.postgres.db} in one snapshot, streamed to ${d.localDump} and kept on the host (${d.hostDump}); sha256 equal on both ends; every table's row count read in the same snapshot`,
   };
 }
 
+/** The run id in a dump's host path (…/backups/<run>/pg/…): its sessions are named after it (settle finds them). */
+const runOf = (d: Dumps) => /\/backups\/([^/]+)\/pg\//.exec(d.hostDump)?.[1];
+
 export function fetchManifest(d: Dumps, what = 'tables, row counts, sha256'): DownloadCommand {
   return { kind: 'download', argv: ['cat', d.hostManifest], sudo: true, localPath: d.localManifest, label: d.localManifest.split('/').pop(), says: `copy the manifest (${what}) to ${d.localManifest}` };
 }
 
 /** The trial restore has the snapshot's row counts in every table: its content sums join the manifest (what a restore is checked against). */
-export function seal(c: PgConfig, container: string, db: string, manifest: string): RemoteCommand {
-  return pgtool(c, container, 'seal', { db, manifest }, { says: `every table in ${db} has the snapshot's row count; record each table's content sum in the manifest` });
+export function seal(c: PgConfig, container: string, db: string, manifest: string, runId?: string): RemoteCommand {
+  return pgtool(c, container, 'seal', { db, manifest, ...(runId ? { run: runId } : {}) }, {
+    says: `every table in ${db} has the snapshot's row count; record each table's content sum in the manifest` });
 }
 
 export function uploadDump(localDump: string, hostDump: string): UploadCommand {
@@ -96,9 +102,32 @@ export function dropOurs(c: PgConfig, container: string, db: string, runId: stri
 
 type State = { exists?: string[]; absent?: string[]; ours?: string[]; notOurs?: string[] };
 
-/** Renames in one transaction (new connections refused and open ones closed first), only from the state `when`; `done`: made already. */
-export function rename(c: PgConfig, container: string, runId: string, pairs: [string, string][], when: State, done: State, o: { says: string; create?: string; otherwise?: 'skip'; live?: string }): RemoteCommand {
-  return pgtool(c, container, 'rename', { pairs, when, done, run: runId, ...(o.create ? { create: o.create, like: pairs[0][1] } : {}), ...(o.otherwise ? { otherwise: o.otherwise } : {}), ...(o.live ? { live: o.live } : {}) }, { says: o.says });
+/**
+ * Renames in one transaction (new connections refused and open ones closed first), only from the
+ * state `when`; `done`: made already. However it ends (renamed, already done, nothing to do, failed
+ * or stopped by a signal), the databases named in `allow` (names of the done state) allow connections
+ * again, read back before it reports ok; a lock held elsewhere fails it after postgres.lockTimeoutSeconds.
+ */
+export function rename(
+  c: PgConfig, container: string, runId: string, pairs: [string, string][], when: State, done: State,
+  o: { says: string; allow: string[]; create?: string; otherwise?: 'skip'; live?: string }): RemoteCommand {
+  return pgtool(c, container, 'rename', {
+    pairs, when, done, run: runId, allow: o.allow, lockTimeout: c.postgres.lockTimeoutSeconds,
+    ...(o.create ? { create: o.create, like: pairs[0][1] } : {}),
+    ...(o.otherwise ? { otherwise: o.otherwise } : {}),
+    ...(o.live ? { live: o.live } : {}),
+  }, { says: o.says });
+}
+
+/**
+ * What a lost session of this run left running (pg.ts's settle, before a --resume or --rollback):
+ * its pgtool calls on the host, stopped by SIGTERM (a swap re-allows connections on its way out),
+ * then its sessions in the server (a rename still waiting for a lock, a pg_restore), ended.
+ */
+export function settle(c: PgConfig, runId: string): RemoteCommand {
+  const p = c.postgres;
+  return pgtool(c, p.container ?? '', 'settle', { run: runId, project: p.project, service: p.service },
+    { says: `stop what a lost session of run ${runId} left running: its pgtool calls on the host, its sessions` });
 }
 
 export function facts(c: PgConfig, container: string, extra: Record<string, unknown>): RemoteCommand {

@@ -84,6 +84,23 @@ describe('pg plans', () => {
   });
 });
 
+describe('pg swaps let connections in again', () => {
+  it('the swap and its undo name what allows connections after them, a lock timeout; settle the run', async () => {
+    const p = plan('restore');
+    const swap = args(p[3].actions[0].cmd as any);
+    expect(swap).toMatchObject({ allow: ['dimini_db', 'dimini_db__old_20261123_010203_wxyz'], lockTimeout: 10 });
+    expect(args(p[3].actions[0].undo![0] as any).allow).toEqual(['dimini_db__new_20261123_010203_wxyz', 'dimini_db']);
+    // a database that refused connections when planned is not opened by the run
+    const closed = plan('reset', facts({ db: { ...facts().db!, allowConn: false } }));
+    expect(args(closed[3].actions[0].cmd as any).allow).toEqual(['dimini_db']);
+    expect(args(closed[3].actions[0].undo![0] as any).allow).toEqual(['dimini_db__new_20261123_010203_wxyz']);
+    const { pgRunbook } = await import('../../runbooks/pg.ts');
+    const [settle] = pgRunbook('restore').settle!(config, '20261123-010203-wxyz');
+    expect(settle.kind === 'remote' && settle.argv[3]).toBe('settle');
+    expect(args(settle as any)).toMatchObject({ run: '20261123-010203-wxyz', project: 'dimini', service: 'postgres' });
+  });
+});
+
 describe('pg.ts backups', () => {
   it('lists this database\'s backups newest first, with what a restore is checked against, and names a damaged one', async () => {
     const { listBackups } = await import('./backups.ts');

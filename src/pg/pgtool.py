@@ -15,21 +15,34 @@ stderr that says what failed and what to do, and exit 1.
     load     create database NEW (commented with the run), pg_restore the dump into it
     verify   per-table row counts (and content sums, once sealed) of a database equal the manifest's
     list     pg_restore --list reads the whole dump; its tables are the manifest's
-    rename   rename databases in one transaction (connections closed first; idempotent)
+    rename   rename databases in one transaction (connections closed first, and allowed again after,
+             whether the renames happened or not; a lock held elsewhere fails it in lockTimeout s; idempotent)
     drop     drop a database only if its comment names this run (what this run made) and it was
              never live (a swap marks it '; was live'), else keep it
+    settle   stop what a lost session of run ARGS.run left running: its pgtool processes on the host
+             (SIGTERM: a swap lets connections in again on its way out), then its sessions in the server
+
+Every session a call with ARGS.run opens is named `cutover RUN` (application_name), so settle finds it.
+SIGTERM and SIGHUP end a call through its cleanup (a swap's connections allowed again), never mid-air.
 """
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
 import time
 
 OP, ARGS = sys.argv[1], json.loads(sys.argv[2])
-C, USER = ARGS["container"], ARGS["user"]
+C, USER = ARGS.get("container", ""), ARGS["user"]
 MAINT = ARGS.get("maintenanceDb", "postgres")
+RUN = ARGS.get("run")
+# the sessions of this run's calls carry its name, so that settle can find them in the server
+APPNAME = f"cutover {RUN}" if RUN and OP != "settle" else None
+# the first signal ends the call through its finally blocks (a swap re-allows connections); exit 128+N
+for _sig in (signal.SIGTERM, signal.SIGHUP):
+    signal.signal(_sig, lambda n, _f: sys.exit(128 + n))
 
 
 def fail(msg, fix=""):
@@ -51,6 +64,8 @@ def ql(s):
 
 def dexec(argv, interactive=False):
     env = ["-e", "PGPASSWORD"] if os.environ.get("PGPASSWORD") else []
+    if APPNAME:
+        env += ["-e", f"PGAPPNAME={APPNAME}"]
     return ["docker", "exec", *(["-i"] if interactive else []), *env, C, *argv]
 
 
@@ -63,12 +78,18 @@ def last_line(text):
     return lines[-1] if lines else ""
 
 
-def sql(db, script, timeout=3600):
+def sql_try(db, script, timeout=3600):
+    """(ok, stdout, the error's last line)."""
     p = subprocess.run(psql_argv(db), input=script, capture_output=True, text=True, timeout=timeout)
-    if p.returncode != 0:
-        fail(f"psql on database {db!r} in container {C} failed: {last_line(p.stderr) or p.returncode}",
+    return p.returncode == 0, p.stdout, last_line(p.stderr) or str(p.returncode)
+
+
+def sql(db, script, timeout=3600):
+    ok, stdout, err = sql_try(db, script, timeout)
+    if not ok:
+        fail(f"psql on database {db!r} in container {C} failed: {err}",
              "check postgres.user / postgres.db in the config and that the container runs")
-    return p.stdout
+    return stdout
 
 
 def one_json(db, query):
@@ -103,6 +124,7 @@ def db_info(name):
     return one_json(MAINT, f"""SELECT json_build_object('name', d.datname, 'owner', pg_get_userbyid(d.datdba),
       'encoding', pg_encoding_to_char(d.encoding), 'collate', d.datcollate, 'ctype', d.datctype,
       'bytes', pg_database_size(d.oid), 'comment', shobj_description(d.oid, 'pg_database'),
+      'oid', d.oid, 'allowConn', d.datallowconn,
       'connections', (SELECT count(*) FROM pg_stat_activity a WHERE a.datid = d.oid))
       FROM pg_database d WHERE d.datname = {ql(name)};""")
 
@@ -311,6 +333,65 @@ def close_connections(names):
     fail(f"connections to {', '.join(names)} do not go away", "stop the app's workers that hold them, then --resume")
 
 
+def set_allow(oid, allow):
+    """ALLOW_CONNECTIONS for the database with this oid, under whatever name it has now. None: it is gone."""
+    name = one_json(MAINT, f"SELECT to_json(datname) FROM pg_database WHERE oid = {int(oid)};")
+    if name is not None:
+        sql(MAINT, f"ALTER DATABASE {qi(name)} ALLOW_CONNECTIONS {'true' if allow else 'false'};\n")
+    return name
+
+
+def allow_connections(names):
+    """Each database named that exists allows connections (the end state a swap or its undo promises);
+    checked by reading pg_database again. Returns the names that exist."""
+    there = [n for n in names if db_info(n) is not None]
+    for n in there:
+        sql(MAINT, f"ALTER DATABASE {qi(n)} ALLOW_CONNECTIONS true;\n")
+    refused = [n for n in there if not (db_info(n) or {}).get("allowConn")]
+    if refused:
+        fail(f"database {', '.join(refused)} still refuses connections",
+             f"ALTER DATABASE {qi(refused[0])} ALLOW_CONNECTIONS true; as a superuser, then run the rollback again")
+    return there
+
+
+def lock_holders(oids):
+    """Sessions that hold a lock on these databases (who makes a rename wait), for the error line."""
+    ids = ",".join(str(int(o)) for o in oids)
+    rows = one_json(MAINT, f"""SELECT coalesce(json_agg(DISTINCT
+        a.pid::text || coalesce(' (' || nullif(a.application_name, '') || ')', '')), '[]')
+      FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'object' AND l.granted
+      AND l.classid = 'pg_database'::regclass AND l.objid IN ({ids}) AND l.pid <> pg_backend_pid();""")
+    return rows or []
+
+
+def swap(pairs, allow):
+    """Close connections, rename in one transaction (waiting at most lockTimeout s for a lock another
+    session holds), and whatever happens, let connections in again: each database by its oid, under
+    the name it has now, allowed when its name after the swap is in `allow`."""
+    start = {a: db_info(a) for a, _ in pairs}
+    oids = [(i["oid"], b in allow) for (a, b) in pairs for i in [start[a]] if i is not None]
+    secs = int(ARGS.get("lockTimeout", 10))
+    try:
+        close_connections([a for a, _ in pairs])
+        ok, _, err = sql_try(MAINT, f"BEGIN;\nSET LOCAL lock_timeout = '{secs}s';\n"
+                             + "".join(f"ALTER DATABASE {qi(a)} RENAME TO {qi(b)};\n" for a, b in pairs) + "COMMIT;\n")
+        if not ok:
+            who = lock_holders([o for o, _ in oids]) if "lock timeout" in err else []
+            held = (f": session {', '.join(who)} holds a lock on it (an open transaction that altered or commented it)"
+                    if who else "")
+            fail(f"renaming {', '.join(f'{a} to {b}' for a, b in pairs)} failed: {err}{held}; nothing was renamed, "
+                 f"connections to {', '.join(a for a, _ in pairs)} are allowed again",
+                 "end that session (SELECT pg_terminate_backend(PID)) or wait for it, then run again"
+                 if held else "see the error, then run again")
+    finally:
+        for oid, allowed in oids:
+            try:
+                set_allow(oid, allowed)
+            except SystemExit:  # said on stderr by sql(); the next one is still tried
+                print(f"connections to the database with oid {oid} may still be refused: "
+                      f"ALTER DATABASE ... ALLOW_CONNECTIONS true by hand", file=sys.stderr)
+
+
 def ours(comment, mark):
     """Made by this run: its comment is the run's mark, or the mark with what happened since ('; was live')."""
     return comment is not None and (comment == mark or comment.startswith(mark + ";"))
@@ -327,30 +408,34 @@ def holds(cond, mark):
 
 def rename():
     """Renames in one transaction, only from the state `when` describes; `done`: they were made already.
-    Any other state: with `otherwise: skip` nothing to do (an undo of a swap that never happened), else refuse."""
+    Any other state: with `otherwise: skip` nothing to do (an undo of a swap that never happened), else refuse.
+    Every way out leaves the databases named in `allow` (default: every new name) allowing connections,
+    read back before it says so: a swap that failed half-way, or was killed, never leaves the app locked out."""
     mark = f"cutover run {ARGS['run']}"
     pairs = ARGS["pairs"]
+    allow = ARGS.get("allow", [b for _, b in pairs])
     if holds(ARGS["done"], mark):
-        out(ok=True, already=True)
+        out(ok=True, already=True, allowed=allow_connections(allow))
         return
     if not holds(ARGS["when"], mark):
         if ARGS.get("otherwise") == "skip":
-            out(ok=True, nothing=True, why="the databases are not in the state this run left them in")
+            out(ok=True, nothing=True, why="the databases are not in the state this run left them in",
+                allowed=allow_connections(allow))
             return
         fail(f"the databases are not as the plan found them (expected {json.dumps(ARGS['when'])})", "someone changed them since: check with --dry-run")
     for _, b in pairs:
         if db_info(b) is not None and not any(b == a for a, _ in pairs):
             fail(f"database {b!r} already exists", "drop or rename it first")
-    close_connections([a for a, _ in pairs])
-    sql(MAINT, "BEGIN;\n" + "".join(f"ALTER DATABASE {qi(a)} RENAME TO {qi(b)};\n" for a, b in pairs) + "COMMIT;\n")
-    for _, b in pairs:
-        sql(MAINT, f"ALTER DATABASE {qi(b)} ALLOW_CONNECTIONS true;\n")
+    swap(pairs, allow)
     if ARGS.get("create"):
         create()
     if ARGS.get("live"):
         # from now on it may hold the app's writes: never dropped by this run's undo, never loaded over
         sql(MAINT, f"COMMENT ON DATABASE {qi(ARGS['live'])} IS {ql(mark + '; was live')};\n")
-    out(ok=True, renamed=pairs, created=ARGS.get("create"))
+    if not holds(ARGS["done"], mark):
+        fail(f"after the renames the databases are not as planned (expected {json.dumps(ARGS['done'])})",
+             "check them with psql -l; someone changed them meanwhile")
+    out(ok=True, renamed=pairs, created=ARGS.get("create"), allowed=allow_connections(allow))
 
 
 def create_like(new, like, mark):
@@ -379,4 +464,66 @@ def drop():
     out(ok=True, dropped=name)
 
 
-{"facts": facts, "dump": dump, "seal": seal, "load": load, "verify": verify, "list": list_dump, "rename": rename, "drop": drop}.get(OP, lambda: fail(f"unknown op {OP}"))()
+def settle():
+    """What a lost session of run RUN left running is stopped: its pgtool calls on the host and their
+    children (SIGTERM, so a swap lets connections in again on its way out; SIGKILL after 20 s), then its
+    sessions in the server (a rename still waiting for a lock, a pg_restore). Safe any time."""
+    assert RUN and all(ch.isalnum() or ch == "-" for ch in RUN), "settle needs ARGS.run"
+    me = os.getpid()
+    procs = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit() or int(d) == me:
+            continue
+        try:
+            argv = open(f"/proc/{d}/cmdline", "rb").read().split(b"\0")
+            ppid = int(open(f"/proc/{d}/stat").read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        procs[int(d)] = (argv, ppid)
+    head = __doc__.split("\n", 1)[0].encode()
+    tools = [p for p, (a, _) in procs.items()
+             if len(a) > 4 and os.path.basename(a[0]).startswith(b"python3") and a[1] == b"-c"
+             and a[2].lstrip(b'"').startswith(head) and a[3] != b"settle" and RUN.encode() in a[4]]
+    tree, grew = set(tools), True
+    while grew:
+        kids = {p for p, (_, pp) in procs.items() if pp in tree} - tree
+        tree |= kids
+        grew = bool(kids)
+    for p in tools:
+        try:
+            os.kill(p, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    end = time.time() + 20
+    while time.time() < end and any(os.path.exists(f"/proc/{p}") for p in tools):
+        time.sleep(0.1)
+    for p in tree:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    global C
+    if not C:
+        f = ["--filter", f"label=com.docker.compose.project={ARGS.get('project')}",
+             "--filter", f"label=com.docker.compose.service={ARGS.get('service')}"]
+        found = subprocess.run(["docker", "ps", *f, "--format", "{{.Names}}"], capture_output=True, text=True)
+        found = found.stdout.split()
+        C = found[0] if len(found) == 1 else ""
+    sessions = []
+    if C:
+        q = ("SELECT coalesce(json_agg(pid), '[]') FROM pg_stat_activity"
+             f" WHERE application_name = {ql('cutover ' + RUN)}")
+        for _ in range(50):
+            ok, txt, _ = sql_try(MAINT, q + " AND pg_terminate_backend(pid);")
+            left = json.loads(txt.strip() or "[]") if ok else []
+            sessions += [s for s in left if s not in sessions]
+            if not left:
+                break
+            time.sleep(0.1)
+    # main.ts reads "stopped": [...] to say that a lost session had left something behind
+    stopped = [f"pgtool pid {p}" for p in tools] + [f"server session {s}" for s in sessions]
+    print(json.dumps({"settled": RUN, "waited": [], "stopped": stopped}))
+
+
+{"facts": facts, "dump": dump, "seal": seal, "load": load, "verify": verify, "list": list_dump, "rename": rename,
+ "drop": drop, "settle": settle}.get(OP, lambda: fail(f"unknown op {OP}"))()

@@ -35,7 +35,10 @@ function backupSteps(c: PgConfig): PgStep[] {
       const scratch = op.dbName(db, 'check', runId);
       return [
         { cmd: op.load(config, facts.container, d.hostDump, '', scratch, runId), undo: [op.dropOurs(config, facts.container, scratch, runId)], undoKind: 'removes-ours', creates: [{ type: 'database', name: scratch }] },
-        { cmd: op.seal(config, facts.container, scratch, d.hostManifest), undoneBy: 'nothing: the manifest only gains the sums' },
+        {
+          cmd: op.seal(config, facts.container, scratch, d.hostManifest, runId),
+          undoneBy: 'nothing: the manifest only gains the sums',
+        },
         { cmd: op.dropOurs(config, facts.container, scratch, runId), undoneBy: 'nothing to undo: the scratch database is gone' },
         { cmd: op.fetchManifest(d, 'now with the content sums'), undoneBy: 'nothing: kept with the backup' },
       ];
@@ -72,15 +75,29 @@ function restoreSteps(c: PgConfig): PgStep[] {
       const nu = op.dbName(db, 'new', runId);
       const old = op.dbName(db, 'old', runId);
       const had = Boolean(facts.db);
+      // after the swap and after its undo, these allow connections (the original only if it did when planned)
+      const orig = (name: string) => (facts.db?.allowConn === false ? [] : [name]);
       return [{
         cmd: op.rename(config, facts.container, runId, had ? [[db, old], [nu, db]] : [[nu, db]],
           had ? { notOurs: [db], ours: [nu], absent: [old] } : { absent: [db], ours: [nu] },
           had ? { ours: [db], absent: [nu], exists: [old] } : { ours: [db], absent: [nu] },
-          { says: had ? `rename ${db} to ${old} (kept) and ${nu} to ${db}, in one transaction; the app's open connections to ${db} are closed first (it reconnects to the restored one)` : `rename ${nu} to ${db} (there was no ${db})`, live: db }),
+          {
+            says: had
+              ? `rename ${db} to ${old} (kept) and ${nu} to ${db}, in one transaction; the app's open connections`
+                + ` to ${db} are closed first (it reconnects to the restored one), allowed again however it ends`
+              : `rename ${nu} to ${db} (there was no ${db})`,
+            live: db, allow: [db, ...(had ? orig(old) : [])],
+          }),
         undo: [op.rename(config, facts.container, runId, had ? [[db, nu], [old, db]] : [[db, nu]],
           had ? { ours: [db], exists: [old] } : { ours: [db] },
           had ? { ours: [nu], absent: [old] } : { ours: [nu], absent: [db] },
-          { says: had ? `swap back: ${db} (the restored one, with any writes it took) to ${nu}, kept; ${old} to ${db}` : `rename ${db} (the restored one) back to ${nu}, kept`, otherwise: 'skip' })],
+          {
+            says: had
+              ? `swap back: ${db} (the restored one, with any writes it took) to ${nu}, kept; ${old} to ${db};`
+                + ' both allow connections (read back)'
+              : `rename ${db} (the restored one) back to ${nu}, kept`,
+            otherwise: 'skip', allow: [nu, ...(had ? orig(db) : [])],
+          })],
         undoKind: 'restores',
       }];
     }, { destructive: true, takesWrites: true }),
@@ -101,11 +118,20 @@ function resetSteps(c: PgConfig): PgStep[] {
     step('reset.swap', `reset ${db}: the current database is kept under another name and an empty ${db} takes its place`, ({ config, facts, runId }) => {
       const nu = op.dbName(db, 'new', runId);
       const old = op.dbName(db, 'old', runId);
+      const orig = (name: string) => (facts.db?.allowConn === false ? [] : [name]);
       return [{
         cmd: op.rename(config, facts.container, runId, [[db, old]], { notOurs: [db], absent: [old] }, { ours: [db], exists: [old] },
-          { says: `rename ${db} to ${old} (kept: nothing is dropped), then create an empty ${db} (same owner, encoding, locale); the app's open connections are closed first`, create: db, live: db }),
+          {
+            says: `rename ${db} to ${old} (kept: nothing is dropped), then create an empty ${db} (same owner, encoding,`
+              + ' locale); the app\'s open connections are closed first, allowed again however it ends',
+            create: db, live: db, allow: [db, ...orig(old)],
+          }),
         undo: [op.rename(config, facts.container, runId, [[db, nu], [old, db]], { ours: [db], exists: [old] }, { ours: [nu], absent: [old] },
-          { says: `put ${db} back: the emptied one (with any writes it took) to ${nu}, kept; ${old} to ${db}`, otherwise: 'skip' })],
+          {
+            says: `put ${db} back: the emptied one (with any writes it took) to ${nu}, kept; ${old} to ${db};`
+              + ' both allow connections (read back)',
+            otherwise: 'skip', allow: [nu, ...orig(db)],
+          })],
         undoKind: 'restores',
       }];
     }, { destructive: true, takesWrites: true }),

@@ -89,7 +89,9 @@ describe('pg.ts backup | reset | restore on the lab\'s dimini PostgreSQL', () =>
 
   afterAll(() => {
     rmSync(tmp, { recursive: true, force: true });
-    // the lab's dimini as the other tests expect it: one dimini_db (the original content back), nothing this file made
+    // the lab's dimini as the other tests expect it: one dimini_db (the original content back), nothing this file made,
+    // connections allowed (whatever a failed assertion here left)
+    psql('ALTER DATABASE dimini_db ALLOW_CONNECTIONS true;', 'postgres');
     for (const db of databases()) if (/__(new|old|check)_\d{8}_/.test(db)) psql(`DROP DATABASE ${qi(db)} WITH (FORCE);`, 'postgres');
     psql(`DROP SCHEMA IF EXISTS ${qi(ODD_SCHEMA)} CASCADE; DROP TABLE IF EXISTS big, app_writes, events, after_reset CASCADE;`);
   });
@@ -235,6 +237,94 @@ describe('pg.ts backup | reset | restore on the lab\'s dimini PostgreSQL', () =>
     expect(late.stderr).toMatch(/kept on purpose: dimini_db__new_/);
     expect(fingerprint()).toEqual(before);
     expect(databases()).toEqual([...dbs, `dimini_db__new_${late.runId!.replace(/-/g, '_')}`].sort());
+  });
+
+  /** A session on the maintenance database holding a lock on dimini_db (an open COMMENT ON DATABASE): renames wait. */
+  async function lockHolder() {
+    const p = spawn('docker', ['exec', '-i', C, 'psql', '-X', '-q', '-A', '-t', '-U', 'dimini_user', '-d', 'postgres'],
+      { stdio: ['pipe', 'pipe', 'inherit'] });
+    p.stdin.write("BEGIN; COMMENT ON DATABASE dimini_db IS 'held by the test'; SELECT 'held';\n");
+    await new Promise<void>((res) => p.stdout.on('data', (d) => String(d).includes('held') && res()));
+    return { release: async () => { p.stdin.end('ROLLBACK;\n'); await new Promise((r) => p.once('exit', r)); } };
+  }
+  /** Our own reading of the catalog: database name -> datallowconn. */
+  const allowConn = () => Object.fromEntries(psql('SELECT datname, datallowconn FROM pg_database;', 'postgres')
+    .split('\n').map((l) => l.split('|')).map(([n, a]) => [n, a === 't']));
+  const oid = (db: string) => psql(`SELECT oid FROM pg_database WHERE datname = '${db}';`, 'postgres');
+
+  it('a swap that really fails (a lock held elsewhere times the rename out) lets connections in again; '
+    + 'its undo makes sure of it, and reads it back', async () => {
+    const dbs = databases();
+    const liveOid = oid('dimini_db');
+    const holder = await lockHolder();
+    let r: ReturnType<typeof pg>;
+    try {
+      const cfg = config({ lockTimeoutSeconds: 2 });
+      r = pg('restore', '--config', cfg, '--dump', `backups/${backupRun}/`, '--yes', '--no-rollback');
+    } finally {
+      await holder.release();
+    }
+    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(1);
+    expect(r.stderr).toMatch(new RegExp('step restore.swap failed: renaming dimini_db to dimini_db__old_\\S+ '
+      + 'dimini_db__new_\\S+ to dimini_db failed: .*lock timeout: session \\d+ \\(psql\\) holds a lock on it'));
+    const nu = `dimini_db__new_${r.runId!.replace(/-/g, '_')}`;
+    // nothing renamed, and the app can connect: the live one and the restored one both allow connections
+    expect(oid('dimini_db')).toBe(liveOid);
+    expect(databases()).toEqual([...dbs, nu].sort());
+    expect(allowConn()).toMatchObject({ dimini_db: true, [nu]: true });
+    // a swap killed before it could let them in (SIGKILL, the container restarted): the undo still does, and checks
+    psql('ALTER DATABASE dimini_db ALLOW_CONNECTIONS false;', 'postgres');
+    const back = pg('restore', '--rollback', r.runId!, '--config', CFG);
+    expect(back.code, `${back.stdout}\n${back.stderr}`).toBe(0);
+    expect(allowConn()).toMatchObject({ dimini_db: true, [nu]: true });
+    expect(oid('dimini_db')).toBe(liveOid);
+    expect(fingerprint()).toEqual(before);
+    const comment = "SELECT coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database"
+      + " WHERE datname = 'dimini_db';";
+    expect(psql(comment, 'postgres')).toBe('');
+  });
+
+  it('a lost session still renaming (waiting for a lock) is stopped by --rollback before it touches anything: '
+    + 'nothing renamed later', async () => {
+    const dbs = databases();
+    const liveOid = oid('dimini_db');
+    const holder = await lockHolder();
+    let runId = '';
+    try {
+      const cfg = config({ lockTimeoutSeconds: 300 });
+      const run = runbookAsync('pg', ['restore', '--config', cfg, '--dump', `backups/${backupRun}/`, '--yes']);
+      runId = (await whenJournal(run.result, stepBegan('restore.swap'))).split('/').at(-2)!;
+      const sessions = `SELECT count(*) FROM pg_stat_activity WHERE application_name = 'cutover ${runId}'`;
+      const waiting = () => psql(`${sessions} AND wait_event_type = 'Lock';`, 'postgres');
+      for (let i = 0; i < 100 && waiting() === '0'; i++) execFileSync('sleep', ['0.1']);
+      expect(waiting()).toBe('1');
+      process.kill(-run.child.pid!, 'SIGKILL'); // the operator's laptop gone: the host side keeps waiting for the lock
+      await run.done;
+      const t0 = Date.now();
+      const back = pg('restore', '--rollback', runId, '--config', CFG);
+      expect(back.code, `${back.stdout}\n${back.stderr}`).toBe(0);
+      expect(back.stdout).toMatch(new RegExp(`settled what an earlier session of run ${runId} left running on the host:`
+        + ' .*"stopped": \\["(pgtool pid|server session) \\d+'));
+      expect(Date.now() - t0).toBeLessThan(60_000); // not the 300 s the rename would have waited
+      // our own look: no pgtool of the run on the host, no session of it in the server
+      const tools = spawnSync('pgrep', ['-f', runId]).stdout.toString().split('\n').filter(Boolean).filter((pid) => {
+        try {
+          return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes("pg.ts's host side");
+        } catch {
+          return false;
+        }
+      });
+      expect(tools).toEqual([]);
+      expect(psql(`${sessions};`, 'postgres')).toBe('0');
+    } finally {
+      await holder.release();
+    }
+    // the lock gone: had the old rename still been waiting, it would rename now
+    execFileSync('sleep', ['1']);
+    expect(oid('dimini_db')).toBe(liveOid);
+    expect(databases()).toEqual([...dbs, `dimini_db__new_${runId.replace(/-/g, '_')}`].sort());
+    expect(allowConn()).toMatchObject({ dimini_db: true });
+    expect(fingerprint()).toEqual(before);
   });
 
   it('a damaged dump is refused by its sha256 before anything changes (here, before the upload; on the host, before the restore)', () => {
