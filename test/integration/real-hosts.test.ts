@@ -1,11 +1,13 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { resolve } from 'node:path';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { shJoin } from '../../src/util/quote.ts';
 import { chmConfig } from '../support/chm-config.ts';
 import { hostFingerprint } from '../support/fingerprint.ts';
-import { ROOT, labScript, labSsh } from '../support/lab.ts';
-import { runIdOf, runbook } from '../support/run.ts';
+import { ROOT, labScript, labSsh, viaHost } from '../support/lab.ts';
+import { killHard, runIdOf, runbook, runbookAsync, stepBegan, whenJournal } from '../support/run.ts';
 
 // Hosts configured the way real ones often are, not the way our lab writes its files: a supervisor
 // program file that relies on supervisord's defaults and holds a second program, a write that lands
@@ -138,6 +140,60 @@ describe('real hosts: every runbook keeps the promise on files and habits our la
     // The rollback reads the same file compose does: it must not trip on it either.
     const rb = runbook('migrate-chm', ['--rollback', runId]);
     expect(rb.code, rb.stderr).toBe(0);
+    reset();
+  });
+
+  it('two runbooks racing for one host: exactly one wins; every other runbook is refused with the winner\'s own next command', async () => {
+    const racers = [runbookAsync('migrate-chm', ['--yes', '--to', 'backup.prepare']), runbookAsync('cleanup-chm', ['--yes']), runbookAsync('migrate-chm', ['--yes', '--to', 'backup.prepare'])];
+    const results = await Promise.all(racers.map((r) => r.done));
+    const won = results.filter((r) => r.code === 0);
+    expect(won, results.map((r) => r.stderr).join('\n')).toHaveLength(1);
+    const runId = runIdOf(won[0]);
+    for (const lost of results.filter((r) => r !== won[0])) {
+      expect(lost.code).toBe(2);
+      // cleanup-chm lost to migrate-chm, or before its own preflight: either way one line, and a lock
+      // message names migrate-chm's commands, never the refused runbook's.
+      if (/host is locked/.test(lost.stderr)) {
+        expect(lost.stderr.trim().split('\n')).toHaveLength(1);
+        expect(lost.stderr).toContain(`\`npx tsx runbooks/migrate-chm.ts --rollback ${runId}\``);
+      }
+    }
+    // The winner stopped after its first stage and keeps the host: pg.ts and verify-stack wait too.
+    expect(sh('sudo cat /var/lib/cutover/lock/owner.json')).toContain(`"runId":"${runId}"`);
+    for (const [name, args] of [['pg', ['backup', '--yes']], ['verify-stack', ['--config', 'runbooks/stacks/dimini.yaml']]] as const) {
+      const r = runbook(name, [...args]);
+      expect(r.code, `${name}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toMatch(new RegExp(`host is locked by run ${runId} of migrate-chm .*--rollback ${runId}`));
+    }
+    const rb = runbook('migrate-chm', ['--rollback', runId]);
+    expect(rb.code, rb.stderr).toBe(0);
+    expect(sh('sudo test -e /var/lib/cutover/lock && echo held || echo free')).toBe('free');
+    reset();
+  });
+
+  it('the operator\'s machine dies mid-cutover: another checkout with no local journal resumes the run from the host\'s journal, and a third rolls it back', async () => {
+    const original = hostFingerprint();
+    const { child, result } = runbookAsync('migrate-chm', ['--yes']);
+    await whenJournal(result, stepBegan('deploy.build'));
+    await killHard(child);
+    const elsewhere = (name: string) => mkdtempSync(join(tmpdir(), `${name}-`));
+    const runId = runIdOf(result);
+    const list = runbook('migrate-chm', ['--runs', '--backups-dir', elsewhere('list')]);
+    expect(list.stdout).toMatch(new RegExp(`${runId}  migrate-chm  .*\\(holds the lock\\)`));
+
+    const second = elsewhere('second');
+    const resumed = runbook('migrate-chm', ['--yes', '--resume', runId, '--backups-dir', second]);
+    expect(resumed.code, resumed.stderr + resumed.stdout).toBe(0);
+    expect(readFileSync(join(second, runId, 'journal.jsonl'), 'utf8')).toMatch(/"type":"run-done"/);
+    const served = await viaHost('chatbot.chmedia.com', '/api/health');
+    expect(served.status).toBe(200);
+    expect(listening(8000)).toBe(false);
+
+    const rb = runbook('migrate-chm', ['--rollback', runId, '--backups-dir', elsewhere('third')]);
+    expect(rb.code, rb.stderr).toBe(0);
+    const now = hostFingerprint();
+    expect({ ...now, volumes: '' }).toEqual({ ...original, volumes: '' }); // the volumes are kept: the public could write
+    expect(now.volumes.split('\n').filter((v) => v.startsWith('chatbot_'))).toEqual(['chatbot_chroma', 'chatbot_pdfs', 'chatbot_transcripts']);
     reset();
   });
 });
