@@ -14,7 +14,7 @@ import { sshTarget } from '../src/engine/ssh-config.ts';
 import { checkResults, checklistLines, checklistMarkdown } from '../src/stacks/checklist.ts';
 import { stackExamples, stackSchema, type StackConfig } from '../src/stacks/config.ts';
 import { gatherStack } from '../src/stacks/facts.ts';
-import { stackLockDir, stackSteps, type StackFacts } from '../src/stacks/steps.ts';
+import { foundWords, stackLockDir, stackSteps, type StackFacts } from '../src/stacks/steps.ts';
 
 const results = (c: StackConfig, runDir: string) => {
   const steps = stackSteps(c);
@@ -24,7 +24,9 @@ const results = (c: StackConfig, runDir: string) => {
 /** What the dry run's summary adds: how the stack was found and what a rollback returns it to. */
 const notes = {
   planNotes: (c: StackConfig, f: StackFacts) => [
-    `Found: ${f.found.running ? `running with ${f.found.files.join(', ')}` : 'not running'}; a failure or --rollback puts it back so${f.found.running ? '' : ' (down; volumes kept)'}.`,
+    `Found: ${foundWords(f)}${f.found.files.length ? ` with ${f.found.files.join(', ')}` : ''};`
+      + ` the last step, a failure or --rollback puts it back so`
+      + `${(f.found.services ?? []).length ? '' : ' (down; volumes kept)'}.`,
     `Never run: docker compose down -v${c.freshVolumes ? ' (except stack.fresh-volumes, confirmed by its volume names)' : ''}; volumes ${f.volumes.join(', ') || '(none yet)'} are kept.`,
   ],
 };
@@ -48,7 +50,8 @@ export const verifyStack: Runbook<typeof stackSchema, StackFacts> = {
       `# verify-stack ${config.stack.project}, run ${runId}`,
       '',
       `- ${head(config)}`,
-      `- found ${facts.found.running ? `running (${facts.found.files.join(', ')})` : 'not running'}; volumes: ${facts.volumes.join(', ') || 'none'}`,
+      `- found ${foundWords(facts)} (${facts.found.files.join(', ') || 'no files'}), and left so;`
+        + ` volumes: ${facts.volumes.join(', ') || 'none'}`,
       `- deadline ${config.deadlineSeconds} s; step times: ${Object.entries(timings).map(([k, ms]) => `${k} ${(ms / 1000).toFixed(1)} s`).join(', ')}`,
       `- ${r.every((x) => x.status === 'pass') ? 'every check holds' : `did not hold: ${r.filter((x) => x.status !== 'pass').map((x) => `${x.id} (${x.status})`).join(', ')}`}`,
     ]);

@@ -27,7 +27,8 @@ export function splitError(error: string): { reason: string; fix?: string } {
 /** Each step's result as a check, from the run's journal (the latest attempt of each step): works for --resume too. */
 export function checkResults(entries: Stamped[], stepIds?: string[]): CheckResult[] {
   const ids = stepIds ?? [...new Set(entries.filter((e) => e.type === 'step-start').map((e) => (e as { step: string }).step))];
-  return ids.filter((id) => !['verdict', 'lock', 'finish'].includes(id)).map((id): CheckResult => {
+  // stack.as-found is the put-back, not a check (on a failure the rollback does it instead)
+  return ids.filter((id) => !['verdict', 'lock', 'finish', 'stack.as-found'].includes(id)).map((id): CheckResult => {
     let start = -1;
     entries.forEach((e, i) => { if (e.type === 'step-start' && e.step === id) start = i; });
     if (start < 0) return { id, status: 'not-run' };

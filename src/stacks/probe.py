@@ -7,6 +7,9 @@ and, when it does not hold, the same reason and fix as its last stderr line ("RE
 exiting 1. Read-only checks change nothing; `up`, `restart` and `down` run that compose command
 (never `down -v`) and `up`/`restart` then wait for every service, timed from the command's start;
 the marker calls write, read or remove one marker (a row, a key) named after the run.
+`as-found` puts the stack back as gather found it (each service running or stopped, or none at all),
+and reads that back; `anonymous` refuses (exit 1) when a service keeps data on an anonymous volume,
+which a down + up would leave detached; `down` with refuseAnonymous checks that first.
 """
 import json
 import os
@@ -152,8 +155,9 @@ def check_ports():
     done(True, detail={"ports": rows})
 
 
-def wait_ready(services_, deadline, since):
-    """Wait until each service's container runs and, with a healthcheck, is healthy. Returns (ok, seconds, problem)."""
+def wait_ready(services_, deadline, since, healthy=None):
+    """Wait until each service's container runs and, with a healthcheck, is healthy (only the services in
+    `healthy`, when given). Returns (ok, seconds, problem)."""
     end = since + deadline
     while True:
         bad = []
@@ -167,7 +171,7 @@ def wait_ready(services_, deadline, since):
                 name = c["Name"].lstrip("/")
                 if status != "running":
                     bad.append((s, f"{s} is {status} (exit {c['State'].get('ExitCode')}; restarted {c.get('RestartCount', 0)} times; last log line: {log_tail(name) or 'none'})"))
-                elif has_healthcheck(c) and health != "healthy":
+                elif has_healthcheck(c) and health != "healthy" and (healthy is None or s in healthy):
                     if c.get("RestartCount"):
                         # a crash loop caught between two restarts: say so, with what it printed
                         bad.append((s, f"{s} keeps crashing (restarted {c['RestartCount']} times; last log line: {log_tail(name) or 'none'})"))
@@ -201,7 +205,86 @@ def check_wait():
          seconds=round(secs, 1))
 
 
+def anonymous_volumes():
+    """(service, container, volume, mount) for each anonymous volume a container of the project has mounted."""
+    out = []
+    for c in containers():
+        for m in c.get("Mounts", []):
+            if m.get("Type") != "volume":
+                continue
+            label = '{{index .Labels "com.docker.compose.volume"}}'
+            code, lab, _ = sh(["docker", "volume", "inspect", "-f", label, m["Name"]])
+            if code == 0 and not lab.strip():
+                out.append((svc(c), c["Name"].lstrip("/"), m["Name"], m["Destination"]))
+    return out
+
+
+def refuse_anonymous():
+    anon = anonymous_volumes()
+    if not anon:
+        return
+    what = "; ".join(f"{s} ({c}) has anonymous volume {v} at {d}" for s, c, v, d in anon)
+    s, _, _, d = anon[0]
+    done(False, f"{what}: docker compose down + up would leave its data detached (up makes a new, empty one); "
+                "the persistence check did not run down",
+         f"name the volume in compose (under {s}: volumes: - {s}_data:{d}, and {s}_data: under top-level volumes:), "
+         "moving the data over first (docker cp)", anonymous=[{"service": s, "container": c, "volume": v, "mount": d}
+                                                             for s, c, v, d in anon])
+
+
+def check_anonymous():
+    refuse_anonymous()
+    done(True, detail={"anonymous": []})
+
+
+def check_as_found():
+    """The stack as gather found it: ARGS.found = {files, running: [svc], healthy: [svc], stopped: [svc]}. None
+    found (no container at all): down (volumes kept). Else the found files applied without starting anything
+    new (changed containers recreated), running services started and waited for, stopped ones stopped, and
+    services that had no container removed. Then read back."""
+    f = ARGS["found"]
+    if not f["running"] and not f["stopped"]:
+        code, _, err = sh(compose(None, "down"), timeout=300)
+        if code != 0:
+            done(False, f"docker compose down failed: {last_line(err)}", "see `docker compose ps -a`")
+        left = [c["Name"].lstrip("/") for c in containers()]
+        if left:
+            done(False, f"containers left after down: {', '.join(left)}", f"docker compose -p {PROJECT} down")
+        done(True, detail={"asFound": "no containers"})
+    files = f["files"] or ARGS["files"]
+    since = time.time()
+    steps = [["up", "--no-start", "--no-build", "--remove-orphans"]]
+    if f["running"]:
+        steps.append(["up", "-d", "--no-build", "--no-deps", *f["running"]])
+    if f["stopped"]:
+        steps.append(["stop", *f["stopped"]])
+    absent = [s for s in services(files) if s not in f["running"] and s not in f["stopped"]]
+    if absent:
+        steps.append(["rm", "-s", "-f", *absent])
+    for rest in steps:
+        code, _, err = sh(compose(files, *rest), timeout=ARGS["deadline"] + 120)
+        if code != 0:
+            done(False, f"docker compose {' '.join(rest[:2])} failed while putting the stack back: {last_line(err)}",
+                 "fix what it names, then run the rollback again")
+    ok, secs, problem = wait_ready(f["running"], ARGS["deadline"], since, healthy=set(f["healthy"]))
+    if not ok:
+        done(False, f"the services found running are not back {ARGS['deadline']} s later: {problem}",
+             f"see `docker compose -p {PROJECT} logs`, then run the rollback again")
+    now = {}
+    for c in containers():
+        now.setdefault(svc(c), []).append(c["State"]["Status"])
+    wrong = [f"{s} is {'/'.join(now.get(s, ['gone']))}, found running" for s in f["running"]
+             if "running" not in now.get(s, [])]
+    wrong += [f"{s} is running, found stopped" for s in f["stopped"] if "running" in now.get(s, [])]
+    wrong += [f"{s} has a container, found none" for s in absent if s in now]
+    if wrong:
+        done(False, f"the stack is not as found: {'; '.join(wrong)}", "run the rollback again")
+    done(True, detail={"running": f["running"], "stopped": f["stopped"], "seconds": round(secs, 1)})
+
+
 def check_down():
+    if ARGS.get("refuseAnonymous"):
+        refuse_anonymous()
     code, _, err = sh(compose(None, "down"), timeout=300)
     if code != 0:
         done(False, f"docker compose down failed: {last_line(err)}", "see `docker compose ps -a`")
@@ -364,4 +447,5 @@ def marker():
 
 
 {"config": check_config, "ports": check_ports, "wait": check_wait, "up": check_wait, "restart": check_wait, "down": check_down, "healthy": check_healthy, "reach": check_reach,
- "logs": check_logs, "marker-write": marker, "marker-read": marker, "marker-delete": marker}[CHECK]()
+ "logs": check_logs, "marker-write": marker, "marker-read": marker, "marker-delete": marker,
+ "as-found": check_as_found, "anonymous": check_anonymous}[CHECK]()

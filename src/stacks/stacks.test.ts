@@ -12,12 +12,19 @@ import { stackSteps, type StackFacts } from './steps.ts';
 const ROOT = resolve(import.meta.dirname, '../..');
 const config = (name: string, over: Record<string, unknown> = {}) =>
   stackSchema.parse({ ...parse(readFileSync(resolve(ROOT, `runbooks/stacks/${name}.yaml`), 'utf8')), ...over });
-const facts: StackFacts = { found: { running: true, files: ['/home/ubuntu/stacks/dimini/docker-compose.local-prod.yml'] }, volumes: ['dimini_postgres_data_local'] };
+const svc = (service: string, running: boolean) => ({ service, ids: [`id-${service}`], running, healthy: running });
+const facts: StackFacts = {
+  found: { running: true, files: ['/home/ubuntu/stacks/dimini/docker-compose.local-prod.yml'],
+    services: [svc('backend', true), svc('frontend', true), svc('postgres', true)] },
+  volumes: ['dimini_postgres_data_local'],
+};
 const ctx = (c: ReturnType<typeof config>) => ({ config: c, facts, runId: '20261122-000000-abcd', runDir: '/tmp/none' });
 
 describe('verify-stack plan', () => {
   it('each seed\'s checklist becomes its steps: reads are checks, changes carry the undo back to the found state', () => {
-    expect(stackSteps(config('rhinon')).map((s) => s.id)).toEqual(['lock', 'check.config', 'check.ports', 'stack.up', 'check.healthy', 'check.reach', 'check.logs', 'stack.restart', 'verdict', 'finish']);
+    expect(stackSteps(config('rhinon')).map((s) => s.id)).toEqual(['lock', 'check.config', 'check.ports', 'stack.up',
+      'check.healthy',
+      'check.reach', 'check.logs', 'stack.restart', 'stack.as-found', 'verdict', 'finish']);
     expect(stackSteps(config('aiwhisperers')).map((s) => s.id)).toContain('stack.overlay.prod');
     const c = config('dimini');
     for (const s of stackSteps(c).filter((x) => x.id !== 'finish')) { // releasing the lock: nothing to undo
@@ -30,6 +37,34 @@ describe('verify-stack plan', () => {
     expect(up.undo![0].says).toMatch(/put the stack back as found.*docker-compose.local-prod.yml/);
     const upAbsent = stackSteps(c).find((s) => s.id === 'stack.up')!.plan({ ...ctx(c), facts: { ...facts, found: { running: false, files: [] } } })[0];
     expect(upAbsent.undo![0].says).toMatch(/take the stack down again.*volumes kept/);
+  });
+
+  it('the stack is left as found, success or failure: the final step and the undo put each service back', () => {
+    const c = config('dimini');
+    const services = [svc('backend', true), svc('frontend', false), svc('postgres', true)];
+    const partly = { ...facts, found: { ...facts.found, services } };
+    const arg = (cmd: { kind: string; argv?: string[] }) => JSON.parse(cmd.argv![4]);
+    const last = stackSteps(c).find((s) => s.id === 'stack.as-found')!.plan({ ...ctx(c), facts: partly })[0];
+    const undo = stackSteps(c).find((s) => s.id === 'stack.up')!.plan({ ...ctx(c), facts: partly })[0].undo![0];
+    for (const cmd of [last.cmd, undo]) {
+      expect(cmd.kind === 'remote' && cmd.argv[3]).toBe('as-found');
+      expect(arg(cmd as any).found).toEqual({ files: facts.found.files, running: ['backend', 'postgres'],
+        healthy: ['backend', 'postgres'], stopped: ['frontend'] });
+    }
+    expect(last.cmd.says).toMatch(/partly up: backend, postgres running; frontend stopped/);
+    const stopped = { ...facts, found: { ...facts.found, running: false, services: [svc('postgres', false)] } };
+    const asFound = stackSteps(c).find((s) => s.id === 'stack.as-found')!;
+    expect(arg(asFound.plan({ ...ctx(c), facts: stopped })[0].cmd as any).found)
+      .toMatchObject({ running: [], stopped: ['postgres'] });
+  });
+
+  it('the persistence check refuses first when a service has data on an anonymous volume; down checks again', () => {
+    const c = config('dimini');
+    const p = stackSteps(c).find((s) => s.id === 'stack.persist')!.plan(ctx(c));
+    const op = (a: (typeof p)[number]) => (a.cmd.kind === 'remote' ? a.cmd.argv[3] : '');
+    expect(p.map(op)).toEqual(['anonymous', 'marker-write', 'down', 'up', 'marker-read', 'marker-delete']);
+    expect(p[0].cmd.reads).toBe(true);
+    expect(JSON.parse((p[2].cmd as any).argv[4]).refuseAnonymous).toBe(true);
   });
 
   it('a down -v anywhere in a plan is refused unless every volume name is typed', () => {

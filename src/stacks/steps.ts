@@ -17,13 +17,38 @@ export const stackLockDir = (c: StackConfig) => `${HOST_STATE}/stacks/${c.stack.
 const PROBE = readFileSync(new URL('./probe.py', import.meta.url), 'utf8');
 
 export interface StackFacts {
-  /** How the stack was found: running with these compose files (its containers' labels), or not running. */
-  found: { running: boolean; files: string[] };
+  /**
+   * How the stack was found: running (any container up) or not; the compose files its containers came
+   * from (their labels); and each service's state: what a run puts back, success or failure.
+   */
+  found: { running: boolean; files: string[]; services?: FoundService[] };
   /** The project's volumes on the host (what a down -v would delete). */
   volumes: string[];
 }
 
+/** One service as found: its containers' ids, running (any of them) or stopped, healthy when running. */
+export interface FoundService { service: string; ids: string[]; running: boolean; healthy: boolean }
+
 type Ctx = PlanContext<StackConfig, StackFacts>;
+
+/** Put the stack back as found: each service running or stopped as it was, or no containers at all (down). */
+export function asFound(c: StackConfig, f: StackFacts, says: string): RemoteCommand {
+  const s = f.found.services ?? [];
+  const pick = (p: (x: FoundService) => boolean) => s.filter(p).map((x) => x.service).sort();
+  const found = { files: f.found.files, running: pick((x) => x.running), healthy: pick((x) => x.running && x.healthy),
+    stopped: pick((x) => !x.running) };
+  return probe(c, 'as-found', { found }, { says });
+}
+
+/** In words: how the stack was found. */
+export function foundWords(f: StackFacts): string {
+  const s = f.found.services ?? [];
+  const up = s.filter((x) => x.running).map((x) => x.service);
+  if (!s.length) return 'not deployed (no containers)';
+  if (up.length === s.length) return `running (${up.join(', ')})`;
+  if (!up.length) return `stopped (${s.map((x) => x.service).join(', ')})`;
+  return `partly up: ${up.join(', ')} running; ${s.filter((x) => !x.running).map((x) => x.service).join(', ')} stopped`;
+}
 
 export const abs = (c: StackConfig, f: string) => posix.resolve(c.stack.dir, f);
 export const files = (c: StackConfig, fs = c.stack.files) => fs.map((f) => abs(c, f));
@@ -69,13 +94,17 @@ export function stackSteps(c: StackConfig): Step<StackConfig, StackFacts>[] {
   steps.push({
     id: 'stack.up',
     title: `the stack comes up (docker compose up), every service healthy within ${c.deadlineSeconds} s`,
-    plan: ({ facts }: Ctx) => [{
-      cmd: upWait(cfgFiles, ''),
-      undo: facts.found.running
-        ? [probe(c, 'up', { files: facts.found.files, removeOrphans: true }, { says: `put the stack back as found: docker compose up -d with the files it ran with (${names(facts.found.files)}), and wait until healthy` })]
-        : [probe(c, 'down', {}, { says: 'take the stack down again, as found (docker compose down; volumes kept)' })],
-      undoKind: facts.found.running ? 'restores' : 'removes-ours',
-    }],
+    plan: ({ facts }: Ctx) => {
+      const none = !(facts.found.services ?? []).length;
+      return [{
+        cmd: upWait(cfgFiles, ''),
+        undo: [none
+          ? asFound(c, facts, 'take the stack down again, as found (docker compose down; volumes kept)')
+          : asFound(c, facts, `put the stack back as found (${foundWords(facts)}), with the files it ran with`
+            + ` (${names(facts.found.files)}); read back`)],
+        undoKind: none ? 'removes-ours' : 'restores',
+      }];
+    },
   });
   if (k.healthy)
     steps.push(check('check.healthy', 'every service is running and healthy (each has a healthcheck)',
@@ -99,11 +128,22 @@ export function stackSteps(c: StackConfig): Step<StackConfig, StackFacts>[] {
       plan: ({ runId }: Ctx) => {
         const where = (m: (typeof k.persist)[number]) => `${m.service} (${m.kind === 'postgres' ? `table cutover_marker in ${m.db}` : `key cutover:marker:${runId}`})`;
         return [
+          {
+            cmd: probe(c, 'anonymous', {}, {
+              says: 'no service keeps data on an anonymous volume (a down + up would leave it detached): else refuse,'
+                + ' naming the volume and its mount, before anything changes',
+              reads: true,
+            }),
+          },
           ...k.persist.map((m): Action => ({
             cmd: probe(c, 'marker-write', { marker: m, run: runId }, { says: `write a marker for this run into ${where(m)}` }),
             undo: [probe(c, 'marker-delete', { marker: m, run: runId }, { says: `remove this run's marker from ${where(m)}` })],
           })),
-          { cmd: probe(c, 'down', {}, { says: 'docker compose down (containers and networks; volumes kept: never -v)' }), undoneBy: covered },
+          {
+            cmd: probe(c, 'down', { refuseAnonymous: true },
+              { says: 'docker compose down (containers, networks; volumes kept, never -v; refused on anonymous ones)' }),
+            undoneBy: covered,
+          },
           { cmd: upWait(cfgFiles, ' again'), undoneBy: covered },
           ...k.persist.map((m): Action => ({ cmd: probe(c, 'marker-read', { marker: m, run: runId }, { says: `the marker is still in ${where(m)}`, reads: true }) })),
           ...k.persist.map((m): Action => ({ cmd: probe(c, 'marker-delete', { marker: m, run: runId }, { says: `remove this run's marker from ${where(m)}` }), undoneBy: 'the marker\'s removal above' })),
@@ -119,6 +159,14 @@ export function stackSteps(c: StackConfig): Step<StackConfig, StackFacts>[] {
         { cmd: upWait(cfgFiles, ' back', { removeOrphans: true }), undoneBy: covered },
       ],
     });
+  steps.push({
+    id: 'stack.as-found',
+    title: 'the stack as found: each service running or stopped as it was (or no containers), success or not',
+    plan: ({ facts }: Ctx) => [{
+      cmd: asFound(c, facts, `put the stack back as found (${foundWords(facts)}); read back`),
+      undoneBy: 'nothing to undo: it is the state found',
+    }],
+  });
   steps.push({
     id: 'verdict',
     title: 'every check above held',

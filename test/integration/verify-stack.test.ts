@@ -36,6 +36,15 @@ function stackState(project: string): string[] {
   return ids.map((id) => execFileSync('docker', ['inspect', '-f', '{{index .Config.Labels "com.docker.compose.service"}} {{index .Config.Labels "com.docker.compose.project.config_files"}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}', id]).toString().trim()).sort();
 }
 
+/** Our own reading of the stack, by `docker ps -a`: each container's id, service and state. */
+const psA = (project: string): string[] => execFileSync('docker', ['ps', '-a', '--no-trunc',
+  '--filter', `label=com.docker.compose.project=${project}`,
+  '--format', '{{.ID}} {{.Label "com.docker.compose.service"}} {{.State}}'])
+  .toString().split('\n').filter(Boolean).sort();
+const compose = (stack: string, project: string, files: string[], ...args: string[]) =>
+  execFileSync('docker', ['compose', '-p', project, ...files.flatMap((f) => ['-f', f]), ...args],
+    { cwd: `/home/ubuntu/stacks/${stack}`, stdio: 'pipe' });
+
 describe('verify-stack on the lab replicas of seeds 000-002', () => {
   const found: Record<string, string[]> = {};
   beforeAll(() => {
@@ -115,8 +124,66 @@ describe('verify-stack on the lab replicas of seeds 000-002', () => {
     const r = verify(config('dimini', { checks: { restart: false } }, 'services:\n  postgres:\n    volumes: !override ["/var/lib/postgresql/data"]\n'));
     expect(r.code).toBe(1);
     expect(failedIds(r)).toEqual(['stack.persist']);
+    // up carried the named volume over into the recreated container: the anonymous one appears only after down + up
     expect(r.summary.checks.find((c: any) => c.id === 'stack.persist').reason).toMatch(/gone after `up`: \/var\/lib\/postgresql\/data is an anonymous volume/);
     expect(stackState('dimini')).toEqual(found.dimini);
+  });
+
+  it('a stopped stack is verified and left stopped: the same containers, each stopped again', () => {
+    compose('rhinon', 'rhinon', ['docker-compose.yml'], 'stop', '-t', '3');
+    const before = psA('rhinon');
+    expect(before.length).toBe(3);
+    for (const line of before) expect(line).toMatch(/ exited$/);
+    const r = verify(resolve(ROOT, 'runbooks/stacks/rhinon.yaml'));
+    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+    expect(r.summary.ok).toBe(true);
+    expect(psA('rhinon')).toEqual(before);
+  });
+
+  it('a partly-up stack is left partly up: the same containers up, the same one stopped', () => {
+    compose('rhinon', 'rhinon', ['docker-compose.yml'], 'up', '-d', '--wait', '--no-build');
+    compose('rhinon', 'rhinon', ['docker-compose.yml'], 'stop', '-t', '3', 'rtserver');
+    const before = psA('rhinon');
+    expect(before.filter((l) => l.endsWith(' running')).length).toBe(2);
+    expect(before.filter((l) => / rtserver exited$/.test(l)).length).toBe(1);
+    const r = verify(resolve(ROOT, 'runbooks/stacks/rhinon.yaml'));
+    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+    expect(psA('rhinon')).toEqual(before);
+    compose('rhinon', 'rhinon', ['docker-compose.yml'], 'up', '-d', '--wait', '--no-build'); // as the next tests expect
+  });
+
+  it('data on an anonymous volume: the persistence check refuses the down + up, naming the volume and the mount; '
+    + 'the same container keeps the same volume, data readable', () => {
+    const anon = 'services:\n  postgres:\n    volumes: !override ["/var/lib/postgresql/data"]\n';
+    const cfg = config('dimini', { checks: { restart: false } }, anon);
+    const files = parse(readFileSync(cfg, 'utf8')).stack.files as string[];
+    try {
+      // -V: a new anonymous volume, not the named one carried over from the container it replaces
+      compose('dimini', 'dimini', files, 'up', '-d', '--wait', '--no-build', '-V');
+      const psql = (sql: string) => execFileSync('docker', ['exec', '-i', 'dimini_postgres_local', 'psql', '-X', '-qAt',
+        '-v', 'ON_ERROR_STOP=1', '-U', 'dimini_user', '-d', 'dimini_db'], { input: sql, encoding: 'utf8' }).trim();
+      psql("CREATE TABLE anon_probe (v text); INSERT INTO anon_probe VALUES ('only on the anonymous volume');");
+      const fmt = '{{.Id}} {{range .Mounts}}{{.Name}} {{.Destination}}{{end}}';
+      const mount = () => execFileSync('docker', ['inspect', '-f', fmt, 'dimini_postgres_local']).toString().trim();
+      const was = mount();
+      expect(was).toMatch(/^[0-9a-f]{64} [0-9a-f]{64} \/var\/lib\/postgresql\/data$/);
+      const before = psA('dimini');
+      const r = verify(cfg);
+      expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(1);
+      expect(failedIds(r)).toEqual(['stack.persist']);
+      const persist = r.summary.checks.find((c: any) => c.id === 'stack.persist');
+      expect(persist.reason).toBe(`postgres (dimini_postgres_local) has anonymous volume ${was.split(' ')[1]}`
+        + ' at /var/lib/postgresql/data: docker compose down + up would leave its data detached'
+        + ' (up makes a new, empty one); the persistence check did not run down');
+      expect(persist.fix).toMatch(/^name the volume in compose/);
+      expect(mount()).toBe(was);
+      expect(psA('dimini')).toEqual(before);
+      expect(psql('SELECT v FROM anon_probe;')).toBe('only on the anonymous volume');
+    } finally {
+      // dimini back on its named volume, as the other tests expect it (the anonymous one is removed in afterAll)
+      const d = spawnSync('bash', [resolve(ROOT, 'scripts/lab/stacks/deploy.sh'), 'dimini'], { encoding: 'utf8' });
+      expect(d.status, `${d.stdout}${d.stderr}`).toBe(0);
+    }
   });
 
   it('--fail-at rolls back a step that changed the stack, and --rollback later finds nothing left', () => {
