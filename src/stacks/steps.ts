@@ -141,7 +141,7 @@ export function stackSteps(c: StackConfig): Step<StackConfig, StackFacts>[] {
           })),
           {
             cmd: probe(c, 'down', { refuseAnonymous: true },
-              { says: 'docker compose down (containers, networks; volumes kept, never -v; refused on anonymous ones)' }),
+              { says: 'docker compose down (containers, networks; never -v; refused on anonymous volumes)' }),
             undoneBy: covered,
           },
           { cmd: upWait(cfgFiles, ' again'), undoneBy: covered },
