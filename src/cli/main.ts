@@ -6,6 +6,7 @@ import { describe as describeCmd } from '../engine/command.ts';
 import { loadConfig } from '../engine/config.ts';
 import { Journal, replay } from '../engine/journal.ts';
 import { HOST_LOCK, lockHeldMessage, lockProbe, parseLockOwner, releaseLockCmd, takeLockCmd, type LockOwner } from '../engine/lock.ts';
+import { Session } from '../exec/fence.ts';
 import { JournalMirror, readHostJournal } from '../exec/journal-mirror.ts';
 import { listHostRuns } from './host-runs.ts';
 import { executePlan, undoFromJournal, type RunHooks } from '../engine/runner.ts';
@@ -126,6 +127,8 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
 
   const conn = await SshConnection.connect({ ...runbook.ssh(config), acceptNewHostKey: o.acceptNewHostKey });
   const real = new SshExecutor(conn);
+  // Only a run that changes the host runs its commands in a session (a dry run reads, with plain probes).
+  if (!o.dryRun) real.session = new Session(runId);
   const probe: Probe = async (cmd) => {
     const { command, stdin } = remoteInvocation(cmd);
     return conn.exec(command, stdin !== undefined ? { stdin } : {});
@@ -191,6 +194,10 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
     if (existingRun) await adoptHostJournal(journalPath, await readHostJournal(conn, runId), existingRun);
 
     // A lost session of this run may have left work running on the host: stop it before touching anything.
+    if (o.rollback || o.resume) {
+      const fenced = await real.fence();
+      if (fenced.length) say(`settled what an earlier session of run ${runId} left running on the host: ${fenced.join('; ')}`);
+    }
     if ((o.rollback || o.resume) && settle.length) {
       for (const cmd of settle) {
         const last = (await real.run(cmd)).stdout.trim().split('\n').pop() ?? '';

@@ -17,6 +17,7 @@ import { isSecret } from '../util/secret.ts';
 import { SyncedFile } from '../util/synced-file.ts';
 import { CommandFailed, type Executor, type RunOptions } from './executor.ts';
 import { ConnectionLost, UserError } from '../util/errors.ts';
+import { Session } from './fence.ts';
 import { formatBytes } from '../util/bytes.ts';
 
 /**
@@ -40,12 +41,34 @@ export class SshExecutor implements Executor {
   readonly dryRun = false;
   private dockerClient?: Docker;
 
+  /** This process's session of the run: every command runs marked with it (set once the run id is known). */
+  session?: Session;
+
   constructor(readonly conn: SshConnection, readonly bulk: BulkTransport = defaultBulkTransport()) {}
+
+  /** A command line as it goes to the host: in this session's marked shell, when there is one. */
+  private line(command: string): string {
+    return this.session ? this.session.wrap(command) : command;
+  }
+
+  /**
+   * Make this session the run's only live one on the host and stop what older ones left running (a
+   * lost connection's last command): before anything else of a --resume, a --rollback or a reconnect.
+   * Returns what it stopped, one entry per process.
+   */
+  async fence(): Promise<string[]> {
+    if (!this.session) return [];
+    // Not in the marked shell: the fence is what moves the run to this session (the check would refuse it).
+    const r = await this.conn.exec(remoteString({ argv: this.session.fenceArgv(), sudo: true }));
+    const last = r.stdout.trim().split('\n').pop() ?? '';
+    if (r.code !== 0) throw new Error(`cannot settle the earlier sessions of run ${this.session.runId} on the host: ${last || r.stderr.trim()}`);
+    return (JSON.parse(last) as { stopped: string[] }).stopped;
+  }
 
   /** Stream a remote command's stdout into `sink` through the chosen transport. */
   private async streamTo({ command, stdin }: Invocation, sink: import('node:stream').Writable): Promise<{ code: number; stderr: string }> {
     if (this.bulk === 'ssh2') {
-      const r = await this.conn.exec(command, { stdout: sink, ...(stdin !== undefined ? { stdin } : {}) });
+      const r = await this.conn.exec(this.line(command), { stdout: sink, ...(stdin !== undefined ? { stdin } : {}) });
       return { code: r.code, stderr: r.stderr };
     }
     const t = this.conn.target;
@@ -53,7 +76,7 @@ export class SshExecutor implements Executor {
       '-F', '/dev/null', '-p', String(t.port), '-i', t.keyPath, '-l', t.user,
       '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes',
       '-o', `UserKnownHostsFile=${t.knownHostsPath}`, '-o', 'Ciphers=aes128-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr',
-      '-o', 'Compression=no', '-T', t.host, command,
+      '-o', 'Compression=no', '-T', t.host, this.line(command),
     ], { stdio: ['pipe', 'pipe', 'pipe'] });
     child.stdin.end(stdin ?? '');
     let stderr = '';
@@ -77,17 +100,26 @@ export class SshExecutor implements Executor {
   /** Run after every successful reconnect, before anything else goes to the host (the journal's mirror resyncs). */
   afterReconnect?: () => Promise<void>;
 
+  /** Reconnect as a new session: the lost one is fenced off (its last command stopped) before anything else runs. */
   async reconnect(): Promise<boolean> {
     const ok = await this.conn.reconnect();
-    if (ok) await this.afterReconnect?.().catch(() => undefined);
-    return ok;
+    if (!ok) return false;
+    if (this.session) {
+      this.session = new Session(this.session.runId);
+      this.lastFenced = await this.fence();
+    }
+    await this.afterReconnect?.().catch(() => undefined);
+    return true;
   }
+
+  /** What the last reconnect's fence stopped (the runner reports it). */
+  lastFenced: string[] = [];
 
   async run(cmd: Command, opts: RunOptions = {}): Promise<CommandResult> {
     switch (cmd.kind) {
       case 'remote': {
         const { command, stdin } = remoteInvocation(cmd);
-        const r = await this.conn.exec(command, stdin !== undefined ? { stdin } : {});
+        const r = await this.conn.exec(this.line(command), stdin !== undefined ? { stdin } : {});
         if (!(cmd.okCodes ?? [0]).includes(r.code)) throw new CommandFailed(cmd, r);
         return r;
       }
@@ -111,11 +143,13 @@ export class SshExecutor implements Executor {
   }
 
   private async upload(cmd: UploadCommand): Promise<CommandResult> {
-    // The file takes its name only once complete, with its mode and owner: never half-written, never readable by the wrong user.
-    const script = 'set -e; mkdir -p "$(dirname "$1")"; cat > "$1.cutover-part"; chmod "$2" "$1.cutover-part"; if [ -n "$3" ]; then chown "$3" "$1.cutover-part"; fi; mv -f "$1.cutover-part" "$1"';
-    const argv = ['sh', '-c', script, 'sh', cmd.path, cmd.mode ?? '644', cmd.owner ?? ''];
+    // Created exclusively under a random name with its mode and owner from birth, complete (every byte, fsynced) before
+    // it takes its name by a rename that replaces a link there; no directory on the way is a link the app could plant.
     const stdin = cmd.localPath ? createReadStream(cmd.localPath) : isSecret(cmd.content) ? cmd.content.reveal() : (cmd.content ?? '');
-    const r = await this.conn.exec(remoteString({ argv, sudo: cmd.sudo }), { stdin });
+    const bytes = cmd.localPath ? statSync(cmd.localPath).size : Buffer.byteLength(stdin as string);
+    const { nofollow } = await import('../engine/nofollow.ts');
+    const argv = nofollow('put', cmd.path, cmd.mode ?? '644', cmd.owner ?? '', String(bytes));
+    const r = await this.conn.exec(this.line(remoteString({ argv, sudo: cmd.sudo })), { stdin });
     if (r.code !== 0) throw new CommandFailed(cmd, r);
     return r;
   }
@@ -168,7 +202,7 @@ export class SshExecutor implements Executor {
     opts.onProgress?.({ label, bytes, totalBytes: bytes, estimatedBytes: cmd.expectedBytes, done: true });
     const got = hash.digest('hex');
     if (cmd.sha256File) {
-      const s = await this.conn.exec(remoteString({ argv: ['cat', cmd.sha256File], sudo: cmd.sudo }));
+      const s = await this.conn.exec(this.line(remoteString({ argv: ['cat', cmd.sha256File], sudo: cmd.sudo })));
       const want = s.stdout.trim().split(/\s+/)[0];
       if (s.code !== 0 || want !== got) {
         rmSync(part, { force: true });

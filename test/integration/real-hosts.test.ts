@@ -196,4 +196,21 @@ describe('real hosts: every runbook keeps the promise on files and habits our la
     expect(now.volumes.split('\n').filter((v) => v.startsWith('chatbot_'))).toEqual(['chatbot_chroma', 'chatbot_pdfs', 'chatbot_transcripts']);
     reset();
   });
+
+  it('a connection cut in the middle of a command: the lost session\'s command is stopped before any undo, so nothing it makes outlives the rollback', async () => {
+    const original = hostFingerprint();
+    const run = runbookAsync('migrate-chm', ['--yes']);
+    await whenJournal(run.result, stepBegan('deploy.build'));
+    await new Promise((r) => setTimeout(r, 300)); // the image build is under way on the host
+    execFileSync('pkill', ['-9', '-f', '^sshd: ubuntu']);
+    const r = await run.done;
+    expect(r.code, r.stdout).toBe(1);
+    expect(r.stderr).toMatch(/step deploy\.build failed: lost the connection .*; rolled back \d+ actions/);
+    const runId = runIdOf(r);
+    execFileSync('sleep', ['10']); // longer than the build would have taken had it gone on
+    expect(execFileSync('docker', ['image', 'ls', '-q', `chm-chatbot-backend:${runId}`]).toString().trim()).toBe('');
+    expect(execFileSync('docker', ['image', 'ls', '-q', `chm-chatbot-frontend:${runId}`]).toString().trim()).toBe('');
+    expect(execFileSync('docker', ['ps', '-aq', '--filter', `label=io.cutover.run=${runId}`]).toString().trim()).toBe('');
+    expect(hostFingerprint()).toEqual(original);
+  });
 });
