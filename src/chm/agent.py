@@ -1603,6 +1603,8 @@ def main(argv):
             return 2
     signal.signal(signal.SIGTERM, _raise_signal)
     signal.signal(signal.SIGHUP, _raise_signal)
+    if fn in (cmd_snapshot, cmd_tar_stream, cmd_merge_manifest, cmd_keep_volume):
+        os.umask(0o077)  # what it keeps on the host (backups, manifests, records) is root's only
     try:
         return fn(*args)
     except BaseException as e:

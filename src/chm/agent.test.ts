@@ -38,6 +38,7 @@ describe('host agent (python3, run here on temp dirs)', () => {
     expect(r.status, r.stderr.toString()).toBe(0);
     const copy = readFileSync(join(out, 'pdfs.tar'));
     expect(sha(r.stdout)).toBe(sha(copy));
+    expect(statSync(join(out, 'pdfs.tar')).mode & 0o077).toBe(0); // a host-side backup: the owner's only
     expect(readFileSync(join(out, 'pdfs.tar.sha256'), 'utf8').split(' ')[0]).toBe(sha(copy));
     const m = JSON.parse(readFileSync(join(out, 'pdfs.tar.manifest.json'), 'utf8'));
     expect(Object.keys(m.files).sort()).toEqual(['Annual Report 2023.pdf', 'Sub dir/Ünternehmens Übersicht.pdf']);

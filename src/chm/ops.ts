@@ -4,6 +4,7 @@ import type { ChmConfig } from './config.ts';
 import type { DataName } from './facts.ts';
 import { AGENT, KEPT_VOLUMES, hostBackupDir } from './paths.ts';
 import { nginxTlsMounts } from './deploy-files.ts';
+import { nofollow } from '../engine/nofollow.ts';
 
 /**
  * The CHM runbook's host-side operations, each named and described in an operator's words. The
@@ -128,11 +129,12 @@ export function gateConf(runId: string, open: boolean): string {
     : `# cutover gate: CLOSED (run ${runId}): bare metal still owns the chatbot's data\nif ($http_x_cutover_verify != "${runId}") {\n    return 503 "chatbot: migration in progress, back in a few minutes\\n";\n}\n`;
 }
 
-/** Replace the gate file (by rename: the directory is mounted) and reload nginx. */
+/** Replace the gate file (by rename, never through a link: the directory is the app account's, and mounted) and reload nginx. */
 export function setGate(c: ChmConfig, runId: string, open: boolean): RemoteCommand {
-  return sudo(['sh', '-c', 'set -e; printf "%s" "$1" > "$2.part"; chown "$3" "$2.part"; mv -f "$2.part" "$2"; docker exec nginx-proxy nginx -s reload',
-    'sh', gateConf(runId, open), `${c.deployDir}/gate/chatbot.conf`, `${c.chatbot.owner}:${c.chatbot.owner}`],
-  { says: open ? `open the gate: nginx sends the public to the chatbot containers (reload)` : `close the gate: nginx answers the public 503, only this run's checks pass (reload)` });
+  const conf = gateConf(runId, open);
+  const put = nofollow('put', `${c.deployDir}/gate/chatbot.conf`, '644', `${c.chatbot.owner}:${c.chatbot.owner}`, String(Buffer.byteLength(conf)));
+  return sudo(['sh', '-c', 'set -e; c=$1; shift; printf "%s" "$c" | "$@"; docker exec nginx-proxy nginx -s reload', 'sh', conf, ...put],
+    { says: open ? `open the gate: nginx sends the public to the chatbot containers (reload)` : `close the gate: nginx answers the public 503, only this run's checks pass (reload)` });
 }
 
 /** Build an image on the host with the legacy builder, never pulling. */

@@ -98,9 +98,8 @@ describe('the host is a trust boundary', () => {
     const appFiles = [`${CHATBOT}/Dockerfile.backend`, `${CHATBOT}/.dockerignore`, `${FRONTEND}/Dockerfile`,
       `${FRONTEND}/.dockerignore`];
     const written = [...deployFiles, ...appFiles];
-    // ${DEPLOY}/gate/chatbot.conf.part: the temp name of the gate's writer (setGate, src/chm/ops.ts), which still
-    // writes through it; HOST_TRUST_NO_GATE_TEMP=1 leaves it out until setGate writes with nofollow('put', …).
-    const gateTemp = process.env.HOST_TRUST_NO_GATE_TEMP ? [] : [`${DEPLOY}/gate/chatbot.conf.part`];
+    // ${DEPLOY}/gate/chatbot.conf.part: the temp name the gate's writer (setGate) used before it wrote with nofollow.
+    const gateTemp = [`${DEPLOY}/gate/chatbot.conf.part`];
     const links = [...written, ...written.map((p) => `${p}.cutover-part`), ...gateTemp];
     const victim = (p: string) => `${VICTIMS}/${p.replace(/\//g, '%')}`;
     sh(`sudo sh -c 'rm -rf ${VICTIMS}; mkdir -m 755 ${VICTIMS}
