@@ -1,15 +1,13 @@
 /**
- * A small runbook of real steps, used to prove the engine on the lab: take the lock, write a
- * file, create a volume, start a container, settle, release the lock.
+ * A small runbook of real steps, used to prove the engine on the lab (the runner takes and releases
+ * the host lock around them): write a file, create a volume, start a container, settle.
  *   npx tsx runbooks/demo.ts [--dry-run] [--config runbooks/demo.lab.yaml]
  */
 import { z } from 'zod';
 import { remote, sudo } from '../src/engine/command.ts';
 import { makeDir, writeFile } from '../src/engine/files.ts';
-import { releaseLockCmd, takeLock } from '../src/engine/lock.ts';
 import type { Runbook } from '../src/engine/runbook.ts';
 import { sshExamples, sshSchema, sshTarget } from '../src/engine/ssh-config.ts';
-import { operatorName } from '../src/util/operator.ts';
 import { runCli } from '../src/cli/main.ts';
 
 const schema = z.object({
@@ -23,7 +21,6 @@ const schema = z.object({
 type Config = z.infer<typeof schema>;
 interface Facts { volumeOwner?: string; containerExists: boolean }
 
-const LOCK = '/var/lib/cutover/lock';
 
 export const demo: Runbook<typeof schema, Facts> = {
   name: 'demo',
@@ -31,7 +28,6 @@ export const demo: Runbook<typeof schema, Facts> = {
   schema,
   examples: sshExamples,
   ssh: (c) => sshTarget(c.ssh),
-  lockDir: () => LOCK,
   async gather(probe, c, { runId }) {
     const problems = [];
     const v = await probe(remote(['docker', 'volume', 'inspect', '-f', '{{index .Labels "io.cutover.run"}}', c.volume]));
@@ -43,7 +39,6 @@ export const demo: Runbook<typeof schema, Facts> = {
   },
   fingerprint: (f) => f,
   steps: (c: Config) => [
-    { id: 'lock', title: 'take the host lock', plan: ({ runId }) => [takeLock(LOCK, runId, operatorName())] },
     {
       id: 'write-file',
       title: `write ${c.dir}/hello.txt`,
@@ -74,7 +69,6 @@ export const demo: Runbook<typeof schema, Facts> = {
       ],
     },
     { id: 'settle', title: 'let it settle', plan: () => [{ cmd: remote(['sleep', String(c.settleSeconds)]) }] },
-    { id: 'unlock', title: 'release the host lock', plan: ({ runId }) => [{ cmd: releaseLockCmd(LOCK, runId) }] },
   ],
 };
 

@@ -18,7 +18,7 @@ import { pgExamples, pgSchema } from '../src/pg/config.ts';
 import { gatherPg, type PgFacts, type PgMode } from '../src/pg/facts.ts';
 import { dbName, hostPgDir, settle } from '../src/pg/ops.ts';
 import { pgLines, pgReport } from '../src/pg/report.ts';
-import { pgLockDir, pgSteps } from '../src/pg/steps.ts';
+import { pgSteps } from '../src/pg/steps.ts';
 import { listBackups } from '../src/pg/backups.ts';
 import { formatBytes } from '../src/util/bytes.ts';
 import { UserError } from '../src/util/errors.ts';
@@ -35,7 +35,6 @@ export function pgRunbook(mode: PgMode, o: { dump?: string; configArg?: string }
     schema: pgSchema,
     examples: pgExamples,
     ssh: (c) => sshTarget(c.ssh),
-    lockDir: pgLockDir,
     gather: (probe, c, ctx) => gatherPg(probe, c, mode, ctx, o.dump),
     fingerprint: (f) => ({ ...f, pgdataFree: undefined, hostFree: undefined, db: f.db && { ...f.db, bytes: undefined, connections: undefined } }),
     steps: pgSteps(mode),

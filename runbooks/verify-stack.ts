@@ -14,7 +14,7 @@ import { sshTarget } from '../src/engine/ssh-config.ts';
 import { checkResults, checklistLines, checklistMarkdown } from '../src/stacks/checklist.ts';
 import { stackExamples, stackSchema, type StackConfig } from '../src/stacks/config.ts';
 import { gatherStack } from '../src/stacks/facts.ts';
-import { foundWords, stackLockDir, stackSteps, type StackFacts } from '../src/stacks/steps.ts';
+import { foundWords, stackSteps, type StackFacts } from '../src/stacks/steps.ts';
 
 const results = (c: StackConfig, runDir: string) => {
   const steps = stackSteps(c);
@@ -38,7 +38,6 @@ export const verifyStack: Runbook<typeof stackSchema, StackFacts> = {
   schema: stackSchema,
   examples: stackExamples,
   ssh: (c) => sshTarget(c.ssh),
-  lockDir: stackLockDir,
   gather: (probe, c) => gatherStack(probe, c),
   fingerprint: (f) => f,
   steps: stackSteps,

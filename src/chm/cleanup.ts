@@ -1,11 +1,8 @@
 import { remote, sudo } from '../engine/command.ts';
 import { makeDir } from '../engine/files.ts';
-import { releaseLockCmd, takeLock } from '../engine/lock.ts';
 import type { Facts, Probe } from '../engine/runbook.ts';
 import type { Step } from '../engine/step.ts';
 import type { ChmConfig } from './config.ts';
-import { operatorName } from '../util/operator.ts';
-import { LOCK_DIR } from './steps.ts';
 
 export interface CleanupFacts {
   /** Configured paths that exist now, in order. */
@@ -38,7 +35,6 @@ export const archiveDirFor = (c: ChmConfig, runId: string) => `${c.cleanup.archi
 export function cleanupSteps(c: ChmConfig): Step<ChmConfig, CleanupFacts>[] {
   const reload = sudo(['sh', '-c', 'if command -v supervisorctl >/dev/null && supervisorctl pid >/dev/null 2>&1; then supervisorctl reread >/dev/null && supervisorctl update >/dev/null; fi']);
   return [
-    { id: 'lock', title: 'take the host lock', plan: ({ runId }) => [takeLock(LOCK_DIR, runId, operatorName())] },
     {
       id: 'cleanup.archive',
       title: 'move old venvs and bare-metal service definitions into a dated archive dir (nothing is deleted)',
@@ -59,6 +55,5 @@ export function cleanupSteps(c: ChmConfig): Step<ChmConfig, CleanupFacts>[] {
         ];
       },
     },
-    { id: 'finish', title: 'release the host lock', plan: ({ runId }) => [{ cmd: releaseLockCmd(LOCK_DIR, runId) }] },
   ];
 }

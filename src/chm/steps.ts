@@ -1,17 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { remote, remoteString, sudo, type RemoteCommand } from '../engine/command.ts';
-import { operatorName } from '../util/operator.ts';
 import { UserError } from '../util/errors.ts';
 import { Secret } from '../util/secret.ts';
 import { dotenvLine } from '../util/dotenv.ts';
 import { formatBytes } from '../util/bytes.ts';
 import { makeDir, writeFile } from '../engine/files.ts';
-import { releaseLockCmd, takeLock } from '../engine/lock.ts';
 import type { Action, Step } from '../engine/step.ts';
 import type { ChmConfig } from './config.ts';
 import { DATA_NAMES, VOLUMES, mediahubProbe, type ChmFacts } from './facts.ts';
-import { AGENT, KEPT_VOLUMES, LOCK_DIR, hostBackupDir } from './paths.ts';
+import { AGENT, KEPT_VOLUMES, hostBackupDir } from './paths.ts';
 import { SUPERVISOR_TOOL, serviceCommands } from './services.ts';
 import { composeEnv, composeFile, nginxCheckUrl, nginxConf, viaNginxPath } from './deploy-files.ts';
 import { httpCheck, waitAnswers, waitHealthy } from '../engine/waits.ts';
@@ -24,7 +22,7 @@ import {
 const ROOT = resolve(import.meta.dirname, '../..');
 const read = (p: string) => readFileSync(resolve(ROOT, p), 'utf8');
 
-export { AGENT, KEPT_VOLUMES, LOCK_DIR, hostBackupDir, gateConf, settleCommands };
+export { AGENT, KEPT_VOLUMES, hostBackupDir, gateConf, settleCommands };
 /** The write freeze, as journal actions: from the bare-metal writer stopped to the backend answering the public. */
 export const FREEZE = { start: { step: 'cutover.stop-writer', action: 0 }, end: { step: 'cutover.open', action: 1 } };
 const PROJECT = 'chm-chatbot';
@@ -73,8 +71,6 @@ export function chmSteps(c: ChmConfig): S[] {
   const ours = `${owner}:${owner}`;
 
   return [
-    step('lock', 'take the host lock', ({ runId }) => [takeLock(LOCK_DIR, runId, operatorName())]),
-
     // ---- backup: never undone, never deleted by a rollback
     step('backup.prepare', 'make the host-side backup dir and upload the agent', ({ runId }) => [
       { cmd: sudo(['mkdir', '-p', `${hostBackupDir(runId)}/stage`], { says: `make the host-side backup dir ${hostBackupDir(runId)} (kept after the run)` }) },
@@ -195,8 +191,6 @@ export function chmSteps(c: ChmConfig): S[] {
     step('cutover.stop-frontend', 'stop the bare-metal frontend', () => [{ cmd: frontend.stop, undo: [frontend.start] }], true),
     step('cutover.disable', 'keep both bare-metal services from starting at boot', ({ runId }) =>
       boot(runId).map((svc) => ({ cmd: svc.disable, undo: [svc.enable] })), true),
-
-    step('finish', 'release the host lock', ({ runId }) => [{ cmd: releaseLockCmd(LOCK_DIR, runId) }]),
   ];
 }
 

@@ -265,7 +265,8 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
       reporter.line(`dry run of ${runbook.name} (run id ${runId}, facts fingerprint ${fingerprint.slice(0, 12)}): nothing will be changed`);
       const dry = new DryRunExecutor();
       await executePlan({ plan, exec: dry, hooks: { event: (e) => reporter.event(e) } });
-      for (const l of planSummary(plan, { lines: runbook.planNotes?.(config, gathered.facts) })) reporter.line(l);
+      const lockLine = `The host lock ${HOST_LOCK} is taken before the first change and released once the run is complete or rolled back: any other run on this host, of any runbook, waits.`;
+      for (const l of planSummary(plan, { lines: [lockLine, ...(runbook.planNotes?.(config, gathered.facts) ?? [])] })) reporter.line(l);
       if (o.out) {
         writeFileSync(o.out, `${JSON.stringify(planToJson(runbook.name, runId, configPath, fingerprint, plan), null, 2)}\n`);
         reporter.line(`plan saved to ${o.out}; execute it with --plan ${o.out}`);

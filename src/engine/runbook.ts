@@ -30,7 +30,6 @@ export interface Runbook<S extends z.ZodType, F> {
   /** Examples quoted in config errors, keyed by field path. */
   examples?: Record<string, string>;
   ssh(config: z.infer<S>): SshTarget;
-  lockDir(config: z.infer<S>): string;
   gather(probe: Probe, config: z.infer<S>, ctx: { runId: string; resuming: boolean; backupsDir: string }): Promise<Facts<F>>;
   /** The stable part of the facts: a saved plan is refused when this changes. */
   fingerprint(facts: F): unknown;

@@ -56,6 +56,11 @@ for sig, wait in ((signal.SIGTERM, 5), (signal.SIGKILL, 2)):
 left = sorted(filter(alive, tree))
 if tree:
     time.sleep(1)
-stopped = [" ".join(a.decode("utf-8", "backslashreplace") for a in procs[p][1] if a)[:200] for p in sorted(tree)]
+def words(argv):
+    """The command a marked shell ran (after its marker), long words (inline scripts) cut to a mark."""
+    at = next((i for i, w in enumerate(argv) if w.startswith(marker)), -1)
+    ws = [w.decode("utf-8", "backslashreplace") for w in argv[at + 1:] if w]
+    return " ".join(w if len(w) <= 60 else w[:20] + "..." for w in ws)[:240]
+stopped = ["pid %d: %s" % (p, words(procs[p][1])) for p in sorted(stale - mine)]
 print(json.dumps({"fenced": run, "session": session, "stopped": stopped, "left": left}))
 sys.exit(1 if left else 0)

@@ -53,11 +53,11 @@ describe('pg.ts arguments', () => {
 describe('pg plans', () => {
   it('restore: load (uploaded when the host copy is not intact), verify, then a swap that keeps the old database; its undo swaps back only from the state the swap left', () => {
     const p = plan('restore');
-    expect(p.map((s) => s.id)).toEqual(['lock', 'restore.load', 'restore.verify', 'restore.swap', 'finish']);
-    const load = p[1].actions;
+    expect(p.map((s) => s.id)).toEqual(['restore.load', 'restore.verify', 'restore.swap']);
+    const load = p[0].actions;
     expect(load.map((a) => a.cmd.kind)).toEqual(['upload', 'upload', 'remote']);
     expect(load[2].undoKind).toBe('destroys-data'); // never dropped once it has been live
-    const swap = p[3];
+    const swap = p[2];
     expect(swap.step.takesWrites).toBe(true);
     expect(swap.step.destructive).toBe(true);
     const a = args(swap.actions[0].cmd as any);
@@ -70,30 +70,30 @@ describe('pg plans', () => {
     const f = facts({ db: null });
     f.source!.hostCopy = '/var/lib/cutover/backups/20261123-000000-abcd/pg/dimini_db.dump';
     const p = plan('restore', f);
-    expect(p[1].actions.map((a) => a.cmd.kind)).toEqual(['remote']);
-    expect(args(p[1].actions[0].cmd as any).file).toBe(f.source!.hostCopy);
-    expect(args(p[3].actions[0].cmd as any).pairs).toEqual([['dimini_db__new_20261123_010203_wxyz', 'dimini_db']]);
+    expect(p[0].actions.map((a) => a.cmd.kind)).toEqual(['remote']);
+    expect(args(p[0].actions[0].cmd as any).file).toBe(f.source!.hostCopy);
+    expect(args(p[2].actions[0].cmd as any).pairs).toEqual([['dimini_db__new_20261123_010203_wxyz', 'dimini_db']]);
   });
   it('reset: the backup and its trial restore come first; the old database is renamed, never dropped', () => {
     const p = plan('reset');
-    expect(p.map((s) => s.id)).toEqual(['lock', 'backup.dump', 'backup.verify', 'reset.swap', 'finish']);
+    expect(p.map((s) => s.id)).toEqual(['backup.dump', 'backup.verify', 'reset.swap']);
     const cmds = p.flatMap((s) => s.actions.flatMap((a) => [a.cmd, ...(a.undo ?? [])]));
     const drops = cmds.filter((c) => c.kind === 'remote' && c.argv[3] === 'drop').map((c) => args(c as any).db);
     expect(drops.every((d) => d.startsWith('dimini_db__check_'))).toBe(true);
-    expect(args(p[3].actions[0].cmd as any)).toMatchObject({ pairs: [['dimini_db', 'dimini_db__old_20261123_010203_wxyz']], create: 'dimini_db' });
+    expect(args(p[2].actions[0].cmd as any)).toMatchObject({ pairs: [['dimini_db', 'dimini_db__old_20261123_010203_wxyz']], create: 'dimini_db' });
   });
 });
 
 describe('pg swaps let connections in again', () => {
   it('the swap and its undo name what allows connections after them, a lock timeout; settle the run', async () => {
     const p = plan('restore');
-    const swap = args(p[3].actions[0].cmd as any);
+    const swap = args(p[2].actions[0].cmd as any);
     expect(swap).toMatchObject({ allow: ['dimini_db', 'dimini_db__old_20261123_010203_wxyz'], lockTimeout: 10 });
-    expect(args(p[3].actions[0].undo![0] as any).allow).toEqual(['dimini_db__new_20261123_010203_wxyz', 'dimini_db']);
+    expect(args(p[2].actions[0].undo![0] as any).allow).toEqual(['dimini_db__new_20261123_010203_wxyz', 'dimini_db']);
     // a database that refused connections when planned is not opened by the run
     const closed = plan('reset', facts({ db: { ...facts().db!, allowConn: false } }));
-    expect(args(closed[3].actions[0].cmd as any).allow).toEqual(['dimini_db']);
-    expect(args(closed[3].actions[0].undo![0] as any).allow).toEqual(['dimini_db__new_20261123_010203_wxyz']);
+    expect(args(closed[2].actions[0].cmd as any).allow).toEqual(['dimini_db']);
+    expect(args(closed[2].actions[0].undo![0] as any).allow).toEqual(['dimini_db__new_20261123_010203_wxyz']);
     const { pgRunbook } = await import('../../runbooks/pg.ts');
     const [settle] = pgRunbook('restore').settle!(config, '20261123-010203-wxyz');
     expect(settle.kind === 'remote' && settle.argv[3]).toBe('settle');

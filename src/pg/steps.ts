@@ -1,17 +1,10 @@
-import { HOST_STATE } from '../engine/files.ts';
-import { releaseLockCmd, takeLock } from '../engine/lock.ts';
 import type { Action, PlanContext, Step } from '../engine/step.ts';
-import { operatorName } from '../util/operator.ts';
 import type { PgConfig } from './config.ts';
 import type { PgFacts, PgMode } from './facts.ts';
 import * as op from './ops.ts';
 
 type Ctx = PlanContext<PgConfig, PgFacts>;
 type PgStep = Step<PgConfig, PgFacts>;
-
-/** One lock per database container: two pg.ts runs (or a backup during a restore) never overlap. */
-export const pgLockDir = (c: PgConfig) =>
-  `${HOST_STATE}/pg/${op.fileSafe(c.postgres.container ?? `${c.postgres.project}-${c.postgres.service}`)}/lock`;
 
 const step = (id: string, title: string, plan: (ctx: Ctx) => Action[], more: Partial<PgStep> = {}): PgStep => ({ id, title, plan, ...more });
 
@@ -140,8 +133,6 @@ function resetSteps(c: PgConfig): PgStep[] {
 
 export function pgSteps(mode: PgMode) {
   return (c: PgConfig): PgStep[] => [
-    step('lock', 'take the host lock for this database container', ({ runId }) => [takeLock(pgLockDir(c), runId, operatorName())]),
     ...(mode === 'backup' ? backupSteps(c) : mode === 'restore' ? restoreSteps(c) : resetSteps(c)),
-    step('finish', 'release the host lock', ({ runId }) => [{ cmd: releaseLockCmd(pgLockDir(c), runId) }]),
   ];
 }

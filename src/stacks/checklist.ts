@@ -28,7 +28,7 @@ export function splitError(error: string): { reason: string; fix?: string } {
 export function checkResults(entries: Stamped[], stepIds?: string[]): CheckResult[] {
   const ids = stepIds ?? [...new Set(entries.filter((e) => e.type === 'step-start').map((e) => (e as { step: string }).step))];
   // stack.as-found is the put-back, not a check (on a failure the rollback does it instead)
-  return ids.filter((id) => !['verdict', 'lock', 'finish', 'stack.as-found'].includes(id)).map((id): CheckResult => {
+  return ids.filter((id) => !['verdict', 'stack.as-found'].includes(id)).map((id): CheckResult => {
     let start = -1;
     entries.forEach((e, i) => { if (e.type === 'step-start' && e.step === id) start = i; });
     if (start < 0) return { id, status: 'not-run' };

@@ -22,12 +22,12 @@ const ctx = (c: ReturnType<typeof config>) => ({ config: c, facts, runId: '20261
 
 describe('verify-stack plan', () => {
   it('each seed\'s checklist becomes its steps: reads are checks, changes carry the undo back to the found state', () => {
-    expect(stackSteps(config('rhinon')).map((s) => s.id)).toEqual(['lock', 'check.config', 'check.ports', 'stack.up',
+    expect(stackSteps(config('rhinon')).map((s) => s.id)).toEqual(['check.config', 'check.ports', 'stack.up',
       'check.healthy',
-      'check.reach', 'check.logs', 'stack.restart', 'stack.as-found', 'verdict', 'finish']);
+      'check.reach', 'check.logs', 'stack.restart', 'stack.as-found', 'verdict']);
     expect(stackSteps(config('aiwhisperers')).map((s) => s.id)).toContain('stack.overlay.prod');
     const c = config('dimini');
-    for (const s of stackSteps(c).filter((x) => x.id !== 'finish')) { // releasing the lock: nothing to undo
+    for (const s of stackSteps(c)) {
       for (const a of s.plan(ctx(c))) {
         expect(deletesVolumes(a.cmd)).toBe(false);
         if (!a.cmd.reads) expect(Boolean(a.undo?.length || a.undoneBy), `${s.id}: ${a.cmd.says}`).toBe(true);

@@ -6,12 +6,8 @@ import { Journal } from '../engine/journal.ts';
 import type { StackConfig } from './config.ts';
 import { refuseUnconfirmedVolumeDeletes } from './guard.ts';
 import { checkResults } from './checklist.ts';
-import { HOST_STATE } from '../engine/files.ts';
-import { releaseLockCmd, takeLock } from '../engine/lock.ts';
-import { operatorName } from '../util/operator.ts';
 
 /** One run per stack at a time (two verify-stack runs, or one during a pg.ts restore of it, would trip each other's checks). */
-export const stackLockDir = (c: StackConfig) => `${HOST_STATE}/stacks/${c.stack.project}/lock`;
 
 /** The host side of every check (see probe.py): run with python3 on the host, one check per call. */
 const PROBE = readFileSync(new URL('./probe.py', import.meta.url), 'utf8');
@@ -74,7 +70,6 @@ export function stackSteps(c: StackConfig): Step<StackConfig, StackFacts>[] {
     probe(c, 'up', { files: fs, ...extra }, { says: `docker compose up -d (${names(fs)})${what}, then wait until every service runs and is healthy (up to ${c.deadlineSeconds} s; timed)` });
   const covered = 'putting the stack back as found (the undo of stack.up)';
   const steps: Step<StackConfig, StackFacts>[] = [
-    { id: 'lock', title: 'take the host lock for this stack', plan: ({ runId }: Ctx) => [takeLock(stackLockDir(c), runId, operatorName())] },
   ];
   const check = (id: string, title: string, cmd: RemoteCommand): Step<StackConfig, StackFacts> => ({ id, title, plan: () => [{ cmd }] });
 
@@ -178,6 +173,5 @@ export function stackSteps(c: StackConfig): Step<StackConfig, StackFacts>[] {
       },
     }],
   });
-  steps.push({ id: 'finish', title: 'release the host lock', plan: ({ runId }: Ctx) => [{ cmd: releaseLockCmd(stackLockDir(c), runId) }] });
   return steps.map((s) => ({ ...s, plan: (ctx: Ctx) => refuseUnconfirmedVolumeDeletes(s.id, s.plan(ctx), ctx.facts.volumes, c.confirmVolumes) }));
 }

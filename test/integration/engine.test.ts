@@ -18,7 +18,7 @@ function config(over: Record<string, unknown>, name = 'demo.yaml'): string {
   writeFileSync(p, stringify(merged));
   return p;
 }
-const STEPS = ['lock', 'write-file', 'volume', 'container', 'settle', 'unlock'];
+const STEPS = ['write-file', 'volume', 'container', 'settle'];
 
 describe('the runbook engine on the lab (demo runbook)', () => {
   let original: Record<string, string>;
@@ -131,7 +131,7 @@ describe('the runbook engine on the lab (demo runbook)', () => {
     const badYaml = join(tmp, 'broken.yaml');
     writeFileSync(badYaml, 'ssh: [unclosed\n');
     expect(runbook('demo', ['--config', badYaml]).stderr).toMatch(/not valid YAML at line/);
-    expect(runbook('demo', ['--only', 'nope', '--dry-run']).stderr).toMatch(/--only nope: no such step \(steps: lock, write-file/);
+    expect(runbook('demo', ['--only', 'nope', '--dry-run']).stderr).toMatch(/--only nope: no such step \(steps: write-file/);
     expect(runbook('demo', ['--interactive']).stderr).toMatch(/--interactive needs a terminal/);
     const unreachable = runbook('demo', ['--config', config({ ssh: { port: 2999 } }, 'unreach.yaml')]);
     expect(unreachable.stderr).toMatch(/cannot reach 127\.0\.0\.1:2999 \(connection refused\)/);

@@ -304,7 +304,7 @@ describe('pg.ts backup | reset | restore on the lab\'s dimini PostgreSQL', () =>
       const back = pg('restore', '--rollback', runId, '--config', CFG);
       expect(back.code, `${back.stdout}\n${back.stderr}`).toBe(0);
       expect(back.stdout).toMatch(new RegExp(`settled what an earlier session of run ${runId} left running on the host:`
-        + ' .*"stopped": \\["(pgtool pid|server session) \\d+'));
+        + ' .*(pid \\d+: sudo -n -- python3 -c |"stopped": \\["(pgtool pid|server session) \\d+)'));
       expect(Date.now() - t0).toBeLessThan(60_000); // not the 300 s the rename would have waited
       // our own look: no pgtool of the run on the host, no session of it in the server
       const tools = spawnSync('pgrep', ['-f', runId]).stdout.toString().split('\n').filter(Boolean).filter((pid) => {
