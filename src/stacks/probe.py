@@ -9,7 +9,8 @@ exiting 1. Read-only checks change nothing; `up`, `restart` and `down` run that 
 the marker calls write, read or remove one marker (a row, a key) named after the run.
 `as-found` puts the stack back as gather found it (each service running or stopped, or none at all),
 and reads that back; `anonymous` refuses (exit 1) when a service keeps data on an anonymous volume,
-which a down + up would leave detached; `down` with refuseAnonymous checks that first.
+which a down + up would leave detached; `down` with refuseAnonymous checks that first. `shown`
+prints how an env value appears in a reason or a fix (passwords never do).
 """
 import json
 import os
@@ -20,6 +21,17 @@ import time
 
 CHECK, ARGS = sys.argv[1], json.loads(sys.argv[2])
 PROJECT = ARGS["project"]
+
+
+SECRET_KEY = re.compile(r"PASS|SECRET|TOKEN|KEY|CREDENTIAL|AUTH", re.I)
+
+
+def shown(key, value):
+    """An env value as a reason or a fix may show it: a secret-named variable not at all, a URL without
+    its password (postgres://app:[REDACTED]@db/x). Reasons and fixes reach the journal and the report."""
+    if SECRET_KEY.search(key):
+        return "[REDACTED]"
+    return re.sub(r"(://[^/:@\s]*:)[^@/\s]*@", r"\1[REDACTED]@", value)
 
 
 def sh(argv, timeout=120):
@@ -371,7 +383,7 @@ def check_reach():
             if m and m.group(2) and int(m.group(2)) in ports and ports[int(m.group(2))] != s:
                 other = ports[int(m.group(2))]
                 failures.append((f"{s} env {k}", f"{s}'s {k} sends it to {other} through {m.group(1)}:{m.group(2)}: inside a container that is the container itself (or the host), not {other}",
-                                 f"use the service name: {v.replace(m.group(1), other)} (or list {k} in allowLocalhost if it is a browser-side URL)"))
+                                 f"use the service name: {shown(k, v.replace(m.group(1), other))} (or list {k} in allowLocalhost if it is a browser-side URL)"))
     if failures:
         cell, reason, fix = failures[0]
         more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
@@ -448,4 +460,5 @@ def marker():
 
 {"config": check_config, "ports": check_ports, "wait": check_wait, "up": check_wait, "restart": check_wait, "down": check_down, "healthy": check_healthy, "reach": check_reach,
  "logs": check_logs, "marker-write": marker, "marker-read": marker, "marker-delete": marker,
- "as-found": check_as_found, "anonymous": check_anonymous}[CHECK]()
+ "as-found": check_as_found, "anonymous": check_anonymous,
+ "shown": lambda: print(shown(ARGS["key"], ARGS["value"]))}[CHECK]()

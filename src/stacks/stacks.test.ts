@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { readFileSync } from 'node:fs';
@@ -100,5 +101,16 @@ describe('checklist', () => {
     expect(lines.join('\n')).toMatch(/✗ check\.reach[\s\S]*why: redis is not reachable from backendai\n {6}fix: put them on one network/);
     expect(lines.at(-1)).toBe('2 of 4 checks did not hold, 1 not run');
     expect(splitError('a; b; fix: c (exit 1)')).toEqual({ reason: 'a; b', fix: 'c' });
+  });
+});
+
+describe('probe.py: env values in reasons and fixes', () => {
+  const shown = (key: string, value: string) => spawnSync('python3', ['-c', readFileSync(new URL('./probe.py', import.meta.url), 'utf8'), 'shown',
+    JSON.stringify({ project: 'p', key, value })], { encoding: 'utf8' }).stdout.trim();
+  it('never shows a password: a URL keeps its user and host, a secret-named variable shows nothing', () => {
+    expect(shown('DATABASE_URL', 'postgres://app:s3cr3t$#@db:5432/app')).toBe('postgres://app:[REDACTED]@db:5432/app');
+    expect(shown('REDIS_URL', 'redis://:pw@redis:6379/0')).toBe('redis://:[REDACTED]@redis:6379/0');
+    expect(shown('API_TOKEN', 'abc')).toBe('[REDACTED]');
+    expect(shown('BACKEND_URL', 'http://backend:8000/api')).toBe('http://backend:8000/api');
   });
 });
