@@ -139,7 +139,7 @@ describe('nothing lost: real-world data, a busy app, full disks, cut connections
       const stopped = runbook('migrate-chm', ['--config', cfg, '--rollback', runId]);
       expect(stopped.code, stopped.stdout).toBe(1);
       expect(oneLine(stopped.stderr), stopped.stderr).toHaveLength(1);
-      expect(stopped.stderr).toMatch(/ROLLBACK STOPPED at cutover\.restart: .*pdfs\.cutover-part.*--rollback/);
+      expect(stopped.stderr).toMatch(/ROLLBACK STOPPED at cutover\.open: .*pdfs\.cutover-part.*--rollback/);
       // nothing older ran: the volumes are all there, the bare-metal backend was not started on half the data
       expect(volumes()).toEqual(['chatbot_chroma', 'chatbot_pdfs', 'chatbot_transcripts']);
       expect(journalOf(runId).steps.find((s) => s.id === 'volumes.create')!.actions.every((a) => !a.undone)).toBe(true);

@@ -31,15 +31,34 @@ const eventually = (probe: () => boolean) => {
 describe('real hosts: every runbook keeps the promise on files and habits our lab does not have', () => {
   beforeAll(reset);
 
-  it('a supervisor program file with its defaults and a second program: after a reboot the bare-metal backend stays off, the neighbour runs; the rollback puts the file back byte for byte', () => {
+  it('a supervisor program file with its defaults and a second program, secrets with every awkward byte: after a reboot the bare-metal backend stays off and the neighbour runs; the secrets reach the container byte for byte and appear nowhere else; the rollback puts the file back byte for byte', () => {
     // supervisord's defaults are autostart=true and autorestart=unexpected: most hand-written files omit both lines.
     sh(`sudo sh -c 'grep -v "^autostart\\|^autorestart" ${CONF} > /tmp/cb.conf && printf "\\n[program:lab-neighbour]\\ncommand=/bin/sleep 100000\\n" >> /tmp/cb.conf && cat /tmp/cb.conf > ${CONF} && supervisorctl update >/dev/null'`);
     expect(sh(`grep -c '^autostart' ${CONF} || true`)).toBe('0');
     const before = sh(`sudo sha256sum ${CONF}`);
     expect(eventually(() => /RUNNING/.test(sh('sudo supervisorctl status lab-neighbour || true')))).toBe(true);
 
-    const r = runbook('migrate-chm', ['--yes']);
+    // Secrets with $, quotes, #, backslashes, newlines (a PEM key): compose must read them literally.
+    const secrets = {
+      CUTOVER_T_DOLLAR: 'pa$$word-$HOME-${PATH}-`id`-$(id)',
+      CUTOVER_T_QUOTES: `it's "quoted" #not-a-comment ; & | < > \\back\\slash\\ =eq=`,
+      CUTOVER_T_PEM: '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\r\n  indented line\t tab\n-----END OPENSSH PRIVATE KEY-----\n',
+      CUTOVER_T_UNICODE: 'ünïcödé 🔑 \u200bzero-width',
+    };
+    const cfg = chmConfig({ chatbot: { secretEnv: Object.keys(secrets) } }, 'secrets.yaml');
+    const r = runbook('migrate-chm', ['--yes', '--json', '--config', cfg], secrets);
     expect(r.code, r.stderr).toBe(0);
+    const runId = runIdOf(r);
+    for (const [k, v] of Object.entries(secrets)) {
+      // printenv prints the value and one newline: the bytes must be exactly the value's
+      expect(execFileSync('docker', ['exec', 'chatbot-backend', 'printenv', k]).toString('utf8'), k).toBe(`${v}\n`);
+      const needle = v.split('\n')[0];
+      expect(r.stdout + r.stderr).not.toContain(needle);
+      const grep = spawnSync('grep', ['-rlF', '-e', needle, resolve(ROOT, 'backups', runId)], { encoding: 'utf8' });
+      expect(grep.status, `secret found in: ${grep.stdout}${grep.stderr}`).toBe(1);
+      const hostGrep = spawnSync('ssh', ['-F', resolve(ROOT, '.lab/ssh/config'), 'chm-lab', shJoin(['sudo', 'grep', '-rlF', '-e', needle, '/var/lib/cutover'])], { encoding: 'utf8' });
+      expect(hostGrep.status, `secret found on the host in: ${hostGrep.stdout}`).toBe(1);
+    }
     // A reboot, as far as the bare-metal managers go: supervisord re-reads every file and starts what
     // autostarts; pm2 resurrects its saved dump.
     sh('sudo supervisorctl reload >/dev/null; pm2 kill >/dev/null 2>&1; pm2 resurrect >/dev/null 2>&1 || true');
@@ -49,7 +68,8 @@ describe('real hosts: every runbook keeps the promise on files and habits our la
     expect(listening(8000)).toBe(false);
     expect(listening(3000)).toBe(false);
 
-    const rb = runbook('migrate-chm', ['--rollback', runIdOf(r)]);
+    // The rollback reads the same env file compose does: it must not trip on it either.
+    const rb = runbook('migrate-chm', ['--rollback', runId]);
     expect(rb.code, rb.stderr).toBe(0);
     expect(sh(`sudo sha256sum ${CONF}`)).toBe(before);
     expect(eventually(() => listening(8000) && listening(3000))).toBe(true);
@@ -74,73 +94,6 @@ describe('real hosts: every runbook keeps the promise on files and habits our la
     // host is exactly as before the run: bare metal serving, no volume, no container, no file of ours.
     sh('rm /home/ubuntu/chm-chatbot/pdfs/late-cron.pdf');
     expect(hostFingerprint()).toEqual(original);
-  });
-
-  it('two cleanups on one day each archive into their own dir: rolling back the first leaves what the second archived; without healthPath a running bare-metal backend is still seen', () => {
-    const noHealth = chmConfig({ chatbot: { healthPath: undefined, statsPath: undefined }, cleanup: { paths: ['/home/ubuntu/chm-chatbot/venv'] } }, 'clean-a.yaml');
-    const second = chmConfig({ chatbot: { healthPath: undefined, statsPath: undefined }, cleanup: { paths: [CONF] } }, 'clean-b.yaml');
-    const mig = runbook('migrate-chm', ['--yes']);
-    expect(mig.code, mig.stderr).toBe(0);
-
-    // Someone started the old backend by hand: cleanup must see it, with or without a health path.
-    sh('sudo supervisorctl start chatbot-backend >/dev/null');
-    expect(eventually(() => listening(8000))).toBe(true);
-    const refused = runbook('cleanup-chm', ['--yes', '--config', noHealth]);
-    expect(refused.code).toBe(2);
-    expect(refused.stderr).toMatch(/the bare-metal backend still answers on :8000/);
-    expect(sh('test -d /home/ubuntu/chm-chatbot/venv && echo kept')).toBe('kept');
-    sh('sudo supervisorctl stop chatbot-backend >/dev/null');
-
-    const a = runbook('cleanup-chm', ['--yes', '--config', noHealth]);
-    expect(a.code, a.stderr).toBe(0);
-    const b = runbook('cleanup-chm', ['--yes', '--config', second]);
-    expect(b.code, b.stderr).toBe(0);
-    const [archA, archB] = [runIdOf(a), runIdOf(b)].map((id) => `/home/ubuntu/cutover-archive-${id}`);
-    expect(archA).not.toBe(archB);
-    const confSha = sh(`sudo sha256sum ${archB}${CONF} | cut -d' ' -f1`);
-
-    const rbA = runbook('cleanup-chm', ['--rollback', runIdOf(a), '--config', noHealth]);
-    expect(rbA.code, rbA.stderr).toBe(0);
-    expect(sh('test -f /home/ubuntu/chm-chatbot/venv/pyvenv.cfg && echo back')).toBe('back');
-    // The second cleanup's archive, the only copy of the supervisor file now, is whole.
-    expect(sh(`sudo sha256sum ${archB}${CONF} | cut -d' ' -f1`)).toBe(confSha);
-    expect(sh(`sudo test -e ${CONF} && echo present || echo absent`)).toBe('absent');
-
-    const rbB = runbook('cleanup-chm', ['--rollback', runIdOf(b), '--config', second]);
-    expect(rbB.code, rbB.stderr).toBe(0);
-    expect(sh(`sudo sha256sum ${CONF} | cut -d' ' -f1`)).toBe(confSha);
-    expect(runbook('migrate-chm', ['--rollback', runIdOf(mig)]).code).toBe(0);
-    reset();
-  });
-
-  it('secrets with $, quotes, #, backslashes and newlines reach the container byte for byte, and appear nowhere else', () => {
-    const secrets = {
-      CUTOVER_T_DOLLAR: 'pa$$word-$HOME-${PATH}-`id`-$(id)',
-      CUTOVER_T_QUOTES: `it's "quoted" #not-a-comment ; & | < > \\back\\slash\\ =eq=`,
-      CUTOVER_T_PEM: '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\r\n  indented line\t tab\n-----END OPENSSH PRIVATE KEY-----\n',
-      CUTOVER_T_UNICODE: 'ünïcödé 🔑 ​zero-width',
-    };
-    const cfg = chmConfig({ chatbot: { secretEnv: Object.keys(secrets) } }, 'secrets.yaml');
-    const r = runbook('migrate-chm', ['--yes', '--json', '--config', cfg], secrets);
-    expect(r.code, r.stderr).toBe(0);
-    for (const [k, v] of Object.entries(secrets)) {
-      // printenv prints the value and one newline: the bytes must be exactly the value's
-      const got = execFileSync('docker', ['exec', 'chatbot-backend', 'printenv', k]);
-      expect(got.toString('utf8'), k).toBe(`${v}\n`);
-    }
-    const runId = runIdOf(r);
-    for (const v of Object.values(secrets)) {
-      const needle = v.split('\n')[0];
-      expect(r.stdout + r.stderr).not.toContain(needle);
-      const grep = spawnSync('grep', ['-rlF', '-e', needle, resolve(ROOT, 'backups', runId)], { encoding: 'utf8' });
-      expect(grep.status, `secret found in: ${grep.stdout}${grep.stderr}`).toBe(1);
-      const hostGrep = spawnSync('ssh', ['-F', resolve(ROOT, '.lab/ssh/config'), 'chm-lab', shJoin(['sudo', 'grep', '-rlF', '-e', needle, '/var/lib/cutover'])], { encoding: 'utf8' });
-      expect(hostGrep.status, `secret found on the host in: ${hostGrep.stdout}`).toBe(1);
-    }
-    // The rollback reads the same file compose does: it must not trip on it either.
-    const rb = runbook('migrate-chm', ['--rollback', runId]);
-    expect(rb.code, rb.stderr).toBe(0);
-    reset();
   });
 
   it('two runbooks racing for one host: exactly one wins; every other runbook is refused with the winner\'s own next command', async () => {

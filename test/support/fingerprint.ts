@@ -18,7 +18,7 @@ echo "## pm2"; pm2 jlist 2>/dev/null | python3 -c 'import json,sys; [print(p["na
 echo "## pm2-dump"; python3 -c 'import json; [print(p["name"]) for p in json.load(open("/home/ubuntu/.pm2/dump.pm2"))]' 2>/dev/null
 echo "## files"; cd /home/ubuntu && find . \( -name .pm2 -o -name node_modules -o -name __pycache__ -o -name .npm -o -name .cache \) -prune -o -type f ! -name 'chroma.sqlite3*' -print0 | sort -z | xargs -0 -r sha256sum | sha256sum
 echo "## dirs"; cd /home/ubuntu && find . \( -name .pm2 -o -name node_modules -o -name __pycache__ -o -name .npm -o -name .cache \) -prune -o -type d -print | sort | sha256sum
-echo "## data"; curl -fsS http://127.0.0.1:8000/api/stats 2>/dev/null | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["digest"], d["collections"])' || echo "backend down"
+echo "## data"; curl -fsS http://127.0.0.1:8000/api/stats 2>/dev/null | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["digest"], d["collections"])' 2>/dev/null || echo "backend down"
 echo "## lock"; sudo -n ls /var/lib/cutover/lock 2>/dev/null || echo none
 `;
   const out = labSsh(script);
