@@ -6,11 +6,10 @@
  */
 import { runCli } from '../src/cli/main.ts';
 import { cleanupSteps, gatherCleanup, type CleanupFacts } from '../src/chm/cleanup.ts';
-import type { chmSchema } from '../src/chm/config.ts';
-import { chmRunbookBase } from '../src/chm/runbook-base.ts';
+import { chmRunbookBase, type chmConfigSchema } from '../src/chm/runbook-base.ts';
 import type { Runbook } from '../src/engine/runbook.ts';
 
-export const cleanupChm: Runbook<typeof chmSchema, CleanupFacts> = {
+export const cleanupChm: Runbook<typeof chmConfigSchema, CleanupFacts> = {
   name: 'cleanup-chm',
   ...chmRunbookBase,
   gather: (probe, c) => gatherCleanup(probe, c),

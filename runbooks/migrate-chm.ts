@@ -4,15 +4,14 @@
  *   npx tsx runbooks/migrate-chm.ts [--config runbooks/chm.lab.yaml] [--dry-run | --interactive | --yes]
  */
 import { runCli } from '../src/cli/main.ts';
-import type { chmSchema } from '../src/chm/config.ts';
-import { chmRunbookBase } from '../src/chm/runbook-base.ts';
+import { chmRunbookBase, type chmConfigSchema } from '../src/chm/runbook-base.ts';
 import { chmFingerprint, gatherChm, type ChmFacts } from '../src/chm/facts.ts';
 import { chmReport } from '../src/chm/report.ts';
 import { hostBackupDir } from '../src/chm/paths.ts';
 import { chmPlanNotes, chmSteps, settleCommands } from '../src/chm/steps.ts';
 import type { Runbook } from '../src/engine/runbook.ts';
 
-export const migrateChm: Runbook<typeof chmSchema, ChmFacts> = {
+export const migrateChm: Runbook<typeof chmConfigSchema, ChmFacts> = {
   name: 'migrate-chm',
   ...chmRunbookBase,
   gather: (probe, c, { runId, resuming, backupsDir }) => gatherChm(probe, c, runId, resuming, backupsDir),

@@ -1,40 +1,17 @@
 import { z } from 'zod';
 import { sshExamples, sshSchema } from '../engine/ssh-config.ts';
+import { dockerName, hostPath, hostname, imageRef, ipv4, limits, RELATIVE_DIR, port, restartPolicy, serviceName, size, userName } from '../engine/values.ts';
 
-/**
- * Values that end up in nginx, compose, its .env or a docker argument are checked here, at load, so a
- * value that would read as syntax there (a hostname with `;` in server_name) is one line naming the field.
- */
-const hostname = z.string().regex(/^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/,
-  'a DNS hostname (letters, digits, - and dots; *. in front for a wildcard), as nginx server_name takes it');
-const dockerName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'a docker name (letters, digits, _ . -)');
-const imageRef = z.string().regex(/^[a-z0-9][a-z0-9._\/:@-]*$/, 'an image reference like python:3.11-slim');
-const ipv4 = z.string().regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/, 'an IPv4 address to publish on, like 0.0.0.0 or 127.0.0.1');
 /** A dir under chatbot.dir: relative, no `..`, nothing a docker -v mount would split (`:` `,`). */
-const relDir = z.string().regex(/^(?!\.\.?(\/|$))(?!.*\/\.\.?(\/|$))[^/:,\n\0][^:,\n\0]*$/, 'a dir under chatbot.dir, relative, without .., : or ,');
-const serviceName = z.string().regex(/^[A-Za-z0-9@._:-]+$/, 'a service name (letters, digits, @ . _ : -)');
+const relDir = z.string().regex(RELATIVE_DIR, 'a dir under chatbot.dir, relative, without .., : or ,');
 
 const service = z.object({
   manager: z.enum(['supervisor', 'pm2', 'systemd']),
   name: serviceName,
-  port: z.number().int().min(1).max(65535),
+  port,
   /** pm2: the ecosystem file that starts it again on rollback. */
   ecosystem: z.string().optional(),
 });
-
-/** A memory size as docker and compose take it: a whole number and k, m or g (512m, 1g). */
-const size = z.string().regex(/^[1-9][0-9]*[kmg]$/, 'a size like 512m or 1g (a whole number, then k, m or g)');
-const bytesOf = (s: string) => Number(s.slice(0, -1)) * 1024 ** ('kmg'.indexOf(s.slice(-1)) + 1);
-
-/** A path on the host: absolute, and nothing compose's .env, a docker -v mount or nginx would read as syntax. */
-const hostPath = z.string().regex(/^\/[^\s$"'\\;{}#:,]*$/, 'an absolute path on the host, without spaces, quotes, $, ;, {, }, #, : or ,');
-
-/** Memory and CPU limits of one container (compose mem_limit / cpus; docker inspect: HostConfig.Memory, NanoCpus). */
-const limits = (memory: string, cpus: number) => z.object({
-  memory: size.refine((s) => bytesOf(s) >= 6 * 1024 ** 2, 'at least 6m (docker refuses less)').default(memory),
-  /** CPUs the container may use (0.5: half of one); preflight refuses more than the host has. */
-  cpus: z.number().min(0.01).max(1024).default(cpus),
-}).prefault({});
 
 /**
  * How the containers run (seed 004's "resource limits" and "docker logs"): applied in the compose
@@ -47,7 +24,7 @@ const deploySchema = z.object({
   nginx: limits('128m', 0.5),
   /** docker's json-file log driver, rotated: `docker logs` shows the newest maxFile × maxSize at most. */
   logs: z.object({ maxSize: size.default('10m'), maxFile: z.number().int().min(1).max(100).default(5) }).prefault({}),
-  restart: z.enum(['unless-stopped', 'always', 'on-failure', 'no']).default('unless-stopped'),
+  restart: restartPolicy.default('unless-stopped'),
 }).prefault({});
 
 
@@ -58,7 +35,7 @@ export const chmSchema = z.object({
     frontendDir: relDir.default('chm-chatbot-frontend'),
     data: z.object({ chroma: relDir.default('chroma_db'), pdfs: relDir.default('pdfs'), transcripts: relDir.default('transcripts') })
       .default({ chroma: 'chroma_db', pdfs: 'pdfs', transcripts: 'transcripts' }),
-    owner: z.string().regex(/^[a-z_][a-z0-9_-]*$/).default('ubuntu'),
+    owner: userName.default('ubuntu'),
     backend: service,
     frontend: service,
     /** Names of variables taken from the operator's environment and given to the backend container as secrets. */

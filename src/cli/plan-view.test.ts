@@ -5,7 +5,7 @@ import { remote } from '../engine/command.ts';
 import { executePlan } from '../engine/runner.ts';
 import type { PlannedStep } from '../engine/step.ts';
 import { DryRunExecutor } from '../exec/executor.ts';
-import { chmSchema } from '../chm/config.ts';
+import { chmConfigSchema } from '../chm/runbook-base.ts';
 import type { ChmFacts } from '../chm/facts.ts';
 import { chmPlanNotes, chmSteps } from '../chm/steps.ts';
 import { LineReporter } from './reporters.ts';
@@ -18,9 +18,9 @@ const facts: ChmFacts = {
 };
 
 /** The dry run's text for the lab config, exactly as the CLI prints it (same runner, same reporter), run id replaced. */
-async function planText(runId: string, verbose = false): Promise<string> {
+async function planText(runId: string, verbose = false, config = 'runbooks/chm.lab.yaml'): Promise<string> {
   process.env.CUTOVER_OPERATOR = 'operator';
-  const c = loadConfig(resolve(import.meta.dirname, '../../runbooks/chm.lab.yaml'), chmSchema);
+  const c = loadConfig(resolve(import.meta.dirname, '../..', config), chmConfigSchema);
   const plan = chmSteps(c).map((step) => ({ step, actions: step.plan({ config: c, facts, runId, runDir: `/laptop/backups/${runId}` }) }));
   let out = '';
   const reporter = new LineReporter(verbose, (s) => { out += s; });
@@ -36,6 +36,11 @@ describe('the plan as the operator reads it', () => {
     await expect(a).toMatchFileSnapshot('../../test/golden/migrate-chm.plan.txt');
     // words, not scripts: no shell in the human plan
     expect(a).not.toMatch(/sh -c|\$1|sudo -n/);
+  });
+
+  it('CHM described as a spec (runbooks/specs/chm.yaml) plans exactly what its config does, command for command', async () => {
+    const id = '20261122-101010-aaaa';
+    expect(await planText(id, true, 'runbooks/specs/chm.yaml')).toBe(await planText(id, true));
   });
 
   it('--verbose adds the exact command under each line, and the exact commands still carry the run id', async () => {

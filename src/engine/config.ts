@@ -18,8 +18,15 @@ export function loadConfig<T extends z.ZodType>(path: string, schema: T, example
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const field = issue.path.join('.') || '(top level)';
-    const example = examples[field] ?? examples[issue.path.filter((p) => typeof p === 'string').join('.')];
+    const example = exampleFor(examples, issue.path.filter((p): p is string => typeof p === 'string'), field);
     throw new UserError(`config ${path}: field \`${field}\`: ${issue.message}${example ? ` (example: ${example})` : ''}`);
   }
   return parsed.data;
+}
+
+/** The example for a field: its own path, else the path without a map's key (services.web.port is services.port). */
+function exampleFor(examples: Record<string, string>, path: string[], field: string): string | undefined {
+  const tries = [field, path.join('.'), ...path.map((_, i) => path.filter((_, j) => j !== i).join('.'))];
+  for (const t of tries) if (examples[t]) return examples[t];
+  return undefined;
 }
