@@ -8,7 +8,7 @@ import { nofollow } from '../engine/nofollow.ts';
 
 /**
  * The CHM runbook's host-side operations, each named and described in an operator's words. The
- * work itself is the agent's (src/chm/agent.py, uploaded for the run) or one docker command; no
+ * work itself is the agent's (src/agent/, uploaded for the run as one zip) or one docker command; no
  * step writes shell.
  */
 
@@ -19,7 +19,7 @@ import { nofollow } from '../engine/nofollow.ts';
 function helper(c: ChmConfig, runId: string, tag: string, mounts: string[], agentArgs: string[], words: { says: string; reads?: boolean }): RemoteCommand {
   return sudo(['docker', 'run', '--rm', '--pull', 'never', '--network', 'none', '--user', '0',
     '--name', `cutover-${runId}-${tag}`, '--label', `io.cutover.run=${runId}`, '--label', 'io.cutover.role=helper',
-    '-v', `${AGENT}:/agent.py:ro`, ...mounts.flatMap((m) => ['-v', m]), c.helperImage, 'python3', '/agent.py', ...agentArgs], words);
+    '-v', `${AGENT}:/agent.pyz:ro`, ...mounts.flatMap((m) => ['-v', m]), c.helperImage, 'python3', '/agent.pyz', ...agentArgs], words);
 }
 
 export interface DataSet {
@@ -31,8 +31,8 @@ export interface DataSet {
   rel: string;
 }
 
-/** Upload the agent for this run (sudo, mode 755). */
-export function uploadAgent(content: string): Command {
+/** Upload the agent for this run (sudo, mode 755): the zip of src/agent/ (buildHostTool). */
+export function uploadAgent(content: Buffer): Command {
   return { kind: 'upload', path: AGENT, content, mode: '755', sudo: true, says: `upload the cutover agent to ${AGENT}` };
 }
 

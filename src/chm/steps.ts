@@ -6,6 +6,7 @@ import { Secret } from '../util/secret.ts';
 import { dotenvLine } from '../util/dotenv.ts';
 import { formatBytes } from '../util/bytes.ts';
 import { makeDir, writeFile } from '../engine/files.ts';
+import { buildHostTool } from '../engine/host-tool.ts';
 import type { Action, Step } from '../engine/step.ts';
 import type { ChmConfig } from './config.ts';
 import { DATA_NAMES, VOLUMES, mediahubProbe, type ChmFacts } from './facts.ts';
@@ -74,7 +75,7 @@ export function chmSteps(c: ChmConfig): S[] {
     // ---- backup: never undone, never deleted by a rollback
     step('backup.prepare', 'make the host-side backup dir and upload the agent', ({ runId }) => [
       { cmd: sudo(['mkdir', '-p', `${hostBackupDir(runId)}/stage`], { says: `make the host-side backup dir ${hostBackupDir(runId)} (kept after the run)` }) },
-      { cmd: uploadAgent(read('src/chm/agent.py')) },
+      { cmd: uploadAgent(buildHostTool(resolve(ROOT, 'src/agent')).bundle) },
       { cmd: uploadTool(SUPERVISOR_TOOL, read('src/chm/supervisor_boot.py'), 'the supervisord program editor') },
     ]),
     step('backup.snapshot', 'consistent ChromaDB copy (SQLite backup API; index files copied until stable, else a short pause of the writer)', ({ runId }) => [

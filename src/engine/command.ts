@@ -34,8 +34,11 @@ export interface UploadCommand extends Words {
   kind: 'upload';
   /** Remote absolute path; written to a temp name and renamed, so it is never half-written. */
   path: string;
-  /** File content (text; a Secret is revealed only by the executor), or a local file to send. */
-  content?: string | Secret;
+  /**
+   * File content (text, or bytes such as a zip; a Secret is revealed only by the executor), or a local file to
+   * send. Bytes in a journal are JSON's {"type":"Buffer","data":[...]}, made a Buffer again by reviveSecrets.
+   */
+  content?: string | Buffer | Secret;
   localPath?: string;
   mode?: string;
   /** user:group, set before the file takes its name. */
@@ -86,7 +89,7 @@ export function describe(cmd: Command): string {
       return `remote${cmd.user ? ` (as ${cmd.user})` : cmd.sudo ? ' (sudo)' : ''}: ${env.length ? `env ${env.join(' ')} ` : ''}${shJoin(cmd.argv)}`;
     }
     case 'upload': {
-      const what = cmd.localPath ? cmd.localPath : typeof cmd.content === 'string' || cmd.content === undefined ? `${Buffer.byteLength(cmd.content ?? '')} bytes` : '[REDACTED]';
+      const what = cmd.localPath ? cmd.localPath : isSecret(cmd.content) ? '[REDACTED]' : `${Buffer.byteLength(cmd.content ?? '')} bytes`;
       return `upload${cmd.sudo ? ' (sudo)' : ''}: ${what} -> ${cmd.path}${cmd.mode ? ` (mode ${cmd.mode})` : ''}${cmd.owner ? ` (owner ${cmd.owner})` : ''}`;
     }
     case 'download':
@@ -167,7 +170,14 @@ export function remoteString(cmd: Pick<RemoteCommand, 'argv' | 'sudo' | 'env' | 
   return inv.command;
 }
 
-/** A command read back from a journal, its secrets named by variable made Secrets again (read when it runs). */
+/** Bytes read back from a journal (JSON writes a Buffer as {"type":"Buffer","data":[...]}), else undefined. */
+function reviveBytes(v: unknown): Buffer | undefined {
+  if (Buffer.isBuffer(v)) return v;
+  const o = v as { type?: unknown; data?: unknown } | null;
+  return o && typeof o === 'object' && o.type === 'Buffer' && Array.isArray(o.data) ? Buffer.from(o.data as number[]) : undefined;
+}
+
+/** A command read back from a journal, its secrets named by variable made Secrets again (read when it runs); bytes Buffers again. */
 export function reviveSecrets(cmd: Command): Command {
   const env = (e?: Record<string, string | Secret>) =>
     e && Object.fromEntries(Object.entries(e).map(([k, v]) => [k, reviveSecret(v) as string | Secret]));
@@ -176,7 +186,7 @@ export function reviveSecrets(cmd: Command): Command {
     case 'download':
       return cmd.env ? { ...cmd, env: env(cmd.env) } : cmd;
     case 'upload':
-      return cmd.content === undefined ? cmd : { ...cmd, content: reviveSecret(cmd.content) as string | Secret };
+      return cmd.content === undefined ? cmd : { ...cmd, content: reviveBytes(cmd.content) ?? (reviveSecret(cmd.content) as string | Secret) };
     default:
       return cmd;
   }

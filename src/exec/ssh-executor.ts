@@ -145,8 +145,9 @@ export class SshExecutor implements Executor {
   private async upload(cmd: UploadCommand): Promise<CommandResult> {
     // Created exclusively under a random name with its mode and owner from birth, complete (every byte, fsynced) before
     // it takes its name by a rename that replaces a link there; no directory on the way is a link the app could plant.
-    const stdin = cmd.localPath ? createReadStream(cmd.localPath) : isSecret(cmd.content) ? cmd.content.reveal() : (cmd.content ?? '');
-    const bytes = cmd.localPath ? statSync(cmd.localPath).size : Buffer.byteLength(stdin as string);
+    const content = cmd.localPath ? undefined : isSecret(cmd.content) ? cmd.content.reveal() : (cmd.content ?? '');
+    const stdin = content ?? createReadStream(cmd.localPath!);
+    const bytes = content === undefined ? statSync(cmd.localPath!).size : Buffer.byteLength(content);
     const { nofollow } = await import('../engine/nofollow.ts');
     const argv = nofollow('put', cmd.path, cmd.mode ?? '644', cmd.owner ?? '', String(bytes));
     const r = await this.conn.exec(this.line(remoteString({ argv, sudo: cmd.sudo })), { stdin });

@@ -195,11 +195,11 @@ describe('nothing lost: real-world data, a busy app, full disks, cut connections
     expect(r.stderr).toContain(victim);
     expect(r.stderr).toMatch(/step verify\.parity failed: .*rolled back/);
     // short: what failed, the state, where the details are; never the docker command or a traceback
-    expect(r.stderr).not.toMatch(/docker run|Traceback|agent\.py/);
+    expect(r.stderr).not.toMatch(/docker run|Traceback|agent\.pyz?/);
     const log = resolve(ROOT, 'backups', runId, 'run.log');
     expect(r.stderr).toContain(`details: ${log}`);
     const text = readFileSync(log, 'utf8');
-    expect(text).toMatch(/✗ verify\.parity failed: [\s\S]*\| remote \(sudo\): docker run --rm .* python3 \/agent\.py verify-all/);
+    expect(text).toMatch(/✗ verify\.parity failed: [\s\S]*\| remote \(sudo\): docker run --rm .* python3 \/agent\.pyz verify-all/);
     expect(text).toContain(victim);
     expect(text).toMatch(/↩ undone \(volumes\.create\): remove volume chatbot_pdfs, only if this run created it\n.*\$ docker api: volumeRemoveOwned/);
     const report = readFileSync(resolve(ROOT, 'backups', runId, 'report.md'), 'utf8');

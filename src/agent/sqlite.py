@@ -1,0 +1,108 @@
+"""SQLite: a read-only open that works on a read-only mount, a consistent copy of a live database
+(backup API), its logical content hash, its quick_check."""
+import errno, hashlib, os, sqlite3, time, urllib.parse
+
+import core
+from core import Fail, complete, fsb, partial, remove_any, show
+
+
+def _uri(path, mode):
+    return "file:%s?%s" % (urllib.parse.quote(fsb(path)), mode)
+
+
+def open_ro(path):
+    """Read-only open that also works on a read-only mount: a WAL database normally needs its -shm
+    file; when no -wal file exists (writer stopped and checkpointed) immutable=1 is exact."""
+    if not os.path.isfile(path):
+        raise OSError(errno.ENOENT, "No such file", path)
+    try:
+        c = sqlite3.connect(_uri(path, "mode=ro"), uri=True, timeout=60)
+        c.execute("select count(*) from sqlite_master").fetchone()
+        return c
+    except sqlite3.OperationalError:
+        if os.path.exists(path + "-wal") and os.path.getsize(path + "-wal") > 0:
+            raise
+        return sqlite3.connect(_uri(path, "mode=ro&immutable=1"), uri=True, timeout=60)
+
+
+class Busy(Exception):
+    """The SQLite writer kept restarting a stepped backup."""
+
+
+def _yield_to_writer(deadline):
+    """Progress callback of a stepped backup: a pause between steps (no lock held then) lets the writer
+    commit. Every commit restarts a stepped backup: with a DEADLINE (a snapshot attempt, which can pause
+    the app later), a few restarts or the deadline give up the attempt."""
+    last, restarts = [None], [0]
+
+    def progress(status, remaining, total):
+        if last[0] is not None and remaining > last[0]:
+            restarts[0] += 1
+        last[0] = remaining
+        if deadline and (restarts[0] > 3 or time.monotonic() > deadline):
+            raise Busy()
+        time.sleep(0.001)
+    return progress
+
+
+def sqlite_copy(src, dst, deadline=None):
+    """SQLite's online backup API: a consistent copy of a live database, WAL included. A WAL database is
+    copied in one step (one read transaction, which does not block the writer); a rollback-journal one
+    in steps of 256 pages, so the writer is never blocked long. The old dst stays in place until the
+    new copy is complete (atomic rename)."""
+    tmp = partial(dst + ".part")
+    remove_any(tmp)
+    s = open_ro(src)
+    try:
+        d = sqlite3.connect(_uri(tmp, "mode=rwc"), uri=True)
+        try:
+            if s.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+                s.backup(d)
+            else:
+                s.backup(d, pages=256, progress=_yield_to_writer(deadline))
+            d.execute("PRAGMA journal_mode=DELETE")
+            ok = d.execute("PRAGMA integrity_check").fetchone()[0]
+        except sqlite3.Error as e:
+            if getattr(e, "sqlite_errorcode", 0) & 0xff == 13:  # SQLITE_FULL
+                raise OSError(errno.ENOSPC, "No space left on device", tmp) from None
+            raise
+        finally:
+            d.close()
+    finally:
+        s.close()
+    if ok != "ok":
+        raise Fail(1, "%s: integrity_check of the copy of %s failed: %s" % (core.CTX.cmd, show(src), ok))
+    os.replace(tmp, dst)
+    complete(tmp)
+
+
+def sqlite_logical(path):
+    h = hashlib.sha256()
+    c = open_ro(path)
+    c.text_factory = lambda b: b.decode("utf-8", "surrogateescape")  # any bytes a TEXT value holds
+    try:
+        tables = [r[0] for r in c.execute(
+            "select name from sqlite_master where type='table' and name not like 'sqlite_%' order by name")]
+        for t in tables:
+            h.update(fsb(t))
+            cols = [r[1] for r in c.execute('pragma table_info("%s")' % t)]
+            order = ",".join('"%s"' % x for x in cols)
+            for row in c.execute('select * from "%s" order by %s' % (t, order)):
+                h.update(fsb(repr(row)))
+    finally:
+        c.close()
+    return h.hexdigest()
+
+
+def quick_check(db):
+    """"ok", or what is wrong with the database DB."""
+    try:
+        c = open_ro(db)
+    except sqlite3.Error as e:
+        return str(e)
+    try:
+        return c.execute("PRAGMA quick_check").fetchone()[0]
+    except sqlite3.Error as e:
+        return str(e)
+    finally:
+        c.close()
