@@ -91,6 +91,9 @@ export async function runCli<S extends z.ZodType, F>(runbook: Runbook<S, F>, arg
     if (verbose && e instanceof Error && !(e instanceof UserError)) process.stderr.write(`${e.stack}\n`);
     code = e instanceof UserError ? e.exitCode : 1;
   }
+  // stdout and stderr on a pipe are written asynchronously: exiting now would cut the tail of the
+  // output (seen: a --dry-run --json cut mid-line). An empty write calls back once all before it are out.
+  await Promise.all([process.stdout, process.stderr].map((s) => new Promise<void>((r) => s.write('', () => r()))));
   process.exit(code);
 }
 
