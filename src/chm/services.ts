@@ -48,7 +48,14 @@ const SYSTEMD_DISABLE = `mkdir -p "$(dirname "$2")"
 [ -e "$2" ] || { systemctl is-enabled -- "$1" 2>/dev/null || true; } > "$2"
 systemctl disable -- "$1" >/dev/null 2>&1 || true
 s=$(systemctl is-enabled -- "$1" 2>/dev/null || true)
-case "$s" in disabled|masked) ;; *) echo "systemd unit $1 is still '$s' at boot after disable: it is pulled in by another unit; mask it (systemctl mask $1) or remove that dependency" >&2; exit 1;; esac`;
+case "$s" in disabled|masked) ;; *) echo "systemd unit $1 is still '$s' at boot after disable: it is pulled in by another unit; mask it (systemctl mask $1) or remove that dependency" >&2; exit 1;; esac
+[ "$s" = masked ] && exit 0
+pulled=
+for d in $(systemctl show -p WantedBy -p RequiredBy -p BoundBy -p UpheldBy --value -- "$1" 2>/dev/null); do
+  case "$(systemctl is-enabled -- "$d" 2>/dev/null || true)" in enabled*|static|alias|indirect|generated|linked*) pulled="$pulled $d" ;;
+  *) [ "$(systemctl is-active -- "$d" 2>/dev/null || true)" = active ] && pulled="$pulled $d" ;; esac
+done
+[ -z "$pulled" ] || { echo "systemd unit $1 is disabled, but$pulled still start it at boot (Wants=/Requires= on it): mask it (systemctl mask $1) or remove that dependency, then run again" >&2; exit 1; }`;
 
 const SYSTEMD_ENABLE = `[ -e "$2" ] || exit 0
 was=$(cat "$2")

@@ -1,0 +1,98 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serviceCommands } from '../../src/chm/services.ts';
+import type { RemoteCommand } from '../../src/engine/command.ts';
+import { SshExecutor } from '../../src/exec/ssh-executor.ts';
+import { SshConnection } from '../../src/ssh/connection.ts';
+import { ROOT, SSH_DIR } from '../support/lab.ts';
+
+/**
+ * systemd for real: a lab host that boots systemd as PID 1 (scripts/lab/systemd-host/), its units
+ * written as people write them (no Restart=, only [Install] WantedBy=). A restart of its container is
+ * a reboot: systemd starts what is enabled, and what an enabled unit pulls in. Each result is read
+ * with systemctl and the worker's own output, not through the tool's report.
+ */
+const HOST = resolve(ROOT, 'scripts/lab/systemd-host/host.sh');
+const host = (cmd: 'up' | 'reboot' | 'down') => execFileSync('bash', [HOST, cmd], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const ssh = (command: string) => {
+  const r = spawnSync('ssh', ['-F', resolve(SSH_DIR, 'config-sdlab'), 'sdlab', command], { encoding: 'utf8' });
+  return r.stdout.trim();
+};
+const active = (unit: string) => ssh(`systemctl is-active ${unit} || true`);
+const enabled = (unit: string) => ssh(`systemctl is-enabled ${unit} || true`);
+/** The worker writes a line every 0.2 s: is it writing now? */
+const workerWrites = async () => {
+  const size = () => Number(ssh('stat -c %s /srv/sdlab/worker.log 2>/dev/null || echo 0'));
+  const a = size();
+  await new Promise((r) => setTimeout(r, 1200));
+  return size() > a;
+};
+
+describe('systemd, on a lab host that boots it', () => {
+  let conn: SshConnection;
+  let exec: SshExecutor;
+  const run = (c: RemoteCommand) => exec.run(c);
+  const runId = '20261203-120000-sd01';
+
+  beforeAll(async () => {
+    host('up');
+    conn = await SshConnection.connect({ host: '127.0.0.1', port: 2223, user: 'ubuntu', keyPath: resolve(SSH_DIR, 'id_ed25519'), knownHostsPath: resolve(SSH_DIR, 'known_hosts-sdlab') });
+    exec = new SshExecutor(conn);
+  }, 180_000);
+  afterAll(() => {
+    conn?.close();
+    host('down');
+  });
+
+  const reboot = async () => {
+    conn.close();
+    host('reboot');
+    conn = await SshConnection.connect({ host: '127.0.0.1', port: 2223, user: 'ubuntu', keyPath: resolve(SSH_DIR, 'id_ed25519'), knownHostsPath: resolve(SSH_DIR, 'known_hosts-sdlab') });
+    exec = new SshExecutor(conn);
+  };
+
+  it('a unit with systemd\'s defaults: stopped and disabled (read back), it stays off after a reboot while its neighbour runs; the undo puts it back, and the next reboot starts it', async () => {
+    const w = serviceCommands({ manager: 'systemd', name: 'sdlab-worker' }, 'ubuntu', runId);
+    expect(active('sdlab-worker')).toBe('active');
+    expect(await workerWrites()).toBe(true);
+    await run(w.stop);
+    await run(w.disable);
+    expect(enabled('sdlab-worker')).toBe('disabled');
+    await reboot();
+    expect(active('sdlab-web')).toBe('active');
+    expect(active('sdlab-worker')).toBe('inactive');
+    expect(await workerWrites()).toBe(false);
+
+    await run(w.enable);
+    await run(w.start);
+    expect(enabled('sdlab-worker')).toBe('enabled');
+    expect(await workerWrites()).toBe(true);
+    await reboot();
+    expect(active('sdlab-worker')).toBe('active');
+    // a second run of the same undo changes nothing (idempotent, as after a lost connection)
+    await run(w.enable);
+    expect(enabled('sdlab-worker')).toBe('enabled');
+  }, 120_000);
+
+  it('a unit that was disabled before the run stays disabled after the undo (nothing is enabled that was not)', async () => {
+    ssh('sudo systemctl disable --now sdlab-web');
+    const w = serviceCommands({ manager: 'systemd', name: 'sdlab-web' }, 'ubuntu', `${runId}b`);
+    await run(w.disable);
+    await run(w.enable);
+    expect(enabled('sdlab-web')).toBe('disabled');
+    ssh('sudo systemctl enable --now sdlab-web');
+  }, 60_000);
+
+  it('a unit another enabled unit pulls in at boot is refused in one line naming it, instead of "disabled" and a second writer after the reboot', async () => {
+    ssh(`printf '[Unit]\\nDescription=pulls the worker in\\nWants=sdlab-worker.service\\n[Service]\\nExecStart=/bin/sleep infinity\\n[Install]\\nWantedBy=multi-user.target\\n' | sudo tee /etc/systemd/system/sdlab-extra.service >/dev/null && sudo systemctl daemon-reload && sudo systemctl enable sdlab-extra`);
+    const w = serviceCommands({ manager: 'systemd', name: 'sdlab-worker' }, 'ubuntu', `${runId}c`);
+    await run(w.stop);
+    const e = await run(w.disable).then(() => undefined, (err: Error) => err);
+    expect(e?.message ?? 'accepted').toMatch(/sdlab-worker.*sdlab-extra\.service/);
+    // the proof the refusal is right: a reboot starts it
+    await reboot();
+    expect(active('sdlab-worker')).toBe('active');
+    ssh('sudo systemctl disable --now sdlab-extra; sudo rm /etc/systemd/system/sdlab-extra.service; sudo systemctl daemon-reload');
+  }, 120_000);
+});
