@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { remote, sudo, type DownloadCommand, type RemoteCommand, type UploadCommand } from '../engine/command.ts';
-import { HOST_STATE } from '../engine/files.ts';
+import { HOST_STATE, runStateDir } from '../engine/files.ts';
 import { Secret } from '../util/secret.ts';
 import type { PgConfig } from './config.ts';
 
@@ -38,12 +38,25 @@ export function dbName(db: string, tag: 'new' | 'old' | 'check', runId: string):
   return head + suffix;
 }
 
-/** One call of pgtool.py (the arguments are one JSON value: data, never spliced into a script). */
-export function pgtool(c: PgConfig, container: string, op: string, args: Record<string, unknown>, words: { says: string; reads?: boolean }): RemoteCommand {
+/** The run's own copy of pgtool.py on the host, beside its journal: a --resume or --rollback from any machine runs the code that did the work. */
+export const hostToolPath = (runId: string) => `${runStateDir(runId)}/pgtool.py`;
+
+/** Upload pgtool.py for this run, once, in its first step (every journaled call then names it by path, not as 20 KB of script). */
+export function uploadTool(runId: string): UploadCommand {
+  return { kind: 'upload', path: hostToolPath(runId), content: TOOL, mode: '600', sudo: true, says: `upload the pg tool for this run to ${hostToolPath(runId)}` };
+}
+
+/**
+ * One call of pgtool.py (the arguments are one JSON value: data, never spliced into a script): the run's
+ * uploaded copy when `runId` is given (every step of a run), else sent inline (preflight and settle, which
+ * run before a run's first step and must change nothing on the host).
+ */
+export function pgtool(c: PgConfig, container: string, op: string, args: Record<string, unknown>, words: { says: string; reads?: boolean }, runId?: string): RemoteCommand {
   const pw = c.postgres.passwordEnv;
   const env = pw ? { PGPASSWORD: Secret.fromEnv(pw) } : undefined;
   const a = { container, user: c.postgres.user, maintenanceDb: c.postgres.maintenanceDb, ...args };
-  return sudo(['python3', '-c', TOOL, op, JSON.stringify(a)], { ...words, ...(env ? { env } : {}) });
+  const tool = runId ? [hostToolPath(runId)] : ['-c', TOOL];
+  return sudo(['python3', ...tool, op, JSON.stringify(a)], { ...words, ...(env ? { env } : {}) });
 }
 
 /**
@@ -54,7 +67,7 @@ export function pgtool(c: PgConfig, container: string, op: string, args: Record<
 export function dump(c: PgConfig, container: string, d: Dumps, expectedBytes: number): DownloadCommand {
   const cmd = pgtool(c, container, 'dump',
     { db: c.postgres.db, out: d.hostDump, manifest: d.hostManifest, dbBytes: expectedBytes, run: runOf(d) },
-    { says: '' });
+    { says: '' }, runOf(d));
   return {
     kind: 'download', argv: cmd.argv, sudo: true, ...(cmd.env ? { env: cmd.env } : {}), localPath: d.localDump, sha256File: `${d.hostDump}.sha256`, label: d.localDump.split('/').pop(), expectedBytes,
     says: `pg_dump -Fc of database ${c.postgres.db} in one snapshot, streamed to ${d.localDump} and kept on the host (${d.hostDump}); sha256 equal on both ends; every table's row count read in the same snapshot`,
@@ -71,7 +84,7 @@ export function fetchManifest(d: Dumps, what = 'tables, row counts, sha256'): Do
 /** The trial restore has the snapshot's row counts in every table: its content sums join the manifest (what a restore is checked against). */
 export function seal(c: PgConfig, container: string, db: string, manifest: string, runId?: string): RemoteCommand {
   return pgtool(c, container, 'seal', { db, manifest, ...(runId ? { run: runId } : {}) }, {
-    says: `every table in ${db} has the snapshot's row count; record each table's content sum in the manifest` });
+    says: `every table in ${db} has the snapshot's row count; record each table's content sum in the manifest` }, runId);
 }
 
 export function uploadDump(localDump: string, hostDump: string): UploadCommand {
@@ -84,20 +97,20 @@ export function removeUpload(hostDump: string): RemoteCommand {
 
 export function load(c: PgConfig, container: string, file: string, sha256: string, into: string, runId: string): RemoteCommand {
   return pgtool(c, container, 'load', { file, sha256, new: into, like: c.postgres.db, run: runId },
-    { says: `create database ${into} (owner, encoding and locale as ${c.postgres.db}'s; commented with this run), check the dump's sha256, pg_restore it there in one transaction` });
+    { says: `create database ${into} (owner, encoding and locale as ${c.postgres.db}'s; commented with this run), check the dump's sha256, pg_restore it there in one transaction` }, runId);
 }
 
-export function verify(c: PgConfig, container: string, db: string, manifest: string): RemoteCommand {
-  return pgtool(c, container, 'verify', { db, manifest }, { says: `every table in ${db} has the dump's row count and content sum (no table missing, none extra; row counts only for a backup verified by list)`, reads: true });
+export function verify(c: PgConfig, container: string, db: string, manifest: string, runId: string): RemoteCommand {
+  return pgtool(c, container, 'verify', { db, manifest }, { says: `every table in ${db} has the dump's row count and content sum (no table missing, none extra; row counts only for a backup verified by list)`, reads: true }, runId);
 }
 
-export function listDump(c: PgConfig, container: string, file: string, manifest: string): RemoteCommand {
-  return pgtool(c, container, 'list', { file, manifest }, { says: `read the whole dump with pg_restore --list (sha256 checked first); it holds every table of the manifest`, reads: true });
+export function listDump(c: PgConfig, container: string, file: string, manifest: string, runId: string): RemoteCommand {
+  return pgtool(c, container, 'list', { file, manifest }, { says: `read the whole dump with pg_restore --list (sha256 checked first); it holds every table of the manifest`, reads: true }, runId);
 }
 
 /** Drop a database only if its comment names this run: never one this run did not make. */
 export function dropOurs(c: PgConfig, container: string, db: string, runId: string): RemoteCommand {
-  return pgtool(c, container, 'drop', { db, run: runId }, { says: `drop database ${db}, only if this run made it` });
+  return pgtool(c, container, 'drop', { db, run: runId }, { says: `drop database ${db}, only if this run made it` }, runId);
 }
 
 type State = { exists?: string[]; absent?: string[]; ours?: string[]; notOurs?: string[] };
@@ -116,7 +129,7 @@ export function rename(
     ...(o.create ? { create: o.create, like: pairs[0][1] } : {}),
     ...(o.otherwise ? { otherwise: o.otherwise } : {}),
     ...(o.live ? { live: o.live } : {}),
-  }, { says: o.says });
+  }, { says: o.says }, runId);
 }
 
 /**

@@ -17,7 +17,8 @@ const facts = (over: Partial<PgFacts> = {}): PgFacts => ({
 });
 const plan = (mode: 'backup' | 'restore' | 'reset', f = facts()) =>
   pgSteps(mode)(config).map((s) => ({ id: s.id, step: s, actions: s.plan({ config, facts: f, runId: '20261123-010203-wxyz', runDir: '/r' }) }));
-const args = (cmd: { kind: string; argv?: string[] }) => JSON.parse(cmd.argv![4]);
+/** pgtool's arguments: the last word of its argv (python3 TOOL OP ARGS). */
+const args = (cmd: { kind: string; argv?: string[] }) => JSON.parse(cmd.argv!.at(-1)!);
 
 describe('pg names', () => {
   it('a run\'s database names fit 63 bytes, cut at a character, never inside one', () => {
@@ -55,8 +56,14 @@ describe('pg plans', () => {
     const p = plan('restore');
     expect(p.map((s) => s.id)).toEqual(['restore.load', 'restore.verify', 'restore.swap']);
     const load = p[0].actions;
-    expect(load.map((a) => a.cmd.kind)).toEqual(['upload', 'upload', 'remote']);
-    expect(load[2].undoKind).toBe('destroys-data'); // never dropped once it has been live
+    expect(load.map((a) => a.cmd.kind)).toEqual(['upload', 'upload', 'upload', 'remote']);
+    expect(load[0].cmd).toMatchObject({ kind: 'upload', path: '/var/lib/cutover/runs/20261123-010203-wxyz/pgtool.py', mode: '600' });
+    expect(load[3].undoKind).toBe('destroys-data'); // never dropped once it has been live
+    // every call of the run names the run's copy of the tool: no 20 KB of script in the journal
+    for (const c of p.flatMap((s) => s.actions.flatMap((a) => [a.cmd, ...(a.undo ?? [])])).filter((c) => c.kind === 'remote' && c.argv[0] === 'python3')) {
+      expect(c.kind === 'remote' && c.argv.slice(0, 2)).toEqual(['python3', '/var/lib/cutover/runs/20261123-010203-wxyz/pgtool.py']);
+      expect(JSON.stringify(c).length).toBeLessThan(2000);
+    }
     const swap = p[2];
     expect(swap.step.takesWrites).toBe(true);
     expect(swap.step.destructive).toBe(true);
@@ -70,15 +77,15 @@ describe('pg plans', () => {
     const f = facts({ db: null });
     f.source!.hostCopy = '/var/lib/cutover/backups/20261123-000000-abcd/pg/dimini_db.dump';
     const p = plan('restore', f);
-    expect(p[0].actions.map((a) => a.cmd.kind)).toEqual(['remote']);
-    expect(args(p[0].actions[0].cmd as any).file).toBe(f.source!.hostCopy);
+    expect(p[0].actions.map((a) => a.cmd.kind)).toEqual(['upload', 'remote']);
+    expect(args(p[0].actions[1].cmd as any).file).toBe(f.source!.hostCopy);
     expect(args(p[2].actions[0].cmd as any).pairs).toEqual([['dimini_db__new_20261123_010203_wxyz', 'dimini_db']]);
   });
   it('reset: the backup and its trial restore come first; the old database is renamed, never dropped', () => {
     const p = plan('reset');
     expect(p.map((s) => s.id)).toEqual(['backup.dump', 'backup.verify', 'reset.swap']);
     const cmds = p.flatMap((s) => s.actions.flatMap((a) => [a.cmd, ...(a.undo ?? [])]));
-    const drops = cmds.filter((c) => c.kind === 'remote' && c.argv[3] === 'drop').map((c) => args(c as any).db);
+    const drops = cmds.filter((c) => c.kind === 'remote' && c.argv.at(-2) === 'drop').map((c) => args(c as any).db);
     expect(drops.every((d) => d.startsWith('dimini_db__check_'))).toBe(true);
     expect(args(p[2].actions[0].cmd as any)).toMatchObject({ pairs: [['dimini_db', 'dimini_db__old_20261123_010203_wxyz']], create: 'dimini_db' });
   });
@@ -96,7 +103,7 @@ describe('pg swaps let connections in again', () => {
     expect(args(closed[2].actions[0].undo![0] as any).allow).toEqual(['dimini_db__new_20261123_010203_wxyz']);
     const { pgRunbook } = await import('../../runbooks/pg.ts');
     const [settle] = pgRunbook('restore').settle!(config, '20261123-010203-wxyz');
-    expect(settle.kind === 'remote' && settle.argv[3]).toBe('settle');
+    expect(settle.kind === 'remote' && settle.argv.at(-2)).toBe('settle');
     expect(args(settle as any)).toMatchObject({ run: '20261123-010203-wxyz', project: 'dimini', service: 'postgres' });
   });
 });

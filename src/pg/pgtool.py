@@ -481,9 +481,13 @@ def settle():
             continue
         procs[int(d)] = (argv, ppid)
     head = __doc__.split("\n", 1)[0].encode()
-    tools = [p for p, (a, _) in procs.items()
-             if len(a) > 4 and os.path.basename(a[0]).startswith(b"python3") and a[1] == b"-c"
-             and a[2].lstrip(b'"').startswith(head) and a[3] != b"settle" and RUN.encode() in a[4]]
+    def ours(a):  # python3 -c SCRIPT OP ARGS (inline), or python3 .../runs/RUN/pgtool.py OP ARGS (the run's copy)
+        if len(a) < 4 or not os.path.basename(a[0]).startswith(b"python3"):
+            return False
+        if a[1] == b"-c" and len(a) > 4:
+            return a[2].lstrip(b'"').startswith(head) and a[3] != b"settle" and RUN.encode() in a[4]
+        return a[1].endswith(b"/pgtool.py") and a[2] != b"settle" and (RUN.encode() in a[1] or RUN.encode() in a[3])
+    tools = [p for p, (a, _) in procs.items() if ours(a)]
     tree, grew = set(tools), True
     while grew:
         kids = {p for p, (_, pp) in procs.items() if pp in tree} - tree

@@ -8,6 +8,9 @@ type PgStep = Step<PgConfig, PgFacts>;
 
 const step = (id: string, title: string, plan: (ctx: Ctx) => Action[], more: Partial<PgStep> = {}): PgStep => ({ id, title, plan, ...more });
 
+/** The run's copy of the pg tool, kept with its journal on the host (first in each mode's first step). */
+const toolUpload = (runId: string): Action => ({ cmd: op.uploadTool(runId), undoneBy: 'nothing: kept with the run\'s journal on the host' });
+
 /** Dump in a snapshot, here and on the host, then prove the dump restores to the same rows. */
 function backupSteps(c: PgConfig): PgStep[] {
   const db = c.postgres.db;
@@ -15,6 +18,7 @@ function backupSteps(c: PgConfig): PgStep[] {
     step('backup.dump', `dump database ${db} (pg_dump -Fc, one snapshot) here and on the host, sha256 equal on both ends`, ({ config, facts, runId, runDir }) => {
       const d = op.dumpPaths(config, runId, runDir);
       return [
+        toolUpload(runId),
         { cmd: op.dump(config, facts.container, d, facts.db?.bytes ?? 0), undoneBy: 'nothing: a backup is kept (here and on the host)', creates: [{ type: 'backup', name: d.hostDump }] },
         { cmd: op.fetchManifest(d), undoneBy: 'nothing: kept with the backup' },
       ];
@@ -24,7 +28,7 @@ function backupSteps(c: PgConfig): PgStep[] {
       : 'the dump reads back whole (pg_restore --list), every table of the snapshot in it',
     ({ config, facts, runId, runDir }) => {
       const d = op.dumpPaths(config, runId, runDir);
-      if (config.backup.verify === 'list') return [{ cmd: op.listDump(config, facts.container, d.hostDump, d.hostManifest) }];
+      if (config.backup.verify === 'list') return [{ cmd: op.listDump(config, facts.container, d.hostDump, d.hostManifest, runId) }];
       const scratch = op.dbName(db, 'check', runId);
       return [
         { cmd: op.load(config, facts.container, d.hostDump, '', scratch, runId), undo: [op.dropOurs(config, facts.container, scratch, runId)], undoKind: 'removes-ours', creates: [{ type: 'database', name: scratch }] },
@@ -52,6 +56,7 @@ function restoreSteps(c: PgConfig): PgStep[] {
         { cmd: op.uploadDump(s.localDump, file), undo: [op.removeUpload(file)], undoKind: 'removes-ours', creates: [{ type: 'file', name: file }] },
       ];
       return [
+        toolUpload(runId),
         ...upload,
         {
           cmd: op.load(config, facts.container, file, s.manifest.sha256, into, runId),
@@ -62,7 +67,7 @@ function restoreSteps(c: PgConfig): PgStep[] {
       ];
     }),
     step('restore.verify', 'the new database has every table of the dump, each with its row count and content sum', ({ config, facts, runId }) => [
-      { cmd: op.verify(config, facts.container, op.dbName(db, 'new', runId), hostManifestFor(facts, runId)) },
+      { cmd: op.verify(config, facts.container, op.dbName(db, 'new', runId), hostManifestFor(facts, runId), runId) },
     ]),
     step('restore.swap', `swap it in: ${db} becomes the restored database, the current one is kept under another name`, ({ config, facts, runId }) => {
       const nu = op.dbName(db, 'new', runId);

@@ -206,7 +206,9 @@ describe('pg.ts backup | reset | restore on the lab\'s dimini PostgreSQL', () =>
     const r = pg('restore', '--config', CFG, '--dump', `backups/${resetRun}/`, '--yes', '--verbose');
     expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
     restoreRun = r.runId!;
-    expect(r.stdout).not.toMatch(/upload/); // the host copy of the backup, intact: nothing uploaded
+    // the host copy of the backup, intact: no dump or manifest uploaded (only the run's copy of the pg tool)
+    expect(r.stdout.split('\n').filter((l) => /upload/.test(l) && !/pgtool\.py|the pg tool/.test(l))).toEqual([]);
+    expect(r.stdout).toMatch(/upload the pg tool for this run to \/var\/lib\/cutover\/runs\/\S+\/pgtool\.py/);
     expect(fingerprint()).toEqual(before);
     expect(fingerprint(`dimini_db__old_${restoreRun.replace(/-/g, '_')}`)).toEqual(afterReset);
   });
@@ -304,12 +306,13 @@ describe('pg.ts backup | reset | restore on the lab\'s dimini PostgreSQL', () =>
       const back = pg('restore', '--rollback', runId, '--config', CFG);
       expect(back.code, `${back.stdout}\n${back.stderr}`).toBe(0);
       expect(back.stdout).toMatch(new RegExp(`settled what an earlier session of run ${runId} left running on the host:`
-        + ' .*(pid \\d+: sudo -n -- python3 -c |"stopped": \\["(pgtool pid|server session) \\d+)'));
+        + ' .*(pid \\d+: sudo -n -- python3 \\S*pgtool\\.py |"stopped": \\["(pgtool pid|server session) \\d+)'));
       expect(Date.now() - t0).toBeLessThan(60_000); // not the 300 s the rename would have waited
       // our own look: no pgtool of the run on the host, no session of it in the server
       const tools = spawnSync('pgrep', ['-f', runId]).stdout.toString().split('\n').filter(Boolean).filter((pid) => {
         try {
-          return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes("pg.ts's host side");
+          const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+          return cmd.includes('pgtool.py') || cmd.includes("pg.ts's host side");
         } catch {
           return false;
         }
@@ -354,13 +357,37 @@ describe('pg.ts backup | reset | restore on the lab\'s dimini PostgreSQL', () =>
     }
   });
 
-  it('seed 002\'s PostgreSQL (AI Whisperers, another project and user): a verified backup', () => {
+  it('seed 002\'s PostgreSQL (AI Whisperers, another project and user): a verified backup; its password never in a process\'s argv, nor in what the run keeps', async () => {
     const d = spawnSync('bash', [resolve(ROOT, 'scripts/lab/stacks/deploy.sh'), 'aiwhisperers'], { encoding: 'utf8' });
     expect(d.status, `${d.stdout}${d.stderr}`).toBe(0);
-    const r = pg('backup', '--config', 'runbooks/pg/aiwhisperers.yaml');
+    const base = parse(readFileSync(resolve(ROOT, 'runbooks/pg/aiwhisperers.yaml'), 'utf8'));
+    const cfg = join(tmp, 'aiw-password.yaml');
+    writeFileSync(cfg, stringify({ ...base, postgres: { ...base.postgres, passwordEnv: 'AIW_PG_PASSWORD' } }));
+    const password = `pw-${process.pid}-$'"#\\x`;
+    const run = runbookAsync('pg', ['backup', '--config', cfg], { AIW_PG_PASSWORD: password });
+    // every process on this machine (the lab host is this machine), sampled while the backup runs: ps as any local user sees it
+    const seen: string[] = [];
+    let samples = 0;
+    const watching = (async () => {
+      while (run.child.exitCode === null) {
+        const ps = spawnSync('ps', ['-eww', '-o', 'args='], { encoding: 'utf8' }).stdout;
+        samples++;
+        if (ps.includes(password)) seen.push(ps.split('\n').find((l) => l.includes(password))!);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    const r = await run.done;
+    await watching;
     expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+    expect(samples).toBeGreaterThan(20);
+    expect(seen).toEqual([]);
+    const id = /run (\d{8}-\d{6}-[a-z0-9]{4})/.exec(r.stdout)![1];
+    for (const f of ['journal.jsonl', 'run.log']) expect(readFileSync(join(runDir(id), f), 'utf8')).not.toContain(password);
+    const onHost = spawnSync('grep', ['-rlF', '--', password, '/var/lib/cutover'], { encoding: 'utf8' });
+    expect(onHost.stdout).toBe('');
+    expect(onHost.status).toBe(1); // grep read everything and found nothing (2: it could not read)
     expect(r.stdout).toMatch(/backup of aiwhisperers: \S+aiwhisperers.dump .*\n {2}host copy: .*\n {2}verified: a trial restore/);
-    expect(r.stdout).toMatch(/container aiwhisperers-postgres|restore it with: npx tsx runbooks\/pg.ts restore --config runbooks\/pg\/aiwhisperers.yaml/);
+    expect(r.stdout).toMatch(/container aiwhisperers-postgres|restore it with: npx tsx runbooks\/pg.ts restore --config \S*aiw-password\.yaml/);
   });
 
   it('the host lost in the middle of a step: the run stops resumable with the lock kept, and the printed --resume finishes it', async () => {
