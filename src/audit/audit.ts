@@ -2,13 +2,15 @@
  * The checks themselves, on facts already gathered (image config, the layer scan, the Dockerfile,
  * the build context listing, the compose file): pure functions, tested without a host.
  */
-import dockerignore, { type Ignore } from '@balena/dockerignore';
-import { parseDocument, isMap, type Document } from 'yaml';
 import { formatBytes } from '../util/bytes.ts';
 import { CHECKS, result, type CheckId, type CheckResult, type Evidence } from './checks.ts';
 import { alignHistory, describe, lastOf, layerHistory, shellCommands, SHELL_BUILTINS, unpinnedFroms, type DockerfileFacts, type Instr } from './dockerfile.ts';
 import { fateOf, keptFile, resolvePath, type ImageFs } from './layers.ts';
-import { KNOWN_PLACEHOLDERS, scanText, secretFileName, secretSetting } from './secrets.ts';
+import { KNOWN_PLACEHOLDERS, scanText, secretSetting } from './secrets.ts';
+import { checkCompose, composeService, interpolate } from './compose-checks.ts';
+import { checkDockerignore, excludedBy, MUST_IGNORE } from './dockerignore-check.ts';
+
+export { checkCompose, composeService, interpolate, checkDockerignore, excludedBy, MUST_IGNORE };
 
 export interface ImageInspect {
   Id: string;
@@ -131,43 +133,6 @@ export function checkNonRoot(f: ImageFacts, _lm: LayerMap): CheckResult {
   }
   if (why) return result('non-root', 'fail', why, [{ what: why }, ...dfEvidence], fix);
   return result('non-root', 'pass', `runs as ${raw}${lastUser ? ` (${df!.path}:${lastUser.line})` : ''}`);
-}
-
-// ---------------------------------------------------------------------------------------------
-export function composeService(
-  f: Pick<ImageFacts, 'compose'>,
-): { doc: Document; svc?: Record<string, unknown>; error?: string } | undefined {
-  if (!f.compose) return undefined;
-  const doc = parseDocument(f.compose.text);
-  if (doc.errors.length) return { doc, error: `${f.compose.file} is not valid YAML: ${doc.errors[0].message.split('\n')[0]}` };
-  const js = doc.toJS() as { services?: Record<string, Record<string, unknown>> } | null;
-  const raw = js?.services?.[f.compose.service];
-  const svc = raw ? (interpolateDeep(raw, f.compose.vars ?? {}) as Record<string, unknown>) : undefined;
-  if (!svc) return { doc, error: `${f.compose.file} has no service ${f.compose.service} (services: ${Object.keys(js?.services ?? {}).join(', ') || 'none'})` };
-  return { doc, svc };
-}
-
-/**
- * Compose interpolation for the settings the checks read: ${VAR} and $VAR from the .env, with
- * ${VAR:-default}; a required ${VAR:?msg} that .env does not set stays as written (compose refuses
- * to start without it, so the setting is there whenever the service runs).
- */
-export function interpolate(text: string, vars: Record<string, string>): string {
-  // (applied to the parsed values, never to the file's text: `image: x:${TAG}` must stay a scalar)
-  return text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (m, name: string | undefined, op: string | undefined, arg: string | undefined, bare: string | undefined) => {
-    const v = vars[name ?? bare ?? ''];
-    if (v !== undefined && (v !== '' || !op?.startsWith(':'))) return v;
-    if (op?.endsWith('-')) return arg ?? '';
-    if (op?.endsWith('?')) return m;
-    return '';
-  });
-}
-
-function interpolateDeep(v: unknown, vars: Record<string, string>): unknown {
-  if (typeof v === 'string') return interpolate(v, vars);
-  if (Array.isArray(v)) return v.map((x) => interpolateDeep(x, vars));
-  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, interpolateDeep(x, vars)]));
-  return v;
 }
 
 /** Where a binary is in the image: PATH lookup in the merged filesystem, symlinks followed. */
@@ -422,77 +387,6 @@ export function checkSize(f: ImageFacts, lm: LayerMap): CheckResult {
   if (!over) return { ...result('size', 'pass', summary), evidence: ev };
   return result('size', 'fail', `${formatBytes(f.inspect.Size)} is over the ${formatBytes(f.sizeBudget)} budget`, ev,
     'start with the biggest layers listed: a slimmer base, build tools only in a builder stage, package caches removed in the same RUN that made them');
-}
-
-// ---------------------------------------------------------------------------------------------
-// CommonJS module typed as an ES default export: take whichever shape the loader gives.
-const ignore = ((dockerignore as unknown as { default?: unknown }).default ?? dockerignore) as () => Ignore;
-
-export const MUST_IGNORE = ['.env', '.git', 'node_modules', 'venv'];
-
-/** Is this context path excluded, by Docker's rules (a path is excluded when it or a parent matches)? */
-export function excludedBy(ig: Ignore, rel: string): boolean {
-  const parts = rel.split('/');
-  for (let i = 1; i <= parts.length; i++) if (ig.ignores(parts.slice(0, i).join('/'))) return true;
-  return false;
-}
-
-export function checkDockerignore(f: Pick<ImageFacts, 'context'>): CheckResult {
-  const c = f.context;
-  if (!c) return result('dockerignore', 'na', 'no build context given');
-  const sensitive = c.files.filter((p) => secretFileName(p) === 'secret' || /(^|\/)(\.git|node_modules|venv|\.venv)$/.test(p) || secretFileName(p) === 'maybe');
-  if (c.dockerignore === null)
-    return result('dockerignore', 'fail', `no .dockerignore in ${c.dir}: the whole context goes to the daemon, and COPY . . copies it into the image`, [
-      { what: `${c.dir}/.dockerignore does not exist`, file: `${c.dir}/.dockerignore` },
-      ...sensitive.map((p) => ({ what: `${p} is in the context and would be sent`, file: `${c.dir}/${p}` })),
-    ], `create ${c.dir}/.dockerignore with at least: ${MUST_IGNORE.join(', ')} (one per line)`);
-  const ig = ignore().add(c.dockerignore);
-  const ev: Evidence[] = [];
-  for (const m of MUST_IGNORE) if (!ig.ignores(m)) ev.push({ what: `does not exclude ${m}`, file: `${c.dir}/.dockerignore` });
-  for (const p of sensitive) if (!excludedBy(ig, p) && !MUST_IGNORE.includes(p)) ev.push({ what: `${p} is in the context and not excluded`, file: `${c.dir}/${p}` });
-  if (!ev.length) return result('dockerignore', 'pass', `excludes ${MUST_IGNORE.join(', ')}${sensitive.length ? `; ${sensitive.length} sensitive path${sensitive.length > 1 ? 's' : ''} in the context, all excluded` : ''}`);
-  return result('dockerignore', 'fail', `.dockerignore lets ${ev.length} thing${ev.length > 1 ? 's' : ''} through`, ev,
-    `add to ${c.dir}/.dockerignore: ${[...new Set(ev.map((e) => e.what.replace(/^does not exclude /, '').replace(/ is in the context.*$/, '')))].join(', ')}`);
-}
-
-// ---------------------------------------------------------------------------------------------
-/** The line of a key in the YAML (the key, not its value: a service's map starts at its first child). */
-function lineOf(doc: Document, path: string[], text: string): number | undefined {
-  const parent = path.length > 1 ? doc.getIn(path.slice(0, -1), true) : doc.contents;
-  if (!isMap(parent)) return undefined;
-  const pair = parent.items.find((it) => (it.key as { value?: unknown })?.value === path[path.length - 1]);
-  const r = (pair?.key as { range?: [number, number] } | undefined)?.range;
-  return r ? text.slice(0, r[0]).split('\n').length : undefined;
-}
-
-export function checkCompose(f: Pick<ImageFacts, 'compose'>): CheckResult[] {
-  const c = composeService(f);
-  if (!c) return [result('resource-limits', 'na', 'no compose file given for this image'), result('restart-policy', 'na', 'no compose file given for this image')];
-  const file = f.compose!.file;
-  if (c.error) return [result('resource-limits', 'fail', c.error, [{ what: c.error, file }], 'fix `compose.file`/`compose.service` in the audit config'), result('restart-policy', 'fail', c.error, [{ what: c.error, file }], 'fix `compose.file`/`compose.service` in the audit config')];
-  const svc = c.svc as { mem_limit?: unknown; cpus?: unknown; cpu_quota?: unknown; restart?: string; deploy?: { resources?: { limits?: { memory?: unknown; cpus?: unknown } }; restart_policy?: { condition?: string } } };
-  const name = f.compose!.service;
-  const at = (p: string[]) => {
-    const l = lineOf(c.doc, p, f.compose!.text);
-    return l ? `${file}:${l}` : file;
-  };
-  const mem = svc.deploy?.resources?.limits?.memory ?? svc.mem_limit;
-  const cpu = svc.deploy?.resources?.limits?.cpus ?? svc.cpus ?? svc.cpu_quota;
-  const limEv: Evidence[] = [];
-  if (mem === undefined) limEv.push({ what: `services.${name} has no memory limit (deploy.resources.limits.memory or mem_limit)`, file: at(['services', name]) });
-  if (cpu === undefined) limEv.push({ what: `services.${name} has no CPU limit (deploy.resources.limits.cpus or cpus)`, file: at(['services', name]) });
-  const limits = limEv.length
-    ? result('resource-limits', 'fail', `services.${name}: ${limEv.length === 2 ? 'no memory or CPU limit' : limEv[0].what.includes('memory') ? 'no memory limit' : 'no CPU limit'}: one runaway container can starve the host`, limEv,
-        `in services.${name}: deploy: { resources: { limits: { memory: 512M, cpus: "1.0" } } } (or mem_limit: 512m and cpus: 1.0)`)
-    : result('resource-limits', 'pass', `memory ${String(mem)}, cpus ${String(cpu)}`);
-  const restart = svc.restart ?? (svc.deploy?.restart_policy?.condition ? `deploy.restart_policy ${svc.deploy.restart_policy.condition}` : undefined);
-  const noRestart = restart === undefined || restart === 'no' || restart === 'deploy.restart_policy none';
-  const rp = noRestart
-    ? result('restart-policy', 'fail', `services.${name}: ${restart === undefined ? 'no restart policy (defaults to no)' : `restart is ${restart}`}: a crash or host reboot leaves it down`,
-        [{ what: `services.${name}${restart === undefined ? ' sets no restart' : ` restart: ${restart}`}`, file: at(['services', name, ...(svc.restart ? ['restart'] : [])]) }],
-        `in services.${name}: restart: unless-stopped (CIS 5.14 prefers on-failure:5 where crash loops must stop)`)
-    : result('restart-policy', 'pass', `restart: ${restart}`);
-  return [limits, rp];
 }
 
 export function checkIds(): CheckId[] {

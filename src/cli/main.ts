@@ -1,8 +1,6 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { z } from 'zod';
-import { describe as describeCmd } from '../engine/command.ts';
 import { loadConfig } from '../engine/config.ts';
 import { Journal, replay } from '../engine/journal.ts';
 import { HOST_LOCK, lockHeldMessage, lockProbe, parseLockOwner, releaseLockCmd, takeLockCmd, type LockOwner } from '../engine/lock.ts';
@@ -20,63 +18,13 @@ import { operatorName } from '../util/operator.ts';
 import { askBeforeStep } from './interactive.ts';
 import { planSummary } from './plan-view.ts';
 import { RunLog } from './run-log.ts';
-import { parseOptions, type CliOptions } from './options.ts';
+import { factsFingerprint, newRunId, planToJson, selectSteps, type SavedPlan } from './plan-file.ts';
+import { adoptHostJournal, appendToReport, claimRun, keptNames, leftLines, rollbackStoppedMessage } from './run-dir.ts';
+import { parseOptions } from './options.ts';
 import { JsonReporter, LineReporter, ListrReporter, type Reporter } from './reporters.ts';
 
 export const PROJECT_ROOT = resolve(import.meta.dirname, '../..');
-
-export function newRunId(now = new Date()): string {
-  const p = (n: number) => String(n).padStart(2, '0');
-  const d = `${now.getUTCFullYear()}${p(now.getUTCMonth() + 1)}${p(now.getUTCDate())}`;
-  const t = `${p(now.getUTCHours())}${p(now.getUTCMinutes())}${p(now.getUTCSeconds())}`;
-  return `${d}-${t}-${randomBytes(2).toString('hex')}`;
-}
-
-export function factsFingerprint(stable: unknown): string {
-  return createHash('sha256').update(canonicalJson(stable)).digest('hex');
-}
-
-function canonicalJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
-  if (v && typeof v === 'object')
-    return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
-  return JSON.stringify(v);
-}
-
-/** Keep the steps the operator selected with --from/--to/--only. */
-export function selectSteps<T extends { step: { id: string } }>(plan: T[], o: Pick<CliOptions, 'from' | 'to' | 'only' | 'failAt'>): T[] {
-  const ids = plan.map((p) => p.step.id);
-  for (const [flag, id] of [['--from', o.from], ['--to', o.to], ['--only', o.only], ['--fail-at', o.failAt]] as const) {
-    if (id && !ids.includes(id)) throw new UserError(`${flag} ${id}: no such step (steps: ${ids.join(', ')})`);
-  }
-  if (o.only) return plan.filter((p) => p.step.id === o.only);
-  const from = o.from ? ids.indexOf(o.from) : 0;
-  const to = o.to ? ids.indexOf(o.to) : ids.length - 1;
-  if (from > to) throw new UserError(`--from ${o.from} comes after --to ${o.to}`);
-  return plan.slice(from, to + 1);
-}
-
-export interface SavedPlan {
-  runbook: string;
-  runId: string;
-  config: string;
-  fingerprint: string;
-  steps: { id: string; title: string; actions: { cmd: string; undo: string[] }[] }[];
-}
-
-export function planToJson(runbook: string, runId: string, config: string, fingerprint: string, plan: PlannedStep<unknown, unknown>[]): SavedPlan {
-  return {
-    runbook,
-    runId,
-    config,
-    fingerprint,
-    steps: plan.map((p) => ({
-      id: p.step.id,
-      title: p.step.title,
-      actions: p.actions.map((a) => ({ cmd: describeCmd(a.cmd), undo: (a.undo ?? []).map(describeCmd) })),
-    })),
-  };
-}
+export { newRunId, planToJson, selectSteps, factsFingerprint } from './plan-file.ts';
 
 /** Entry point of every runbook: one error boundary, one line on failure, non-zero exit. */
 export async function runCli<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv = process.argv.slice(2)): Promise<never> {
@@ -371,68 +319,4 @@ async function withSpinner<T>(text: string, tty: boolean, print: (s: string) => 
   }
 }
 
-/** A rollback run leaves its account in the run's report (written by the run it undid), if there is one. */
-function appendToReport(runDir: string, section: string): void {
-  const report = resolve(runDir, 'report.md');
-  if (existsSync(report)) appendFileSync(report, `\n${section}`);
-}
-
 const verboseStack = (v: boolean) => v || process.env.CUTOVER_DEBUG === '1';
-
-/** A rollback that stopped at a failed undo: where, why, and that nothing older was touched. */
-function rollbackStoppedMessage(u: { undoFailures: string[]; unreachable?: boolean }, again: string): string {
-  const [first] = u.undoFailures;
-  return `ROLLBACK STOPPED at ${first}. Nothing older was undone, so nothing that may hold the only copy of data was removed; ${u.unreachable ? 'when the host is reachable again' : 'fix the cause, then'} run ${again} to continue the rollback`;
-}
-
-const keptNames = (kept: Resource[]) => [...new Set(kept.map((r) => r.name))].sort().join(', ');
-
-/** What a rollback leaves on purpose, and how the operator removes it once satisfied. */
-function leftLines(kept: Resource[], extra: string[]): string[] {
-  const volumes = [...new Set(kept.filter((r) => r.type === 'volume').map((r) => r.name))].sort();
-  const other = kept.filter((r) => r.type !== 'volume');
-  return [
-    ...(volumes.length ? [`kept on purpose: volumes ${volumes.join(', ')} (they may hold the only copy of writes the containers took); once bare metal is checked, remove them with: docker volume rm ${volumes.join(' ')}`] : []),
-    ...other.map((r) => `kept on purpose: ${r.type} ${r.name}`),
-    ...extra,
-  ];
-}
-
-/**
- * A --resume or --rollback of a run whose journal is on the host: this machine's copy is made the
- * host's when it has none (another machine started the run) or a shorter one (another machine went on
- * with it). Two copies that differ otherwise are refused: the operator decides which is the truth.
- */
-async function adoptHostJournal(journalPath: string, host: string, runId: string): Promise<void> {
-  const local = existsSync(journalPath) ? readFileSync(journalPath, 'utf8') : '';
-  if (!local && !host) throw new UserError(`no journal for run ${runId}, here (${journalPath}) or on the host: check the run id (--runs lists the host's runs)`);
-  if (host.length <= local.length) return;
-  if (!host.startsWith(local))
-    throw new UserError(`the journal of run ${runId} here (${journalPath}) and the host's differ: keep the one that is the truth (copy it over the other), then run again`);
-  mkdirSync(dirname(journalPath), { recursive: true });
-  writeFileSync(journalPath, host);
-}
-
-/**
- * One process per run: the host lock lets a run re-enter its own lock (for --resume), so a second
- * process on the same run id must be refused here while the first is alive.
- */
-function claimRun(runDir: string, runId: string): void {
-  mkdirSync(runDir, { recursive: true });
-  const pidFile = resolve(runDir, 'pid');
-  if (existsSync(pidFile)) {
-    const pid = Number(readFileSync(pidFile, 'utf8').trim());
-    let alive = false;
-    try {
-      if (pid && pid !== process.pid) {
-        process.kill(pid, 0);
-        // A killed process not yet reaped (zombie) is not running.
-        const stat = existsSync(`/proc/${pid}/stat`) ? readFileSync(`/proc/${pid}/stat`, 'utf8') : '';
-        alive = !/^\d+ \(.*\) Z/.test(stat);
-      }
-    } catch { /* not running */ }
-    if (alive) throw new UserError(`run ${runId} is still running (process ${pid}): wait for it, or stop it (Ctrl-C) before --resume/--rollback`);
-  }
-  writeFileSync(pidFile, `${process.pid}\n`);
-}
-
