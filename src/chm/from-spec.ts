@@ -31,6 +31,7 @@ export function chmConfigFromSpec(s: Spec, ctx: z.RefinementCtx): Record<string,
   }
   for (const name of Object.keys(s.data)) if (!(name in SHAPE.data)) return bad(['data', name], 'is not chroma, pdfs or transcripts');
   const { backend, frontend } = s.services;
+  for (const [n, svc] of [['backend', backend], ['frontend', frontend]] as const) if (svc.port === undefined) return bad(['services', n, 'port'], 'must be the port it listens on');
   if (!('context' in backend.build) || backend.build.dockerfile !== 'compose/Dockerfile.backend')
     return bad(['services', 'backend', 'build'], 'must be { dockerfile: compose/Dockerfile.backend, context: DIR } (CHM builds its backend on the host)');
   const dir = backend.build.context;

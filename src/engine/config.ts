@@ -7,8 +7,8 @@ import { UserError } from '../util/errors.ts';
  * Load a YAML config and validate it with zod. Every error names the file, the field, what was
  * wrong and an example of right (from `examples`, keyed by dotted field path).
  */
-export function loadConfig<T extends z.ZodType>(path: string, schema: T, examples: Record<string, string> = {}): z.infer<T> {
-  if (!existsSync(path)) throw new UserError(`config ${path} does not exist: pass --config FILE (see runbooks/*.example.yaml)`);
+export function loadConfig<T extends z.ZodType>(path: string, schema: T, examples: Record<string, string> = {}, flag = '--config FILE (see runbooks/*.example.yaml)'): z.infer<T> {
+  if (!existsSync(path)) throw new UserError(`config ${path} does not exist: pass ${flag}`);
   const doc = parseDocument(readFileSync(path, 'utf8'));
   if (doc.errors.length) {
     const e = doc.errors[0];

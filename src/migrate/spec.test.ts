@@ -24,6 +24,12 @@ function refusal(change: (s: Raw) => void): string {
 }
 
 describe('a spec: one app on one host, every rule between fields checked at load', () => {
+  it('the systemd lab app is a spec too: a web server and a worker with no port', () => {
+    const s = loadConfig(resolve(import.meta.dirname, '../../runbooks/specs/sdlab.yaml'), specSchema, specExamples);
+    expect(Object.values(s.services).map((v) => `${v.manager}:${v.name}:${v.port ?? '-'}`)).toEqual(['systemd:sdlab-web:8100', 'systemd:sdlab-worker:-']);
+    expect(writersOf(s)).toEqual(['web', 'worker']);
+  });
+
   it('CHM is a spec: its services, data sets, routes and neighbour', () => {
     const s = loadConfig(CHM, specSchema, specExamples);
     expect(Object.keys(s.services)).toEqual(['backend', 'frontend']);
@@ -48,6 +54,8 @@ describe('a spec: one app on one host, every rule between fields checked at load
       ['a field nobody reads (a typo)', (s) => { s.services.backend.prot = 1; }, /field `services\.backend`: Unrecognized key: "prot"/],
       ['a manager we do not know', (s) => { s.services.backend.manager = 'runit'; }, /field `services\.backend\.manager`: .*example: manager: systemd/],
       ['a hostname nginx would read as syntax', (s) => { s.routes[0].host = 'a.com; return 200'; }, /field `routes\.0\.host`: a DNS hostname/],
+      ['a check on a service with no port', (s) => { delete s.services.frontend.port; }, /field `services\.frontend\.check`: a check needs the port/],
+      ['a route to a service with no port', (s) => { delete s.services.frontend.port; s.services.frontend.check = 'none'; }, /field `routes\.1\.service`: services\.frontend has no port/],
       ['a neighbour that is the app itself', (s) => { s.neighbours[0].project = 'chm-chatbot'; }, /field `neighbours\.0\.project`: chm-chatbot is this app's own project/],
     ];
     for (const [what, change, expected] of cases) {

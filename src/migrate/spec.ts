@@ -32,8 +32,8 @@ const serviceSchema = z.object({
   manager: z.enum(['supervisor', 'pm2', 'systemd']),
   /** Its name under that manager (supervisor program, pm2 process, systemd unit). */
   name: serviceName,
-  /** The port it listens on, on bare metal and in its container. */
-  port,
+  /** The port it listens on, on bare metal and in its container (none: a background worker). */
+  port: port.optional(),
   check: check.default('none'),
   build,
   /** pm2: the ecosystem file that starts it again on a rollback. */
@@ -128,9 +128,13 @@ export const specSchema = z.object({
 
   const ports = new Map<number, string>();
   for (const [name, svc] of Object.entries(s.services)) {
-    const other = ports.get(svc.port);
-    if (other) bad(['services', name, 'port'], `${svc.port} is already services.${other}.port: each service needs its own port`);
-    ports.set(svc.port, name);
+    if (svc.port === undefined) {
+      if (svc.check !== 'none') bad(['services', name, 'check'], 'a check needs the port it asks on: give the service a port, or check: none');
+    } else {
+      const other = ports.get(svc.port);
+      if (other) bad(['services', name, 'port'], `${svc.port} is already services.${other}.port: each service needs its own port`);
+      ports.set(svc.port, name);
+    }
     if (svc.manager === 'pm2' && !svc.ecosystem) bad(['services', name, 'ecosystem'], 'a pm2 service needs its ecosystem file (a rollback starts it from there)');
   }
   for (const p of [s.nginx.port, ...(s.nginx.tls ? [s.nginx.tlsPort] : [])])
@@ -157,6 +161,7 @@ export const specSchema = z.object({
   const routed = new Map<string, number>();
   s.routes.forEach((r, i) => {
     if (!known(r.service)) bad(['routes', i, 'service'], `no service ${r.service} (services: ${list})`);
+    else if (s.services[r.service].port === undefined) bad(['routes', i, 'service'], `services.${r.service} has no port: nginx cannot send anyone to it`);
     const k = `${r.host}${r.prefix}`;
     if (routed.has(k)) bad(['routes', i, 'prefix'], `${r.host}${r.prefix} is already routes.${routed.get(k)}: one service per host and prefix`);
     routed.set(k, i);

@@ -23,7 +23,7 @@ const active = (unit: string) => ssh(`systemctl is-active ${unit} || true`);
 const enabled = (unit: string) => ssh(`systemctl is-enabled ${unit} || true`);
 /** The worker writes a line every 0.2 s: is it writing now? */
 const workerWrites = async () => {
-  const size = () => Number(ssh('stat -c %s /srv/sdlab/worker.log 2>/dev/null || echo 0'));
+  const size = () => Number(ssh('stat -c %s /srv/sdlab/data/worker.log 2>/dev/null || echo 0'));
   const a = size();
   await new Promise((r) => setTimeout(r, 1200));
   return size() > a;

@@ -50,7 +50,7 @@ up() {
   [ -f "$LAB/ssh/id_ed25519.pub" ] || die "no operator key: run bash scripts/lab.sh up first"
   ensure_image
   docker rm -f "$NAME" >/dev/null 2>&1 || true
-  rm -rf "$SHARED"; mkdir -p "$SHARED/web"; echo "sdlab web" >"$SHARED/web/index.html"
+  rm -rf "$SHARED"; mkdir -p "$SHARED/web" "$SHARED/data"; echo "sdlab web" >"$SHARED/web/index.html"
   install -m 644 "$LAB/ssh/id_ed25519.pub" "$LAB/sdlab-authorized_keys"
   docker run -d --name "$NAME" --hostname sdlab --label io.cutover.lab=sdlab \
     --tmpfs /run --tmpfs /run/lock -v /sys/fs/cgroup:/sys/fs/cgroup:ro \

@@ -1,0 +1,101 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { remote, sudo, type RemoteCommand } from '../engine/command.ts';
+import type { Probe } from '../engine/runbook.ts';
+import type { Spec, SpecService } from './spec.ts';
+
+/**
+ * What a spec says about the host, checked on the host before anything is planned (so in a dry run):
+ * each service is known to its manager and answers as its check says, each data set is where the spec
+ * says and of its kind, each build context, ecosystem file and image exists, each neighbour runs.
+ * Read-only. Every problem is one line naming the spec's field and the fix.
+ */
+export async function checkSpecOnHost(probe: Probe, s: Spec, cwd = process.cwd()): Promise<string[]> {
+  const problems: string[] = [];
+  const bad = (field: string, message: string) => problems.push(`\`${field}\`: ${message}`);
+  const ok = async (cmd: RemoteCommand) => (await probe({ ...cmd, reads: true })).code === 0;
+
+  if (!(await ok(sudo(['true'])))) {
+    problems.push(`\`ssh.user\`: ${s.ssh.user} cannot sudo without a password on the host: add \`${s.ssh.user} ALL=(ALL) NOPASSWD:ALL\` to /etc/sudoers.d/`);
+    return problems; // every check below reads as root
+  }
+  if (!(await ok(remote(['docker', 'info', '-f', '{{.ServerVersion}}']))))
+    bad('ssh.user', `the Docker engine is not reachable as ${s.ssh.user}: start dockerd and add ${s.ssh.user} to the docker group`);
+  if (!(await ok(remote(['id', '-u', s.owner])))) bad('owner', `no user ${s.owner} on the host: name the account that owns the data`);
+
+  for (const [name, svc] of Object.entries(s.services)) {
+    const at = `services.${name}`;
+    const known = await managerKnows(probe, svc, s.owner);
+    if (known !== true) bad(`${at}.name`, known);
+    if ('context' in svc.build) {
+      if (!(await ok(sudo(['test', '-d', svc.build.context])))) bad(`${at}.build.context`, `${svc.build.context} is not a directory on the host: the build context is the service's source there`);
+      const df = resolve(cwd, svc.build.dockerfile);
+      if (!existsSync(df)) bad(`${at}.build.dockerfile`, `${df} does not exist on this machine (it is uploaded into the context): fix the path (relative paths are from the working directory, as ssh.key)`);
+    } else if (!(await ok(remote(['docker', 'image', 'inspect', '-f', '{{.Id}}', svc.build.image]))))
+      bad(`${at}.build.image`, `no image ${svc.build.image} on the host (nothing is pulled): build or load it there first`);
+    if (svc.ecosystem && !(await ok(sudo(['test', '-f', svc.ecosystem])))) bad(`${at}.ecosystem`, `${svc.ecosystem} is not a file on the host: pm2 starts ${svc.name} from it on a rollback`);
+    if (typeof svc.check === 'object' && known === true) {
+      if ('http' in svc.check) {
+        const code = (await probe(remote(['curl', '-s', '-m', '5', '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${svc.port}${svc.check.http}`], { reads: true }))).stdout.trim() || '000';
+        if (!/^2\d\d$/.test(code)) bad(`${at}.check.http`, `${svc.name} answers ${code === '000' ? 'nothing' : `HTTP ${code}`} at http://127.0.0.1:${svc.port}${svc.check.http}: fix the path or the port, or check: { tcp: true }`);
+      } else if (!(await ok(remote(['python3', '-c', 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 3)', String(svc.port)]))))
+        bad(`${at}.port`, `nothing accepts a connection on 127.0.0.1:${svc.port}: is ${svc.name} running, on that port?`);
+    }
+  }
+
+  for (const [name, d] of Object.entries(s.data)) {
+    const at = `data.${name}`;
+    if (d.kind === 'postgres') {
+      const pg = d.postgres!;
+      if (!(await ok(sudo(['-u', 'postgres', 'psql', '-X', '-At', '-d', pg.db, '-c', 'select 1']))))
+        bad(`${at}.postgres.db`, `psql as postgres cannot open database ${pg.db} on the host: is PostgreSQL running there, with that database?`);
+      continue;
+    }
+    if (!(await ok(sudo(['test', '-d', d.path])))) {
+      bad(`${at}.path`, `${d.path} is not a directory on the host: fix the path`);
+      continue;
+    }
+    if (d.kind === 'chromadb' && !(await ok(sudo(['test', '-f', `${d.path}/chroma.sqlite3`]))))
+      bad(`${at}.kind`, `${d.path} has no chroma.sqlite3: it is not a ChromaDB persist dir (kind files, or the right path)`);
+    for (const [i, f] of (d.files ?? []).entries()) {
+      // SQLite's 16-byte header, read as root: the file the app writes, not a stale copy beside it
+      const isDb = await ok(sudo(['python3', '-c', 'import sys; sys.exit(open(sys.argv[1], "rb").read(16) != b"SQLite format 3\\0")', `${d.path}/${f}`]));
+      if (!isDb) bad(`${at}.files.${i}`, `${d.path}/${f} is not a SQLite database on the host (no "SQLite format 3" header): fix the name, or leave files out to find them by header`);
+    }
+  }
+
+  for (const [i, n] of s.neighbours.entries()) {
+    const ids = (await probe(remote(['docker', 'ps', '-q', '--filter', `label=com.docker.compose.project=${n.project}`], { reads: true }))).stdout.trim();
+    if (!ids) bad(`neighbours.${i}.project`, `no running container of compose project ${n.project} on the host: a neighbour the migration must leave untouched has to be running to be proven untouched`);
+    if (n.network && !(await ok(remote(['docker', 'network', 'inspect', '-f', '{{.Id}}', n.network])))) bad(`neighbours.${i}.network`, `no docker network ${n.network} on the host`);
+    if (n.dump && !(await ok(remote(['docker', 'inspect', '-f', '{{.State.Running}}', n.dump.container])))) bad(`neighbours.${i}.dump.container`, `no container ${n.dump.container} on the host`);
+  }
+  for (const [i, img] of s.images.entries())
+    if (!(await ok(remote(['docker', 'image', 'inspect', '-f', '{{.Id}}', img])))) bad(`images.${i}`, `no image ${img} on the host (nothing is pulled): load it there first`);
+  if (!(await ok(remote(['docker', 'image', 'inspect', '-f', '{{.Id}}', s.helperImage])))) bad('helperImage', `no image ${s.helperImage} on the host: it fills and checks the volumes (python3 in it)`);
+  if (s.nginx.tls)
+    for (const k of ['cert', 'key'] as const)
+      if (!(await ok(sudo(['test', '-r', s.nginx.tls[k]])))) bad(`nginx.tls.${k}`, `${s.nginx.tls[k]} is not a readable file on the host`);
+  return problems;
+}
+
+/** true, or one line: the service is not known to its manager on the host. */
+async function managerKnows(probe: Probe, svc: SpecService, owner: string): Promise<true | string> {
+  switch (svc.manager) {
+    case 'supervisor': {
+      const r = await probe(sudo(['supervisorctl', 'status', svc.name], { reads: true }));
+      if (/no such process|ERROR \(no such/i.test(r.stdout + r.stderr)) return `supervisor has no program ${svc.name} on the host (sudo supervisorctl status lists them): fix the name`;
+      if (r.code !== 0 && r.code !== 3) return `supervisorctl status ${svc.name} failed (exit ${r.code}): is supervisord running? ${(r.stderr || r.stdout).trim().split('\n').pop() ?? ''}`.trim();
+      return true;
+    }
+    case 'pm2': {
+      const r = await probe({ kind: 'remote', argv: ['pm2', 'describe', svc.name], user: owner, reads: true });
+      return r.code === 0 ? true : `pm2 (as ${owner}) has no process ${svc.name}: fix the name, or the owner whose pm2 runs it (pm2 ls lists them)`;
+    }
+    case 'systemd': {
+      const r = await probe(remote(['systemctl', 'show', '-p', 'LoadState', '--value', '--', svc.name], { reads: true }));
+      const state = r.stdout.trim();
+      return state === 'loaded' ? true : `systemd has no unit ${svc.name} on the host (LoadState ${state || 'unknown'}): fix the name (systemctl list-units lists them)`;
+    }
+  }
+}
