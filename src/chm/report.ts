@@ -1,62 +1,16 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Journal, replay } from '../engine/journal.ts';
+import { Journal } from '../engine/journal.ts';
+import { freezeSeconds, keptSection, runOutcome, snapshotSummary } from '../migrate/outcome.ts';
 import { formatBytes } from '../util/bytes.ts';
 import type { ChmConfig } from './config.ts';
 import type { ChmFacts } from './facts.ts';
 import { FREEZE } from './steps.ts';
 import { publicUrl, viaNginxPath } from './deploy-files.ts';
 
-/** Seconds from "writer stopped" to "containers serving the final data to the public" (the gate
- * open and the backend answering through it), read from the journal. */
-export function freezeWindow(journalPath: string): number | undefined {
-  const entries = Journal.read(journalPath);
-  const at = (p: { step: string; action: number }) => entries.find((e) => e.type === 'action-done' && e.step === p.step && e.index === p.action);
-  const stopped = at(FREEZE.start);
-  const serving = at(FREEZE.end);
-  if (!stopped || !serving) return undefined;
-  return (Date.parse(serving.t) - Date.parse(stopped.t)) / 1000;
-}
-
-/** The snapshot agent's summary line, from the journal: attempts and the writer's pause. */
-export function snapshotSummary(journalPath: string): { attempts: number; paused_ms?: number | null } | undefined {
-  const e = Journal.read(journalPath).filter((x) => x.type === 'action-done' && x.step === 'backup.snapshot').pop();
-  if (!e || e.type !== 'action-done' || !e.out) return undefined;
-  try {
-    return JSON.parse(e.out.split('\n').pop()!);
-  } catch {
-    return undefined;
-  }
-}
-
-/** What rollbacks of this run kept on purpose (data volumes the containers may have written to). */
-export function keptSection(journalPath: string): string[] {
-  const kept = replay(Journal.read(journalPath)).kept.filter((r) => r.type === 'volume').map((r) => r.name);
-  if (!kept.length) return [];
-  const names = [...new Set(kept)].sort();
-  return [
-    '## Kept on purpose by the rollback',
-    `Volumes ${names.map((n) => `\`${n}\``).join(', ')}: the containers were the writer, so they may hold the only copy of writes taken after the cutover. Once bare metal is checked: \`docker volume rm ${names.join(' ')}\`.`,
-    '',
-  ];
-}
-
-/** How the latest attempt of the run ended, from the journal (a resumed run counts its last attempt). */
-export function runOutcome(entries: ReturnType<typeof Journal.read>) {
-  const start = entries.map((e) => e.type === 'run' && e.mode !== 'rollback').lastIndexOf(true);
-  const latest = entries.slice(Math.max(0, start));
-  const failed = latest.filter((e) => e.type === 'run-failed').pop() as { step: string; error: string } | undefined;
-  const rolledBack = latest.some((e) => e.type === 'run-rolled-back');
-  const undoFailed = latest.filter((e) => e.type === 'undo-failed').pop() as { step: string; error: string } | undefined;
-  const finished = latest.some((e) => e.type === 'run-done') && !failed;
-  const lastDone = latest.filter((e) => e.type === 'step-done').pop() as { step: string } | undefined;
-  const result = finished
-    ? 'success'
-    : failed
-      ? `FAILED at ${failed.step}${undoFailed ? '; rollback STOPPED' : rolledBack ? '; rolled back' : '; not rolled back'}`
-      : `stopped after ${lastDone?.step ?? 'the start'} as asked (resumable)`;
-  return { failed, rolledBack, undoFailed, finished, result };
-}
+/** Seconds of CHM's write freeze, read from the journal (src/migrate/outcome.ts). */
+export const freezeWindow = (journalPath: string) => freezeSeconds(journalPath, FREEZE);
+export { keptSection, runOutcome, snapshotSummary };
 
 export function chmReport(ctx: { config: ChmConfig; facts: ChmFacts; runId: string; runDir: string; timings: Record<string, number> }): string {
   const { config: c, facts, runId, runDir, timings } = ctx;

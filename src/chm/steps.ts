@@ -11,14 +11,14 @@ import type { Action, Step } from '../engine/step.ts';
 import type { ChmConfig } from './config.ts';
 import { DATA_NAMES, VOLUMES, mediahubProbe, type ChmFacts } from './facts.ts';
 import { AGENT, KEPT_VOLUMES, hostBackupDir } from './paths.ts';
-import { SUPERVISOR_TOOL, serviceCommands } from './services.ts';
+import { SUPERVISOR_TOOL, serviceCommands } from '../migrate/services.ts';
 import { composeEnv, composeFile, nginxCheckUrl, nginxConf, viaNginxPath } from './deploy-files.ts';
 import { httpCheck, waitAnswers, waitHealthy } from '../engine/waits.ts';
+import { deltaIntoVolumes, nginxTest, parity, pgDump, restoreVolume, setGate, syncBack, verifyVolumes, type DataSet } from './ops.ts';
 import {
-  buildImage, deltaIntoVolumes, fetchFile, gateConf, keepVolume, mergeManifest, nginxTest, parity, pgDump, removeImage, restartContainer,
-  restoreVolume, setGate, settleCommands, snapshot, stopContainer, streamArchive, syncBack, uploadAgent, uploadTool, verifyVolumes,
-  type DataSet,
-} from './ops.ts';
+  buildImage, fetchFile, gateConf, keepVolume, mergeManifest, removeImage, restartContainer, settleCommands, snapshot, stopContainer, streamArchive,
+  uploadAgent, uploadTool,
+} from '../migrate/ops.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const read = (p: string) => readFileSync(resolve(ROOT, p), 'utf8');
@@ -76,10 +76,10 @@ export function chmSteps(c: ChmConfig): S[] {
     step('backup.prepare', 'make the host-side backup dir and upload the agent', ({ runId }) => [
       { cmd: sudo(['mkdir', '-p', `${hostBackupDir(runId)}/stage`], { says: `make the host-side backup dir ${hostBackupDir(runId)} (kept after the run)` }) },
       { cmd: uploadAgent(buildHostTool(resolve(ROOT, 'src/agent')).bundle) },
-      { cmd: uploadTool(SUPERVISOR_TOOL, read('src/chm/supervisor_boot.py'), 'the supervisord program editor') },
+      { cmd: uploadTool(SUPERVISOR_TOOL, read('src/migrate/supervisor_boot.py'), 'the supervisord program editor') },
     ]),
     step('backup.snapshot', 'consistent ChromaDB copy (SQLite backup API; index files copied until stable, else a short pause of the writer)', ({ runId }) => [
-      { cmd: snapshot(dataDir('chroma'), stageChroma(runId), c.chatbot.snapshot.attempts, pause) },
+      { cmd: snapshot(dataDir('chroma'), stageChroma(runId), { attempts: c.chatbot.snapshot.attempts, pause }) },
     ]),
     step('backup.stream', 'stream ChromaDB, PDFs and transcripts as tar: one pass to this machine and to a host-side copy; sha256 on both ends; per-file manifest from the same bytes', ({ runId, runDir, facts }) => [
       ...sets.map((d) => ({

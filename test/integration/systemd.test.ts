@@ -1,7 +1,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { serviceCommands } from '../../src/chm/services.ts';
+import { serviceCommands } from '../../src/migrate/services.ts';
 import type { RemoteCommand } from '../../src/engine/command.ts';
 import { SshExecutor } from '../../src/exec/ssh-executor.ts';
 import { SshConnection } from '../../src/ssh/connection.ts';
