@@ -34,6 +34,7 @@ export function parseOptions(name: string, argv: string[]): CliOptions {
   const program = new Command(name)
     .description(`runbook ${name}: normal run, --dry-run rehearsal, or --interactive step by step`)
     .option('-c, --config <file>', 'YAML config (default: the runbook\'s lab config)')
+    .option('--spec <file>', 'the app\'s spec (runbooks/migrate.ts; the same as --config)')
     .option('-n, --dry-run', 'print the exact plan (facts are read from the host) and change nothing', false)
     .option('--out <file>', 'with --dry-run: save the plan and the fingerprint of the facts it was made from')
     .option('--plan <file>', 'execute a saved plan; refused if the host changed since')
@@ -54,6 +55,8 @@ export function parseOptions(name: string, argv: string[]): CliOptions {
     .allowExcessArguments(false);
   parseOrExit(program, argv);
   const o = program.opts();
+  if (o.spec && o.config) throw new UserError('--spec and --config name the same file: give one');
+  if (o.spec) o.config = o.spec;
   const opts: CliOptions = { ...(o as CliOptions), rollbackOnFailure: o.rollback !== false && typeof o.rollback !== 'boolean' ? true : o.rollback !== false };
   // commander maps --rollback <id> and --no-rollback to the same key: split them.
   opts.rollback = typeof o.rollback === 'string' ? o.rollback : undefined;

@@ -10,7 +10,7 @@ import type { Spec, SpecService } from './spec.ts';
  * says and of its kind, each build context, ecosystem file and image exists, each neighbour runs.
  * Read-only. Every problem is one line naming the spec's field and the fix.
  */
-export async function checkSpecOnHost(probe: Probe, s: Spec, cwd = process.cwd()): Promise<string[]> {
+export async function checkSpecOnHost(probe: Probe, s: Spec, cwd = process.cwd(), o: { skipAnswers?: boolean } = {}): Promise<string[]> {
   const problems: string[] = [];
   const bad = (field: string, message: string) => problems.push(`\`${field}\`: ${message}`);
   const ok = async (cmd: RemoteCommand) => (await probe({ ...cmd, reads: true })).code === 0;
@@ -34,7 +34,7 @@ export async function checkSpecOnHost(probe: Probe, s: Spec, cwd = process.cwd()
     } else if (!(await ok(remote(['docker', 'image', 'inspect', '-f', '{{.Id}}', svc.build.image]))))
       bad(`${at}.build.image`, `no image ${svc.build.image} on the host (nothing is pulled): build or load it there first`);
     if (svc.ecosystem && !(await ok(sudo(['test', '-f', svc.ecosystem])))) bad(`${at}.ecosystem`, `${svc.ecosystem} is not a file on the host: pm2 starts ${svc.name} from it on a rollback`);
-    if (typeof svc.check === 'object' && known === true) {
+    if (typeof svc.check === 'object' && known === true && !o.skipAnswers) {
       if ('http' in svc.check) {
         const code = (await probe(remote(['curl', '-s', '-m', '5', '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${svc.port}${svc.check.http}`], { reads: true }))).stdout.trim() || '000';
         if (!/^2\d\d$/.test(code)) bad(`${at}.check.http`, `${svc.name} answers ${code === '000' ? 'nothing' : `HTTP ${code}`} at http://127.0.0.1:${svc.port}${svc.check.http}: fix the path or the port, or check: { tcp: true }`);

@@ -1,0 +1,42 @@
+/**
+ * Move any bare-metal app described by a spec onto Docker Compose, with nothing lost and a way back
+ * from every step: its services (supervisor, pm2, systemd), its data (files, SQLite, ChromaDB, a host
+ * PostgreSQL), its routes through an nginx reverse proxy. See README.md ("Writing a spec").
+ *   npx tsx runbooks/migrate.ts --spec runbooks/specs/sdlab.yaml [--dry-run | --interactive | --yes]
+ */
+import { runCli } from '../src/cli/main.ts';
+import { sshTarget } from '../src/engine/ssh-config.ts';
+import type { Runbook } from '../src/engine/runbook.ts';
+import { gatherSpec, specFingerprint, type SpecFacts } from '../src/migrate/facts.ts';
+import { hostBackupDir, settleCommands } from '../src/migrate/ops.ts';
+import { specReport } from '../src/migrate/report.ts';
+import { specExamples, specSchema } from '../src/migrate/spec.ts';
+import { specPlanNotes, specSteps } from '../src/migrate/steps.ts';
+
+/** How the operator runs it again (the hints after a failure name the same spec). */
+function command(argv: string[]): string {
+  const i = argv.findIndex((a) => a === '--spec' || a === '-c' || a === '--config');
+  const spec = i >= 0 ? argv[i + 1] : argv.find((a) => a.startsWith('--spec='))?.slice(7);
+  return `npx tsx runbooks/migrate.ts${spec ? ` --spec ${spec}` : ''}`;
+}
+
+export function migrateRunbook(argv: string[] = []): Runbook<typeof specSchema, SpecFacts> {
+  const cmd = command(argv);
+  return {
+    name: 'migrate',
+    command: cmd,
+    defaultConfig: 'runbooks/specs/sdlab.yaml',
+    schema: specSchema,
+    examples: specExamples,
+    ssh: (s) => sshTarget(s.ssh),
+    gather: (probe, s, { runId, resuming, backupsDir }) => gatherSpec(probe, s, runId, resuming, backupsDir),
+    fingerprint: specFingerprint,
+    steps: specSteps,
+    settle: (_s, runId) => settleCommands(runId),
+    planNotes: specPlanNotes,
+    leftAfterRollback: (_s, runId) => [`kept on purpose: the host-side backup ${hostBackupDir(runId)} (never deleted by a rollback)`],
+    report: specReport(cmd),
+  };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await runCli(migrateRunbook(process.argv.slice(2)));

@@ -1,0 +1,94 @@
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { describe as show } from '../engine/command.ts';
+import { specSchema } from './spec.ts';
+import { composeFile, nginxConf } from './deploy.ts';
+import { specSteps } from './steps.ts';
+import type { SpecFacts } from './facts.ts';
+
+/** An app unlike CHM, written here (not the lab's spec): a web app, a worker, a host PostgreSQL, SQLite and uploads. */
+const spec = () => specSchema.parse({
+  app: 'shop',
+  ssh: { host: 'h.example', user: 'ops', key: '/k' },
+  owner: 'shop',
+  deployDir: '/srv/shop/deploy',
+  services: {
+    web: { manager: 'systemd', name: 'shop-web', port: 8100, check: { http: '/health' }, build: { dockerfile: 'runbooks/specs/sdlab/web.Dockerfile', context: '/opt/shop' }, env: { PGHOST: 'db' }, secrets: ['PGPASSWORD'] },
+    worker: { manager: 'systemd', name: 'shop-worker', build: { image: 'python:3.11-slim' } },
+    db: { manager: 'systemd', name: 'postgresql', port: 5432, check: { tcp: true }, build: { image: 'postgres:16-alpine' } },
+  },
+  data: {
+    appdb: { path: '/srv/shop/data', kind: 'sqlite', writers: ['web', 'worker'], mount: '/data' },
+    uploads: { path: '/srv/shop/uploads', kind: 'files', writers: ['web'], mount: '/uploads' },
+    pg: { path: '/var/lib/postgresql/15/main', kind: 'postgres', writers: ['web'], mount: '/var/lib/postgresql/data', postgres: { db: 'shop', user: 'shop', into: 'db' } },
+  },
+  routes: [{ host: 'shop.example.com', prefix: '/', service: 'web' }, { host: 'shop.example.com', prefix: '/api/', service: 'web', stripPrefix: true }],
+  nginx: { bind: '127.0.0.1', port: 8180 },
+});
+const facts: SpecFacts = { dataBytes: { appdb: 10, uploads: 20 }, hostFree: 1, neighbours: {}, ports: '', volumes: {}, images: [] };
+const RUN = '20261203-000000-abcd';
+
+function plan() {
+  process.env.PGPASSWORD = 'lab-secret-never-printed';
+  const s = spec();
+  return specSteps(s).map((st) => ({ id: st.id, st, actions: st.plan({ config: s, facts, runId: RUN, runDir: '/tmp/x' }) }));
+}
+const lines = (id: string) => plan().find((p) => p.id === id)!.actions.map((a) => show(a.cmd));
+
+describe('a migration planned from a spec alone', () => {
+  it('has CHM\'s stages, and a stop for the services that write nothing (the host PostgreSQL) only after the gate opened', () => {
+    expect(plan().map((p) => p.id)).toEqual(['backup.prepare', 'backup.snapshot', 'backup.stream', 'volumes.create', 'volumes.restore', 'deploy.upload', 'deploy.build',
+      'deploy.nginx-test', 'deploy.up', 'deploy.postgres', 'verify.endpoints', 'verify.parity', 'cutover.stop-writer', 'cutover.delta', 'cutover.restart',
+      'cutover.parity', 'cutover.open', 'cutover.stop-others', 'cutover.disable']);
+    expect(lines('cutover.stop-writer')).toEqual(['remote (sudo): systemctl stop shop-web', 'remote (sudo): systemctl stop shop-worker']);
+    expect(lines('cutover.stop-others')).toEqual(['remote (sudo): systemctl stop postgresql']);
+    expect(plan().find((p) => p.id === 'cutover.open')!.st.takesWrites).toBe(true);
+  });
+
+  it('copies the SQLite data set with the backup API, found by header, pausing both its writers only if it keeps changing', () => {
+    const [snap] = lines('backup.snapshot');
+    expect(snap).toMatch(/agent\.pyz snapshot \/srv\/shop\/data \/var\/lib\/cutover\/backups\/20261203-000000-abcd\/stage\/appdb --find-dbs --attempts 5 --pause /);
+    expect(snap).toContain('systemctl stop shop-web && ');
+    const stream = lines('backup.stream').join('\n');
+    expect(stream).toContain('tar-stream /srv/shop/uploads /var/lib/cutover/backups/20261203-000000-abcd/uploads.tar');
+    expect(stream).toContain('tar-stream /var/lib/cutover/backups/20261203-000000-abcd/stage/appdb /var/lib/cutover/backups/20261203-000000-abcd/appdb.tar /var/lib/cutover/backups/20261203-000000-abcd/stage/appdb.live-stat.json');
+    expect(lines('backup.stream').join('\n')).toContain('pg_data.py dump shop /var/lib/cutover/backups/20261203-000000-abcd/pg.dump');
+  });
+
+  it('starts the worker (no route, no gate) only at the cutover, on the final data; the web behind the closed gate at deploy', () => {
+    expect(lines('deploy.up')[0]).toMatch(/compose -p shop .* up -d --wait --no-build web db nginx$/);
+    expect(lines('cutover.restart').join('\n')).toMatch(/docker restart shop-web[\s\S]*up -d --no-build --no-deps worker/);
+  });
+
+  it('every change has a way back; the rollback after the gate opened copies files and the database back, the old ones kept', () => {
+    const p = plan();
+    for (const id of ['volumes.create', 'deploy.up', 'deploy.build', 'cutover.stop-writer', 'cutover.restart', 'cutover.open', 'cutover.stop-others', 'cutover.disable'])
+      expect(p.find((x) => x.id === id)!.actions.some((a) => a.undo?.length), id).toBe(true);
+    const undo = p.find((x) => x.id === 'cutover.open')!.actions[0].undo!.map(show).join('\n');
+    expect(undo).toMatch(/close the gate|nginx -s reload/);
+    expect(undo).toMatch(/docker stop shop-web[\s\S]*docker stop shop-worker[\s\S]*sync-back-all 20261203-000000-abcd[\s\S]*pg_data\.py sync-back shop-db shop shop shop_pre_rollback_20261203_000000_abcd/);
+    for (const x of p.filter((y) => y.id.startsWith('backup.'))) for (const a of x.actions) expect(a.undo ?? []).toEqual([]);
+  });
+
+  it('never prints a secret: the secrets file is [REDACTED] in the plan', () => {
+    const all = JSON.stringify(plan().map((p) => p.actions.map((a) => show(a.cmd))));
+    expect(all).not.toContain('lab-secret-never-printed');
+    expect(all).toContain('[REDACTED] -> /srv/shop/deploy/secrets-web.env (mode 600)');
+  });
+
+  it('renders compose with external volumes at the spec\'s mounts, and nginx with the gate in each server and the prefix stripped', () => {
+    const c = parse(composeFile(spec(), RUN));
+    expect(c.name).toBe('shop');
+    expect(c.volumes).toEqual({ shop_appdb: { external: true }, shop_uploads: { external: true }, shop_pg: { external: true } });
+    expect(c.services.web.volumes).toEqual(['shop_appdb:/data', 'shop_uploads:/uploads']);
+    expect(c.services.worker.volumes).toEqual(['shop_appdb:/data']);
+    expect(c.services.db.volumes).toEqual(['shop_pg:/var/lib/postgresql/data']);
+    expect(c.services.web.image).toBe(`shop-web:${RUN}`);
+    expect(c.services.web.depends_on).toEqual(['db']);
+    expect(c.services.nginx.ports).toEqual(['127.0.0.1:8180:80']);
+    const n = nginxConf(spec());
+    expect(n.match(/include \/etc\/nginx\/gate\/app\.conf;/g)).toHaveLength(1);
+    expect(n).toMatch(/location \/api\/ \{\n\s+set \$up_web http:\/\/web:8100;\n\s+rewrite \^\/api\/\(\.\*\)\$ \/\$1 break;/);
+    expect(n).toContain('return 444;');
+  });
+});

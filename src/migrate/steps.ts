@@ -1,0 +1,222 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { remote, sudo, type RemoteCommand } from '../engine/command.ts';
+import { HOST_STATE, makeDir, writeFile } from '../engine/files.ts';
+import { buildHostTool } from '../engine/host-tool.ts';
+import type { Action, Step } from '../engine/step.ts';
+import { httpCheck, waitAnswers } from '../engine/waits.ts';
+import { formatBytes } from '../util/bytes.ts';
+import {
+  container, fileSets, imageTag, nginxContainer, pgSets, projectNetwork, routed, startedAtCutover, startedAtDeploy, volumeName, volumeOwner,
+  writers,
+} from './app.ts';
+import { waitBareMetal, waitContainer } from './checks.ts';
+import { GATE_FILE, TLS_MOUNT, checkUrl, composeFile, nginxConf, secretsEnv, secretsFileName, viaRoute } from './deploy.ts';
+import type { SpecFacts } from './facts.ts';
+import { neighbourProbe } from './facts.ts';
+import {
+  AGENT, buildImage, deltaIntoVolumes, fetchFile, gateConf, hostBackupDir, keepVolume, mergeManifest, nginxTest, parity, removeImage,
+  restartContainer, restoreVolume, setGate, snapshot, stopContainer, streamArchive, syncBack, uploadAgent, uploadTool, verifyVolumes,
+  type VolumeSet,
+} from './ops.ts';
+import { SUPERVISOR_TOOL, serviceCommands } from './services.ts';
+import type { Spec } from './spec.ts';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+/** The PostgreSQL data tool (src/migrate/pg_data.py), uploaded for each run that moves a PostgreSQL. */
+export const PG_TOOL = `${HOST_STATE}/pg_data.py`;
+/** The write freeze, as journal actions: from the bare-metal writers stopped to the gate open. */
+export const SPEC_FREEZE = { start: { step: 'cutover.stop-writer', action: 0 }, end: { step: 'cutover.open', action: 0 } };
+
+type S = Step<Spec, SpecFacts>;
+const step = (id: string, title: string, plan: S['plan'], destructive = false): S => ({ id, title, plan, destructive });
+
+/**
+ * The migration of any app by its spec, in the same stages as CHM's (backup, volumes, deploy, verify,
+ * cutover), built only from the spec: what is an app's lives there (src/migrate/spec.ts), what makes
+ * the move safe here and in src/migrate/ops.ts.
+ */
+export function specSteps(s: Spec): S[] {
+  const files = fileSets(s);
+  const pgs = pgSets(s);
+  const owner = `${s.owner}:${s.owner}`;
+  const net = projectNetwork(s);
+  const svc = (k: string, runId = 'RUN') => serviceCommands({ ...s.services[k], name: s.services[k].name }, s.owner, runId);
+  const w = writers(s);
+  const others = Object.keys(s.services).filter((k) => !w.includes(k));
+  const stage = (runId: string, key: string) => `${hostBackupDir(runId)}/stage/${key}`;
+  const staged = files.filter((f) => f.d.kind !== 'files');
+  const compose = (...args: string[]) => ['docker', 'compose', '-p', s.app, '-f', `${s.deployDir}/compose.yaml`, ...args];
+  const dockerfile = (k: string) => `Dockerfile.cutover-${k}`;
+  const built = Object.entries(s.services).filter(([, v]) => 'dockerfile' in v.build).map(([k, v]) => ({ k, ...(v.build as { dockerfile: string; context: string }) }));
+  const gateFile = `${s.deployDir}/gate/${GATE_FILE}`;
+  const gate = (runId: string, open: boolean) => setGate(gateFile, owner, nginxContainer(s), gateConf(runId, open, s.app, `${s.app}'s data`), open, `${s.app}'s containers`);
+  const byOwner = (sets: typeof files) => [...new Set(sets.map((f) => volumeOwner(s, f.d)))].map((o) => ({ o, sets: sets.filter((f) => volumeOwner(s, f.d) === o) }));
+  const pgDumpAt = (runId: string, key: string, final = false) => `${hostBackupDir(runId)}/${key}${final ? '.final' : ''}.dump`;
+  const viaNginx = (runId?: string) => s.routes.map((r) => {
+    const c = s.services[r.service].check;
+    const p = typeof c === 'object' && 'http' in c ? viaRoute(s, r.service, c.http) : undefined;
+    const path = p && p.path.startsWith(r.prefix) ? p.path : r.prefix;
+    return waitAnswers(checkUrl(s, path), `${r.service} through nginx (Host ${r.host}; see docker logs ${container(s, r.service)})`,
+      { host: r.host, token: runId, strict: path !== r.prefix, seconds: 60, insecure: Boolean(s.nginx.tls) });
+  });
+  const waits = (keys: string[], runId: string) => keys.map((k) => waitContainer(s, k, runId, net)).filter((c): c is RemoteCommand => Boolean(c)).map((cmd) => ({ cmd }));
+  const neighboursSame = (facts: SpecFacts): Action[] => s.neighbours.map((n) => ({
+    cmd: { ...neighbourProbe(n.project), says: `list ${n.project}'s containers: must be the same, same start times` },
+    check: (r) => {
+      const now = r.stdout.trim().split('\n').filter(Boolean);
+      if (JSON.stringify(now) !== JSON.stringify(facts.neighbours[n.project]))
+        throw new Error(`${n.project}'s containers changed during the migration (before: ${facts.neighbours[n.project]?.length ?? 0}, now: ${now.length}): stop and inspect`);
+    },
+  }));
+
+  const steps: S[] = [
+    // ---- backup: never undone, never deleted by a rollback
+    step('backup.prepare', 'make the host-side backup dir and upload the agent', ({ runId }) => [
+      { cmd: sudo(['mkdir', '-p', `${hostBackupDir(runId)}/stage`], { says: `make the host-side backup dir ${hostBackupDir(runId)} (kept after the run)` }) },
+      { cmd: uploadAgent(buildHostTool(resolve(ROOT, 'src/agent')).bundle) },
+      ...(pgs.length ? [{ cmd: uploadTool(PG_TOOL, readFileSync(resolve(ROOT, 'src/migrate/pg_data.py'), 'utf8'), 'the PostgreSQL data tool') }] : []),
+      ...(Object.values(s.services).some((v) => v.manager === 'supervisor') ? [{ cmd: uploadTool(SUPERVISOR_TOOL, readFileSync(resolve(ROOT, 'src/migrate/supervisor_boot.py'), 'utf8'), 'the supervisord program editor') }] : []),
+    ]),
+    ...(staged.length ? [step('backup.snapshot', 'consistent copies of the SQLite data sets (backup API; other files copied until stable, else a short pause of their writers)', ({ runId }) =>
+      staged.map((f) => ({
+        cmd: snapshot(f.live, stage(runId, f.key), {
+          attempts: f.d.snapshot.attempts,
+          dbs: f.d.kind === 'chromadb' ? undefined : (f.d.files ?? 'find'),
+          what: f.d.kind === 'chromadb' ? 'the live ChromaDB' : `data set ${f.key}`,
+          pause: f.d.snapshot.pauseWriter ? { stop: f.d.writers.map((k) => svc(k).stop), start: f.d.writers.map((k) => svc(k).start) } : undefined,
+        }),
+      })))] : []),
+    step('backup.stream', 'archive every data set: one pass to this machine and to a host-side copy, sha256 on both ends; PostgreSQL dumped', ({ runId, runDir, facts }) => [
+      ...files.map((f) => ({
+        cmd: f.d.kind === 'files'
+          ? streamArchive(runId, runDir, f.key, f.live, facts.dataBytes[f.key] ?? 0)
+          : streamArchive(runId, runDir, f.key, stage(runId, f.key), facts.dataBytes[f.key] ?? 0, `${stage(runId, f.key)}.live-stat.json`),
+      })),
+      ...(files.length ? [{ cmd: mergeManifest(runId, files.map((f) => f.key)) }, { cmd: fetchFile(`${hostBackupDir(runId)}/manifest.json`, `${runDir}/manifest.json`) }] : []),
+      ...pgs.flatMap((p) => [
+        { cmd: sudo(['python3', PG_TOOL, 'dump', p.db, pgDumpAt(runId, p.key)], { says: `pg_dump the host's database ${p.db} to ${pgDumpAt(runId, p.key)} (sha256 beside it)` }) },
+        { cmd: { ...fetchFile(pgDumpAt(runId, p.key), `${runDir}/${p.key}.dump`), sha256File: `${pgDumpAt(runId, p.key)}.sha256` } },
+      ]),
+      ...s.neighbours.filter((n) => n.dump).map((n) => ({
+        cmd: { kind: 'download' as const, argv: ['docker', 'exec', n.dump!.container, 'pg_dump', '-U', n.dump!.user, n.dump!.db], localPath: `${runDir}/${n.project}.sql`, label: `${n.project} pg_dump`, says: `dump ${n.project}'s database ${n.dump!.db} (container ${n.dump!.container}), a safety net` },
+      })),
+    ]),
+
+    // ---- volumes
+    step('volumes.create', 'create the data volumes, labelled with this run', ({ runId }) =>
+      Object.keys(s.data).map((k) => ({
+        cmd: { kind: 'docker' as const, op: 'volumeCreate' as const, name: volumeName(s, k), labels: { 'io.cutover.run': runId, 'io.cutover.data': k } },
+        undo: [{ kind: 'docker' as const, op: 'volumeRemoveOwned' as const, name: volumeName(s, k), runId }],
+        // Once the containers took writes (cutover.open on), a rollback keeps the volume instead.
+        undoKind: 'destroys-data' as const,
+        keep: [keepVolume(volumeName(s, k), runId)],
+        creates: [{ type: 'volume' as const, name: volumeName(s, k) }],
+      })),
+    ),
+    ...(files.length ? [step('volumes.restore', 'restore each file data set\'s volume from the host-side archive, verify every file against the manifest', ({ runId }) =>
+      files.map((f) => ({ cmd: restoreVolume(s.helperImage, runId, f, volumeOwner(s, f.d)), undoneBy: `removing volume ${f.volume} (volumes.create)` })))] : []),
+
+    // ---- deploy
+    step('deploy.upload', 'upload compose, nginx, secrets and Dockerfiles (keeping any file they overwrite)', ({ runId }) => [
+      { ...makeDir(s.deployDir, runId, owner), undoKind: 'removes-ours' as const },
+      ...writeFile(`${s.deployDir}/compose.yaml`, composeFile(s, runId), runId, { owner }),
+      ...Object.entries(s.services).filter(([, v]) => v.secrets.length).flatMap(([k]) => writeFile(`${s.deployDir}/${secretsFileName(k)}`, secretsEnv(s, k), runId, { owner, mode: '600' })),
+      ...writeFile(`${s.deployDir}/nginx.conf`, nginxConf(s), runId, { owner }),
+      ...writeFile(gateFile, gateConf(runId, false, s.app, `${s.app}'s data`), runId, { owner }),
+      ...built.flatMap((b) => writeFile(`${b.context}/${dockerfile(b.k)}`, readFileSync(resolve(b.dockerfile), 'utf8'), runId, { owner })),
+    ]),
+    ...(built.length ? [step('deploy.build', 'build the services\' images on the host, offline', ({ runId }) =>
+      built.map((b) => ({
+        cmd: buildImage(b.context, dockerfile(b.k), imageTag(s, b.k, runId)),
+        undo: [removeImage(imageTag(s, b.k, runId))],
+        undoKind: 'removes-ours' as const,
+        creates: [{ type: 'image' as const, name: imageTag(s, b.k, runId) }],
+      })))] : []),
+    step('deploy.nginx-test', 'nginx -t on the uploaded config', () => [
+      { cmd: nginxTest(s.deployDir, 'none', s.nginx.tls ? ['-v', `${s.nginx.tls.cert}:${TLS_MOUNT.cert}:ro`, '-v', `${s.nginx.tls.key}:${TLS_MOUNT.key}:ro`] : []) },
+    ]),
+    step('deploy.up', `start ${s.app}'s compose project behind the closed gate (${startedAtDeploy(s).join(', ')}, nginx); a writer no route reaches starts at the cutover`, ({ runId }) => [
+      {
+        cmd: remote(compose('up', '-d', '--wait', '--no-build', ...startedAtDeploy(s), 'nginx'), { says: `start compose project ${s.app} (${s.deployDir}/compose.yaml): ${[...startedAtDeploy(s).map((k) => container(s, k)), nginxContainer(s)].join(', ')}` }),
+        // the data volumes are external: compose down never removes them
+        undo: [remote(compose('down', '--remove-orphans'), { okCodes: [0, 1, 14], says: `stop and remove compose project ${s.app}'s containers (its data volumes are external: never removed by compose)` })],
+        undoKind: 'removes-ours' as const,
+        creates: [...Object.keys(s.services).map((k) => ({ type: 'container' as const, name: container(s, k) })), { type: 'container' as const, name: nginxContainer(s) }],
+      },
+      ...waits(startedAtDeploy(s), runId),
+    ]),
+    ...(pgs.length ? [step('deploy.postgres', 'restore each PostgreSQL dump into its compose PostgreSQL service', ({ runId }) =>
+      pgs.map((p) => ({
+        cmd: sudo(['python3', PG_TOOL, 'restore', p.container, p.user, p.db, pgDumpAt(runId, p.key)], { says: `make database ${p.db} in ${p.container} anew from ${p.key}.dump (owner ${p.user})` }),
+        undoneBy: `removing volume ${p.volume} (volumes.create)`,
+      })))] : []),
+
+    // ---- verify (read-only)
+    step('verify.endpoints', 'through nginx with Host headers, through the closed gate with this run\'s header; the spec\'s checks', ({ runId }) => [
+      ...viaNginx(runId).map((cmd) => ({ cmd })),
+      ...s.checks.map((c) => ({ cmd: httpCheck(checkUrl(s, c.path), { host: c.host, token: runId, insecure: Boolean(s.nginx.tls) }) })),
+    ]),
+    step('verify.parity', 'the volumes the containers run on still hold exactly the backup; the neighbours unchanged', ({ runId, facts }) => [
+      ...(files.length ? [{ cmd: verifyVolumes(s.helperImage, runId, files) }] : []),
+      ...neighboursSame(facts),
+    ]),
+
+    // ---- cutover: the write freeze starts when the writers stop
+    step('cutover.stop-writer', `stop the bare-metal writers (${w.join(', ')}): write freeze starts`, () =>
+      w.map((k) => ({ cmd: svc(k).stop, undo: [svc(k).start, ...[waitBareMetal(s, k)].filter((c): c is RemoteCommand => Boolean(c))] })), true),
+    step('cutover.delta', 'move only what changed since the backup into the volumes (fresh SQLite copies); PostgreSQL dumped again and restored', ({ runId }) => [
+      ...byOwner(files).map(({ o, sets }) => ({ cmd: deltaIntoVolumes(s.helperImage, runId, sets, o), undoneBy: 'removing the volumes (volumes.create); bare metal is only read' })),
+      ...pgs.flatMap((p) => [
+        { cmd: sudo(['python3', PG_TOOL, 'dump', p.db, pgDumpAt(runId, p.key, true)], { says: `pg_dump the host's database ${p.db} again, its writers stopped` }) },
+        { cmd: sudo(['python3', PG_TOOL, 'restore', p.container, p.user, p.db, pgDumpAt(runId, p.key, true)], { says: `make database ${p.db} in ${p.container} anew from the final dump` }), undoneBy: `removing volume ${p.volume} (volumes.create)` },
+      ]),
+    ]),
+    step('cutover.restart', 'start the writers\' containers on the final data (the gate stays closed)', ({ runId }) => [
+      ...w.filter((k) => routed(s).has(k)).map((k) => ({ cmd: restartContainer(container(s, k)), undo: [stopContainer(container(s, k))] })),
+      ...(startedAtCutover(s).length ? [{
+        cmd: remote(compose('up', '-d', '--no-build', '--no-deps', ...startedAtCutover(s)), { says: `start ${startedAtCutover(s).map((k) => container(s, k)).join(', ')} (no route reaches them: they start on the final data)` }),
+        undo: startedAtCutover(s).map((k) => stopContainer(container(s, k))),
+      }] : []),
+      ...waits(w, runId),
+      ...viaNginx(runId).map((cmd) => ({ cmd })),
+    ]),
+    step('cutover.parity', 'final parity before anyone else can write: the volumes and databases hold exactly the bare-metal data', ({ runId }) => [
+      ...(files.length ? [{ cmd: parity(s.helperImage, runId, files) }] : []),
+      ...pgs.map((p) => ({ cmd: sudo(['python3', PG_TOOL, 'parity', p.db, p.container, p.user], { says: `check that ${p.container}'s database ${p.db} holds exactly the host's, table by table`, reads: true }) })),
+    ]),
+    {
+      ...step('cutover.open', 'open the gate: the containers take the public\'s reads and writes (the write freeze ends)', ({ runId }) => [
+        {
+          cmd: gate(runId, true),
+          // The way back once the public could write to the containers: close the gate, stop the container
+          // writers, copy whatever they changed back to bare metal (the old data kept beside it).
+          undo: [
+            gate(runId, false),
+            ...w.map((k) => stopContainer(container(s, k))),
+            ...(files.length ? [syncBack(s.helperImage, runId, files as VolumeSet[])] : []),
+            ...pgs.map((p) => sudo(['python3', PG_TOOL, 'sync-back', p.container, p.user, p.db, `${p.db}_pre_rollback_${runId.replace(/-/g, '_')}`, `${hostBackupDir(runId)}/${p.key}.rollback.dump`],
+              { says: `copy what ${p.container} wrote to ${p.db} back to the host's PostgreSQL (the host's database kept as ${p.db}_pre_rollback_…)` })),
+          ],
+        },
+        ...viaNginx().map((cmd) => ({ cmd })),
+      ], true),
+      // From here the public writes to the containers: the volumes may hold the only copy of its writes.
+      takesWrites: true,
+    },
+    ...(others.length ? [step('cutover.stop-others', `stop the other bare-metal services (${others.join(', ')})`, () =>
+      others.map((k) => ({ cmd: svc(k).stop, undo: [svc(k).start, ...[waitBareMetal(s, k)].filter((c): c is RemoteCommand => Boolean(c))] })), true)] : []),
+    step('cutover.disable', 'keep every bare-metal service from starting at boot', ({ runId }) =>
+      Object.keys(s.services).map((k) => ({ cmd: svc(k, runId).disable, undo: [svc(k, runId).enable] })), true),
+  ];
+  return steps;
+}
+
+/** What the dry run's summary says: the write freeze, and why some changes are never undone. */
+export function specPlanNotes(s: Spec, facts: SpecFacts): string[] {
+  const total = Object.values(facts.dataBytes).reduce((a, b) => a + b, 0);
+  return [
+    `Write freeze: from ${SPEC_FREEZE.start.step} (${writers(s).join(', ')} stop on bare metal) until ${SPEC_FREEZE.end.step} (the gate opens): the delta since the backup${pgSets(s).length ? ', a fresh dump of each PostgreSQL database' : ''}, the writers' containers started and a final parity read of ${formatBytes(total)}; the public gets 503 meanwhile.`,
+    `Never undone on purpose: the backups, here and on the host (${AGENT.replace(/agent\.pyz$/, 'backups/<run>')}).`,
+  ];
+}
