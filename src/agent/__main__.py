@@ -2,10 +2,14 @@
 """cutover host agent: the data work of the CHM runbook, run on the host (or in a helper container)
 by argv the plan prints. Python 3 stdlib only. Every command is safe to run twice.
 
-  snapshot SRC_CHROMA DEST_CHROMA [--pause SH_CMD --resume SH_CMD] [--attempts N]
-                                                     consistent copy of a live ChromaDB dir; DEST.live-stat.json
+  snapshot SRC DEST [--db REL]... [--find-dbs] [--pause SH_CMD --resume SH_CMD] [--attempts N]
+                                                     consistent copy of a live dir and its SQLite databases:
+                                                     --db REL names one (repeatable), --find-dbs takes every
+                                                     file with SQLite's header; neither: SRC is a ChromaDB dir
+                                                     (chroma.sqlite3). DEST.live-stat.json records them too
   tar-stream DIR OUT [LIVE_STAT]                     tar DIR to stdout and to OUT (host copy) in one pass;
-                                                     OUT.sha256, OUT.manifest.json
+                                                     OUT.sha256, OUT.manifest.json (a snapshot's databases,
+                                                     from LIVE_STAT, marked "sqlite": true)
   merge-manifest BACKUP_DIR NAME ...                 BACKUP_DIR/manifest.json from the per-archive manifests
   verify MANIFEST NAME DIR [STAT_OUT]                every entry of NAME in DIR matches the manifest, nothing extra
   delta MANIFEST NAME LIVE_DIR DEST_DIR [UID:GID]    bring DEST (restored from NAME) up to the live dir
@@ -23,6 +27,11 @@ by argv the plan prints. Python 3 stdlib only. Every command is safe to run twic
 What is data: regular files and symlinks. Names are bytes (anything but '/' and NUL); in JSON they are
 the UTF-8 str Python gives them, undecodable bytes as lone surrogates \\udcNN (PEP 383), which round-trips.
 Symlinks are compared as links and never followed, sparse files stay sparse, hard links stay hard links.
+SQLite databases are what the manifest marks (dbs.py): copied by SQLite's backup API (snapshot, delta),
+compared by their logical content (verify, parity), their -wal/-shm/-journal never copied as bytes; with
+--find-dbs, a file with SQLite's header that appeared after the backup is one too. sync-back refuses a
+source with any database (by header) failing quick_check. A data set streamed without a snapshot has no
+databases: its files are bytes.
 
 Exit codes: 0 ok; 1 other error; 2 usage; 3 snapshot: the dir kept changing (retry with --pause);
 4 snapshot: the resume command failed (the app may still be paused); 5 verify failed; 7 parity failed;
@@ -33,7 +42,8 @@ directory; 13 permission denied; 28 disk full; 128+N stopped by signal N. Errors
 # A package run as a directory (python3 src/agent ARGS) or as the zip the runbook uploads (python3
 # /var/lib/cutover/agent.pyz ARGS, built by src/engine/host-tool.ts): either is sys.path[0], so the
 # modules import each other by their plain names. One module per concern: core (names, failures, CTX,
-# partial outputs), failure, walk, sqlite, snapshot, tarformat, tarstream, verify, delta, syncback,
+# partial outputs), failure, walk, sqlite, dbs (which files are databases), snapshot, tarformat, tarstream,
+# verify, delta, syncback,
 # settle, multi. Shared state (core.CTX) is always reached through its module.
 import os, signal, sys
 

@@ -2,8 +2,9 @@
 the running command's context (CTX) and what it half-wrote (removed when it fails), one line on stderr."""
 import os, shutil, sys
 
-SQLITE = "chroma.sqlite3"
-SKIP = {SQLITE + "-wal", SQLITE + "-shm", SQLITE + "-journal"}
+SQLITE = "chroma.sqlite3"  # ChromaDB's database: the one a snapshot copies when told of none (dbs.py)
+SIDES = ("-wal", "-shm", "-journal")  # what SQLite keeps beside a database: part of it, never data on their own
+SKIP = {SQLITE + s for s in SIDES}  # chroma's, skipped by name everywhere (walk), as always
 BUF = 1 << 20
 ZEROS = bytes(BUF)
 NAMES = "utf-8; undecodable bytes as \\udcNN (PEP 383)"
@@ -23,6 +24,14 @@ def show(name):
     if s.isprintable():
         return s
     return "".join(c if c.isprintable() or ord(c) > 0xff else "\\x%02x" % ord(c) for c in s)
+
+
+def side_of(rel):
+    """The database REL would be a side file of (REL without its -wal, -shm or -journal), or None."""
+    for s in SIDES:
+        if rel.endswith(s) and len(rel) > len(s):
+            return rel[:-len(s)]
+    return None
 
 
 def is_utf8(name):

@@ -1,10 +1,12 @@
-"""delta: bring a volume restored from the backup up to the live dir (what changed since, a fresh SQLite copy)."""
+"""delta: bring a volume restored from the backup up to the live dir (what changed since, a fresh copy of
+each SQLite database)."""
 import json, os, shutil, stat as S
 
 import core
-from core import SKIP, SQLITE, complete, is_dir, parse_owner, partial, remove_any
+from core import complete, is_dir, parse_owner, partial, remove_any
+from dbs import Databases, sides
 from sqlite import sqlite_copy
-from verify import manifest_files
+from verify import manifest_archive
 from walk import copy_file, sha256_file, unchanged_since_read, walk
 
 
@@ -16,7 +18,7 @@ class _Delta:
     def __init__(self, want, dest, owner):
         self.want, self.dest, self.owner = want, dest, owner
         self.inodes = {}  # (st_dev, st_ino) of a live hard-linked file -> its first rel this pass
-        self.counts = {"changed": 0, "added": 0, "deleted": 0, "bytes": 0, "rehashed": 0}
+        self.counts = {"changed": 0, "added": 0, "deleted": 0, "bytes": 0, "rehashed": 0, "databases": 0}
 
     def own(self, path):
         if self.owner:
@@ -85,6 +87,21 @@ class _Delta:
                 return
         self.put(rel, lambda tmp: os.link(a, tmp), 0)
 
+    def database(self, rel, p):
+        """A fresh copy of the live database REL (backup API), its -wal/-shm/-journal in DEST removed."""
+        db = os.path.join(self.dest, rel)
+        self.parent(rel)
+        if is_dir(db):
+            shutil.rmtree(db)
+        sqlite_copy(p, db)
+        self.own(db)
+        for s in sides([rel]):
+            side = os.path.join(self.dest, s)
+            if os.path.lexists(side) and not is_dir(side):
+                os.remove(side)
+        self.counts["databases"] += 1
+        self.counts["bytes"] += os.path.getsize(db)
+
     def deleted(self, live_files):
         """Remove from DEST what is gone from LIVE (first: a path that became a directory must be free)."""
         for rel in sorted(self.want, reverse=True):
@@ -96,25 +113,21 @@ class _Delta:
 
 def cmd_delta(manifest_path, name, live, dest, owner=None):
     """Bring DEST (restored from NAME) up to LIVE: changed, new and deleted files and symlinks, hard
-    links kept (a changed inode is copied once, its other paths linked), holes kept, and a fresh SQLite
-    copy. Only what it writes is chowned to OWNER (UID:GID): the rest keeps the ctime cutover parity
+    links kept (a changed inode is copied once, its other paths linked), holes kept, and a fresh copy of
+    each SQLite database (dbs.Databases: the rule parity uses), never its -wal/-shm/-journal. Only what it writes is chowned to OWNER (UID:GID): the rest keeps the ctime cutover parity
     relies on."""
     own = parse_owner(owner)
     core.CTX.reads, core.CTX.source = (manifest_path, live), live
-    want = manifest_files(manifest_path, name)
+    archive = manifest_archive(manifest_path, name)
     live_files = dict(walk(live))
-    d = _Delta(want, dest, own)
+    dbs = Databases(archive).among(live_files)
+    side = sides(dbs)
+    d = _Delta(archive["files"], dest, own)
     d.deleted(live_files)
     for rel, p in live_files.items():
-        if rel != SQLITE:
+        if rel not in dbs and rel not in side:
             d.entry(rel, p)
-    if SQLITE in live_files:
-        db = os.path.join(dest, SQLITE)
-        sqlite_copy(live_files[SQLITE], db)
-        d.own(db)
-        for s in SKIP:
-            if os.path.lexists(os.path.join(dest, s)):
-                os.remove(os.path.join(dest, s))
-        d.counts["bytes"] += os.path.getsize(db)
+    for rel in sorted(dbs):
+        d.database(rel, live_files[rel])
     print(json.dumps({"delta": name, **d.counts}))
     return 0

@@ -3,6 +3,7 @@ import hashlib, json, os, stat as S
 
 import core
 from core import SQLITE, Fail, complete, fsb, parse_owner, partial, remove_any, show
+from dbs import find_dbs
 from sqlite import quick_check, sqlite_logical
 from walk import Linker, leaders, place, scan, sha256_file, walk
 
@@ -55,7 +56,8 @@ def _free_name(path):
 
 def cmd_sync_back(src, live, keep_as, owner):
     """Rollback after cutover: if the containers changed the data, bring it back to bare metal.
-    Refuses a source that is not a complete data set (nothing is better than a broken copy). Safe to
+    Refuses a source that is not a complete data set (nothing is better than a broken copy): a ChromaDB
+    dir without a sound chroma.sqlite3, or any SQLite database (by header) failing quick_check. Safe to
     run again after it failed part-way: a stale LIVE.cutover-part is removed first. LIVE is kept as
     KEEP_AS (or KEEP_AS.1, .2 ... when that exists): never deleted."""
     if not parse_owner(owner):
@@ -69,6 +71,11 @@ def cmd_sync_back(src, live, keep_as, owner):
         if check != "ok":
             raise Fail(8, "refusing to sync %s back to %s: it has no sound %s (%s); bare metal left untouched"
                        % (show(src), show(live), SQLITE, check))
+    for rel in find_dbs(src):
+        check = quick_check(os.path.join(src, rel))
+        if check != "ok":
+            raise Fail(8, "refusing to sync %s back to %s: its SQLite database %s is not sound (%s); bare metal "
+                          "left untouched" % (show(src), show(live), show(rel), check))
     if os.path.isdir(live) and digest(src) == digest(live):
         print(json.dumps({"sync_back": "unchanged", "live": live}))
         return 0

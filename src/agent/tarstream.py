@@ -3,6 +3,7 @@ import hashlib, json, os, sys, time
 
 import core
 from core import BUF, NAMES, Fail, complete, named, partial, say, show
+from dbs import mark, read_live_stat
 from tarformat import Archive
 from walk import scan
 
@@ -113,11 +114,14 @@ def cmd_tar_stream(root, out, live_stat=None):
     delta can tell unchanged files by metadata alone. Symlinks are archived as symlinks, hard links
     as links to the first path, sparse files as GNU sparse 1.0 members (holes not stored). OUT and
     OUT.sha256 appear only when complete; on any failure OUT.part is removed. A file that changes
-    while read is flagged in the manifest (the cutover delta carries its final version)."""
+    while read is flagged in the manifest (the cutover delta carries its final version). With a snapshot's
+    LIVE_STAT, the SQLite databases it copied are marked in the manifest ("sqlite": true, with their
+    logical content hash "logical"), and "find_dbs" says whether it found them by header: verify, delta
+    and parity go by that. Without, the archive has no databases: its files are bytes."""
     if not os.path.isdir(root):
         raise Fail(10, "tar-stream: %s is not a directory" % show(root))
     core.CTX.reads, core.CTX.source = (root,) + ((live_stat,) if live_stat else ()), root
-    live = json.load(open(live_stat)) if live_stat else {}
+    live, dbs = read_live_stat(live_stat)
     part = partial(out + ".part")
     with open(part, "wb", buffering=0) as f:
         w = _Fanout(f, part)
@@ -141,7 +145,8 @@ def cmd_tar_stream(root, out, live_stat=None):
     if a.changed:
         say("tar-stream: %d entries changed, vanished or were not regular while read (first: %s); "
              "the cutover delta carries their final state" % (len(a.changed), ", ".join(map(show, a.changed[:3]))))
-    manifest = {"names": NAMES, "files": a.files, "sha256": w.h.hexdigest(), "bytes": w.n}
+    find = mark("tar-stream", a.files, root, dbs)
+    manifest = {"names": NAMES, "files": a.files, "find_dbs": find, "sha256": w.h.hexdigest(), "bytes": w.n}
     outputs = [(out + ".manifest.json", json.dumps(manifest)),  # C encoder: json.dump is pure Python
                (out + ".sha256", "%s  %s\n" % (w.h.hexdigest(), os.path.basename(out)))]
     for path, text in outputs:

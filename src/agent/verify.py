@@ -1,8 +1,9 @@
 """verify (a dir against the manifest) and parity (the live dir against its volume): each names what differs."""
-import hashlib, json, os, stat as S
+import hashlib, json, os, sqlite3, stat as S
 
 import core
-from core import SQLITE, Fail, complete, fsb, partial, show
+from core import Fail, complete, fsb, partial, show
+from dbs import Databases, sides
 from sqlite import sqlite_logical
 from walk import leaders, sha256_file, stat_record, unchanged_since_read, walk
 
@@ -17,8 +18,14 @@ def _kind(s):
     return "link" if S.S_ISLNK(s.st_mode) else "file" if S.S_ISREG(s.st_mode) else "other"
 
 
+def manifest_archive(path, name):
+    """NAME's archive in the manifest at PATH: {"files": {rel: entry}, "find_dbs", ...}."""
+    with open(path) as f:
+        return json.load(f)["archives"][name]
+
+
 def manifest_files(path, name):
-    return json.load(open(path))["archives"][name]["files"]
+    return manifest_archive(path, name)["files"]
 
 
 def _verify_one(r, m, p, got):
@@ -41,12 +48,19 @@ def _verify_one(r, m, p, got):
         return "%s: size %d (found) vs %d (manifest)" % (show(r), s.st_size, m["size"])
     if "hardlink" not in m and sha256_file(p) != m["sha256"]:  # a hard link's content is its first path's
         return "%s: content differs" % show(r)
+    if m.get("sqlite") and "logical" in m:  # the same bytes, and what SQLite reads there (a stray -wal beside)
+        try:
+            logical = sqlite_logical(p)
+        except sqlite3.Error as e:
+            return "%s: not a sound SQLite database (%s)" % (show(r), e)
+        if logical != m["logical"]:
+            return "%s: database content differs (read by SQLite)" % show(r)
     return None
 
 
 def cmd_verify(manifest_path, name, root, stat_out=None):
     """Every entry of NAME in ROOT matches the manifest (files by sha256, symlinks by target, hard links
-    by inode), nothing extra. With STAT_OUT, the verified files' stat is recorded there, so cutover
+    by inode), nothing extra; each SQLite database the manifest marks also by its logical content. With STAT_OUT, the verified files' stat is recorded there, so cutover
     parity can later prove them untouched by stat."""
     core.CTX.reads = (manifest_path, root)
     want = manifest_files(manifest_path, name)
@@ -94,13 +108,18 @@ def cmd_parity(manifest_path, name, live, vol, vol_stat, sample_mb="64"):
     """LIVE and VOL hold the same files with the same content. A file is proven equal without
     reading it when stat shows the live file untouched since the backup read it (manifest) and the
     volume's file untouched since the restore verified it (VOL_STAT); both then equal the manifest's
-    sha256. Every other file is hashed on both sides, the SQLite database is compared logically,
+    sha256. Every other file is hashed on both sides, the SQLite databases (dbs.Databases: the rule
+    delta uses) are compared logically, their -wal/-shm/-journal left out on both sides,
     and a deterministic sample of SAMPLE_MB of proven files is hashed anyway, so a wrong proof
     would still be caught. Symlinks are compared by target, never followed; hard-link groups must match."""
     core.CTX.reads = (manifest_path, live, vol, vol_stat)
-    want = manifest_files(manifest_path, name)
+    archive = manifest_archive(manifest_path, name)
+    want = archive["files"]
     vstat = json.load(open(vol_stat)) if os.path.exists(vol_stat) else {}
     lf, vf = dict(walk(live)), dict(walk(vol))
+    dbs = Databases(archive).among(lf)
+    side = sides(dbs)
+    lf, vf = ({r: p for r, p in f.items() if r not in side} for f in (lf, vf))
     both = sorted(set(lf) & set(vf))
     lst, vst = {r: os.lstat(lf[r]) for r in both}, {r: os.lstat(vf[r]) for r in both}
     ll, lv = leaders(lst), leaders(vst)
@@ -111,9 +130,9 @@ def cmd_parity(manifest_path, name, live, vol, vol_stat, sample_mb="64"):
         if problem or not S.S_ISREG(sl.st_mode):
             diff += [problem] if problem else []
             continue
-        if rel == SQLITE:
+        if rel in dbs:
             if sqlite_logical(lf[rel]) != sqlite_logical(vf[rel]):
-                diff.append("%s: database content differs" % rel)
+                diff.append("%s: database content differs" % show(rel))
             continue
         m = want.get(rel)
         if m and "sha256" in m and unchanged_since_read(m.get("live"), sl) and unchanged_since_read(vstat.get(rel), sv):
@@ -137,5 +156,5 @@ def cmd_parity(manifest_path, name, live, vol, vol_stat, sample_mb="64"):
     if diff:
         raise Fail(7, _failed("parity FAILED for %s" % name, diff))
     print(json.dumps({"parity": name, "files": len(lf), "proven_by_stat": len(proven), "hashed": hashed,
-                      "sampled": sampled}))
+                      "sampled": sampled, "databases": len(dbs)}))
     return 0

@@ -3,7 +3,7 @@
 import errno, hashlib, os, stat as S, time
 
 import core
-from core import BUF, SKIP, SQLITE, ZEROS, named
+from core import BUF, SKIP, ZEROS, named, side_of
 
 
 # ---- walking: regular files and symlinks are data
@@ -44,11 +44,12 @@ def identity(s):
     return [s.st_size, s.st_mtime_ns, s.st_ctime_ns]
 
 
-def tree_state(root):
-    """{rel: lstat} of every file and link but the SQLite database; what vanishes meanwhile is left out."""
+def tree_state(root, dbs):
+    """{rel: lstat} of every file and link but the SQLite databases DBS (rels) and their -wal/-shm/-journal;
+    what vanishes meanwhile is left out."""
     out = {}
     for rel, p in walk(root):
-        if rel != SQLITE:
+        if rel not in dbs and side_of(rel) not in dbs:
             try:
                 out[rel] = os.lstat(p)
             except FileNotFoundError:
