@@ -20,7 +20,7 @@ by argv the plan prints. Python 3 stdlib only. Every command is safe to run twic
   verify-all MANIFEST NAME=DIR ...                   verify, for each data set
   delta-all MANIFEST UID:GID NAME=LIVE=DEST ...      delta, for each data set
   parity-all MANIFEST STAT_DIR NAME=LIVE=VOL ...     parity, for all data sets at once (STAT_DIR/NAME.stat.json)
-  sync-back-all RUN_ID SRC=LIVE ...                  sync-back, for each data set: owner of LIVE's parent,
+  sync-back-all RUN_ID SRC=LIVE ...                  sync-back, for each data set: owner of LIVE (else its parent),
                                                      LIVE kept as LIVE.pre-rollback-RUN_ID
   keep-volume DIR NAME RUN_ID                        record DIR/NAME: volume NAME kept on purpose by run RUN_ID
 

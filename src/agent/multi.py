@@ -66,7 +66,8 @@ def cmd_parity_all(manifest_path, stat_dir, *specs):
 
 def cmd_sync_back_all(run_id, *specs):
     for src, live in _pairs(specs, 2):
-        st = os.stat(os.path.dirname(live.rstrip("/")) or "/")
+        # The data's own owner (the app's account), else its parent's: never root's by accident
+        st = os.lstat(live) if os.path.isdir(live) and not os.path.islink(live) else os.stat(os.path.dirname(live.rstrip("/")) or "/")
         cmd_sync_back(src, live, live.rstrip("/") + ".pre-rollback-" + run_id, "%d:%d" % (st.st_uid, st.st_gid))
     return 0
 
