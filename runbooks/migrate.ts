@@ -13,18 +13,12 @@ import { specReport } from '../src/migrate/report.ts';
 import { specExamples, specSchema } from '../src/migrate/spec.ts';
 import { specPlanNotes, specSteps } from '../src/migrate/steps.ts';
 
-/** How the operator runs it again (the hints after a failure name the same spec). */
-function command(argv: string[]): string {
-  const i = argv.findIndex((a) => a === '--spec' || a === '-c' || a === '--config');
-  const spec = i >= 0 ? argv[i + 1] : argv.find((a) => a.startsWith('--spec='))?.slice(7);
-  return `npx tsx runbooks/migrate.ts${spec ? ` --spec ${spec}` : ''}`;
-}
-
-export function migrateRunbook(argv: string[] = []): Runbook<typeof specSchema, SpecFacts> {
-  const cmd = command(argv);
+export function migrateRunbook(): Runbook<typeof specSchema, SpecFacts> {
+  const cmd = 'npx tsx runbooks/migrate.ts';
   return {
     name: 'migrate',
     command: cmd,
+    configFlag: '--spec',
     defaultConfig: 'runbooks/specs/sdlab.yaml',
     schema: specSchema,
     examples: specExamples,
@@ -35,8 +29,8 @@ export function migrateRunbook(argv: string[] = []): Runbook<typeof specSchema, 
     settle: (_s, runId) => settleCommands(runId),
     planNotes: specPlanNotes,
     leftAfterRollback: (_s, runId) => [`kept on purpose: the host-side backup ${hostBackupDir(runId)} (never deleted by a rollback)`],
-    report: specReport(cmd),
+    report: specReport(`${cmd} --spec FILE`),
   };
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) await runCli(migrateRunbook(process.argv.slice(2)));
+if (import.meta.url === `file://${process.argv[1]}`) await runCli(migrateRunbook());

@@ -90,7 +90,7 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
     leftLines(kept, [...(runbook.leftAfterRollback?.(config, runId) ?? []), `kept: this run's journal and local backups in ${runDir}`]);
   /** A line on stdout, as JSON with --json. */
   const say = (msg: string) => process.stdout.write(`${o.json ? JSON.stringify({ type: 'info', message: msg }) : msg}\n`);
-  const nextCmd = (what: '--resume' | '--rollback') => `${cmdName} ${what} ${runId}${o.config ? ` --config ${o.config}` : ''}${o.backupsDir ? ` --backups-dir ${o.backupsDir}` : ''}`;
+  const nextCmd = (what: '--resume' | '--rollback') => `${cmdName} ${what} ${runId}${o.config ? ` ${runbook.configFlag ?? '--config'} ${o.config}` : ''}${o.backupsDir ? ` --backups-dir ${o.backupsDir}` : ''}`;
   // The last line of defence: whatever escapes (a bug, a library's stray exception) still ends in
   // one line that says where the run stands and what to run next, never a stack trace.
   const onFatal = (e: unknown) => {

@@ -24,6 +24,8 @@ export interface Runbook<S extends z.ZodType, F> {
   name: string;
   /** How the operator runs it, in next-step hints (default: npx tsx runbooks/<name>.ts). */
   command?: string;
+  /** How its config is named in the hints it prints (migrate.ts: --spec; default --config). */
+  configFlag?: '--config' | '--spec';
   /** Used when --config is not given (relative to the project root). */
   defaultConfig: string;
   schema: S;

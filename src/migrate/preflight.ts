@@ -47,7 +47,7 @@ export async function checkSpecOnHost(probe: Probe, s: Spec, cwd = process.cwd()
     const at = `data.${name}`;
     if (d.kind === 'postgres') {
       const pg = d.postgres!;
-      if (!(await ok(sudo(['-u', 'postgres', 'psql', '-X', '-At', '-d', pg.db, '-c', 'select 1']))))
+      if (!(await ok({ kind: 'remote', argv: ['psql', '-X', '-At', '-d', pg.db, '-c', 'select 1'], user: 'postgres' })))
         bad(`${at}.postgres.db`, `psql as postgres cannot open database ${pg.db} on the host: is PostgreSQL running there, with that database?`);
       continue;
     }

@@ -24,9 +24,9 @@ function refusal(change: (s: Raw) => void): string {
 }
 
 describe('a spec: one app on one host, every rule between fields checked at load', () => {
-  it('the systemd lab app is a spec too: a web server and a worker with no port', () => {
+  it('the systemd lab app is a spec too: a web server, a worker with no port, the host PostgreSQL', () => {
     const s = loadConfig(resolve(import.meta.dirname, '../../runbooks/specs/sdlab.yaml'), specSchema, specExamples);
-    expect(Object.values(s.services).map((v) => `${v.manager}:${v.name}:${v.port ?? '-'}`)).toEqual(['systemd:sdlab-web:8100', 'systemd:sdlab-worker:-']);
+    expect(Object.values(s.services).map((v) => `${v.manager}:${v.name}:${v.port ?? '-'}`)).toEqual(['systemd:sdlab-web:8100', 'systemd:sdlab-worker:-', 'systemd:postgresql:5434']);
     expect(writersOf(s)).toEqual(['web', 'worker']);
   });
 

@@ -55,9 +55,12 @@ describe('a migration planned from a spec alone', () => {
     expect(lines('backup.stream').join('\n')).toContain('pg_data.py dump shop /var/lib/cutover/backups/20261203-000000-abcd/pg.dump');
   });
 
-  it('starts the worker (no route, no gate) only at the cutover, on the final data; the web behind the closed gate at deploy', () => {
+  it('starts the worker (no route, no gate) only once the final parity held; the web behind the closed gate at deploy', () => {
     expect(lines('deploy.up')[0]).toMatch(/compose -p shop .* up -d --wait --no-build web db nginx$/);
-    expect(lines('cutover.restart').join('\n')).toMatch(/docker restart shop-web[\s\S]*up -d --no-build --no-deps worker/);
+    expect(lines('cutover.restart').join('\n')).toMatch(/docker restart shop-web/);
+    expect(lines('cutover.restart').join('\n')).not.toMatch(/worker/);
+    // after the final parity: the worker's first write is the containers' own
+    expect(lines('cutover.open').slice(0, 2).join('\n')).toMatch(/nginx -s reload[\s\S]*up -d --no-build --no-deps worker/);
   });
 
   it('every change has a way back; the rollback after the gate opened copies files and the database back, the old ones kept', () => {

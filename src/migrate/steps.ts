@@ -46,6 +46,7 @@ export function specSteps(s: Spec): S[] {
   const others = Object.keys(s.services).filter((k) => !w.includes(k));
   const stage = (runId: string, key: string) => `${hostBackupDir(runId)}/stage/${key}`;
   const staged = files.filter((f) => f.d.kind !== 'files');
+  // as root: the secrets files are the owner's, mode 600
   const compose = (...args: string[]) => ['docker', 'compose', '-p', s.app, '-f', `${s.deployDir}/compose.yaml`, ...args];
   const dockerfile = (k: string) => `Dockerfile.cutover-${k}`;
   const built = Object.entries(s.services).filter(([, v]) => 'dockerfile' in v.build).map(([k, v]) => ({ k, ...(v.build as { dockerfile: string; context: string }) }));
@@ -138,9 +139,9 @@ export function specSteps(s: Spec): S[] {
     ]),
     step('deploy.up', `start ${s.app}'s compose project behind the closed gate (${startedAtDeploy(s).join(', ')}, nginx); a writer no route reaches starts at the cutover`, ({ runId }) => [
       {
-        cmd: remote(compose('up', '-d', '--wait', '--no-build', ...startedAtDeploy(s), 'nginx'), { says: `start compose project ${s.app} (${s.deployDir}/compose.yaml): ${[...startedAtDeploy(s).map((k) => container(s, k)), nginxContainer(s)].join(', ')}` }),
+        cmd: sudo(compose('up', '-d', '--wait', '--no-build', ...startedAtDeploy(s), 'nginx'), { says: `start compose project ${s.app} (${s.deployDir}/compose.yaml): ${[...startedAtDeploy(s).map((k) => container(s, k)), nginxContainer(s)].join(', ')}` }),
         // the data volumes are external: compose down never removes them
-        undo: [remote(compose('down', '--remove-orphans'), { okCodes: [0, 1, 14], says: `stop and remove compose project ${s.app}'s containers (its data volumes are external: never removed by compose)` })],
+        undo: [sudo(compose('down', '--remove-orphans'), { okCodes: [0, 1, 14], says: `stop and remove compose project ${s.app}'s containers (its data volumes are external: never removed by compose)` })],
         undoKind: 'removes-ours' as const,
         creates: [...Object.keys(s.services).map((k) => ({ type: 'container' as const, name: container(s, k) })), { type: 'container' as const, name: nginxContainer(s) }],
       },
@@ -172,13 +173,9 @@ export function specSteps(s: Spec): S[] {
         { cmd: sudo(['python3', PG_TOOL, 'restore', p.container, p.user, p.db, pgDumpAt(runId, p.key, true)], { says: `make database ${p.db} in ${p.container} anew from the final dump` }), undoneBy: `removing volume ${p.volume} (volumes.create)` },
       ]),
     ]),
-    step('cutover.restart', 'start the writers\' containers on the final data (the gate stays closed)', ({ runId }) => [
+    step('cutover.restart', 'restart the routed writers\' containers on the final data (the gate stays closed)', ({ runId }) => [
       ...w.filter((k) => routed(s).has(k)).map((k) => ({ cmd: restartContainer(container(s, k)), undo: [stopContainer(container(s, k))] })),
-      ...(startedAtCutover(s).length ? [{
-        cmd: remote(compose('up', '-d', '--no-build', '--no-deps', ...startedAtCutover(s)), { says: `start ${startedAtCutover(s).map((k) => container(s, k)).join(', ')} (no route reaches them: they start on the final data)` }),
-        undo: startedAtCutover(s).map((k) => stopContainer(container(s, k))),
-      }] : []),
-      ...waits(w, runId),
+      ...waits(w.filter((k) => routed(s).has(k)), runId),
       ...viaNginx(runId).map((cmd) => ({ cmd })),
     ]),
     step('cutover.parity', 'final parity before anyone else can write: the volumes and databases hold exactly the bare-metal data', ({ runId }) => [
@@ -199,6 +196,12 @@ export function specSteps(s: Spec): S[] {
               { says: `copy what ${p.container} wrote to ${p.db} back to the host's PostgreSQL (the host's database kept as ${p.db}_pre_rollback_…)` })),
           ],
         },
+        // A writer no route reaches starts once parity held: its first write is the containers' own.
+        ...(startedAtCutover(s).length ? [{
+          cmd: sudo(compose('up', '-d', '--no-build', '--no-deps', ...startedAtCutover(s)), { says: `start ${startedAtCutover(s).map((k) => container(s, k)).join(', ')} (no route reaches them: they start once parity held)` }),
+          undo: startedAtCutover(s).map((k) => stopContainer(container(s, k))),
+        }] : []),
+        ...waits(startedAtCutover(s), runId),
         ...viaNginx().map((cmd) => ({ cmd })),
       ], true),
       // From here the public writes to the containers: the volumes may hold the only copy of its writes.

@@ -1,0 +1,171 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
+import { loadConfig } from '../../src/engine/config.ts';
+import { specSchema } from '../../src/migrate/spec.ts';
+import { specSteps } from '../../src/migrate/steps.ts';
+import { ROOT } from '../support/lab.ts';
+import { runIdOf, runbook, runbookAsync, stepBegan, whenJournal } from '../support/run.ts';
+import {
+  SDLAB_BARE, SDLAB_HOST_HEADER, SDLAB_NGINX, readPgOrders, readSqliteRows, readUploads, sdlabDown, sdlabReboot, sdlabSecretsEnv, sdlabSsh, sdlabUp,
+  startWriter,
+} from '../support/sdlab.ts';
+
+/**
+ * A second app, unlike CHM, moved by its spec alone (runbooks/specs/sdlab.yaml; runbooks/migrate.ts has
+ * no line about it): a web app and a worker under systemd writing a live SQLite app.db (WAL) and an
+ * uploads tree, and the host's own PostgreSQL. Every acknowledged write is read back by the test itself
+ * (SQLite rows, PostgreSQL counts and sums, upload bytes), on the host and in the volumes.
+ */
+const SPEC = 'runbooks/specs/sdlab.yaml';
+const env = sdlabSecretsEnv;
+const migrate = (...args: string[]) => runbook('migrate', ['--spec', SPEC, ...args], env);
+const docker = (...a: string[]) => execFileSync('docker', a, { encoding: 'utf8' });
+const dir = mkdtempSync(join(tmpdir(), 'migrate-spec-'));
+const oneLine = (s: string) => s.trim().split('\n').filter(Boolean);
+
+const LAB = loadConfig(resolve(ROOT, SPEC), specSchema);
+const FACTS = { dataBytes: {}, hostFree: 0, neighbours: {}, ports: '', volumes: {}, images: [] };
+process.env.PGPASSWORD ??= env.PGPASSWORD;
+process.env.POSTGRES_PASSWORD ??= env.POSTGRES_PASSWORD;
+const MUTATING = specSteps(LAB).filter((s) => s.plan({ config: LAB, facts: FACTS, runId: 'r', runDir: '/tmp/r' }).some((a) => !a.cmd.reads)).map((s) => s.id);
+/** --fail-at each step that changes something, up to cutover.open (the first that lets the public write), as for CHM. */
+const FAIL_AT = MUTATING.slice(0, MUTATING.indexOf('cutover.open') + 1);
+
+/** What an operator would call the app's state: its units, its containers, volumes and images, deploy files, uploads, orders. */
+function state() {
+  return {
+    units: sdlabSsh('for u in sdlab-web sdlab-worker postgresql; do echo "$u $(systemctl is-active $u) $(systemctl is-enabled $u)"; done'),
+    containers: docker('ps', '-a', '--filter', 'name=sdlab', '--format', '{{.Names}} {{.State}}'),
+    volumes: docker('volume', 'ls', '-q', '--filter', 'name=sdlab'),
+    images: docker('images', '--format', '{{.Repository}}:{{.Tag}}', '--filter', 'reference=sdlab-*'),
+    files: sdlabSsh('sudo ls -A /srv/sdlab /opt/sdlab; sudo ls -A /srv/sdlab/deploy 2>/dev/null || true'),
+    uploads: JSON.stringify([...readUploads()]),
+    orders: JSON.stringify({ ...readPgOrders('host'), noteIds: undefined }),
+    dbs: sdlabSsh("sudo -u postgres psql -XAt -c \"select datname from pg_database where datname like 'sdlab%' order by 1\""),
+  };
+}
+/** Volumes a rollback kept on purpose (the containers took writes): compared by the test, then removed by it. */
+function dropKept() {
+  for (const v of docker('volume', 'ls', '-q', '--filter', 'name=sdlab_').split('\n').filter(Boolean)) docker('volume', 'rm', v);
+  sdlabSsh('sudo rm -f /var/lib/cutover/kept-volumes/sdlab_*');
+}
+function variant(change: (s: Record<string, any>) => void): string {
+  const raw = parse(readFileSync(resolve(ROOT, SPEC), 'utf8'));
+  change(raw);
+  const file = join(dir, `${Math.random().toString(36).slice(2, 8)}.yaml`);
+  writeFileSync(file, stringify(raw));
+  return file;
+}
+const healthy = async (url: string, host?: string) => {
+  const r = await fetch(`${url}/health`, { headers: host ? { Host: host } : {} }).catch(() => undefined);
+  return r?.status === 200;
+};
+
+describe('migrate.ts: the systemd app by its spec alone', () => {
+  let original: ReturnType<typeof state>;
+  beforeAll(() => {
+    sdlabUp();
+    original = state();
+  }, 300_000);
+  afterAll(() => {
+    try {
+      execFileSync('sh', ['-c', 'docker ps -aq --filter label=com.docker.compose.project=sdlab | xargs -r docker rm -f; docker images -q --filter reference="sdlab-*" | xargs -r docker rmi -f'], { stdio: 'ignore' });
+      dropKept();
+    } finally {
+      sdlabDown();
+    }
+  });
+
+  it('a dry run prints the plan from the spec and changes nothing; a spec the host disagrees with is refused in one line naming the field', () => {
+    const dry = migrate('--dry-run');
+    expect(dry.code, dry.stdout + dry.stderr).toBe(0);
+    for (const id of MUTATING) expect(dry.stdout).toContain(id);
+    expect(dry.stdout).toMatch(/snapshot \/srv\/sdlab\/data \S+ --db app\.db/);
+    expect(dry.stdout).not.toContain(env.PGPASSWORD);
+    const bad = runbook('migrate', ['--spec', variant((s) => { s.data.uploads.path = '/srv/sdlab/upload'; }), '--dry-run'], env);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stdout + bad.stderr).toMatch(/`data\.uploads\.path`: \/srv\/sdlab\/upload is not a directory/);
+    const unset = runbook('migrate', ['--spec', SPEC, '--dry-run'], { PGPASSWORD: '', POSTGRES_PASSWORD: '' });
+    expect(unset.code).not.toBe(0);
+    expect(state()).toEqual(original);
+  });
+
+  it('migrates while the app writes (a connection cut in the freeze, then --resume); every acknowledged write is in the containers; a reboot leaves the units off; --rollback brings the containers\' writes back', async () => {
+    const writer = startWriter(SDLAB_BARE, { perSecond: 10 });
+    const run = runbookAsync('migrate', ['--spec', SPEC, '--yes', '--no-rollback'], env);
+    await whenJournal(run.result, stepBegan('cutover.delta'));
+    execFileSync('pkill', ['-9', '-f', '^sshd: ubuntu']);
+    const cut = await run.done;
+    const runId = runIdOf(cut);
+    if (cut.code !== 0) {
+      expect(cut.stderr).toMatch(/--resume/);
+      const resumed = migrate('--resume', runId, '--yes');
+      expect(resumed.code, resumed.stdout + resumed.stderr).toBe(0);
+    }
+    const acked = await writer.stop();
+    expect(acked.notes.length).toBeGreaterThan(20);
+
+    // Bare metal is frozen where the writers stopped; the containers hold all of it, and the worker's container goes on.
+    const bare = readSqliteRows({ host: '/srv/sdlab/data' });
+    const box = readSqliteRows({ volume: 'sdlab_appdb' });
+    expect(box.integrity).toBe('ok');
+    for (const n of acked.notes) expect(box.notes.get(n.note_id)).toBe(n.body);
+    for (const [id, body] of bare.notes) expect(box.notes.get(id)).toBe(body);
+    expect(box.maxTick).toBeGreaterThanOrEqual(bare.maxTick);
+    const pgBox = readPgOrders({ container: 'sdlab-db' });
+    const pgHost = readPgOrders('host');
+    expect({ count: pgBox.count, sum: pgBox.sum }).toEqual({ count: pgHost.count, sum: pgHost.sum });
+    for (const n of acked.notes) expect(pgBox.noteIds.has(n.note_id)).toBe(true);
+    const up = readUploads({ volume: 'sdlab_uploads' });
+    expect([...up]).toEqual([...readUploads()]);
+    for (const u of acked.uploads) expect(up.get(u.name)).toBe(u.sha256);
+
+    // The public now writes to the containers.
+    const after = startWriter(SDLAB_NGINX, { hostHeader: SDLAB_HOST_HEADER, perSecond: 10 });
+    await new Promise((r) => setTimeout(r, 1500));
+    const late = await after.stop();
+    expect(late.notes.length).toBeGreaterThan(5);
+
+    sdlabReboot();
+    expect(sdlabSsh('for u in sdlab-web sdlab-worker postgresql; do systemctl is-active $u; done || true').trim().split('\n')).toEqual(['inactive', 'inactive', 'inactive']);
+    expect(await healthy(SDLAB_BARE)).toBe(false);
+    expect(await healthy(SDLAB_NGINX, SDLAB_HOST_HEADER)).toBe(true);
+
+    const back = migrate('--rollback', runId, '--yes');
+    expect(back.code, back.stdout + back.stderr).toBe(0);
+    expect(sdlabSsh('for u in sdlab-web sdlab-worker postgresql; do echo "$u $(systemctl is-active $u) $(systemctl is-enabled $u)"; done')).toBe(original.units);
+    const home = readSqliteRows({ host: '/srv/sdlab/data' });
+    expect(home.integrity).toBe('ok');
+    for (const n of [...acked.notes, ...late.notes]) expect(home.notes.get(n.note_id)).toBe(n.body);
+    const pgHome = readPgOrders('host');
+    for (const n of late.notes) expect(pgHome.noteIds.has(n.note_id)).toBe(true);
+    const upHome = readUploads();
+    for (const u of [...acked.uploads, ...late.uploads]) expect(upHome.get(u.name)).toBe(u.sha256);
+    // nothing older in front of newer, and nothing removed: the bare-metal data as it was is kept beside it
+    expect(sdlabSsh(`sudo ls -d /srv/sdlab/data.pre-rollback-${runId} /srv/sdlab/uploads.pre-rollback-${runId}`)).toMatch(/data\.pre-rollback/);
+    expect(sdlabSsh('sudo -u postgres psql -XAt -c "select datname from pg_database where datname like \'sdlab_pre_rollback%\'"').trim()).not.toBe('');
+    expect(await healthy(SDLAB_BARE)).toBe(true);
+    expect(docker('ps', '-a', '--filter', 'label=com.docker.compose.project=sdlab', '-q').trim()).toBe('');
+    dropKept();
+  }, 600_000);
+
+  it('--fail-at every step that changes something rolls the host back to exactly how it was', () => {
+    const before = state();
+    for (const at of FAIL_AT) {
+      const r = migrate('--yes', '--fail-at', at);
+      expect(r.code, `${at}\n${r.stdout}${r.stderr}`).toBe(1);
+      expect(oneLine(r.stderr).some((l) => /rolled back \d+ actions/.test(l)), `${at}: ${r.stderr}`).toBe(true);
+      const now = state();
+      if (at === 'cutover.open') {
+        // The gate was open: the containers were the writers, so their volumes are kept and their writes copied back.
+        expect(now.volumes.split('\n').filter(Boolean).sort()).toEqual(['sdlab_appdb', 'sdlab_pg', 'sdlab_uploads']);
+        dropKept();
+        expect({ ...state(), files: '' }).toEqual({ ...before, files: '' });
+      } else expect(now, at).toEqual(before);
+    }
+  }, 900_000);
+});
