@@ -2,7 +2,7 @@
  * Seed phase 4, made undoable: after a successful CHM migration, move the old virtualenvs and the
  * bare-metal service definitions into a dated archive dir. Nothing is deleted; `--rollback RUN_ID`
  * puts everything back. A separate, explicitly confirmed command (destructive: --yes or --interactive).
- *   npx tsx runbooks/cleanup-chm.ts [--config runbooks/chm.lab.yaml] [--dry-run | --interactive | --yes]
+ *   npx tsx runbooks/cleanup-chm.ts [--config runbooks/specs/chm.yaml (default) | runbooks/chm.lab.yaml] [--dry-run | --interactive | --yes]
  */
 import { runCli } from '../src/cli/main.ts';
 import { cleanupSteps, gatherCleanup, type CleanupFacts } from '../src/chm/cleanup.ts';

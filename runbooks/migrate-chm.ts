@@ -1,7 +1,7 @@
 /**
  * Move the CHM chatbot from bare metal into Docker Compose, with nothing lost and a way back
  * from every step. See README.md; `--dry-run` prints the exact plan.
- *   npx tsx runbooks/migrate-chm.ts [--config runbooks/chm.lab.yaml] [--dry-run | --interactive | --yes]
+ *   npx tsx runbooks/migrate-chm.ts [--config runbooks/specs/chm.yaml (default) | runbooks/chm.lab.yaml] [--dry-run | --interactive | --yes]
  */
 import { runCli } from '../src/cli/main.ts';
 import { chmRunbookBase, type chmConfigSchema } from '../src/chm/runbook-base.ts';

@@ -143,8 +143,8 @@ export function nginxConf(s: Spec): string {
 /** KEY=value lines of a service's secrets, from the operator's environment; never printed. */
 export function secretsEnv(s: Spec, svc: string): Secret {
   const names = s.services[svc].secrets;
-  const missing = names.filter((k) => process.env[k] === undefined);
-  if (missing.length) throw new UserError(`secret ${missing.join(', ')} (services.${svc}.secrets) is not set in this shell: export ${missing[0]}=... before running`);
+  const missing = names.filter((k) => !process.env[k]);
+  if (missing.length) throw new UserError(`secret ${missing.join(', ')} (services.${svc}.secrets) is not set (or empty) in this shell: export ${missing[0]}=... before running`);
   return new Secret(names.map((k) => dotenvLine(k, process.env[k]!)).join(''));
 }
 

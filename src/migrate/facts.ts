@@ -102,7 +102,7 @@ export async function gatherSpec(probe: Probe, s: Spec, runId: string, resuming 
     for (const [k, svc] of Object.entries(s.services))
       if (svc.limits.cpus > cpus) bad(`\`services.${k}.limits.cpus\` ${svc.limits.cpus}: the host has ${cpus} CPU${cpus === 1 ? '' : 's'} and docker refuses a limit above that: lower it`);
   for (const [k, svc] of Object.entries(s.services))
-    for (const name of svc.secrets) if (process.env[name] === undefined) bad(`\`services.${k}.secrets\`: ${name} is not set in this shell: export ${name}=... before running (it is read here, never saved)`);
+    for (const name of svc.secrets) if (!process.env[name]) bad(`\`services.${k}.secrets\`: ${name} is not set (or empty) in this shell: export ${name}=... before running (it is read here, never saved)`);
   if (!s.routes.length || !first) bad('`routes`: at least one route');
   return { facts: { dataBytes, hostFree, neighbours, ports, volumes, images }, problems };
 }

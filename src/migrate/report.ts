@@ -67,7 +67,7 @@ export function specReport(cmd: string) {
       '## Containers',
       '| container | memory limit | CPUs | data |',
       '|---|---|---|---|',
-      ...Object.entries(s.services).map(([k, v]) => `| ${container(s, k)} | ${v.limits.memory} | ${v.limits.cpus} | ${Object.entries(s.data).filter(([, d]) => d.writers.includes(k) || d.postgres?.into === k).map(([dk, d]) => `${volumeName(s, dk)}:${d.mount}`).join(', ')} |`),
+      ...Object.entries(s.services).map(([k, v]) => `| ${container(s, k)} | ${v.limits.memory} | ${v.limits.cpus} | ${Object.entries(s.data).filter(([, d]) => (d.kind === 'postgres' ? d.postgres?.into === k : d.writers.includes(k))).map(([dk, d]) => `${volumeName(s, dk)}:${d.mount}`).join(', ')} |`),
       `| ${nginxContainer(s)} | ${s.nginx.limits.memory} | ${s.nginx.limits.cpus} | |`,
       '',
       ...keptSection(journal),

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Journal, replay } from '../../src/engine/journal.ts';
 import { loadConfig } from '../../src/engine/config.ts';
-import { chmSchema } from '../../src/chm/config.ts';
+import { chmConfigSchema } from '../../src/chm/runbook-base.ts';
 import { chmSteps } from '../../src/chm/steps.ts';
 import { chmConfig } from '../support/chm-config.ts';
 import { hostFingerprint } from '../support/fingerprint.ts';
@@ -25,17 +25,19 @@ const mediahubIds = () => execFileSync('docker', ['ps', '-q', '--filter', 'label
  * Every step that changes something (a check-only step, e.g. verify.parity, adds no undo: failing
  * after it undoes exactly what failing after the step before it does).
  */
-const LAB = loadConfig(resolve(ROOT, 'runbooks/chm.lab.yaml'), chmSchema);
+const LAB = loadConfig(resolve(ROOT, 'runbooks/specs/chm.yaml'), chmConfigSchema);
 const PLAN_FACTS = { compose: 'v2', dataBytes: { chroma: 1, pdfs: 1, transcripts: 1 }, mediahub: [] } as never;
-const MUTATING = chmSteps(LAB)
-  .filter((s) => s.plan({ config: LAB, facts: PLAN_FACTS, runId: 'r', runDir: '/tmp/r' }).some((a) => !a.cmd.reads))
-  .map((s) => s.id);
+const PLANS = chmSteps(LAB).map((s) => ({ id: s.id, actions: s.plan({ config: LAB, facts: PLAN_FACTS, runId: 'r', runDir: '/tmp/r' }) }));
+const MUTATING = PLANS.filter((p) => p.actions.some((a) => !a.cmd.reads)).map((p) => p.id);
 /**
- * --fail-at each step that changes something, up to cutover.open (the first that lets the public write).
- * The steps after it (stop-frontend, disable) add undos that every rollback of a complete run replays:
- * the kill -9 test's --rollback of its finished run checks them against the same fingerprint.
+ * --fail-at each step that carries an undo of its own, up to cutover.open (the first that lets the
+ * public write). A step whose changes have none adds nothing to a rollback: the backups are never
+ * undone, data copied into a volume goes with the volume (volumes.restore, cutover.delta), so failing
+ * after it undoes exactly what failing after the step before it does (the plan says so: undoneBy). The
+ * steps after cutover.open (stop-frontend, disable) add undos that every rollback of a complete run
+ * replays: the kill -9 test's --rollback of its finished run checks them against the same fingerprint.
  */
-const FAIL_AT = MUTATING.slice(0, MUTATING.indexOf('cutover.open') + 1);
+const FAIL_AT = PLANS.slice(0, PLANS.findIndex((p) => p.id === 'cutover.open') + 1).filter((p) => p.actions.some((a) => a.undo?.length)).map((p) => p.id);
 
 function reset() {
   const r = labScript('reset');
