@@ -86,3 +86,20 @@ export function buildHostTool(dir: string): HostTool {
   const bundle = Buffer.concat([...local, dirBytes, end]);
   return { bundle, sha256: createHash('sha256').update(bundle).digest('hex') };
 }
+
+/**
+ * A host script kept in parts (no source file over 400 lines) but run as ONE text (`python3 -c TEXT`, over
+ * stdin, or uploaded as one file): PARTS, files beside BASE (a module's import.meta.url), in the order given
+ * here, never a directory listing's. Each part's first line is its header, `# part N/M of ...` with N its
+ * place in PARTS and M their count (checked: a part missing, extra or out of order throws), dropped here, so
+ * the text is exactly the script the parts were cut from.
+ */
+export function joinScript(base: string | URL, parts: readonly string[]): string {
+  return parts.map((name, i) => {
+    const text = readFileSync(new URL(name, base), 'utf8');
+    const nl = text.indexOf('\n');
+    const head = `# part ${i + 1}/${parts.length} of `;
+    if (nl < 0 || !text.startsWith(head)) throw new Error(`${name}: a script part's first line is its header, "${head}..."`);
+    return text.slice(nl + 1);
+  }).join('');
+}

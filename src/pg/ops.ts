@@ -1,11 +1,12 @@
-import { readFileSync } from 'node:fs';
 import { remote, sudo, type DownloadCommand, type RemoteCommand, type UploadCommand } from '../engine/command.ts';
 import { HOST_STATE, runStateDir } from '../engine/files.ts';
+import { joinScript } from '../engine/host-tool.ts';
 import { Secret } from '../util/secret.ts';
 import type { PgConfig } from './config.ts';
 
-/** The host side of every operation (see pgtool.py): run with python3 on the host, as root (the host backups are root's). */
-const TOOL = readFileSync(new URL('./pgtool.py', import.meta.url), 'utf8');
+/** The host side of every operation (pgtool.py and its parts, joined into one script): run with python3 on the host, as root (the host backups are root's). */
+export const PGTOOL_PARTS = ['pgtool.py', 'pgtool_dump.py', 'pgtool_swap.py', 'pgtool_settle.py'] as const;
+const TOOL = joinScript(import.meta.url, PGTOOL_PARTS);
 
 /** A database name as a file name: anything but [A-Za-z0-9._-] becomes _ (the manifest keeps the real name). */
 export const fileSafe = (s: string) => s.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '_') || '_';

@@ -4,11 +4,12 @@ import { parse } from 'yaml';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { remote } from '../engine/command.ts';
+import { joinScript } from '../engine/host-tool.ts';
 import type { Stamped } from '../engine/journal.ts';
 import { checkResults, checklistLines, splitError } from './checklist.ts';
 import { stackSchema } from './config.ts';
 import { deletesVolumes, refuseUnconfirmedVolumeDeletes } from './guard.ts';
-import { stackSteps, type StackFacts } from './steps.ts';
+import { PROBE_PARTS, stackSteps, type StackFacts } from './steps.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const config = (name: string, over: Record<string, unknown> = {}) =>
@@ -105,7 +106,7 @@ describe('checklist', () => {
 });
 
 describe('probe.py: env values in reasons and fixes', () => {
-  const shown = (key: string, value: string) => spawnSync('python3', ['-c', readFileSync(new URL('./probe.py', import.meta.url), 'utf8'), 'shown',
+  const shown = (key: string, value: string) => spawnSync('python3', ['-c', joinScript(import.meta.url, PROBE_PARTS), 'shown',
     JSON.stringify({ project: 'p', key, value })], { encoding: 'utf8' }).stdout.trim();
   it('never shows a password: a URL keeps its user and host, a secret-named variable shows nothing', () => {
     expect(shown('DATABASE_URL', 'postgres://app:s3cr3t$#@db:5432/app')).toBe('postgres://app:[REDACTED]@db:5432/app');

@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import { remote, type RemoteCommand } from '../engine/command.ts';
+import { joinScript } from '../engine/host-tool.ts';
 import type { Action, PlanContext, Step } from '../engine/step.ts';
 import { Journal } from '../engine/journal.ts';
 import type { StackConfig } from './config.ts';
@@ -9,8 +9,9 @@ import { checkResults } from './checklist.ts';
 
 /** One run per stack at a time (two verify-stack runs, or one during a pg.ts restore of it, would trip each other's checks). */
 
-/** The host side of every check (see probe.py): run with python3 on the host, one check per call. */
-const PROBE = readFileSync(new URL('./probe.py', import.meta.url), 'utf8');
+/** The host side of every check (probe.py and its parts, joined into one script): run with python3 on the host, one check per call. */
+export const PROBE_PARTS = ['probe.py', 'probe_lifecycle.py', 'probe_services.py'] as const;
+const PROBE = joinScript(import.meta.url, PROBE_PARTS);
 
 export interface StackFacts {
   /**
