@@ -106,6 +106,49 @@ describe('migrate.ts: the systemd app by its spec alone', () => {
     expect(state()).toEqual(original);
   });
 
+  it('--interactive, in a terminal: runs steps one by one, shows the next one\'s commands, rolls back and quits', async () => {
+    const tmux = (...a: string[]) => execFileSync('tmux', a, { encoding: 'utf8' });
+    const screen = (t: string) => tmux('capture-pane', '-p', '-J', '-S', '-300', '-t', t);
+    const waitFor = async (t: string, re: RegExp) => {
+      for (const t0 = Date.now(); ;) {
+        const text = screen(t);
+        if (re.test(text)) return text;
+        if (Date.now() - t0 > 90_000) throw new Error(`screen never showed ${re}:\n${text}`);
+        await new Promise((r) => setTimeout(r, 150));
+      }
+    };
+    const t = `cutover-sdlab-${process.pid}`;
+    tmux('new-session', '-d', '-s', t, '-x', '220', '-y', '60',
+      `cd ${ROOT} && env -u CI PGPASSWORD=${env.PGPASSWORD} POSTGRES_PASSWORD=${env.POSTGRES_PASSWORD} node_modules/.bin/tsx runbooks/migrate.ts --spec ${SPEC} --interactive; echo EXIT=$?; sleep 30`);
+    let runId = '';
+    try {
+      for (const next of ['backup.prepare', 'backup.snapshot', 'backup.stream', 'volumes.create', 'volumes.restore']) {
+        // the prompt is up (a key typed while the previous step still runs is not its answer), then answered
+        const q = next.replace('.', '\\.');
+        runId ||= /run (\d{8}-\d{6}-[a-z0-9]{4})/.exec(await waitFor(t, new RegExp(`\\? next: ${q}[^\\n]*\\n❯ run this step`)))?.[1] ?? '';
+        await new Promise((r) => setTimeout(r, 300));
+        tmux('send-keys', '-t', t, 'Enter'); // run this step
+        await waitFor(t, new RegExp(`✔ next: ${q}`));
+      }
+      await waitFor(t, /\? next: deploy\.upload[^\n]*\n❯ run this step/);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(docker('volume', 'ls', '-q', '--filter', 'name=sdlab_').split('\n').filter(Boolean).sort()).toEqual(['sdlab_appdb', 'sdlab_pg', 'sdlab_uploads']);
+      tmux('send-keys', '-t', t, 'Down', 'Down', 'Enter'); // show its commands
+      await waitFor(t, /-> \/opt\/sdlab\/Dockerfile\.cutover-worker \(mode 644\)/); // its last command
+      await waitFor(t, /\? next: deploy\.upload[^\n]*\n(?:[\s\S]*\n)?❯ run this step/);
+      await new Promise((r) => setTimeout(r, 300));
+      tmux('send-keys', '-t', t, 'Down', 'Down', 'Down', 'Enter'); // roll back what this run did, and quit
+      const text = await waitFor(t, /EXIT=\d+/);
+      expect(text).toMatch(/rolled back as you asked: \d+ actions undone/);
+      expect(text).toMatch(/EXIT=0/);
+    } finally {
+      tmux('kill-session', '-t', t);
+      // a test that failed half-way leaves the run (and the host lock) as an operator would find it: undo it
+      if (runId && sdlabSsh('sudo cat /var/lib/cutover/lock/owner.json 2>/dev/null || true').includes(runId)) migrate('--rollback', runId, '--yes');
+    }
+    expect(state()).toEqual(original);
+  }, 180_000);
+
   it('migrates while the app writes (a connection cut in the freeze, then --resume); every acknowledged write is in the containers; a reboot leaves the units off; --rollback brings the containers\' writes back', async () => {
     const base = readPgOrders('host');
     const writer = startWriter(SDLAB_BARE, { perSecond: 10 });
