@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import type { RemoteCommand } from '../engine/command.ts';
+import { gatherSpec } from './facts.ts';
+import { specSchema } from './spec.ts';
+
+/** A host that agrees with everything the spec says (each probe answered as a healthy host would), but what a test changes. */
+function host(over: (argv: string) => { code: number; stdout: string } | undefined = () => undefined) {
+  return async (cmd: RemoteCommand) => {
+    const a = cmd.argv.join(' ');
+    const o = over(a);
+    if (o) return { ...o, stderr: '' };
+    if (a.includes('df -B1')) return { code: 0, stdout: '999999999999\n', stderr: '' };
+    if (a.startsWith('du ')) return { code: 0, stdout: '4096\t/x\n', stderr: '' };
+    if (a.includes('LoadState')) return { code: 0, stdout: 'loaded\n', stderr: '' };
+    if (a.startsWith('curl')) return { code: 0, stdout: '200', stderr: '' };
+    if (a === 'docker compose version') return { code: 0, stdout: 'Docker Compose version v2.29.0\n', stderr: '' };
+    if (a === 'nproc') return { code: 0, stdout: '2\n', stderr: '' };
+    if (a.startsWith('docker volume inspect') || a.startsWith('docker inspect')) return { code: 1, stdout: '', stderr: 'no such object' };
+    if (a.startsWith('ss ')) return { code: 0, stdout: '', stderr: '' };
+    return { code: 0, stdout: '', stderr: '' };
+  };
+}
+const spec = (over: Record<string, unknown> = {}) => specSchema.parse({
+  app: 'shop', ssh: { host: 'h', user: 'ops', key: '/k' }, owner: 'shop', deployDir: '/srv/shop/deploy',
+  services: { web: { manager: 'systemd', name: 'shop-web', port: 8100, check: { http: '/health' }, build: { image: 'shop:1' }, secrets: ['SHOP_KEY'] } },
+  data: { files: { path: '/srv/shop/files', kind: 'files', writers: ['web'], mount: '/files' } },
+  routes: [{ host: 'shop.example.com', service: 'web' }],
+  ...over,
+});
+
+describe('preflight of a migration by spec', () => {
+  it('a host that agrees: no problem, the facts it read', async () => {
+    process.env.SHOP_KEY = 'k';
+    const f = await gatherSpec(host(), spec(), '20261203-000000-abcd', false, '/tmp');
+    expect(f.problems).toEqual([]);
+    expect(f.facts.dataBytes).toEqual({ files: 4096 });
+  });
+
+  it('each assumption that does not hold is one line naming the field or the fix', async () => {
+    delete process.env.SHOP_KEY;
+    const f = await gatherSpec(host((a) => (a.startsWith('ss ') ? { code: 0, stdout: 'LISTEN 0 511 0.0.0.0:80 users:(("apache2",pid=1,fd=3))' } : a.startsWith('docker volume inspect') ? { code: 0, stdout: '20261101-000000-zzzz\n' } : undefined)),
+      spec({ neighbours: [{ project: 'other', host: 'other.example.com' }] }), '20261203-000000-abcd', false, '/tmp');
+    const lines = f.problems.map((p) => p.message);
+    expect(lines.find((l) => l.startsWith('port 80 is taken by apache2'))).toMatch(/stop apache2 or set `nginx\.port`/);
+    expect(lines.find((l) => l.includes('shop_files'))).toMatch(/already exists and was not made by this run \(made by run 20261101-000000-zzzz\)/);
+    expect(lines.find((l) => l.includes('SHOP_KEY'))).toMatch(/^`services\.web\.secrets`: SHOP_KEY is not set \(or empty\) in this shell/);
+    expect(lines.find((l) => l.includes('neighbours.0.host'))).toMatch(/does not route a neighbour/);
+    for (const l of lines) expect(l.split('\n')).toHaveLength(1);
+  });
+});
