@@ -7,7 +7,7 @@ import { runCli } from '../src/cli/main.ts';
 import { chmRunbookBase, type chmConfigSchema } from '../src/chm/runbook-base.ts';
 import { chmFingerprint, gatherChm, type ChmFacts } from '../src/chm/facts.ts';
 import { chmReport } from '../src/chm/report.ts';
-import { hostBackupDir } from '../src/chm/paths.ts';
+import { backupKept } from '../src/migrate/ops.ts';
 import { chmPlanNotes, chmSteps, settleCommands } from '../src/chm/steps.ts';
 import type { Runbook } from '../src/engine/runbook.ts';
 
@@ -19,7 +19,7 @@ export const migrateChm: Runbook<typeof chmConfigSchema, ChmFacts> = {
   steps: chmSteps,
   settle: (_c, runId) => settleCommands(runId),
   planNotes: chmPlanNotes,
-  leftAfterRollback: (_c, runId) => [`kept on purpose: the host-side backup ${hostBackupDir(runId)} (never deleted by a rollback)`],
+  leftAfterRollback: (_c, runId) => backupKept(runId),
   report: chmReport,
 };
 

@@ -8,7 +8,7 @@ import { runCli } from '../src/cli/main.ts';
 import { sshTarget } from '../src/engine/ssh-config.ts';
 import type { Runbook } from '../src/engine/runbook.ts';
 import { gatherSpec, specFingerprint, type SpecFacts } from '../src/migrate/facts.ts';
-import { hostBackupDir, settleCommands } from '../src/migrate/ops.ts';
+import { backupKept, settleCommands } from '../src/migrate/ops.ts';
 import { specReport } from '../src/migrate/report.ts';
 import { specExamples, specSchema } from '../src/migrate/spec.ts';
 import { specPlanNotes, specSteps } from '../src/migrate/steps.ts';
@@ -28,7 +28,7 @@ export function migrateRunbook(): Runbook<typeof specSchema, SpecFacts> {
     steps: specSteps,
     settle: (_s, runId) => settleCommands(runId),
     planNotes: specPlanNotes,
-    leftAfterRollback: (_s, runId) => [`kept on purpose: the host-side backup ${hostBackupDir(runId)} (never deleted by a rollback)`],
+    leftAfterRollback: (_s, runId) => backupKept(runId),
     report: specReport(`${cmd} --spec FILE`),
   };
 }

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Journal } from '../engine/journal.ts';
-import { freezeSeconds, keptSection, runOutcome, snapshotSummary } from '../migrate/outcome.ts';
+import { failedSection, freezeSeconds, keptSection, runOutcome, snapshotSummary, stepsTable } from '../migrate/outcome.ts';
 import { formatBytes } from '../util/bytes.ts';
 import type { ChmConfig } from './config.ts';
 import type { ChmFacts } from './facts.ts';
@@ -30,25 +30,8 @@ export function chmReport(ctx: { config: ChmConfig; facts: ChmFacts; runId: stri
     '',
     `Host: ${c.ssh.user}@${c.ssh.host}:${c.ssh.port} · Compose ${facts.compose} · result: ${o.result}`,
     '',
-    ...(failed ? [
-      '## What failed',
-      `Step \`${failed.step}\`: ${failed.error}`,
-      '',
-      o.undoFailed
-        ? `The rollback STOPPED at \`${o.undoFailed.step}\` (${o.undoFailed.error}): nothing older was undone. Fix the cause, then \`npx tsx runbooks/migrate-chm.ts --rollback ${runId}\` continues it.`
-        : o.rolledBack
-          ? 'Everything this run changed was rolled back (see "Kept on purpose" below for what a rollback keeps). Fix the cause, then run the migration again.'
-          : `Not rolled back: \`npx tsx runbooks/migrate-chm.ts --resume ${runId}\` continues, \`--rollback ${runId}\` undoes.`,
-      `Every command and all it printed: \`${resolve(runDir, 'run.log')}\`.`,
-      '',
-      'Only the checks below that name a step passed; nothing else is claimed.',
-      '',
-    ] : []),
-    '## Steps',
-    '| step | seconds |',
-    '|---|---|',
-    ...Object.entries(timings).map(([s, ms]) => `| ${s} | ${(ms / 1000).toFixed(2)} |`),
-    '',
+    ...failedSection(o, 'npx tsx runbooks/migrate-chm.ts', runId, runDir),
+    ...stepsTable(timings),
     '## Backups',
     `Local: \`${runDir}\` · on the host: \`/var/lib/cutover/backups/${runId}\` (never deleted by a rollback)`,
     '',

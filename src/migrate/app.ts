@@ -1,4 +1,4 @@
-import type { Spec, SpecData, SpecService } from './spec.ts';
+import type { Spec, SpecData } from './spec.ts';
 import type { VolumeSet } from './ops.ts';
 
 /**
@@ -51,4 +51,3 @@ export const volumeOwner = (s: Spec, d: SpecData) => {
   return `${uid}:${uid}`;
 };
 
-export type { SpecService };

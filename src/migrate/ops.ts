@@ -16,6 +16,8 @@ export const AGENT = `${HOST_STATE}/agent.pyz`;
 /** One file per volume a rollback kept (it may hold writes the containers took), holding the run id. */
 export const KEPT_VOLUMES = `${HOST_STATE}/kept-volumes`;
 export const hostBackupDir = (runId: string) => `${HOST_STATE}/backups/${runId}`;
+/** What a migration's rollback leaves on purpose, in the operator's words (Runbook.leftAfterRollback). */
+export const backupKept = (runId: string) => [`kept on purpose: the host-side backup ${hostBackupDir(runId)} (never deleted by a rollback)`];
 
 /** A data set as the volume operations see it: its name in the manifest, its volume, its live dir on the host. */
 export interface VolumeSet {

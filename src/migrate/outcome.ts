@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { Journal, replay } from '../engine/journal.ts';
 
 /** How a run went, read from its journal: what every report says (the freeze, the snapshot, what a rollback kept, the result). */
@@ -55,3 +56,27 @@ export function runOutcome(entries: ReturnType<typeof Journal.read>) {
   return { failed, rolledBack, undoFailed, finished, result };
 }
 
+
+/** The report's "What failed" section (none when the run did not fail): the step, its error, and the way on with `cmd`. */
+export function failedSection(o: ReturnType<typeof runOutcome>, cmd: string, runId: string, runDir: string): string[] {
+  if (!o.failed) return [];
+  return [
+    '## What failed',
+    `Step \`${o.failed.step}\`: ${o.failed.error}`,
+    '',
+    o.undoFailed
+      ? `The rollback STOPPED at \`${o.undoFailed.step}\` (${o.undoFailed.error}): nothing older was undone. Fix the cause, then \`${cmd} --rollback ${runId}\` continues it.`
+      : o.rolledBack
+        ? 'Everything this run changed was rolled back (see "Kept on purpose" below for what a rollback keeps). Fix the cause, then run the migration again.'
+        : `Not rolled back: \`${cmd} --resume ${runId}\` continues, \`--rollback ${runId}\` undoes.`,
+    `Every command and all it printed: \`${resolve(runDir, 'run.log')}\`.`,
+    '',
+    'Only the checks below that name a step passed; nothing else is claimed.',
+    '',
+  ];
+}
+
+/** The report's step timings table. */
+export function stepsTable(timings: Record<string, number>): string[] {
+  return ['## Steps', '| step | seconds |', '|---|---|', ...Object.entries(timings).map(([s, ms]) => `| ${s} | ${(ms / 1000).toFixed(2)} |`), ''];
+}

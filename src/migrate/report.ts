@@ -4,7 +4,7 @@ import { Journal } from '../engine/journal.ts';
 import { formatBytes } from '../util/bytes.ts';
 import { container, fileSets, nginxContainer, pgSets, volumeName, writers } from './app.ts';
 import type { SpecFacts } from './facts.ts';
-import { freezeSeconds, keptSection, runOutcome } from './outcome.ts';
+import { failedSection, freezeSeconds, keptSection, runOutcome, stepsTable } from './outcome.ts';
 import { SPEC_FREEZE } from './steps.ts';
 import type { Spec } from './spec.ts';
 
@@ -25,23 +25,8 @@ export function specReport(cmd: string) {
       '',
       `Host: ${s.ssh.user}@${s.ssh.host}:${s.ssh.port} · result: ${o.result}`,
       '',
-      ...(o.failed ? [
-        '## What failed',
-        `Step \`${o.failed.step}\`: ${o.failed.error}`,
-        '',
-        o.undoFailed
-          ? `The rollback STOPPED at \`${o.undoFailed.step}\` (${o.undoFailed.error}): nothing older was undone. Fix the cause, then \`${cmd} --rollback ${runId}\` continues it.`
-          : o.rolledBack
-            ? 'Everything this run changed was rolled back (see "Kept on purpose" below). Fix the cause, then run the migration again.'
-            : `Not rolled back: \`${cmd} --resume ${runId}\` continues, \`--rollback ${runId}\` undoes.`,
-        `Every command and all it printed: \`${resolve(runDir, 'run.log')}\`.`,
-        '',
-      ] : []),
-      '## Steps',
-      '| step | seconds |',
-      '|---|---|',
-      ...Object.entries(timings).map(([st, ms]) => `| ${st} | ${(ms / 1000).toFixed(2)} |`),
-      '',
+      ...failedSection(o, cmd, runId, runDir),
+      ...stepsTable(timings),
       '## Backups',
       `Local: \`${runDir}\` · on the host: \`/var/lib/cutover/backups/${runId}\` (never deleted by a rollback)`,
       '',

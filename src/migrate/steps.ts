@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { remote, sudo, type RemoteCommand } from '../engine/command.ts';
+import { sudo, type RemoteCommand } from '../engine/command.ts';
 import { HOST_STATE, makeDir, writeFile } from '../engine/files.ts';
 import { buildHostTool } from '../engine/host-tool.ts';
 import type { Action, Step } from '../engine/step.ts';
@@ -41,7 +41,9 @@ export function specSteps(s: Spec): S[] {
   const pgs = pgSets(s);
   const owner = `${s.owner}:${s.owner}`;
   const net = projectNetwork(s);
-  const svc = (k: string, runId = 'RUN') => serviceCommands({ ...s.services[k], name: s.services[k].name }, s.owner, runId);
+  const svc = (k: string, runId = 'RUN') => serviceCommands(s.services[k], s.owner, runId);
+  /** Start a stopped bare-metal service, then wait for its check (none to wait for with check: none). */
+  const startAgain = (k: string) => [svc(k).start, ...[waitBareMetal(s, k)].filter((c): c is RemoteCommand => Boolean(c))];
   const w = writers(s);
   const others = Object.keys(s.services).filter((k) => !w.includes(k));
   const stage = (runId: string, key: string) => `${hostBackupDir(runId)}/stage/${key}`;
@@ -165,7 +167,7 @@ export function specSteps(s: Spec): S[] {
 
     // ---- cutover: the write freeze starts when the writers stop
     step('cutover.stop-writer', `stop the bare-metal writers (${w.join(', ')}): write freeze starts`, () =>
-      w.map((k) => ({ cmd: svc(k).stop, undo: [svc(k).start, ...[waitBareMetal(s, k)].filter((c): c is RemoteCommand => Boolean(c))] })), true),
+      w.map((k) => ({ cmd: svc(k).stop, undo: startAgain(k) })), true),
     step('cutover.delta', 'move only what changed since the backup into the volumes (fresh SQLite copies); PostgreSQL dumped again and restored', ({ runId }) => [
       ...byOwner(files).map(({ o, sets }) => ({ cmd: deltaIntoVolumes(s.helperImage, runId, sets, o), undoneBy: 'removing the volumes (volumes.create); bare metal is only read' })),
       ...pgs.flatMap((p) => [
@@ -208,7 +210,7 @@ export function specSteps(s: Spec): S[] {
       takesWrites: true,
     },
     ...(others.length ? [step('cutover.stop-others', `stop the other bare-metal services (${others.join(', ')})`, () =>
-      others.map((k) => ({ cmd: svc(k).stop, undo: [svc(k).start, ...[waitBareMetal(s, k)].filter((c): c is RemoteCommand => Boolean(c))] })), true)] : []),
+      others.map((k) => ({ cmd: svc(k).stop, undo: startAgain(k) })), true)] : []),
     step('cutover.disable', 'keep every bare-metal service from starting at boot', ({ runId }) =>
       Object.keys(s.services).map((k) => ({ cmd: svc(k, runId).disable, undo: [svc(k, runId).enable] })), true),
   ];
