@@ -17,3 +17,6 @@ http.createServer(async (req, res) => {
   res.end(`<!doctype html><title>Dimini</title><p>Dimini (lab). API: ${process.env.NEXT_PUBLIC_API_URL}</p>`);
   console.log(`${req.method} ${req.url}`);
 }).listen(3000, '0.0.0.0', () => console.log(`dimini frontend on :3000 (NODE_ENV=${process.env.NODE_ENV}, backend ${BACKEND})`));
+// As `next start` does: end on SIGTERM. Node as PID 1 ignores it otherwise, and every docker stop
+// (compose restart, down, a recreate) waited its 10 s timeout for the kill.
+for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => process.exit(0));
