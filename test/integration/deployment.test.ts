@@ -7,15 +7,15 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chmConfig } from '../support/chm-config.ts';
-import { ROOT, labScript, viaHost } from '../support/lab.ts';
+import { ROOT, containerLimits, labScript, publishedPorts } from '../support/lab.ts';
 import { runIdOf, runbook } from '../support/run.ts';
 
 // The deployment seed 004 promises after containerization: resource limits and rotated logs on
-// every container, the chatbot's /api/ prefix stripped (or kept) by nginx, TLS when the operator
-// gives a certificate. Real migrations on the lab; what docker and nginx actually do is checked.
+// every container, the chatbot's /api/ prefix stripped by nginx, TLS when the operator gives a
+// certificate (the defaults and a kept prefix: migrate-chm.test.ts). Real migrations on the lab;
+// what docker and nginx actually do is checked.
 
 const tmp = mkdtempSync(join(tmpdir(), 'chm-deploy-'));
-const MiB = 1024 * 1024;
 
 const config = chmConfig;
 
@@ -24,13 +24,7 @@ function reset() {
   expect(r.code, r.out).toBe(0);
 }
 
-const inspect = (name: string) => JSON.parse(execFileSync('docker', ['inspect', name], { encoding: 'utf8' }))[0].HostConfig;
-
-/** What docker runs each container with: memory in MiB, CPUs, log driver and options, restart policy. */
-function limits(name: string) {
-  const h = inspect(name);
-  return { memoryMiB: h.Memory / MiB, cpus: h.NanoCpus / 1e9, log: h.LogConfig, restart: h.RestartPolicy.Name };
-}
+const limits = containerLimits;
 
 /** GET over https as a browser would: SNI and certificate checked against `ca` for `host`. */
 function viaHttps(host: string, port: number, path: string, ca: string): Promise<{ status: number; headers: Record<string, any>; body: string; cert: string }> {
@@ -105,7 +99,7 @@ describe('the deployment the seed promises', () => {
     expect(limits('chatbot-frontend')).toEqual({ memoryMiB: 256, cpus: 0.5, log, restart: 'always' });
     expect(limits('nginx-proxy')).toEqual({ memoryMiB: 64, cpus: 0.25, log, restart: 'always' });
     // `docker logs` shows nginx's access log (nginx logs to stdout)
-    const ports = inspect('nginx-proxy').PortBindings;
+    const ports = publishedPorts('nginx-proxy');
     expect(ports).toEqual({ '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '8080' }], '443/tcp': [{ HostIp: '127.0.0.1', HostPort: '8443' }] });
 
     // https, verified against the certificate made above, for both hostnames (SNI as a browser sends it)
@@ -132,35 +126,6 @@ describe('the deployment the seed promises', () => {
     expect(report).toContain('| chatbot-backend | 768m | 0.75 |');
     expect(report).toMatch(/TLS: https on 127\.0\.0\.1:8443 with \S+fullchain\.pem; http on :8080 redirects there/);
     expect(report).not.toMatch(/TLS: not set up/);
-
-    const rb = runbook('migrate-chm', ['--rollback', runId]);
-    expect(rb.code, rb.stderr).toBe(0);
-    reset();
-  });
-
-  it('keep: /api/x reaches the backend as /api/x; the default limits, log rotation and restart policy apply; the report says TLS is left to do', async () => {
-    const cfg = config({ chatbot: { apiPrefix: 'keep', healthPath: '/api/health', statsPath: '/api/stats' } }, 'keep.yaml');
-    const r = runbook('migrate-chm', ['--yes', '--json', '--config', cfg, '--to', 'verify.parity']);
-    expect(r.code, r.stderr + r.stdout.slice(-3000)).toBe(0);
-    const runId = runIdOf(r);
-
-    const log = { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '5' } };
-    expect(limits('chatbot-backend')).toEqual({ memoryMiB: 1024, cpus: 1, log, restart: 'unless-stopped' });
-    expect(limits('chatbot-frontend')).toEqual({ memoryMiB: 512, cpus: 0.5, log, restart: 'unless-stopped' });
-    expect(limits('nginx-proxy')).toEqual({ memoryMiB: 128, cpus: 0.5, log, restart: 'unless-stopped' });
-    expect(Object.keys(inspect('nginx-proxy').PortBindings)).toEqual(['80/tcp']);
-
-    // through the closed gate with this run's header, as the runbook's own checks go
-    const gate = { 'X-Cutover-Verify': runId };
-    for (const path of ['/api/health', '/api/stats']) {
-      const h = await viaHttp('chatbot.chmedia.com', 80, path, gate);
-      expect([h.status, h.headers['x-backend-path']]).toEqual([200, path]);
-    }
-    expect((await viaHost('chatbot.chmedia.com', '/api/health')).status).toBe(503); // the public: gate closed
-
-    const report = readFileSync(resolve(ROOT, 'backups', runId, 'report.md'), 'utf8');
-    expect(report).toContain('http://chatbot.chmedia.com/ and http://chatbot.chmedia.com/api/health');
-    expect(report).toMatch(/- TLS: not set up \(no `nginx\.tls` in the config\)/);
 
     const rb = runbook('migrate-chm', ['--rollback', runId]);
     expect(rb.code, rb.stderr).toBe(0);

@@ -9,7 +9,7 @@ import { chmConfigSchema } from '../../src/chm/runbook-base.ts';
 import { chmSteps } from '../../src/chm/steps.ts';
 import { chmConfig } from '../support/chm-config.ts';
 import { hostFingerprint } from '../support/fingerprint.ts';
-import { ROOT, getJson, ingest, labScript, labSsh, viaHost } from '../support/lab.ts';
+import { ROOT, containerLimits, getJson, ingest, labScript, labSsh, publishedPorts, viaHost } from '../support/lab.ts';
 import { actionLines, killHard, runIdOf, runbook, startRunbook } from '../support/run.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'chm-'));
@@ -38,6 +38,12 @@ const MUTATING = PLANS.filter((p) => p.actions.some((a) => !a.cmd.reads)).map((p
  * replays: the kill -9 test's --rollback of its finished run checks them against the same fingerprint.
  */
 const FAIL_AT = PLANS.slice(0, PLANS.findIndex((p) => p.id === 'cutover.open') + 1).filter((p) => p.actions.some((a) => a.undo?.length)).map((p) => p.id);
+
+/** The printed command an operator runs once satisfied: the volumes a rollback kept, and their records, removed. */
+function removeKeptVolumes(original: Record<string, string>) {
+  labSsh('docker volume rm chatbot_chroma chatbot_pdfs chatbot_transcripts >/dev/null && sudo rm -f /var/lib/cutover/kept-volumes/chatbot_*');
+  expect(hostFingerprint()).toEqual(original);
+}
 
 function reset() {
   const r = labScript('reset');
@@ -124,6 +130,12 @@ describe('migrate-chm on the lab', () => {
     expect((await viaHost('chatbot.chmedia.com', '/')).body).toContain('CHM Chatbot');
     expect((await viaNginx('/api/items', 'mediahub.chmedia.com')).items.length).toBeGreaterThan(0);
     expect(execFileSync('docker', ['exec', 'chatbot-backend', 'id', '-u']).toString().trim()).toBe('10001');
+    // the spec's limits, rotated logs and the default restart policy, as docker runs them; http only, on :80
+    const log = { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '5' } };
+    expect(containerLimits('chatbot-backend')).toEqual({ memoryMiB: 1024, cpus: 1, log, restart: 'unless-stopped' });
+    expect(containerLimits('chatbot-frontend')).toEqual({ memoryMiB: 512, cpus: 0.5, log, restart: 'unless-stopped' });
+    expect(containerLimits('nginx-proxy')).toEqual({ memoryMiB: 128, cpus: 0.5, log, restart: 'unless-stopped' });
+    expect(Object.keys(publishedPorts('nginx-proxy'))).toEqual(['80/tcp']);
 
     await expect(fetch('http://127.0.0.1:8000/health')).rejects.toThrow();
     await expect(fetch('http://127.0.0.1:3000/health')).rejects.toThrow();
@@ -166,23 +178,34 @@ describe('migrate-chm on the lab', () => {
       expect(r.stderr).toMatch(/kept on purpose: chatbot_chroma, chatbot_pdfs, chatbot_transcripts/);
       expect(r.stdout).toMatch(/docker volume rm chatbot_chroma chatbot_pdfs chatbot_transcripts/);
       expectRestoredKeepingVolumes(original);
+      removeKeptVolumes(original); // as the operator would, once satisfied: the next test starts from the same host, no reset
     } else expect(hostFingerprint()).toEqual(original);
   });
 
-  it('kill -9 during backup.stream, and again during the resumed run\'s volumes.restore: the next --resume completes verified, then --rollback restores', async () => {
-    const runId = await killWhen(['--yes'], 'backup.stream');
-    expect(await killWhen(['--yes', '--resume', runId], 'volumes.restore')).toBe(runId);
-    const resumed = runbook('migrate-chm', ['--yes', '--resume', runId]);
+  it('kill -9 during backup.stream, and again during the resumed run\'s volumes.restore: the next --resume completes verified, then --rollback restores; apiPrefix keep: /api/x reaches the backend as /api/x', async () => {
+    // the lab backend serves every route both at the root and under /api/, so keep works here too
+    const keep = ['--config', config({ chatbot: { apiPrefix: 'keep', healthPath: '/api/health', statsPath: '/api/stats' } }, 'keep.yaml')];
+    const runId = await killWhen(['--yes', ...keep], 'backup.stream');
+    expect(await killWhen(['--yes', ...keep, '--resume', runId], 'volumes.restore')).toBe(runId);
+    const resumed = runbook('migrate-chm', ['--yes', ...keep, '--resume', runId]);
     expect(resumed.code, resumed.stderr + resumed.stdout).toBe(0);
+    for (const path of ['/api/health', '/api/stats']) {
+      const h = await viaHost('chatbot.chmedia.com', path);
+      expect([h.status, h.headers['x-backend-path']]).toEqual([200, path]);
+    }
+    const report = readFileSync(resolve(ROOT, 'backups', runId, 'report.md'), 'utf8');
+    expect(report).toContain('http://chatbot.chmedia.com/ and http://chatbot.chmedia.com/api/health');
+    expect(report).toMatch(/- TLS: not set up \(no `nginx\.tls` in the config\)/);
     const manifest = JSON.parse(readFileSync(resolve(ROOT, 'backups', runId, 'manifest.json'), 'utf8'));
     for (const n of ['chroma', 'pdfs', 'transcripts']) {
       const sha = execFileSync('sha256sum', [resolve(ROOT, 'backups', runId, `${n}.tar`)]).toString().split(' ')[0];
       expect(sha).toBe(manifest.archives[n].sha256);
     }
     expect(original.data).toContain((await viaNginx('/api/stats')).digest);
-    const rb = runbook('migrate-chm', ['--rollback', runId]);
+    const rb = runbook('migrate-chm', ['--rollback', runId, ...keep]);
     expect(rb.code, rb.stderr).toBe(0);
     expectRestoredKeepingVolumes(original); // the containers were the writer: their volumes are kept
+    removeKeptVolumes(original);
   });
 
   it('bad input: one line naming the problem and the fix, nothing changed', () => {

@@ -52,17 +52,27 @@ export async function ingest(document: string, collection = 'faq'): Promise<any>
 }
 
 /** HTTP through nginx with a Host header (fetch drops Host). */
-export function viaHost(host: string, path: string, opts: { method?: string; body?: string; port?: number; headers?: Record<string, string> } = {}): Promise<{ status: number; body: string }> {
+export function viaHost(host: string, path: string, opts: { method?: string; body?: string; port?: number; headers?: Record<string, string> } = {}): Promise<{ status: number; body: string; headers: Record<string, any> }> {
   return new Promise((res, rej) => {
     const req = request(
       { host: '127.0.0.1', port: opts.port ?? 80, path, method: opts.method ?? 'GET', headers: { Host: host, ...(opts.body ? { 'content-type': 'application/json' } : {}), ...opts.headers }, agent: false },
       (r) => {
         let body = '';
         r.on('data', (d) => (body += d));
-        r.on('end', () => res({ status: r.statusCode ?? 0, body }));
+        r.on('end', () => res({ status: r.statusCode ?? 0, body, headers: r.headers }));
       },
     );
     req.on('error', rej);
     req.end(opts.body);
   });
 }
+
+/** What docker runs a container with: memory in MiB, CPUs, log driver and options, restart policy. */
+export function containerLimits(name: string) {
+  const h = JSON.parse(execFileSync('docker', ['inspect', name], { encoding: 'utf8' }))[0].HostConfig;
+  return { memoryMiB: h.Memory / (1 << 20), cpus: h.NanoCpus / 1e9, log: h.LogConfig, restart: h.RestartPolicy.Name };
+}
+
+/** The host ports docker publishes for a container: `80/tcp` → [{ HostIp, HostPort }]. */
+export const publishedPorts = (name: string): Record<string, { HostIp: string; HostPort: string }[]> =>
+  JSON.parse(execFileSync('docker', ['inspect', name], { encoding: 'utf8' }))[0].HostConfig.PortBindings;
