@@ -2,12 +2,13 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { shJoin } from '../../src/util/quote.ts';
 import { chmConfig } from '../support/chm-config.ts';
 import { hostFingerprint } from '../support/fingerprint.ts';
 import { ROOT, labScript, labSsh, viaHost } from '../support/lab.ts';
 import { killHard, runIdOf, runbook, runbookAsync, stepBegan, whenJournal } from '../support/run.ts';
+import { busyWriter, idsInContainer, sleep } from '../support/writer.ts';
 
 // Hosts configured the way real ones often are, not the way our lab writes its files: a supervisor
 // program file that relies on supervisord's defaults and holds a second program, a write that lands
@@ -29,9 +30,17 @@ const eventually = (probe: () => boolean) => {
 };
 
 describe('real hosts: every runbook keeps the promise on files and habits our lab does not have', () => {
-  beforeAll(reset);
+  let original: Record<string, string>;
+  beforeAll(() => {
+    reset();
+    original = hostFingerprint();
+  });
+  // Every test starts from the pre-migration host: reset only when an earlier one left it otherwise.
+  beforeEach(() => {
+    if (JSON.stringify(hostFingerprint()) !== JSON.stringify(original)) reset();
+  });
 
-  it('a supervisor program file with its defaults and a second program, secrets with every awkward byte: after a reboot the bare-metal backend stays off and the neighbour runs; the secrets reach the container byte for byte and appear nowhere else; the rollback puts the file back byte for byte', () => {
+  it('a supervisor program file with its defaults and a second program, secrets with every awkward byte, an app written 10 times a second for the whole run: every acknowledged write is in the containers; after a reboot the bare-metal backend stays off and the neighbour runs; the secrets reach the container byte for byte and appear nowhere else; the rollback puts the file back byte for byte', async () => {
     // supervisord's defaults are autostart=true and autorestart=unexpected: most hand-written files omit both lines.
     sh(`sudo sh -c 'grep -v "^autostart\\|^autorestart" ${CONF} > /tmp/cb.conf && printf "\\n[program:lab-neighbour]\\ncommand=/bin/sleep 100000\\n" >> /tmp/cb.conf && cat /tmp/cb.conf > ${CONF} && supervisorctl update >/dev/null'`);
     expect(sh(`grep -c '^autostart' ${CONF} || true`)).toBe('0');
@@ -46,9 +55,19 @@ describe('real hosts: every runbook keeps the promise on files and habits our la
       CUTOVER_T_UNICODE: 'ünïcödé 🔑 \u200bzero-width',
     };
     const cfg = chmConfig({ chatbot: { secretEnv: Object.keys(secrets) } }, 'secrets.yaml');
-    const r = runbook('migrate-chm', ['--yes', '--json', '--config', cfg], secrets);
-    expect(r.code, r.stderr).toBe(0);
+    const writer = busyWriter();
+    await sleep(2000); // busy before the run starts
+    const r = await runbookAsync('migrate-chm', ['--yes', '--json', '--config', cfg], secrets).done;
+    await sleep(2000); // and after it ends
+    const { acked, bare, containers } = await writer.stop();
+    expect(r.code, r.stderr + r.stdout.slice(-3000)).toBe(0);
     const runId = runIdOf(r);
+    expect(bare).toBeGreaterThan(20);
+    expect(containers).toBeGreaterThan(5);
+    const ids = idsInContainer();
+    const lost = acked.filter((id) => !ids.has(id));
+    expect(lost, `acknowledged but not in the containers: ${lost.slice(0, 5).join(', ')}`).toEqual([]);
+    expect(readFileSync(resolve(ROOT, 'backups', runId, 'report.md'), 'utf8')).toMatch(/## Snapshot of the live ChromaDB\n\d+ copy pass/);
     for (const [k, v] of Object.entries(secrets)) {
       // printenv prints the value and one newline: the bytes must be exactly the value's
       expect(execFileSync('docker', ['exec', 'chatbot-backend', 'printenv', k]).toString('utf8'), k).toBe(`${v}\n`);
@@ -74,11 +93,9 @@ describe('real hosts: every runbook keeps the promise on files and habits our la
     expect(sh(`sudo sha256sum ${CONF}`)).toBe(before);
     expect(eventually(() => listening(8000) && listening(3000))).toBe(true);
     expect(sh('pm2 jlist')).toContain('"name":"chatbot-frontend"');
-    reset();
   });
 
   it('a write that lands on bare metal after the final delta: parity refuses the cutover, and the rollback leaves bare metal exactly as it is, late write included', () => {
-    const original = hostFingerprint();
     const staged = runbook('migrate-chm', ['--yes', '--to', 'cutover.delta']);
     expect(staged.code, staged.stderr).toBe(0);
     const runId = runIdOf(staged);
@@ -121,11 +138,10 @@ describe('real hosts: every runbook keeps the promise on files and habits our la
     const rb = runbook('migrate-chm', ['--rollback', runId]);
     expect(rb.code, rb.stderr).toBe(0);
     expect(sh('sudo test -e /var/lib/cutover/lock && echo held || echo free')).toBe('free');
-    reset();
+    expect(hostFingerprint()).toEqual(original); // no racer left anything behind
   });
 
   it('the operator\'s machine dies mid-cutover: another checkout with no local journal resumes the run from the host\'s journal, and a third rolls it back', async () => {
-    const original = hostFingerprint();
     const { child, result } = runbookAsync('migrate-chm', ['--yes']);
     await whenJournal(result, stepBegan('deploy.build'));
     await killHard(child);
@@ -147,11 +163,12 @@ describe('real hosts: every runbook keeps the promise on files and habits our la
     const now = hostFingerprint();
     expect({ ...now, volumes: '' }).toEqual({ ...original, volumes: '' }); // the volumes are kept: the public could write
     expect(now.volumes.split('\n').filter((v) => v.startsWith('chatbot_'))).toEqual(['chatbot_chroma', 'chatbot_pdfs', 'chatbot_transcripts']);
-    reset();
+    // once satisfied, the operator removes them (the command the rollback printed): the host is as before the run
+    sh('docker volume rm chatbot_chroma chatbot_pdfs chatbot_transcripts >/dev/null && sudo rm -f /var/lib/cutover/kept-volumes/chatbot_*');
+    expect(hostFingerprint()).toEqual(original);
   });
 
   it('a connection cut in the middle of a command: the lost session\'s command is stopped before any undo, so nothing it makes outlives the rollback', async () => {
-    const original = hostFingerprint();
     const run = runbookAsync('migrate-chm', ['--yes']);
     await whenJournal(run.result, stepBegan('deploy.build'));
     await new Promise((r) => setTimeout(r, 300)); // the image build is under way on the host
