@@ -70,9 +70,20 @@ ensure_packages() {
 # 2. Docker engine and Compose v2
 ensure_docker() {
   if ! docker info >/dev/null 2>&1; then
-    say "starting dockerd"
-    setsid dockerd >/var/log/dockerd.log 2>&1 </dev/null &
-    wait_for 60 "dockerd (see /var/log/dockerd.log)" docker info
+    # A dockerd killed with its machine leaves its pid file, and the next one refuses to start while the pid is
+    # anyone's: when no dockerd runs, the file is stale. One that runs but does not answer yet is waited for.
+    if ! pgrep -x dockerd >/dev/null; then
+      say "starting dockerd"
+      rm -f /var/run/docker.pid
+      setsid dockerd >>/var/log/dockerd.log 2>&1 </dev/null &
+      sleep 0.3
+    fi
+    local end=$((SECONDS + 90))
+    until docker info >/dev/null 2>&1; do
+      pgrep -x dockerd >/dev/null || die "dockerd exited: $(tail -1 /var/log/dockerd.log) (see /var/log/dockerd.log)"
+      [ $SECONDS -lt $end ] || die "dockerd did not come up within 90s (see /var/log/dockerd.log)"
+      sleep 0.3
+    done
   fi
 }
 

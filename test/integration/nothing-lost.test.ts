@@ -6,11 +6,12 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { Journal, replay } from '../../src/engine/journal.ts';
 import { hostFingerprint } from '../support/fingerprint.ts';
 import { LAB, ROOT, labScript, labSsh, viaHost } from '../support/lab.ts';
+import { expectHostStateRootOnly, expectLinksBack, expectLinksReplaced, plantLinks, removeLinks } from '../support/planted.ts';
 import { runIdOf, runbook, runbookAsync, stepBegan, whenJournal } from '../support/run.ts';
 import { entry, hostListing, volumeListing } from '../support/tree.ts';
 
@@ -96,8 +97,11 @@ describe('nothing lost: real-world data, full disks, cut connections (a busy app
     if (JSON.stringify(hostFingerprint()) !== JSON.stringify(original)) reset();
   });
 
-  it('migrates bytes names, a root-only file, out-of-tree symlinks, a sparse file and hard links with no app endpoint configured; a rollback after the containers took writes loses nothing, stops at a failing sync-back and resumes, and keeps the volumes', async () => {
+  it('migrates bytes names, a root-only file, out-of-tree symlinks, a sparse file and hard links with no app endpoint configured, with a link the app planted at every path root writes; a rollback after the containers took writes loses nothing, stops at a failing sync-back and resumes, and keeps the volumes', async () => {
     plantRealWorldData();
+    // The host is a trust boundary (host-trust.test.ts): root replaces each planted link, never writes through it.
+    onTestFinished(removeLinks);
+    const victims = plantLinks();
     const cfg = config(NO_ENDPOINTS, 'real-world.yaml');
     const before = hostListing(`${CHATBOT}/pdfs`);
 
@@ -108,6 +112,8 @@ describe('nothing lost: real-world data, full disks, cut connections (a busy app
     hostPy(`open(bytes.fromhex("${Buffer.from(`${CHATBOT}/pdfs/`).toString('hex')}${LATE.toString('hex')}"), "wb").write(b"%PDF-1.4 after the backup")`);
     const second = runbook('migrate-chm', ['--yes', '--config', cfg, '--resume', runId]);
     expect(second.code, second.stderr + second.stdout).toBe(0);
+    expectLinksReplaced(victims);
+    expectHostStateRootOnly(runId);
 
     // The volume holds what bare metal holds, by our own reading: names as bytes, content, links as links.
     const live = hostListing(`${CHATBOT}/pdfs`);
@@ -157,6 +163,7 @@ describe('nothing lost: real-world data, full disks, cut connections (a busy app
     // Fixed: the same rollback command resumes and completes; everything acknowledged is on bare metal.
     const rb = runbook('migrate-chm', ['--config', cfg, '--rollback', runId]);
     expect(rb.code, rb.stderr + rb.stdout).toBe(0);
+    expectLinksBack(victims);
     expect(rb.stdout).toMatch(/kept on purpose: volumes chatbot_chroma, chatbot_pdfs, chatbot_transcripts .*docker volume rm chatbot_chroma chatbot_pdfs chatbot_transcripts/);
     const back = { pdfs: hostListing(`${CHATBOT}/pdfs`), transcripts: hostListing(`${CHATBOT}/transcripts`) };
     for (const n of ['pdfs', 'transcripts'] as const) {
