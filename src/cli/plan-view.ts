@@ -10,10 +10,12 @@ export interface ActionView {
   undo: { says: string; exact: string }[];
   undoKind?: UndoKind;
   undoneBy?: string;
+  /** Runs in the background of the step's later actions (Action.alongside). */
+  alongside?: boolean;
 }
 
 /** From a planned action. */
-export function actionView(a: { cmd: Command; undo?: Command[]; undoKind?: UndoKind; undoneBy?: string }): ActionView {
+export function actionView(a: { cmd: Command; undo?: Command[]; undoKind?: UndoKind; undoneBy?: string; alongside?: boolean }): ActionView {
   return {
     says: says(a.cmd),
     reads: Boolean(a.cmd.reads),
@@ -21,14 +23,15 @@ export function actionView(a: { cmd: Command; undo?: Command[]; undoKind?: UndoK
     undo: (a.undo ?? []).map((u) => ({ says: says(u), exact: describe(u) })),
     ...(a.undoKind ? { undoKind: a.undoKind } : {}),
     ...(a.undoneBy ? { undoneBy: a.undoneBy } : {}),
+    ...(a.alongside ? { alongside: true } : {}),
   };
 }
 
 /** From the runner's action event. */
-export function eventView(e: { what: string; undo: string[]; says: string; undoSays: string[]; reads: boolean; undoKind?: UndoKind; undoneBy?: string }): ActionView {
+export function eventView(e: { what: string; undo: string[]; says: string; undoSays: string[]; reads: boolean; undoKind?: UndoKind; undoneBy?: string; alongside?: boolean }): ActionView {
   return {
     says: e.says, reads: e.reads, exact: e.what, undo: e.undoSays.map((s, i) => ({ says: s, exact: e.undo[i] })),
-    ...(e.undoKind ? { undoKind: e.undoKind } : {}), ...(e.undoneBy ? { undoneBy: e.undoneBy } : {}),
+    ...(e.undoKind ? { undoKind: e.undoKind } : {}), ...(e.undoneBy ? { undoneBy: e.undoneBy } : {}), ...(e.alongside ? { alongside: true } : {}),
   };
 }
 
@@ -39,6 +42,7 @@ export function eventView(e: { what: string; undo: string[]; says: string; undoS
 export function actionLines(v: ActionView, verbose: boolean, takesWritesStep?: string): string[] {
   const out = [`    ${v.reads ? '·' : '+'} ${v.says}`];
   if (verbose) out.push(`        $ ${v.exact}`);
+  if (v.alongside) out.push('        ∥ runs alongside the rest of this step, which ends when it finished');
   for (const u of v.undo) {
     const note = v.undoKind === 'destroys-data' ? `  [destroys data: never run once ${takesWritesStep ?? 'the containers take writes'} began; kept instead]` : '';
     out.push(`        ↩ ${u.says}${note}`);

@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DryRunExecutor, RecordingExecutor } from '../exec/executor.ts';
+import { CommandFailed, DryRunExecutor, RecordingExecutor, type Executor } from '../exec/executor.ts';
 import { remote, type Command } from './command.ts';
 import { Journal, replay } from './journal.ts';
 import { ConnectionLost } from '../util/errors.ts';
@@ -220,5 +220,67 @@ describe('journal', () => {
     appendFileSync(j.path, '{"type":"action","st');
     const st = replay(Journal.read(j.path));
     expect(st.steps).toEqual([{ id: 'x', status: 'running', actions: [] }]);
+  });
+
+  describe('actions alongside the rest of their step', () => {
+    /** Each command takes `ms` from its last argv word; a log of when each started and ended. */
+    class TimedExecutor implements Executor {
+      readonly dryRun = false;
+      log: string[] = [];
+      constructor(private readonly failing?: string) {}
+      async run(cmd: Command) {
+        const name = argvOf(cmd);
+        this.log.push(`start ${name}`);
+        await new Promise((r) => setTimeout(r, Number(name.split(' ').pop())));
+        this.log.push(`end ${name}`);
+        if (name === this.failing) throw new CommandFailed(cmd, { code: 1, stdout: '', stderr: 'broken' });
+        return { code: 0, stdout: '', stderr: '' };
+      }
+    }
+    const plan = (): PlannedStep<unknown, unknown>[] => [
+      { step: { id: 's', title: 's', plan: () => [] }, actions: [
+        { cmd: remote(['snap', 'one', '100']), alongside: true },
+        { cmd: remote(['snap', 'two', '50']), alongside: true },
+        { cmd: remote(['stream', 'a', '30']) },
+        { cmd: remote(['stream', 'b', '30']) },
+      ] },
+      { step: { id: 't', title: 't', plan: () => [] }, actions: [{ cmd: remote(['after', '1']) }] },
+    ];
+
+    it('run one after another in the background of the others; the step ends when they did; the journal reads as the plan', async () => {
+      const exec = new TimedExecutor();
+      const j = newJournal();
+      const events: RunEvent[] = [];
+      const out = await executePlan({ plan: plan(), exec, journal: j, hooks: hooks(events) });
+      expect(out.ok).toBe(true);
+      expect(exec.log).toEqual([
+        'start snap one 100', 'start stream a 30', 'end stream a 30', 'start stream b 30', 'end stream b 30', 'end snap one 100',
+        'start snap two 50', 'end snap two 50', 'start after 1', 'end after 1',
+      ]);
+      const entries = Journal.read(j.path);
+      expect(entries.filter((e) => e.type === 'action' && e.step === 's').map((e) => (e.type === 'action' ? e.index : -1))).toEqual([0, 1, 2, 3]);
+      expect(entries.filter((e) => e.type === 'action-done' && e.step === 's').map((e) => (e.type === 'action-done' ? e.index : -1))).toEqual([2, 3, 0, 1]);
+      expect(events.filter((e) => e.type === 'action').map((e) => (e.type === 'action' ? [e.says, Boolean(e.alongside)] : []))).toEqual([
+        [expect.stringContaining('snap one'), true], [expect.stringContaining('snap two'), true], [expect.stringContaining('stream a'), false],
+        [expect.stringContaining('stream b'), false], [expect.stringContaining('after'), false],
+      ]);
+    });
+
+    it('a background failure fails the step once the foreground action running settled; nothing after it starts', async () => {
+      const exec = new TimedExecutor('snap one 100');
+      const out = await executePlan({ plan: plan(), exec, journal: newJournal(), hooks: hooks(), noRollback: true });
+      expect(out.ok).toBe(false);
+      expect(out.failedStep).toBe('s');
+      expect(out.error).toMatch(/broken/);
+      expect(exec.log).toEqual(['start snap one 100', 'start stream a 30', 'end stream a 30', 'start stream b 30', 'end stream b 30', 'end snap one 100']);
+    });
+
+    it('a foreground failure waits for the background action running, starts none queued behind it, then fails the step', async () => {
+      const exec = new TimedExecutor('stream a 30');
+      const out = await executePlan({ plan: plan(), exec, journal: newJournal(), hooks: hooks(), noRollback: true });
+      expect(out.ok).toBe(false);
+      expect(out.error).toMatch(/broken/);
+      expect(exec.log).toEqual(['start snap one 100', 'start stream a 30', 'end stream a 30', 'end snap one 100']);
+    });
   });
 });

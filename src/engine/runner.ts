@@ -13,7 +13,7 @@ export type RunEvent =
    * what/undo: the exact commands; says/undoSays: the same in an operator's words; reads: a check
    * that changes nothing; keptAfter: for a destroys-data undo, the step from which it is never run.
    */
-  | { type: 'action'; id: string; what: string; undo: string[]; says: string; undoSays: string[]; reads: boolean; undoKind?: UndoKind; keptAfter?: string; undoneBy?: string; dryRun: boolean }
+  | { type: 'action'; id: string; what: string; undo: string[]; says: string; undoSays: string[]; reads: boolean; undoKind?: UndoKind; keptAfter?: string; undoneBy?: string; alongside?: boolean; dryRun: boolean }
   | { type: 'progress'; id: string; progress: Progress }
   /** detail: the full command and everything it printed on stderr (shown with --verbose). */
   | { type: 'step-failed'; id: string; error: string; detail?: string }
@@ -130,23 +130,50 @@ export async function executePlan(o: ExecuteOptions): Promise<RunOutcome> {
       const t0 = Date.now();
       journal?.append({ type: 'step-start', step: id, ...(p.step.takesWrites ? { takesWrites: true } : {}) });
       hooks.event({ type: 'step-start', id, title: p.step.title, index: i, total });
-      for (const [index, a] of p.actions.entries()) {
-        const what = describe(a.cmd);
-        hooks.event({
-          type: 'action', id, what, undo: (a.undo ?? []).map(describe), says: says(a.cmd), undoSays: (a.undo ?? []).map(says), reads: Boolean(a.cmd.reads),
-          ...(a.undoKind ? { undoKind: a.undoKind } : {}), ...(a.undoKind === 'destroys-data' && keptAfter ? { keptAfter } : {}), ...(a.undoneBy ? { undoneBy: a.undoneBy } : {}), dryRun: exec.dryRun,
-        });
-        journal?.append({
-          type: 'action', step: id, index, what, undo: a.undo ?? [], creates: a.creates ?? [],
-          ...(a.undoKind ? { undoKind: a.undoKind } : {}), ...(a.keep ? { keep: a.keep } : {}),
-        });
-        const ta = Date.now();
-        const r = await exec.run(a.cmd, { onProgress: (progress) => hooks.event({ type: 'progress', id, progress }) });
-        if (!exec.dryRun) a.check?.(r);
-        const out = r.stdout.trim();
-        journal?.append({ type: 'action-done', step: id, index, ms: Date.now() - ta, ...(out && out.length <= SHORT_OUT ? { out } : {}) });
-        if (hooks.stopRequested?.()) throw new Interrupted();
+      // Actions marked alongside run one after another in the background of the others: the step waits
+      // for them before it ends, and before it fails (nothing of a step still runs when its undo starts).
+      // Each is announced and journaled in the plan's order (so a dry run and the journal read as the plan).
+      const idle: Promise<unknown> = Promise.resolve();
+      let lane = idle;
+      let backgroundError: unknown;
+      let failing = false; // a foreground action failed: what is still queued behind the lane never starts
+      try {
+        for (const [index, a] of p.actions.entries()) {
+          const what = describe(a.cmd);
+          hooks.event({
+            type: 'action', id, what, undo: (a.undo ?? []).map(describe), says: says(a.cmd), undoSays: (a.undo ?? []).map(says), reads: Boolean(a.cmd.reads),
+            ...(a.undoKind ? { undoKind: a.undoKind } : {}), ...(a.undoKind === 'destroys-data' && keptAfter ? { keptAfter } : {}), ...(a.undoneBy ? { undoneBy: a.undoneBy } : {}),
+            ...(a.alongside ? { alongside: true } : {}), dryRun: exec.dryRun,
+          });
+          journal?.append({
+            type: 'action', step: id, index, what, undo: a.undo ?? [], creates: a.creates ?? [],
+            ...(a.undoKind ? { undoKind: a.undoKind } : {}), ...(a.keep ? { keep: a.keep } : {}),
+          });
+          const run = async () => {
+            const ta = Date.now();
+            const r = await exec.run(a.cmd, { onProgress: (progress) => hooks.event({ type: 'progress', id, progress }) });
+            if (!exec.dryRun) a.check?.(r);
+            const out = r.stdout.trim();
+            journal?.append({ type: 'action-done', step: id, index, ms: Date.now() - ta, ...(out && out.length <= SHORT_OUT ? { out } : {}) });
+          };
+          if (a.alongside) {
+            const inLane = () => (backgroundError || failing ? undefined : run());
+            // The first starts at once (before the next action), the others when the one before finished.
+            lane = (lane === idle ? run() : lane.then(inLane)).catch((e) => { backgroundError ??= e; });
+            continue;
+          }
+          await run();
+          if (backgroundError) break;
+          if (hooks.stopRequested?.()) throw new Interrupted();
+        }
+      } catch (e) {
+        failing = true;
+        await lane;
+        throw e;
       }
+      await lane;
+      if (backgroundError) throw backgroundError;
+      if (hooks.stopRequested?.()) throw new Interrupted();
       if (o.failAt === id) throw new Error(`failure injected by --fail-at ${id}`);
       journal?.append({ type: 'step-done', step: id, ms: Date.now() - t0 });
       hooks.event({ type: 'step-done', id, ms: Date.now() - t0 });

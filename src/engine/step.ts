@@ -31,6 +31,13 @@ export interface Action {
    * (a file written after its old copy was kept), "removing the volume" (data copied into a volume this run made).
    */
   undoneBy?: string;
+  /**
+   * Runs in the background of the step's other actions: the runner starts it and goes on with the next
+   * action at once (several alongside actions run one after another, in their order), and the step ends
+   * only when it finished (a failure fails the step, once every action still running settled). For work
+   * nothing else in the step reads: the snapshot of a database beside the streams of plain files.
+   */
+  alongside?: boolean;
   /** Checks the result of a real run (throws to fail the step). Never runs in a dry run. */
   check?: (r: CommandResult) => void;
 }
