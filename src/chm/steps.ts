@@ -78,15 +78,13 @@ export function chmSteps(c: ChmConfig): S[] {
       { cmd: uploadAgent(buildHostTool(resolve(ROOT, 'src/agent')).bundle) },
       { cmd: uploadTool(SUPERVISOR_TOOL, read('src/migrate/supervisor_boot.py'), 'the supervisord program editor') },
     ]),
-    step('backup.snapshot', 'consistent ChromaDB copy (SQLite backup API; index files copied until stable, else a short pause of the writer)', ({ runId }) => [
-      { cmd: snapshot(dataDir('chroma'), stageChroma(runId), { attempts: c.chatbot.snapshot.attempts, pause }) },
+    // The snapshot runs alongside the streams that do not read it, so the backup keeps pace with the link.
+    step('backup.snapshot', 'consistent ChromaDB copy (SQLite backup API; index files copied until stable, else a short pause of the writer), while the PDFs and transcripts stream as tar: one pass to this machine and to a host-side copy; sha256 on both ends', ({ runId, runDir, facts }) => [
+      { cmd: snapshot(dataDir('chroma'), stageChroma(runId), { attempts: c.chatbot.snapshot.attempts, pause }), alongside: true },
+      ...sets.filter((d) => d.name !== 'chroma').map((d) => ({ cmd: streamArchive(runId, runDir, d.name, d.live, facts.dataBytes[d.name]) })),
     ]),
-    step('backup.stream', 'stream ChromaDB, PDFs and transcripts as tar: one pass to this machine and to a host-side copy; sha256 on both ends; per-file manifest from the same bytes', ({ runId, runDir, facts }) => [
-      ...sets.map((d) => ({
-        cmd: d.name === 'chroma'
-          ? streamArchive(runId, runDir, d.name, stageChroma(runId), facts.dataBytes[d.name], `${stageChroma(runId)}.live-stat.json`)
-          : streamArchive(runId, runDir, d.name, d.live, facts.dataBytes[d.name]),
-      })),
+    step('backup.stream', 'stream the ChromaDB copy as tar the same way; per-file manifest of every archive from the same bytes; MediaHub dumped', ({ runId, runDir, facts }) => [
+      { cmd: streamArchive(runId, runDir, 'chroma', stageChroma(runId), facts.dataBytes.chroma, `${stageChroma(runId)}.live-stat.json`) },
       { cmd: mergeManifest(runId, DATA_NAMES) },
       { cmd: fetchFile(`${hostBackupDir(runId)}/manifest.json`, `${runDir}/manifest.json`) },
       { cmd: pgDump(c, `${runDir}/mediahub.sql`) },

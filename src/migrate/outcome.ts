@@ -18,13 +18,17 @@ export function freezeSeconds(journalPath: string, freeze: { start: At; end: At 
 
 /** The snapshot agent's summary line, from the journal: attempts and the writer's pause. */
 export function snapshotSummary(journalPath: string): { attempts: number; paused_ms?: number | null } | undefined {
-  const e = Journal.read(journalPath).filter((x) => x.type === 'action-done' && x.step === 'backup.snapshot').pop();
-  if (!e || e.type !== 'action-done' || !e.out) return undefined;
-  try {
-    return JSON.parse(e.out.split('\n').pop()!);
-  } catch {
-    return undefined;
-  }
+  // The step also streams the file sets alongside: the snapshot's line is the one that says its attempts.
+  const said = Journal.read(journalPath).flatMap((x) => {
+    if (x.type !== 'action-done' || x.step !== 'backup.snapshot' || !x.out) return [];
+    try {
+      const j = JSON.parse(x.out.split('\n').pop()!);
+      return j && typeof j === 'object' && 'attempts' in j ? [j as { attempts: number; paused_ms?: number | null }] : [];
+    } catch {
+      return [];
+    }
+  });
+  return said.pop();
 }
 
 /** What rollbacks of this run kept on purpose (data volumes the containers may have written to). */

@@ -81,17 +81,22 @@ export function specSteps(s: Spec): S[] {
       ...(pgs.length ? [{ cmd: uploadTool(PG_TOOL, readFileSync(resolve(ROOT, 'src/migrate/pg_data.py'), 'utf8'), 'the PostgreSQL data tool') }] : []),
       ...(Object.values(s.services).some((v) => v.manager === 'supervisor') ? [{ cmd: uploadTool(SUPERVISOR_TOOL, readFileSync(resolve(ROOT, 'src/migrate/supervisor_boot.py'), 'utf8'), 'the supervisord program editor') }] : []),
     ]),
-    ...(staged.length ? [step('backup.snapshot', 'consistent copies of the SQLite data sets (backup API; other files copied until stable, else a short pause of their writers)', ({ runId }) =>
-      staged.map((f) => ({
+    // The snapshots run one after another alongside the streams of the plain file sets (which do not read
+    // them), so the backup keeps pace with the link; the snapshots' own archives stream once they are done.
+    ...(staged.length ? [step('backup.snapshot', 'consistent copies of the SQLite data sets (backup API; other files copied until stable, else a short pause of their writers), while the plain file sets stream', ({ runId, runDir, facts }) => [
+      ...staged.map((f) => ({
         cmd: snapshot(f.live, stage(runId, f.key), {
           attempts: f.d.snapshot.attempts,
           dbs: f.d.kind === 'chromadb' ? undefined : (f.d.files ?? 'find'),
           what: f.d.kind === 'chromadb' ? 'the live ChromaDB' : `data set ${f.key}`,
           pause: f.d.snapshot.pauseWriter ? { stop: f.d.writers.map((k) => svc(k).stop), start: f.d.writers.map((k) => svc(k).start) } : undefined,
         }),
-      })))] : []),
+        alongside: true,
+      })),
+      ...files.filter((f) => f.d.kind === 'files').map((f) => ({ cmd: streamArchive(runId, runDir, f.key, f.live, facts.dataBytes[f.key] ?? 0) })),
+    ])] : []),
     step('backup.stream', 'archive every data set: one pass to this machine and to a host-side copy, sha256 on both ends; PostgreSQL dumped', ({ runId, runDir, facts }) => [
-      ...files.map((f) => ({
+      ...files.filter((f) => !staged.length || f.d.kind !== 'files').map((f) => ({
         cmd: f.d.kind === 'files'
           ? streamArchive(runId, runDir, f.key, f.live, facts.dataBytes[f.key] ?? 0)
           : streamArchive(runId, runDir, f.key, stage(runId, f.key), facts.dataBytes[f.key] ?? 0, `${stage(runId, f.key)}.live-stat.json`),
