@@ -27,6 +27,9 @@ function post(port: number, hostHeader: string | undefined, body: string): Promi
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Writes on a schedule (one every INTERVAL ms, whatever each took), so 100 means 10 writes a second. */
+let next = Date.now();
+const paced = () => { next = Math.max(next + interval, Date.now()); return sleep(next - Date.now()); };
 let bare = 0, container = 0, refused = 0, i = 0;
 let lastBareAck = 0, firstContainerAck = 0;
 const deadline = Date.now() + 30 * 60_000;
@@ -37,7 +40,7 @@ const deadline = Date.now() + 30 * 60_000;
 for (;;) {
   const doc = JSON.stringify({ collection, id: `bench-${i}`, document: `bench writer document ${i}` });
   const bareCode = await post(8000, undefined, doc);
-  if (bareCode === 200 || bareCode === 409) { bare++; lastBareAck = Date.now(); i++; await sleep(interval); continue; }
+  if (bareCode === 200 || bareCode === 409) { bare++; lastBareAck = Date.now(); i++; await paced(); continue; }
   const code = await post(Number(nginxPort), host, doc);
   if (code === 200 || code === 409) { container++; firstContainerAck = Date.now(); i++; break; }
   refused++;

@@ -102,21 +102,37 @@ sh(`docker volume rm -f ${vol} >/dev/null; ssh -F ${SSHCFG} chm-lab 'sudo rm -rf
 // ---- dry-run time of the whole CHM plan, and a real migration for the write-freeze window.
 const dry = skip.has('dryrun') ? NaN : median([0, 1, 2].map(() => time(() => sh('node_modules/.bin/tsx runbooks/migrate-chm.ts --dry-run >/dev/null'))));
 let freeze = NaN;
-let w: { acknowledged: number; freezeSeconds: number } | undefined;
-let kept = NaN;
-if (!skip.has('freeze')) {
-  log('real migration for the write-freeze window, with a writer ingesting every 2 s throughout');
-  const writer = spawn(resolve(ROOT, 'node_modules/.bin/tsx'), [resolve(ROOT, 'scripts/bench-writer.ts'), 'chatbot.chmedia.com', '80', '2000', 'bench_writer'], { stdio: ['ignore', 'pipe', 'inherit'] });
+const floor: { alone: number[]; seenByWriter: number[] } = { alone: [], seenByWriter: [] };
+type WriterResult = { acknowledged: number; freezeSeconds: number };
+/** scripts/bench-writer.ts at 10 writes/s into COLLECTION: resolves to its result, or undefined if it failed or hung. */
+function startWriter(collection: string) {
+  const writer = spawn(resolve(ROOT, 'node_modules/.bin/tsx'), [resolve(ROOT, 'scripts/bench-writer.ts'), 'chatbot.chmedia.com', '80', '100', collection], { stdio: ['ignore', 'pipe', 'inherit'] });
   let writerOut = '';
   writer.stdout.on('data', (d) => (writerOut += d));
-  const writerDone = new Promise<number>((r) => writer.on('close', (c) => r(c ?? 1)));
+  const closed = new Promise<number>((r) => writer.on('close', (c) => r(c ?? 1)));
+  const writerDone = Promise.race([closed, new Promise<number>((r) => setTimeout(() => { writer.kill(); r(-1); }, 15 * 60_000))])
+    .then((code): WriterResult | undefined => (code === 0 ? JSON.parse(writerOut.trim()) : undefined));
+  return { writerDone };
+}
+/** Poll until fn stops throwing (every 20 ms, at most 60 s). */
+function waitFor(fn: () => unknown) {
+  const end = Date.now() + 60_000;
+  for (;;) {
+    try { fn(); return; } catch { if (Date.now() > end) throw new Error('timed out'); }
+    spawnSync('sleep', ['0.02']);
+  }
+}
+let w: WriterResult | undefined;
+let kept = NaN;
+if (!skip.has('freeze')) {
+  log('real migration for the write-freeze window, with a writer ingesting 10 documents a second throughout');
+  const { writerDone } = startWriter('bench_writer');
   await new Promise((r) => setTimeout(r, 3000)); // the writer is active before the migration starts
   const migration = spawn('bash', ['-c', 'CI=true node_modules/.bin/tsx runbooks/migrate-chm.ts --yes 2>&1 | tail -1'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
   let run = '';
   migration.stdout.on('data', (d) => (run += d));
   await new Promise((r) => migration.on('close', r));
-  const writerCode = await Promise.race([writerDone, new Promise<number>((r) => setTimeout(() => { writer.kill(); r(-1); }, 60_000))]);
-  w = writerCode === 0 ? JSON.parse(writerOut.trim()) : undefined;
+  w = await writerDone;
   const runId = /run (\S+) finished/.exec(run)?.[1];
   if (!runId) log(`the migration did not finish: ${run.trim()}`);
   const report = runId ? readFileSync(resolve(ROOT, 'backups', runId, 'report.md'), 'utf8') : '';
@@ -126,6 +142,26 @@ if (!skip.has('freeze')) {
     kept = JSON.parse(sh(`curl -fsS -H 'Host: chatbot.chmedia.com' http://127.0.0.1/api/stats`)).collections?.bench_writer ?? 0;
   } catch { log('the containers do not serve /api/stats'); }
   log(`writer: ${JSON.stringify(w)}; the containers hold ${kept} of its documents`);
+  if (runId) {
+    // The floor: what the public would lose to the app's own restart and nothing of ours. Bare metal's
+    // backend started again (its port is free: the containers publish only nginx's), the container's
+    // stopped; the same writer at 10/s on bare metal; then in one ssh round trip, as the host alone
+    // would do it: stop the bare-metal backend, start the container's. Measured alone (until nginx
+    // answers the health path) and as the writer sees it (last bare-metal ack -> first container ack).
+    for (let i = 0; i < reps; i++) {
+      sh(`ssh -F ${SSHCFG} chm-lab 'sudo supervisorctl start chatbot-backend >/dev/null' && docker stop chatbot-backend >/dev/null`);
+      waitFor(() => sh('curl -fsS -o /dev/null http://127.0.0.1:8000/health'));
+      const fw = startWriter(`bench_floor_${i}`);
+      await new Promise((r) => setTimeout(r, 2000));
+      const t0 = process.hrtime.bigint();
+      sh(`ssh -F ${SSHCFG} chm-lab 'sudo supervisorctl stop chatbot-backend >/dev/null && docker start chatbot-backend >/dev/null'`);
+      waitFor(() => sh(`curl -fsS -o /dev/null -H 'Host: chatbot.chmedia.com' http://127.0.0.1/api/health`));
+      floor.alone.push(Number(process.hrtime.bigint() - t0) / 1e9);
+      const fr = await fw.writerDone;
+      if (fr) floor.seenByWriter.push(fr.freezeSeconds);
+      log(`floor #${i + 1}: ${floor.alone.at(-1)!.toFixed(2)} s alone, ${fr?.freezeSeconds ?? 'n/a'} s as the writer saw it`);
+    }
+  }
 }
 
 // ---- audit-images on an image with a 1 GB layer of incompressible data: peak RSS of the audit
@@ -209,6 +245,10 @@ const targets = {
   restore_bytes_resent_over_ssh: 0,
   write_freeze_seconds: freeze,
   write_freeze_seen_by_writer_seconds: w?.freezeSeconds ?? NaN,
+  floor_app_restart_seconds: floor.alone.length ? median(floor.alone) : NaN,
+  floor_seen_by_writer_seconds: floor.seenByWriter.length ? median(floor.seenByWriter) : NaN,
+  // Issue 18's target (<= 1.3): the writer-observed freeze of the migration over the writer-observed floor.
+  freeze_vs_app_restart_ratio: (w?.freezeSeconds ?? NaN) / (floor.seenByWriter.length ? median(floor.seenByWriter) : NaN),
   writer_writes_acknowledged: w?.acknowledged ?? NaN,
   writer_writes_lost: w ? w.acknowledged - kept : NaN,
   peak_rss_mb: Math.max(...rss),
@@ -224,7 +264,7 @@ console.log('| path | MB/s |\n|---|---|');
 for (const [k, v] of rows) console.log(`| ${k} | ${(v as number).toFixed(1)} |`);
 console.log('');
 const file = resolve(ROOT, `backups/bench-${new Date().toISOString().slice(0, 19).replace(/:/g, '')}.json`);
-writeFileSync(file, JSON.stringify({ size, bytes, pdfFiles, reps, times, restore, rows, targets, writer: w, writerDocsInContainers: kept, link: link || 'loopback (unshaped)' }, null, 2));
+writeFileSync(file, JSON.stringify({ size, bytes, pdfFiles, reps, times, restore, rows, targets, writer: w, writerDocsInContainers: kept, floor, link: link || 'loopback (unshaped)' }, null, 2));
 console.log(`saved ${file}`);
 for (const [k, v] of Object.entries(targets)) console.log(`${k}=${Number.isFinite(v) ? Number(v).toFixed(2) : 'n/a'}`);
 
