@@ -48,7 +48,7 @@ export function chmReport(ctx: { config: ChmConfig; facts: ChmFacts; runId: stri
     ...[
       done('volumes.restore') && '- volumes.restore: every restored file equals the manifest (sha256), nothing extra.',
       done('verify.parity') && '- verify.parity: the volumes the containers started on still equal the backup.',
-      done('cutover.parity') && '- cutover.parity: before the gate opened, the volumes held exactly the final bare-metal data.',
+      done('cutover.start') && '- cutover.start: before the gate opened, the volumes held exactly the final bare-metal data.',
     ].filter((l): l is string => Boolean(l)),
     ...(done('volumes.restore') ? [] : ['not reached']),
     '',

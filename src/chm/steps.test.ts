@@ -30,7 +30,7 @@ describe('CHM plan', () => {
   it('every mutating step of the cutover has an undo, and backups are never undone', () => {
     const c = config();
     const plan = chmSteps(c).map((step) => ({ id: step.id, actions: step.plan({ config: c, facts, runId: '20261122-000000-abcd', runDir: '/tmp/x' }) }));
-    for (const id of ['cutover.stop-writer', 'cutover.restart', 'cutover.open', 'cutover.stop-frontend', 'cutover.disable', 'volumes.create', 'deploy.up'])
+    for (const id of ['cutover.stop-writer', 'cutover.start', 'cutover.open', 'cutover.stop-frontend', 'cutover.disable', 'volumes.create', 'deploy.up'])
       expect(plan.find((p) => p.id === id)!.actions.some((a) => a.undo?.length), id).toBe(true);
     for (const p of plan.filter((x) => x.id.startsWith('backup.'))) for (const a of p.actions) expect(a.undo ?? []).toEqual([]);
   });
@@ -44,7 +44,7 @@ describe('CHM plan', () => {
     for (const a of volumeUndos) expect(a).toMatchObject({ undoKind: 'destroys-data', keep: [expect.objectContaining({ kind: 'remote' })] });
     const ids = steps.map((s) => s.id);
     expect(steps.filter((s) => s.takesWrites).map((s) => s.id)).toEqual(['cutover.open']);
-    expect(ids.indexOf('cutover.restart')).toBeLessThan(ids.indexOf('cutover.open'));
+    expect(ids.indexOf('cutover.start')).toBeLessThan(ids.indexOf('cutover.open'));
   });
 
   it('needs no app endpoint: without healthPath/statsPath no command uses one; the snapshot may pause the writer', () => {

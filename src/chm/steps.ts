@@ -16,7 +16,7 @@ import { composeEnv, composeFile, nginxCheckUrl, nginxConf, viaNginxPath } from 
 import { httpCheck, waitAnswers, waitHealthy } from '../engine/waits.ts';
 import { deltaIntoVolumes, nginxTest, parity, pgDump, restoreVolume, setGate, syncBack, verifyVolumes, type DataSet } from './ops.ts';
 import {
-  buildImage, fetchFile, gateConf, keepVolume, mergeManifest, removeImage, restartContainer, settleCommands, snapshot, stopContainer, streamArchive,
+  buildImage, fetchFile, gateConf, keepVolume, mergeManifest, removeImage, settleCommands, snapshot, startContainer, stopContainer, streamArchive,
   uploadAgent, uploadTool,
 } from '../migrate/ops.ts';
 
@@ -25,7 +25,7 @@ const read = (p: string) => readFileSync(resolve(ROOT, p), 'utf8');
 
 export { AGENT, KEPT_VOLUMES, hostBackupDir, gateConf, settleCommands };
 /** The write freeze, as journal actions: from the bare-metal writer stopped to the backend answering the public. */
-export const FREEZE = { start: { step: 'cutover.stop-writer', action: 0 }, end: { step: 'cutover.open', action: 1 } };
+export const FREEZE = { start: { step: 'cutover.stop-writer', action: 1 }, end: { step: 'cutover.open', action: 1 } };
 const PROJECT = 'chm-chatbot';
 
 type S = Step<ChmConfig, ChmFacts>;
@@ -95,7 +95,7 @@ export function chmSteps(c: ChmConfig): S[] {
       sets.map((d) => ({
         cmd: { kind: 'docker' as const, op: 'volumeCreate' as const, name: d.volume, labels: { 'io.cutover.run': runId, 'io.cutover.data': d.name } },
         undo: [{ kind: 'docker' as const, op: 'volumeRemoveOwned' as const, name: d.volume, runId }],
-        // Once the containers took writes (cutover.restart on), a rollback keeps the volume instead.
+        // Once the containers took writes (cutover.open on), a rollback keeps the volume instead.
         undoKind: 'destroys-data' as const,
         keep: [keepVolume(d.volume, runId)],
         creates: [{ type: 'volume' as const, name: d.volume }],
@@ -159,18 +159,20 @@ export function chmSteps(c: ChmConfig): S[] {
     ]),
 
     // ---- cutover: the write freeze starts when the writer stops
-    step('cutover.stop-writer', 'stop the bare-metal backend (the writer): write freeze starts', () => [
+    // The backend container stops first (the gate is closed: only this run reaches it), so the freeze holds
+    // one start of it, not a restart.
+    step('cutover.stop-writer', 'stop the backend container (behind the closed gate), then the bare-metal backend (the writer): write freeze starts', () => [
+      { cmd: stopContainer('chatbot-backend'), undo: [startContainer('chatbot-backend')] },
       { cmd: backend.stop, undo: [backend.start, waitAnswers(backendUrl, 'the bare-metal backend', { strict: Boolean(c.chatbot.healthPath), seconds: 60 })] },
     ], true),
     step('cutover.delta', 'move only what changed since the backup into the volumes (fresh SQLite copy)', ({ runId }) => [
       { cmd: deltaIntoVolumes(c, runId, sets, uidgid), undoneBy: 'removing the volumes (volumes.create); bare metal is only read' },
     ]),
-    step('cutover.restart', 'restart the backend container on the final data (the gate stays closed)', ({ runId }) => [
-      { cmd: restartContainer('chatbot-backend'), undo: [stopContainer('chatbot-backend')] },
+    // Parity reads the volumes while the container starts: it proves what the delta left, before anyone else can write.
+    step('cutover.start', 'start the backend container on the final data (the gate stays closed), the final parity alongside: volumes hold exactly the bare-metal data', ({ runId }) => [
+      { cmd: parity(c, runId, sets), alongside: true },
+      { cmd: startContainer('chatbot-backend'), undo: [stopContainer('chatbot-backend')] },
       { cmd: waitServing(c, runId) },
-    ]),
-    step('cutover.parity', 'final parity before anyone else can write: volumes hold exactly the bare-metal data', ({ runId }) => [
-      { cmd: parity(c, runId, sets) },
     ]),
     {
       ...step('cutover.open', 'open the gate: the containers take the public\'s reads and writes (the write freeze ends)', ({ runId }) => [
@@ -197,7 +199,7 @@ export function chmSteps(c: ChmConfig): S[] {
 export function chmPlanNotes(c: ChmConfig, facts: ChmFacts): string[] {
   const total = DATA_NAMES.reduce((n, d) => n + facts.dataBytes[d], 0);
   return [
-    `Write freeze: from ${FREEZE.start.step} (the bare-metal backend stops) until ${FREEZE.end.step} (the gate opens): the delta since the backup, a container restart and a final parity read of ${formatBytes(total)} twice; the public gets 503 meanwhile.`,
+    `Write freeze: from ${FREEZE.start.step} (the bare-metal backend stops) until ${FREEZE.end.step} (the gate opens): the delta since the backup, the backend container started with a final parity read of ${formatBytes(total)} twice alongside; the public gets 503 meanwhile.`,
     c.chatbot.snapshot.pauseWriter
       ? `The backup may also pause the writer for a few seconds (backup.snapshot), only if ChromaDB's files keep changing through ${c.chatbot.snapshot.attempts} copy passes.`
       : 'The backup never pauses the writer (chatbot.snapshot.pauseWriter: false): a ChromaDB that keeps changing fails backup.snapshot instead.',

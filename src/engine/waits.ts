@@ -21,11 +21,11 @@ export function waitHealthy(name: string, seconds = 120): RemoteCommand {
 }
 
 const WAIT_ANSWERS = `i=0
-while [ $i -lt $(($3 * 5)) ]; do
+while [ $i -lt $(($3 * 20)) ]; do
   c=$(curl -s \${7:+-k} -m 2 -o /dev/null -w "%{http_code}" -H "Host: $1" -H "X-Cutover-Verify: $4" "$2")
   if [ "$5" = strict ]; then case $c in 2??) exit 0;; esac
   elif [ "$c" != 000 ] && [ "$c" -lt 500 ]; then exit 0; fi
-  i=$((i+1)); sleep 0.2
+  i=$((i+1)); sleep 0.05
 done
 echo "$6 does not answer at $2 after $3 s (last HTTP status: $c)" >&2
 exit 1`;
@@ -42,7 +42,7 @@ export interface WaitAnswersOptions {
   insecure?: boolean;
 }
 
-/** Poll a URL every 0.2 s until it answers; `what` names the service in the failure line. */
+/** Poll a URL every 0.05 s until it answers; `what` names the service in the failure line. */
 export function waitAnswers(url: string, what: string, o: WaitAnswersOptions): RemoteCommand {
   const seconds = o.seconds ?? 120;
   return remote(['sh', '-c', WAIT_ANSWERS, 'sh', o.host ?? '', url, String(seconds), o.token ?? '', o.strict ? 'strict' : 'any', what, o.insecure ? 'insecure' : ''], {

@@ -22,7 +22,7 @@ while time.monotonic() < end:
             socket.create_connection((host, port), 2).close(); sys.exit(0)
     except Exception as e:
         last = str(getattr(e, "code", "") or e)[:120]
-    time.sleep(0.2)
+    time.sleep(0.05)
 sys.stderr.write("%s does not answer at %s:%d%s after %g s (last: %s)\\n" % (what, host, port, path, seconds, last))
 sys.exit(1)`;
 

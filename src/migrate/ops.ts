@@ -174,8 +174,9 @@ export function nginxTest(deployDir: string, network: string, extraMounts: strin
     { says: `nginx -t on ${deployDir}/nginx.conf (a throwaway nginx:alpine container)`, reads: true });
 }
 
-export function restartContainer(name: string): RemoteCommand {
-  return remote(['docker', 'restart', name], { says: `restart container ${name}` });
+/** Start a stopped container (as it was created: same image, mounts and network). */
+export function startContainer(name: string): RemoteCommand {
+  return remote(['docker', 'start', name], { says: `start container ${name}` });
 }
 
 export function stopContainer(name: string): RemoteCommand {

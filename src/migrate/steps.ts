@@ -16,7 +16,7 @@ import type { SpecFacts } from './facts.ts';
 import { neighbourProbe } from './facts.ts';
 import {
   AGENT, buildImage, deltaIntoVolumes, fetchFile, gateConf, hostBackupDir, keepVolume, mergeManifest, nginxTest, parity, removeImage,
-  restartContainer, restoreVolume, setGate, snapshot, stopContainer, streamArchive, syncBack, uploadAgent, uploadTool, verifyVolumes,
+  restoreVolume, setGate, snapshot, startContainer, stopContainer, streamArchive, syncBack, uploadAgent, uploadTool, verifyVolumes,
   type VolumeSet,
 } from './ops.ts';
 import { SUPERVISOR_TOOL, serviceCommands } from './services.ts';
@@ -26,7 +26,11 @@ const ROOT = resolve(import.meta.dirname, '../..');
 /** The PostgreSQL data tool (src/migrate/pg_data.py), uploaded for each run that moves a PostgreSQL. */
 export const PG_TOOL = `${HOST_STATE}/pg_data.py`;
 /** The write freeze, as journal actions: from the bare-metal writers stopped to the gate open. */
-export const SPEC_FREEZE = { start: { step: 'cutover.stop-writer', action: 0 }, end: { step: 'cutover.open', action: 0 } };
+export const specFreeze = (s: Spec) => ({
+  // the routed writers' containers stop first (cutover.stop-writer), then the bare-metal writers
+  start: { step: 'cutover.stop-writer', action: writers(s).filter((k) => routed(s).has(k)).length },
+  end: { step: 'cutover.open', action: 0 },
+});
 
 type S = Step<Spec, SpecFacts>;
 const step = (id: string, title: string, plan: S['plan'], destructive = false): S => ({ id, title, plan, destructive });
@@ -45,6 +49,8 @@ export function specSteps(s: Spec): S[] {
   /** Start a stopped bare-metal service, then wait for its check (none to wait for with check: none). */
   const startAgain = (k: string) => [svc(k).start, ...[waitBareMetal(s, k)].filter((c): c is RemoteCommand => Boolean(c))];
   const w = writers(s);
+  /** The writers the routes reach: up since deploy.up, stopped before the freeze and started on the final data. */
+  const restarted = w.filter((k) => routed(s).has(k));
   const others = Object.keys(s.services).filter((k) => !w.includes(k));
   const stage = (runId: string, key: string) => `${hostBackupDir(runId)}/stage/${key}`;
   const staged = files.filter((f) => f.d.kind !== 'files');
@@ -171,8 +177,12 @@ export function specSteps(s: Spec): S[] {
     ]),
 
     // ---- cutover: the write freeze starts when the writers stop
-    step('cutover.stop-writer', `stop the bare-metal writers (${w.join(', ')}): write freeze starts`, () =>
-      w.map((k) => ({ cmd: svc(k).stop, undo: startAgain(k) })), true),
+    // The routed writers' containers stop first (the gate is closed: only this run reaches them), so the
+    // freeze holds one start of each, not a restart.
+    step('cutover.stop-writer', `stop the routed writers' containers (behind the closed gate), then the bare-metal writers (${w.join(', ')}): write freeze starts`, () => [
+      ...restarted.map((k) => ({ cmd: stopContainer(container(s, k)), undo: [startContainer(container(s, k))] })),
+      ...w.map((k) => ({ cmd: svc(k).stop, undo: startAgain(k) })),
+    ], true),
     step('cutover.delta', 'move only what changed since the backup into the volumes (fresh SQLite copies); PostgreSQL dumped again and restored', ({ runId }) => [
       ...byOwner(files).map(({ o, sets }) => ({ cmd: deltaIntoVolumes(s.helperImage, runId, sets, o), undoneBy: 'removing the volumes (volumes.create); bare metal is only read' })),
       ...pgs.flatMap((p) => [
@@ -180,14 +190,13 @@ export function specSteps(s: Spec): S[] {
         { cmd: sudo(['python3', PG_TOOL, 'restore', p.container, p.user, p.db, pgDumpAt(runId, p.key, true)], { says: `make database ${p.db} in ${p.container} anew from the final dump` }), undoneBy: `removing volume ${p.volume} (volumes.create)` },
       ]),
     ]),
-    step('cutover.restart', 'restart the routed writers\' containers on the final data (the gate stays closed)', ({ runId }) => [
-      ...w.filter((k) => routed(s).has(k)).map((k) => ({ cmd: restartContainer(container(s, k)), undo: [stopContainer(container(s, k))] })),
-      ...waits(w.filter((k) => routed(s).has(k)), runId),
+    // Parity reads the volumes and databases while the containers start: it proves what the delta left, before anyone else can write.
+    step('cutover.start', 'start the routed writers\' containers on the final data (the gate stays closed), the final parity alongside: the volumes and databases hold exactly the bare-metal data', ({ runId }) => [
+      ...(files.length ? [{ cmd: parity(s.helperImage, runId, files), alongside: true }] : []),
+      ...pgs.map((p) => ({ cmd: sudo(['python3', PG_TOOL, 'parity', p.db, p.container, p.user], { says: `check that ${p.container}'s database ${p.db} holds exactly the host's, table by table`, reads: true }), alongside: true })),
+      ...restarted.map((k) => ({ cmd: startContainer(container(s, k)), undo: [stopContainer(container(s, k))] })),
+      ...waits(restarted, runId),
       ...viaNginx(runId).map((cmd) => ({ cmd })),
-    ]),
-    step('cutover.parity', 'final parity before anyone else can write: the volumes and databases hold exactly the bare-metal data', ({ runId }) => [
-      ...(files.length ? [{ cmd: parity(s.helperImage, runId, files) }] : []),
-      ...pgs.map((p) => ({ cmd: sudo(['python3', PG_TOOL, 'parity', p.db, p.container, p.user], { says: `check that ${p.container}'s database ${p.db} holds exactly the host's, table by table`, reads: true }) })),
     ]),
     {
       ...step('cutover.open', 'open the gate: the containers take the public\'s reads and writes (the write freeze ends)', ({ runId }) => [
@@ -226,7 +235,7 @@ export function specSteps(s: Spec): S[] {
 export function specPlanNotes(s: Spec, facts: SpecFacts): string[] {
   const total = Object.values(facts.dataBytes).reduce((a, b) => a + b, 0);
   return [
-    `Write freeze: from ${SPEC_FREEZE.start.step} (${writers(s).join(', ')} stop on bare metal) until ${SPEC_FREEZE.end.step} (the gate opens): the delta since the backup${pgSets(s).length ? ', a fresh dump of each PostgreSQL database' : ''}, the writers' containers started and a final parity read of ${formatBytes(total)}; the public gets 503 meanwhile.`,
+    `Write freeze: from ${specFreeze(s).start.step} (${writers(s).join(', ')} stop on bare metal) until ${specFreeze(s).end.step} (the gate opens): the delta since the backup${pgSets(s).length ? ', a fresh dump of each PostgreSQL database' : ''}, the writers' containers started with a final parity read of ${formatBytes(total)} alongside; the public gets 503 meanwhile.`,
     `Never undone on purpose: the backups, here and on the host (${AGENT.replace(/agent\.pyz$/, 'backups/<run>')}).`,
   ];
 }
