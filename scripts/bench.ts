@@ -136,7 +136,7 @@ if (!skip.has('freeze')) {
   const runId = /run (\S+) finished/.exec(run)?.[1];
   if (!runId) log(`the migration did not finish: ${run.trim()}`);
   const report = runId ? readFileSync(resolve(ROOT, 'backups', runId, 'report.md'), 'utf8') : '';
-  freeze = Number(/\*\*([\d.]+) s\*\*/.exec(report)?.[1] ?? NaN);
+  freeze = Number(/gate open\): \*\*([\d.]+) s\*\*/.exec(report)?.[1] ?? NaN); // not the snapshot's pause, also in bold
   // Every write the writer saw acknowledged, on either side, is in the containers' data.
   try {
     kept = JSON.parse(sh(`curl -fsS -H 'Host: chatbot.chmedia.com' http://127.0.0.1/api/stats`)).collections?.bench_writer ?? 0;

@@ -142,6 +142,27 @@ describe('host agent (python3, run here on temp dirs)', () => {
     expect(parity('0').status).toBe(0); // no sample: the forged proof is believed
     expect(parity('64').status).toBe(7); // the sample (everything, here) catches it
   });
+
+  it('a restore verified at once (its chown just changed every ctime) still lets parity prove every file by stat', () => {
+    const live = join(root, 'rlive');
+    mkdirSync(live);
+    for (let i = 0; i < 200; i++) writeFileSync(join(live, `r${i}.pdf`), `document ${i}`);
+    execFileSync('sleep', ['0.2']); // the live side's reads are past the granularity window
+    const b = join(root, 'rb');
+    const vol = join(root, 'rvol');
+    mkdirSync(b);
+    mkdirSync(vol);
+    expect(agent('tar-stream', live, join(b, 'pdfs.tar')).status).toBe(0);
+    expect(agent('merge-manifest', b, 'pdfs').status).toBe(0);
+    const stat = join(b, 'restored', 'pdfs.stat.json');
+    const me = `${process.getuid!()}:${process.getgid!()}`;
+    // unpack, chown and verify in one command, as volumes.restore does: no pause between them
+    const r = agent('restore', join(b, 'pdfs.tar'), vol, me, join(b, 'manifest.json'), 'pdfs', stat);
+    expect(r.status, r.stderr.toString()).toBe(0);
+    const ok = agent('parity', join(b, 'manifest.json'), 'pdfs', live, vol, stat, '0');
+    expect(ok.status, ok.stderr.toString()).toBe(0);
+    expect(JSON.parse(ok.stdout.toString())).toMatchObject({ files: 200, proven_by_stat: 200, hashed: 0 });
+  });
 });
 
 describe('the agent as the runbook ships it: src/agent as one zip (buildHostTool), python3 agent.pyz', () => {

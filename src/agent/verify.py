@@ -5,7 +5,7 @@ import core
 from core import Fail, complete, fsb, partial, show
 from dbs import Databases, sides
 from sqlite import sqlite_logical
-from walk import leaders, sha256_file, stat_record, unchanged_since_read, walk
+from walk import leaders, settle_past_ctimes, sha256_file, stat_record, unchanged_since_read, walk
 
 
 def _failed(head, problems):
@@ -68,6 +68,8 @@ def cmd_verify(manifest_path, name, root, stat_out=None):
     core.CTX.reads = (manifest_path, root)
     want = manifest_files(manifest_path, name)
     got = dict(walk(root))
+    if stat_out:
+        settle_past_ctimes(got.values())
     stats, bad = {}, []
     for r in sorted(want):
         if r not in got:

@@ -68,6 +68,23 @@ def unchanged_since_read(live, s):
     return s.st_ctime_ns < live[3] - margin
 
 
+def settle_past_ctimes(paths):
+    """Wait until the clock is past every path's ctime by unchanged_since_read's margin (at most about a
+    second, for a whole-second file system), so a stat recorded now can prove the file later: files just
+    unpacked and chowned (a restore verified at once) would otherwise all be too new to prove."""
+    newest = 0
+    for p in paths:
+        try:
+            c = os.lstat(p).st_ctime_ns
+        except FileNotFoundError:
+            continue
+        newest = max(newest, c + (1_000_000_000 if c % 1_000_000_000 == 0 else 50_000_000))
+    # the inode clock is coarse (a few ms behind time_ns): 10 ms more
+    wait = (newest + 10_000_000 - time.time_ns()) / 1e9
+    if 0 < wait <= 2:
+        time.sleep(wait)
+
+
 def stat_record(p):
     """identity + [now_ns]: what unchanged_since_read compares against later."""
     now = time.time_ns()
