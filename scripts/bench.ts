@@ -110,7 +110,7 @@ function startWriter(collection: string) {
   let writerOut = '';
   writer.stdout.on('data', (d) => (writerOut += d));
   const closed = new Promise<number>((r) => writer.on('close', (c) => r(c ?? 1)));
-  const writerDone = Promise.race([closed, new Promise<number>((r) => setTimeout(() => { writer.kill(); r(-1); }, 15 * 60_000))])
+  const writerDone = Promise.race([closed, new Promise<number>((r) => setTimeout(() => { writer.kill(); r(-1); }, 15 * 60_000).unref())])
     .then((code): WriterResult | undefined => (code === 0 ? JSON.parse(writerOut.trim()) : undefined));
   return { writerDone };
 }

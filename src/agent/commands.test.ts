@@ -119,14 +119,17 @@ describe('host agent on what real hosts have: failures in one line, settle, the 
   it('settle stops what a lost session of the run left: its helper containers, then its agent processes, nothing else', () => {
     const t = fresh();
     const run = `RUNX${process.pid}`;
-    // a docker CLI stand-in: two helper containers of the run, one ends on its own after the first look
+    // a docker CLI stand-in: two helper containers of the run, one ends on its own after the first look;
+    // and the cutover's standby helper, which never ends on its own
     const bin = join(t, 'bin');
     mkdirSync(bin);
     writeFileSync(join(t, 'containers'), 'quick\nstuck\n');
+    writeFileSync(join(t, 'standby'), 'warm\n');
     writeFileSync(join(bin, 'docker'), `#!/bin/sh
 case "$1" in
-  ps) echo "$@" >> ${t}/ps-args; cat ${t}/containers; sed -i '/^quick$/d' ${t}/containers ;;
-  rm) shift 2; for id in "$@"; do sed -i "/^$id$/d" ${t}/containers; echo "$id" >> ${t}/removed; done ;;
+  ps) echo "$@" >> ${t}/ps-args
+      case "$*" in *role=standby*) cat ${t}/standby ;; *) cat ${t}/containers; sed -i '/^quick$/d' ${t}/containers ;; esac ;;
+  rm) shift 2; for id in "$@"; do sed -i "/^$id$/d" ${t}/containers ${t}/standby; echo "$id" >> ${t}/removed; done ;;
 esac
 `, { mode: 0o755 });
     const sleeper = (id: string, ignoreTerm = false, agentName = 'agent.py') => spawn(PY, ['-c', `import signal, time\n${ignoreTerm ? 'signal.signal(signal.SIGTERM, signal.SIG_IGN)\n' : ''}time.sleep(60)`, agentName, id], { stdio: 'ignore' });
@@ -143,8 +146,12 @@ esac
       expect(out.settled).toBe(run);
       expect(out.waited).toEqual(['container quick']);
       expect(out.stopped.filter((x: string) => x.startsWith('container'))).toEqual(['container stuck']);
-      expect(readFileSync(join(t, 'removed'), 'utf8')).toBe('stuck\n');
-      expect(readFileSync(join(t, 'ps-args'), 'utf8').split('\n')[0]).toBe(`ps -q --filter label=io.cutover.run=${run} --filter label=io.cutover.role=helper`);
+      // the standby first, at once: not waited for (it would never end)
+      expect(out.stopped.filter((x: string) => x.startsWith('standby'))).toEqual(['standby container warm']);
+      expect(readFileSync(join(t, 'removed'), 'utf8')).toBe('warm\nstuck\n');
+      expect(readFileSync(join(t, 'ps-args'), 'utf8').split('\n').slice(0, 2)).toEqual([
+        `ps -aq --filter label=io.cutover.run=${run} --filter label=io.cutover.role=standby`,
+        `ps -q --filter label=io.cutover.run=${run} --filter label=io.cutover.role=helper`]);
       const pids = out.stopped.filter((x: string) => x.startsWith('pid')).map((x: string) => Number(x.split(/[ :]/)[1]));
       expect(pids.sort()).toEqual([mine.pid, zipped.pid, stubborn.pid].sort());
       const alive = (pid?: number) => existsSync(`/proc/${pid}`) && readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1][0] !== 'Z';

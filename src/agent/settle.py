@@ -59,10 +59,16 @@ def _helpers(run_id):
 
 
 def _settle_containers(run_id, seconds, report):
-    """Wait up to SECONDS for the run's helper containers to end on their own, then remove them."""
+    """Remove the run's standby helper; wait up to SECONDS for its other helper containers to end on their own, then remove them."""
     if not shutil.which("docker"):
         report["docker"] = "missing: no helper containers looked for"
         return
+    # The cutover's standby helper never ends on its own: removed at once (what a lost session ran in it
+    # with docker exec dies with it); the commands meant for it then run in throwaway helpers.
+    standby = _docker("ps", "-aq", "--filter", "label=io.cutover.run=%s" % run_id, "--filter", "label=io.cutover.role=standby")
+    if standby:
+        _docker("rm", "-f", *sorted(standby))
+        report["stopped"] += ["standby container %s" % c for c in sorted(standby)]
     left = set(_helpers(run_id))
     deadline = time.monotonic() + seconds
     pending = set(left)

@@ -22,8 +22,7 @@ export function pgDump(c: ChmConfig, localPath: string): DownloadCommand {
 
 export const restoreVolume = (c: ChmConfig, runId: string, d: DataSet, owner: string) => data.restoreVolume(c.helperImage, runId, d, owner);
 export const verifyVolumes = (c: ChmConfig, runId: string, sets: DataSet[]) => data.verifyVolumes(c.helperImage, runId, sets);
-export const deltaIntoVolumes = (c: ChmConfig, runId: string, sets: DataSet[], owner: string) => data.deltaIntoVolumes(c.helperImage, runId, sets, owner);
-export const parity = (c: ChmConfig, runId: string, sets: DataSet[]) => data.parity(c.helperImage, runId, sets);
+export const cutoverHelper = (c: ChmConfig, runId: string, sets: DataSet[]) => data.cutoverHelper(c.helperImage, runId, sets);
 export const syncBack = (c: ChmConfig, runId: string, sets: DataSet[]) => data.syncBack(c.helperImage, runId, sets, c.chatbot.dir);
 
 /** The chatbot's gate file, replaced by rename (the dir is the app account's, and mounted), and nginx reloaded. */

@@ -14,10 +14,9 @@ describe('freezeWindow', () => {
     return p;
   };
 
-  it('runs from the writer stopped (not its container, stopped before it) to the backend answering through the open gate, not to the end of the step', () => {
+  it('runs from the writer stopped to the backend answering through the open gate, not to the end of the step', () => {
     const p = journal([
-      { t: '2026-11-22T04:59:58.000Z', type: 'action-done', step: 'cutover.stop-writer', index: 0, ms: 300 },
-      { t: '2026-11-22T05:00:00.000Z', type: 'action-done', step: 'cutover.stop-writer', index: 1, ms: 400 },
+      { t: '2026-11-22T05:00:00.000Z', type: 'action-done', step: 'cutover.stop-writer', index: 0, ms: 400 },
       { t: '2026-11-22T05:00:01.000Z', type: 'action-done', step: 'cutover.open', index: 0, ms: 100 },
       { t: '2026-11-22T05:00:03.250Z', type: 'action-done', step: 'cutover.open', index: 1, ms: 20 },
       { t: '2026-11-22T05:00:05.000Z', type: 'action-done', step: 'cutover.open', index: 2, ms: 1700 },
@@ -27,7 +26,7 @@ describe('freezeWindow', () => {
   });
 
   it('is undefined when the cutover did not get that far', () => {
-    expect(freezeWindow(journal([{ t: '2026-11-22T05:00:00.000Z', type: 'action-done', step: 'cutover.stop-writer', index: 1, ms: 1 }]))).toBeUndefined();
+    expect(freezeWindow(journal([{ t: '2026-11-22T05:00:00.000Z', type: 'action-done', step: 'cutover.stop-writer', index: 0, ms: 1 }]))).toBeUndefined();
   });
 });
 

@@ -30,7 +30,7 @@ describe('CHM plan', () => {
   it('every mutating step of the cutover has an undo, and backups are never undone', () => {
     const c = config();
     const plan = chmSteps(c).map((step) => ({ id: step.id, actions: step.plan({ config: c, facts, runId: '20261122-000000-abcd', runDir: '/tmp/x' }) }));
-    for (const id of ['cutover.stop-writer', 'cutover.start', 'cutover.open', 'cutover.stop-frontend', 'cutover.disable', 'volumes.create', 'deploy.up'])
+    for (const id of ['cutover.ready', 'cutover.stop-writer', 'cutover.start', 'cutover.open', 'cutover.stop-frontend', 'cutover.disable', 'volumes.create', 'deploy.up'])
       expect(plan.find((p) => p.id === id)!.actions.some((a) => a.undo?.length), id).toBe(true);
     for (const p of plan.filter((x) => x.id.startsWith('backup.'))) for (const a of p.actions) expect(a.undo ?? []).toEqual([]);
   });

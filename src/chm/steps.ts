@@ -14,7 +14,7 @@ import { AGENT, KEPT_VOLUMES, hostBackupDir } from './paths.ts';
 import { SUPERVISOR_TOOL, serviceCommands } from '../migrate/services.ts';
 import { composeEnv, composeFile, nginxCheckUrl, nginxConf, viaNginxPath } from './deploy-files.ts';
 import { httpCheck, waitAnswers, waitHealthy } from '../engine/waits.ts';
-import { deltaIntoVolumes, nginxTest, parity, pgDump, restoreVolume, setGate, syncBack, verifyVolumes, type DataSet } from './ops.ts';
+import { cutoverHelper, nginxTest, pgDump, restoreVolume, setGate, syncBack, verifyVolumes, type DataSet } from './ops.ts';
 import {
   buildImage, fetchFile, gateConf, keepVolume, mergeManifest, removeImage, settleCommands, snapshot, startContainer, stopContainer, streamArchive,
   uploadAgent, uploadTool,
@@ -25,7 +25,7 @@ const read = (p: string) => readFileSync(resolve(ROOT, p), 'utf8');
 
 export { AGENT, KEPT_VOLUMES, hostBackupDir, gateConf, settleCommands };
 /** The write freeze, as journal actions: from the bare-metal writer stopped to the backend answering the public. */
-export const FREEZE = { start: { step: 'cutover.stop-writer', action: 1 }, end: { step: 'cutover.open', action: 1 } };
+export const FREEZE = { start: { step: 'cutover.stop-writer', action: 0 }, end: { step: 'cutover.open', action: 1 } };
 const PROJECT = 'chm-chatbot';
 
 type S = Step<ChmConfig, ChmFacts>;
@@ -158,19 +158,21 @@ export function chmSteps(c: ChmConfig): S[] {
       },
     ]),
 
-    // ---- cutover: the write freeze starts when the writer stops
-    // The backend container stops first (the gate is closed: only this run reaches it), so the freeze holds
-    // one start of it, not a restart.
-    step('cutover.stop-writer', 'stop the backend container (behind the closed gate), then the bare-metal backend (the writer): write freeze starts', () => [
+    // ---- cutover: readied behind the closed gate, so the freeze holds only what must follow the writer's stop
+    step('cutover.ready', 'behind the closed gate: start the cutover helper (the delta and parity run in it), stop the backend container (the freeze then holds one start of it, not a restart)', ({ runId }) => [
+      { cmd: cutoverHelper(c, runId, sets).start, undo: [cutoverHelper(c, runId, sets).remove], undoKind: 'removes-ours' as const, creates: [{ type: 'container' as const, name: cutoverHelper(c, runId, sets).name }] },
       { cmd: stopContainer('chatbot-backend'), undo: [startContainer('chatbot-backend')] },
+    ]),
+    // the write freeze starts when the writer stops
+    step('cutover.stop-writer', 'stop the bare-metal backend (the writer): write freeze starts', () => [
       { cmd: backend.stop, undo: [backend.start, waitAnswers(backendUrl, 'the bare-metal backend', { strict: Boolean(c.chatbot.healthPath), seconds: 60 })] },
     ], true),
     step('cutover.delta', 'move only what changed since the backup into the volumes (fresh SQLite copy)', ({ runId }) => [
-      { cmd: deltaIntoVolumes(c, runId, sets, uidgid), undoneBy: 'removing the volumes (volumes.create); bare metal is only read' },
+      { cmd: cutoverHelper(c, runId, sets).delta(uidgid), undoneBy: 'removing the volumes (volumes.create); bare metal is only read' },
     ]),
     // Parity reads the volumes while the container starts: it proves what the delta left, before anyone else can write.
     step('cutover.start', 'start the backend container on the final data (the gate stays closed), the final parity alongside: volumes hold exactly the bare-metal data', ({ runId }) => [
-      { cmd: parity(c, runId, sets), alongside: true },
+      { cmd: cutoverHelper(c, runId, sets).parity(), alongside: true },
       { cmd: startContainer('chatbot-backend'), undo: [stopContainer('chatbot-backend')] },
       { cmd: waitServing(c, runId) },
     ]),
@@ -185,6 +187,7 @@ export function chmSteps(c: ChmConfig): S[] {
         },
         { cmd: waitServing(c) },
         ...(c.chatbot.statsPath ? [httpCheckVia(c, c.hostnames.chatbot, viaNginxPath(c.chatbot.statsPath, c.chatbot.apiPrefix))] : []),
+        { cmd: cutoverHelper(c, runId, sets).remove, undoneBy: 'nothing: the helper was this run\'s own (cutover.ready)' },
       ], true),
       // From here the public writes to the containers: the volumes may hold the only copy of its writes.
       takesWrites: true,

@@ -102,19 +102,42 @@ export function verifyVolumes(image: string, runId: string, sets: VolumeSet[]): 
     { says: `check every file in volumes ${sets.map((d) => d.volume).join(', ')} against the backup's manifest`, reads: true });
 }
 
-/** Copy into the volumes only what changed on bare metal since the backup (a fresh SQLite copy). */
-export function deltaIntoVolumes(image: string, runId: string, sets: VolumeSet[], owner: string): RemoteCommand {
-  return helper(image, runId, 'delta', [...sets.flatMap((d) => [`${d.volume}:/vol/${d.name}`, `${d.live}:/live/${d.name}:ro`]), `${hostBackupDir(runId)}:/backup:ro`],
-    ['delta-all', '/backup/manifest.json', owner, ...sets.map((d) => `${d.name}=/live/${d.name}=/vol/${d.name}`)],
-    { says: `copy what changed since the backup from ${sets.map((d) => d.live).join(', ')} into their volumes` });
+/**
+ * The cutover's helper: started before the write freeze with the mounts the delta and the final parity
+ * need (the volumes, the live dirs read-only, the host backup read-only), so inside the freeze each is a
+ * `docker exec` (about 0.05 s) instead of a `docker run` (about 0.2 s). Labelled as a standby: a lost
+ * session's settle removes it at once (whatever ran in it dies with it), and each command then runs in a
+ * throwaway helper with the same mounts, so a resume needs nothing of what the lost session left.
+ */
+export function cutoverHelper(image: string, runId: string, sets: VolumeSet[]) {
+  const name = `cutover-${runId}-cutover`;
+  const mounts = [...sets.flatMap((d) => [`${d.volume}:/vol/${d.name}`, `${d.live}:/live/${d.name}:ro`]), `${hostBackupDir(runId)}:/backup:ro`];
+  const runArgs = (cname: string, role: string) => ['--pull', 'never', '--network', 'none', '--user', '0', '--name', cname,
+    '--label', `io.cutover.run=${runId}`, '--label', `io.cutover.role=${role}`, '-v', `${AGENT}:/agent.pyz:ro`, ...mounts.flatMap((m) => ['-v', m]), image];
+  /** The agent in the standby if it runs, else in a throwaway helper named for TAG with the same mounts. */
+  const agent = (tag: string, args: string[], words: { says: string; reads?: boolean }) => {
+    const fallback = runArgs(`cutover-${runId}-${tag}`, 'helper');
+    return sudo(['sh', '-c', STANDBY_EXEC, 'sh', name, String(fallback.length), ...fallback, 'python3', '/agent.pyz', ...args], words);
+  };
+  return {
+    name,
+    start: sudo(['docker', 'run', '-d', ...runArgs(name, 'standby'), 'python3', '-c', 'import signal; signal.pause()'],
+      { says: `start the cutover helper ${name} (idle, with the volumes and live dirs mounted: the delta and parity run in it)` }),
+    remove: sudo(['docker', 'rm', '-f', name], { okCodes: [0, 1], says: `remove the cutover helper ${name}` }),
+    /** Copy into the volumes only what changed on bare metal since the backup (a fresh SQLite copy). */
+    delta: (owner: string, only: VolumeSet[] = sets) => agent('delta', ['delta-all', '/backup/manifest.json', owner, ...only.map((d) => `${d.name}=/live/${d.name}=/vol/${d.name}`)],
+      { says: `copy what changed since the backup from ${only.map((d) => d.live).join(', ')} into their volumes` }),
+    /** Read-only, inside the write freeze: the volumes hold exactly the bare-metal data (the data sets checked in parallel). */
+    parity: () => agent('parity', ['parity-all', '/backup/manifest.json', '/backup/restored', ...sets.map((d) => `${d.name}=/live/${d.name}=/vol/${d.name}`)],
+      { says: `check that volumes ${sets.map((d) => d.volume).join(', ')} hold exactly the bare-metal data, file by file`, reads: true }),
+  };
 }
 
-/** Read-only, inside the write freeze: the volumes hold exactly the bare-metal data (the archives checked in parallel). */
-export function parity(image: string, runId: string, sets: VolumeSet[]): RemoteCommand {
-  return helper(image, runId, 'parity', [...sets.flatMap((d) => [`${d.volume}:/vol/${d.name}:ro`, `${d.live}:/live/${d.name}:ro`]), `${hostBackupDir(runId)}:/backup:ro`],
-    ['parity-all', '/backup/manifest.json', '/backup/restored', ...sets.map((d) => `${d.name}=/live/${d.name}=/vol/${d.name}`)],
-    { says: `check that volumes ${sets.map((d) => d.volume).join(', ')} hold exactly the bare-metal data, file by file`, reads: true });
-}
+// $1 the standby's name, $2 how many of the next arguments are the throwaway's `docker run` options and
+// image; then the agent's argv. The standby runs: exec there. Else a throwaway with the same mounts.
+const STANDBY_EXEC = `n=$1; k=$2; shift 2
+if [ "$(docker inspect -f '{{.State.Running}}' "$n" 2>/dev/null)" = true ]; then shift "$k"; exec docker exec "$n" "$@"; fi
+exec docker run --rm "$@"`;
 
 /**
  * Copy whatever the containers wrote back to bare metal; the live dirs as they were are kept beside them

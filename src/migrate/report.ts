@@ -5,7 +5,7 @@ import { formatBytes } from '../util/bytes.ts';
 import { container, fileSets, nginxContainer, pgSets, volumeName, writers } from './app.ts';
 import type { SpecFacts } from './facts.ts';
 import { failedSection, freezeSeconds, keptSection, runOutcome, stepsTable } from './outcome.ts';
-import { specFreeze } from './steps.ts';
+import { SPEC_FREEZE } from './steps.ts';
 import type { Spec } from './spec.ts';
 
 /** report.md of a migration by spec: what failed and the way on, the backups, parity, the freeze, the containers, what is left by hand. */
@@ -16,7 +16,7 @@ export function specReport(cmd: string) {
     const entries = Journal.read(journal);
     const o = runOutcome(entries);
     const done = (step: string) => entries.some((e) => e.type === 'step-done' && e.step === step);
-    const freeze = freezeSeconds(journal, specFreeze(s));
+    const freeze = freezeSeconds(journal, SPEC_FREEZE);
     const manifestPath = resolve(runDir, 'manifest.json');
     const manifest = existsSync(manifestPath) ? JSON.parse(readFileSync(manifestPath, 'utf8')) : undefined;
     const nginxAt = `${s.nginx.bind}:${s.nginx.port}${s.nginx.tls ? ` and ${s.nginx.bind}:${s.nginx.tlsPort}` : ''}`;

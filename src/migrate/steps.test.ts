@@ -3,7 +3,7 @@ import { parse } from 'yaml';
 import { describe as show } from '../engine/command.ts';
 import { specSchema } from './spec.ts';
 import { composeFile, nginxConf } from './deploy.ts';
-import { specFreeze, specSteps } from './steps.ts';
+import { specSteps } from './steps.ts';
 import type { SpecFacts } from './facts.ts';
 
 /** An app unlike CHM, written here (not the lab's spec): a web app, a worker, a host PostgreSQL, SQLite and uploads. */
@@ -38,11 +38,11 @@ const lines = (id: string) => plan().find((p) => p.id === id)!.actions.map((a) =
 describe('a migration planned from a spec alone', () => {
   it('has CHM\'s stages, and a stop for the services that write nothing (the host PostgreSQL) only after the gate opened', () => {
     expect(plan().map((p) => p.id)).toEqual(['backup.prepare', 'backup.snapshot', 'backup.stream', 'volumes.create', 'volumes.restore', 'deploy.upload', 'deploy.build',
-      'deploy.nginx-test', 'deploy.up', 'deploy.postgres', 'verify.endpoints', 'verify.parity', 'cutover.stop-writer', 'cutover.delta', 'cutover.start',
+      'deploy.nginx-test', 'deploy.up', 'deploy.postgres', 'verify.endpoints', 'verify.parity', 'cutover.ready', 'cutover.stop-writer', 'cutover.delta', 'cutover.start',
       'cutover.open', 'cutover.stop-others', 'cutover.disable']);
-    // the routed writer's container stops first (behind the closed gate), then the bare-metal writers
-    expect(lines('cutover.stop-writer')).toEqual(['remote: docker stop shop-web', 'remote (sudo): systemctl stop shop-web', 'remote (sudo): systemctl stop shop-worker']);
-    expect(specFreeze(spec()).start).toEqual({ step: 'cutover.stop-writer', action: 1 });
+    // readied behind the closed gate: the cutover helper up, the routed writer's container stopped; then the freeze
+    expect(lines('cutover.ready')).toEqual([expect.stringMatching(/^remote \(sudo\): docker run -d .*--name cutover-20261203-000000-abcd-cutover .*io\.cutover\.role=standby/), 'remote: docker stop shop-web']);
+    expect(lines('cutover.stop-writer')).toEqual(['remote (sudo): systemctl stop shop-web', 'remote (sudo): systemctl stop shop-worker']);
     expect(lines('cutover.stop-others')).toEqual(['remote (sudo): systemctl stop postgresql']);
     expect(plan().find((p) => p.id === 'cutover.open')!.st.takesWrites).toBe(true);
   });
@@ -73,7 +73,7 @@ describe('a migration planned from a spec alone', () => {
 
   it('every change has a way back; the rollback after the gate opened copies files and the database back, the old ones kept', () => {
     const p = plan();
-    for (const id of ['volumes.create', 'deploy.up', 'deploy.build', 'cutover.stop-writer', 'cutover.start', 'cutover.open', 'cutover.stop-others', 'cutover.disable'])
+    for (const id of ['volumes.create', 'deploy.up', 'deploy.build', 'cutover.ready', 'cutover.stop-writer', 'cutover.start', 'cutover.open', 'cutover.stop-others', 'cutover.disable'])
       expect(p.find((x) => x.id === id)!.actions.some((a) => a.undo?.length), id).toBe(true);
     const undo = p.find((x) => x.id === 'cutover.open')!.actions[0].undo!.map(show).join('\n');
     expect(undo).toMatch(/close the gate|nginx -s reload/);

@@ -15,7 +15,7 @@ import { GATE_FILE, TLS_MOUNT, checkUrl, composeFile, nginxConf, secretsEnv, sec
 import type { SpecFacts } from './facts.ts';
 import { neighbourProbe } from './facts.ts';
 import {
-  AGENT, buildImage, deltaIntoVolumes, fetchFile, gateConf, hostBackupDir, keepVolume, mergeManifest, nginxTest, parity, removeImage,
+  AGENT, buildImage, cutoverHelper, fetchFile, gateConf, hostBackupDir, keepVolume, mergeManifest, nginxTest, removeImage,
   restoreVolume, setGate, snapshot, startContainer, stopContainer, streamArchive, syncBack, uploadAgent, uploadTool, verifyVolumes,
   type VolumeSet,
 } from './ops.ts';
@@ -26,11 +26,7 @@ const ROOT = resolve(import.meta.dirname, '../..');
 /** The PostgreSQL data tool (src/migrate/pg_data.py), uploaded for each run that moves a PostgreSQL. */
 export const PG_TOOL = `${HOST_STATE}/pg_data.py`;
 /** The write freeze, as journal actions: from the bare-metal writers stopped to the gate open. */
-export const specFreeze = (s: Spec) => ({
-  // the routed writers' containers stop first (cutover.stop-writer), then the bare-metal writers
-  start: { step: 'cutover.stop-writer', action: writers(s).filter((k) => routed(s).has(k)).length },
-  end: { step: 'cutover.open', action: 0 },
-});
+export const SPEC_FREEZE = { start: { step: 'cutover.stop-writer', action: 0 }, end: { step: 'cutover.open', action: 0 } };
 
 type S = Step<Spec, SpecFacts>;
 const step = (id: string, title: string, plan: S['plan'], destructive = false): S => ({ id, title, plan, destructive });
@@ -51,6 +47,7 @@ export function specSteps(s: Spec): S[] {
   const w = writers(s);
   /** The writers the routes reach: up since deploy.up, stopped before the freeze and started on the final data. */
   const restarted = w.filter((k) => routed(s).has(k));
+  const helperOf = (runId: string) => cutoverHelper(s.helperImage, runId, files);
   const others = Object.keys(s.services).filter((k) => !w.includes(k));
   const stage = (runId: string, key: string) => `${hostBackupDir(runId)}/stage/${key}`;
   const staged = files.filter((f) => f.d.kind !== 'files');
@@ -177,14 +174,16 @@ export function specSteps(s: Spec): S[] {
     ]),
 
     // ---- cutover: the write freeze starts when the writers stop
-    // The routed writers' containers stop first (the gate is closed: only this run reaches them), so the
-    // freeze holds one start of each, not a restart.
-    step('cutover.stop-writer', `stop the routed writers' containers (behind the closed gate), then the bare-metal writers (${w.join(', ')}): write freeze starts`, () => [
+    // ---- cutover: readied behind the closed gate, so the freeze holds only what must follow the writers' stop
+    step('cutover.ready', 'behind the closed gate: start the cutover helper (the delta and parity run in it), stop the routed writers\' containers (the freeze then holds one start of each, not a restart)', ({ runId }) => [
+      ...(files.length ? [{ cmd: helperOf(runId).start, undo: [helperOf(runId).remove], undoKind: 'removes-ours' as const, creates: [{ type: 'container' as const, name: helperOf(runId).name }] }] : []),
       ...restarted.map((k) => ({ cmd: stopContainer(container(s, k)), undo: [startContainer(container(s, k))] })),
-      ...w.map((k) => ({ cmd: svc(k).stop, undo: startAgain(k) })),
-    ], true),
+    ]),
+    // the write freeze starts when the writers stop
+    step('cutover.stop-writer', `stop the bare-metal writers (${w.join(', ')}): write freeze starts`, () =>
+      w.map((k) => ({ cmd: svc(k).stop, undo: startAgain(k) })), true),
     step('cutover.delta', 'move only what changed since the backup into the volumes (fresh SQLite copies); PostgreSQL dumped again and restored', ({ runId }) => [
-      ...byOwner(files).map(({ o, sets }) => ({ cmd: deltaIntoVolumes(s.helperImage, runId, sets, o), undoneBy: 'removing the volumes (volumes.create); bare metal is only read' })),
+      ...byOwner(files).map(({ o, sets }) => ({ cmd: helperOf(runId).delta(o, sets), undoneBy: 'removing the volumes (volumes.create); bare metal is only read' })),
       ...pgs.flatMap((p) => [
         { cmd: sudo(['python3', PG_TOOL, 'dump', p.db, pgDumpAt(runId, p.key, true)], { says: `pg_dump the host's database ${p.db} again, its writers stopped` }) },
         { cmd: sudo(['python3', PG_TOOL, 'restore', p.container, p.user, p.db, pgDumpAt(runId, p.key, true)], { says: `make database ${p.db} in ${p.container} anew from the final dump` }), undoneBy: `removing volume ${p.volume} (volumes.create)` },
@@ -192,7 +191,7 @@ export function specSteps(s: Spec): S[] {
     ]),
     // Parity reads the volumes and databases while the containers start: it proves what the delta left, before anyone else can write.
     step('cutover.start', 'start the routed writers\' containers on the final data (the gate stays closed), the final parity alongside: the volumes and databases hold exactly the bare-metal data', ({ runId }) => [
-      ...(files.length ? [{ cmd: parity(s.helperImage, runId, files), alongside: true }] : []),
+      ...(files.length ? [{ cmd: helperOf(runId).parity(), alongside: true }] : []),
       ...pgs.map((p) => ({ cmd: sudo(['python3', PG_TOOL, 'parity', p.db, p.container, p.user], { says: `check that ${p.container}'s database ${p.db} holds exactly the host's, table by table`, reads: true }), alongside: true })),
       ...restarted.map((k) => ({ cmd: startContainer(container(s, k)), undo: [stopContainer(container(s, k))] })),
       ...waits(restarted, runId),
@@ -219,6 +218,7 @@ export function specSteps(s: Spec): S[] {
         }] : []),
         ...waits(startedAtCutover(s), runId),
         ...viaNginx().map((cmd) => ({ cmd })),
+        ...(files.length ? [{ cmd: helperOf(runId).remove, undoneBy: 'nothing: the helper was this run\'s own (cutover.ready)' }] : []),
       ], true),
       // From here the public writes to the containers: the volumes may hold the only copy of its writes.
       takesWrites: true,
@@ -235,7 +235,7 @@ export function specSteps(s: Spec): S[] {
 export function specPlanNotes(s: Spec, facts: SpecFacts): string[] {
   const total = Object.values(facts.dataBytes).reduce((a, b) => a + b, 0);
   return [
-    `Write freeze: from ${specFreeze(s).start.step} (${writers(s).join(', ')} stop on bare metal) until ${specFreeze(s).end.step} (the gate opens): the delta since the backup${pgSets(s).length ? ', a fresh dump of each PostgreSQL database' : ''}, the writers' containers started with a final parity read of ${formatBytes(total)} alongside; the public gets 503 meanwhile.`,
+    `Write freeze: from ${SPEC_FREEZE.start.step} (${writers(s).join(', ')} stop on bare metal) until ${SPEC_FREEZE.end.step} (the gate opens): the delta since the backup${pgSets(s).length ? ', a fresh dump of each PostgreSQL database' : ''}, the writers' containers started with a final parity read of ${formatBytes(total)} alongside; the public gets 503 meanwhile.`,
     `Never undone on purpose: the backups, here and on the host (${AGENT.replace(/agent\.pyz$/, 'backups/<run>')}).`,
   ];
 }
