@@ -18,6 +18,7 @@ import { SyncedFile } from '../util/synced-file.ts';
 import { CommandFailed, type Executor, type RunOptions } from './executor.ts';
 import { ConnectionLost, UserError } from '../util/errors.ts';
 import { Session } from './fence.ts';
+import { TextSink } from '../util/text-sink.ts';
 import { formatBytes } from '../util/bytes.ts';
 
 /**
@@ -79,14 +80,14 @@ export class SshExecutor implements Executor {
       '-o', 'Compression=no', '-T', t.host, this.line(command),
     ], { stdio: ['pipe', 'pipe', 'pipe'] });
     child.stdin.end(stdin ?? '');
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => { if (stderr.length < 65536) stderr += d.toString(); });
+    const stderrText = new TextSink(65536);
+    child.stderr.on('data', (d: Buffer) => stderrText.write(d));
     child.stdout.pipe(sink, { end: false });
     const stop = () => { if (child.exitCode === null) child.kill(); };
     sink.once('error', stop);
     sink.once('close', stop);
     const code = await new Promise<number>((res) => child.on('close', (c) => res(c ?? 255)));
-    return { code, stderr };
+    return { code, stderr: stderrText.end() };
   }
 
   async docker(): Promise<Docker> {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { Client, type ClientChannel } from 'ssh2';
 import { ConnectionLost, UserError } from '../util/errors.ts';
+import { TextSink } from '../util/text-sink.ts';
 import { rememberHostKey, revokedAt, verifyHostKey } from './known-hosts.ts';
 
 export interface SshTarget {
@@ -165,8 +166,9 @@ export class SshConnection {
     return new Promise((resolve, reject) => {
       const onChannel = (err: Error | undefined, ch: ClientChannel) => {
         if (err) return reject(this.lost || /Not connected|No response/i.test(err.message) ? lostError() : new UserError(`ssh exec failed: ${err.message}`));
-        let out = '';
-        let errOut = '';
+        // decoded across chunk boundaries: a character split between two chunks stays one
+        const outText = new TextSink(max);
+        const errText = new TextSink(max);
         let aborted = false;
         if (opts.stdout) {
           const sink = opts.stdout;
@@ -184,14 +186,16 @@ export class SshConnection {
           };
           sink.once('error', abort);
           sink.once('close', abort);
-        } else ch.on('data', (d: Buffer) => { if (out.length < max) out += d.toString(); });
+        } else ch.on('data', (d: Buffer) => outText.write(d));
         // stderr is always drained, so a chatty command can never stall the channel.
-        ch.stderr.on('data', (d: Buffer) => { if (errOut.length < max) errOut += d.toString(); });
+        ch.stderr.on('data', (d: Buffer) => errText.write(d));
         let exit: { code: number; signal?: string } | undefined;
         ch.on('exit', (code: number | null, signal?: string) => {
           exit = { code: code ?? (signal ? 128 : 255), signal: signal ?? undefined };
         });
         ch.on('close', () => {
+          const out = outText.end();
+          const errOut = errText.end();
           if (exit) return resolve({ ...exit, stdout: out, stderr: errOut });
           if (aborted) return resolve({ code: 255, stdout: out, stderr: errOut || 'stopped: the local side of the stream failed' });
           // No exit status: the connection went away (the client's close event may come a moment later).

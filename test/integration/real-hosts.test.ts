@@ -104,7 +104,7 @@ describe('real hosts: every runbook keeps the promise on files and habits our la
 
     const resumed = runbook('migrate-chm', ['--yes', '--resume', runId]);
     expect(resumed.code, resumed.stdout).toBe(1);
-    expect(resumed.stderr).toMatch(/step cutover\.parity failed: .*late-cron\.pdf.*rolled back/s);
+    expect(resumed.stderr).toMatch(/step cutover\.start failed: .*late-cron\.pdf.*rolled back/s);
     expect(sh('cat /home/ubuntu/chm-chatbot/pdfs/late-cron.pdf')).toBe('written by cron after the delta');
     expect(sh('ls -d /home/ubuntu/chm-chatbot/*.pre-rollback-* 2>/dev/null || true')).toBe('');
     // The gate never opened: nothing of the containers' was anyone's data. Without the late write, the
