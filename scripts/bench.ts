@@ -7,6 +7,8 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { remoteString } from '../src/engine/command.ts';
+import { hostBackupDir, restoreVolumes } from '../src/migrate/ops.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const args = process.argv.slice(2);
@@ -24,6 +26,8 @@ const sh = (cmd: string) => execFileSync('bash', ['-c', cmd], { cwd: ROOT, encod
 const time = (fn: () => void) => { const t = process.hrtime.bigint(); fn(); return Number(process.hrtime.bigint() - t) / 1e9; };
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const mb = (bytes: number, s: number) => bytes / 1e6 / s;
+/** One argument for a remote shell: single-quoted. */
+const shq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 function log(s: string) { process.stderr.write(`[bench] ${s}\n`); }
 
@@ -78,27 +82,6 @@ if (link) unshape();
 const pdfBytes = Number(sh(`du -sb ${DATA}/pdfs | cut -f1`).trim());
 const med = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)]));
 
-// ---- restore into a volume, from an archive already on the host (zero bytes over ssh for ours).
-const restore: Record<string, number[]> = { ours_helper_tar: [], docker_cp: [] };
-if (!skip.has('restore')) {
-sh(`ssh -F ${SSHCFG} chm-lab 'sudo mkdir -p /var/lib/cutover/bench && sudo tar -C ${DATA} -cf /var/lib/cutover/bench/data.tar pdfs chroma_db transcripts'`);
-const vol = 'cutover_bench';
-for (let i = 0; i < reps; i++) {
-  for (const k of i % 2 ? ['docker_cp', 'ours_helper_tar'] : ['ours_helper_tar', 'docker_cp']) {
-    sh(`docker volume rm -f ${vol} >/dev/null 2>&1; docker volume create --label io.cutover.test=1 ${vol} >/dev/null`);
-    if (k === 'ours_helper_tar')
-      restore[k].push(time(() => sh(`ssh -F ${SSHCFG} chm-lab 'docker run --rm --pull never --network none -v ${vol}:/dst -v /var/lib/cutover/bench:/b:ro python:3.11-slim tar -xf /b/data.tar -C /dst'`)));
-    else {
-      sh(`docker rm -f cutover-bench >/dev/null 2>&1; docker create --name cutover-bench --label io.cutover.test=1 -v ${vol}:/dst python:3.11-slim true >/dev/null`);
-      restore[k].push(time(() => sh(`for d in pdfs chroma_db transcripts; do docker cp ${DATA}/$d cutover-bench:/dst/; done`)));
-      sh('docker rm -f cutover-bench >/dev/null');
-    }
-    log(`${k} #${i + 1}: ${restore[k].at(-1)!.toFixed(2)} s`);
-  }
-}
-sh(`docker volume rm -f ${vol} >/dev/null; ssh -F ${SSHCFG} chm-lab 'sudo rm -rf /var/lib/cutover/bench'`);
-}
-
 // ---- dry-run time of the whole CHM plan, and a real migration for the write-freeze window.
 const dry = skip.has('dryrun') ? NaN : median([0, 1, 2].map(() => time(() => sh('node_modules/.bin/tsx runbooks/migrate-chm.ts --dry-run >/dev/null'))));
 let freeze = NaN;
@@ -123,6 +106,8 @@ function waitFor(fn: () => unknown) {
   }
 }
 let w: WriterResult | undefined;
+/** The freeze migration's run: its host backup is what the restore contenders read. */
+let restoreFrom: string | undefined;
 let kept = NaN;
 if (!skip.has('freeze')) {
   log('real migration for the write-freeze window, with a writer ingesting 10 documents a second throughout');
@@ -134,6 +119,7 @@ if (!skip.has('freeze')) {
   await new Promise((r) => migration.on('close', r));
   w = await writerDone;
   const runId = /run (\S+) finished/.exec(run)?.[1];
+  restoreFrom = runId;
   if (!runId) log(`the migration did not finish: ${run.trim()}`);
   const report = runId ? readFileSync(resolve(ROOT, 'backups', runId, 'report.md'), 'utf8') : '';
   freeze = Number(/gate open\): \*\*([\d.]+) s\*\*/.exec(report)?.[1] ?? NaN); // not the snapshot's pause, also in bold
@@ -162,6 +148,33 @@ if (!skip.has('freeze')) {
       log(`floor #${i + 1}: ${floor.alone.at(-1)!.toFixed(2)} s alone, ${fr?.freezeSeconds ?? 'n/a'} s as the writer saw it`);
     }
   }
+}
+
+// ---- restore into volumes, from the archives already on the host (zero bytes over ssh for ours). Ours
+// is the volumes.restore step's own command (src/migrate/ops.ts restoreVolumes: every data set at once,
+// chowned, every file verified against the manifest), on the freeze migration's host backup (hard-linked
+// to a scratch run dir); docker cp copies the same three dirs from bare metal. Alternating, medians.
+const restore: Record<string, number[]> = { ours_volumes_restore: [], docker_cp: [] };
+if (!skip.has('restore') && restoreFrom) {
+  const scratch = 'bench-restore';
+  const sets = [['chroma', 'chroma_db'], ['pdfs', 'pdfs'], ['transcripts', 'transcripts']].map(([name]) => ({ name, volume: `cutover_bench_${name}`, live: '', owner: '10001:10001' }));
+  const ours = remoteString(restoreVolumes('python:3.11-slim', scratch, sets));
+  sh(`ssh -F ${SSHCFG} chm-lab 'sudo rm -rf ${hostBackupDir(scratch)} && sudo cp -al ${hostBackupDir(restoreFrom)} ${hostBackupDir(scratch)}'`);
+  const fresh = () => sh(`for v in ${sets.map((d) => d.volume).join(' ')}; do docker volume rm -f $v >/dev/null 2>&1; docker volume create --label io.cutover.test=1 $v >/dev/null; done`);
+  for (let i = 0; i < reps; i++) {
+    for (const k of i % 2 ? ['docker_cp', 'ours_volumes_restore'] : ['ours_volumes_restore', 'docker_cp']) {
+      fresh();
+      sh('sync');
+      if (k === 'ours_volumes_restore') restore[k].push(time(() => sh(`ssh -F ${SSHCFG} chm-lab ${shq(ours)} >/dev/null`)));
+      else {
+        sh(`docker rm -f cutover-bench >/dev/null 2>&1; docker create --name cutover-bench --label io.cutover.test=1 ${sets.map((d) => `-v ${d.volume}:/dst/${d.name}`).join(' ')} python:3.11-slim true >/dev/null`);
+        restore[k].push(time(() => sh(`docker cp ${DATA}/chroma_db/. cutover-bench:/dst/chroma/ && docker cp ${DATA}/pdfs/. cutover-bench:/dst/pdfs/ && docker cp ${DATA}/transcripts/. cutover-bench:/dst/transcripts/`)));
+        sh('docker rm -f cutover-bench >/dev/null');
+      }
+      log(`restore ${k} #${i + 1}: ${restore[k].at(-1)!.toFixed(2)} s`);
+    }
+  }
+  sh(`for v in ${sets.map((d) => d.volume).join(' ')}; do docker volume rm -f $v >/dev/null; done; ssh -F ${SSHCFG} chm-lab 'sudo rm -rf ${hostBackupDir(scratch)}'`);
 }
 
 // ---- audit-images on an image with a 1 GB layer of incompressible data: peak RSS of the audit
@@ -229,7 +242,7 @@ const rows = [
   ['pdfs: scp -r', mb(pdfBytes, med.scp_r)],
   ['pdfs: rsync -a', mb(pdfBytes, med.rsync_a)],
   ['pdfs: ours', mb(pdfBytes, med.ours_stream_pdfs)],
-  ['restore: ours (helper tar from host copy)', mb(bytes, median(restore.ours_helper_tar))],
+  ['restore: ours, the volumes.restore step (all sets at once, chown, every file verified)', mb(bytes, median(restore.ours_volumes_restore))],
   ['restore: docker cp', mb(bytes, median(restore.docker_cp))],
   ['pg: raw ssh … pg_dump -Fc > file (limit; MB of dump per s)', mb(pg.bytes, median(pg.raw))],
   ['pg: ours, pg.ts backup.dump (snapshot, host copy + here, sha256 both ends, row counts in the snapshot)', mb(pg.bytes, median(pg.ours))],
@@ -241,7 +254,7 @@ const targets = {
   stream_openssh_vs_raw_ssh_ratio: med.raw_ssh_tar / med.ours_stream_openssh,
   backup_vs_scp_small_files_ratio: med.scp_r / med.ours_stream_pdfs,
   backup_vs_rsync_small_files_ratio: med.rsync_a / med.ours_stream_pdfs,
-  restore_vs_docker_cp_ratio: median(restore.docker_cp) / median(restore.ours_helper_tar),
+  restore_vs_docker_cp_ratio: median(restore.docker_cp) / median(restore.ours_volumes_restore),
   restore_bytes_resent_over_ssh: 0,
   write_freeze_seconds: freeze,
   write_freeze_seen_by_writer_seconds: w?.freezeSeconds ?? NaN,

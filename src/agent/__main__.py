@@ -17,6 +17,8 @@ by argv the plan prints. Python 3 stdlib only. Every command is safe to run twic
   sync-back SRC_DIR LIVE_DIR KEEP_AS UID:GID         if SRC differs from LIVE: keep LIVE as KEEP_AS, copy SRC over it
   settle RUN_ID [SECONDS]                            stop what a lost session of RUN_ID left running (helpers, agents)
   restore TAR DEST UID:GID MANIFEST NAME [STAT_OUT]  empty DEST, unpack TAR into it, own it by UID:GID, then verify
+  restore-all MANIFEST STAT_DIR NAME=DEST=UID:GID ... restore, for all data sets at once, each from NAME.tar beside
+                                                     MANIFEST (STAT_DIR/NAME.stat.json)
   verify-all MANIFEST NAME=DIR ...                   verify, for each data set
   delta-all MANIFEST UID:GID NAME=LIVE=DEST ...      delta, for each data set
   parity-all MANIFEST STAT_DIR NAME=LIVE=VOL ...     parity, for all data sets at once (STAT_DIR/NAME.stat.json)
@@ -57,7 +59,7 @@ import core
 from core import Terminated, cleanup, say
 from delta import cmd_delta
 from failure import failure
-from multi import cmd_delta_all, cmd_keep_volume, cmd_parity_all, cmd_restore, cmd_sync_back_all, cmd_verify_all
+from multi import cmd_delta_all, cmd_keep_volume, cmd_parity_all, cmd_restore, cmd_restore_all, cmd_sync_back_all, cmd_verify_all
 from settle import cmd_settle
 from snapshot import cmd_snapshot
 from syncback import cmd_sync_back
@@ -67,7 +69,7 @@ from verify import cmd_parity, cmd_verify
 
 CMDS = {"snapshot": cmd_snapshot, "tar-stream": cmd_tar_stream, "merge-manifest": cmd_merge_manifest,
         "verify": cmd_verify, "delta": cmd_delta, "parity": cmd_parity, "sync-back": cmd_sync_back,
-        "settle": cmd_settle, "restore": cmd_restore, "verify-all": cmd_verify_all, "delta-all": cmd_delta_all,
+        "settle": cmd_settle, "restore": cmd_restore, "restore-all": cmd_restore_all, "verify-all": cmd_verify_all, "delta-all": cmd_delta_all,
         "parity-all": cmd_parity_all, "sync-back-all": cmd_sync_back_all, "keep-volume": cmd_keep_volume}
 
 

@@ -43,6 +43,17 @@ def cmd_restore(tar, dest, owner, manifest_path, name, stat_out=None):
     return cmd_verify(manifest_path, name, dest, stat_out)
 
 
+def cmd_restore_all(manifest_path, stat_dir, *specs):
+    """restore, for every data set at once (parallel processes), each from NAME.tar beside MANIFEST:
+    fails if any fails, once all ended."""
+    base = os.path.dirname(manifest_path)
+    procs = [subprocess.Popen([sys.executable, AGENT, "restore", os.path.join(base, name + ".tar"), dest, owner, manifest_path,
+                               name, os.path.join(stat_dir, name + ".stat.json")]) for name, dest, owner in _pairs(specs, 3)]
+    codes = [p.wait() for p in procs]
+    bad = [c for c in codes if c != 0]
+    return bad[0] if bad else 0
+
+
 def cmd_verify_all(manifest_path, *specs):
     for name, root in _pairs(specs, 2):
         cmd_verify(manifest_path, name, root)

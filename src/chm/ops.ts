@@ -20,7 +20,7 @@ export function pgDump(c: ChmConfig, localPath: string): DownloadCommand {
   return { kind: 'download', argv: ['docker', 'exec', pg.container, 'pg_dump', '-U', pg.user, pg.db], localPath, label: 'mediahub pg_dump', says: `dump MediaHub's database ${pg.db} (container ${pg.container}) to ${localPath}` };
 }
 
-export const restoreVolume = (c: ChmConfig, runId: string, d: DataSet, owner: string) => data.restoreVolume(c.helperImage, runId, d, owner);
+export const restoreVolumes = (c: ChmConfig, runId: string, sets: DataSet[], owner: string) => data.restoreVolumes(c.helperImage, runId, sets.map((d) => ({ ...d, owner })));
 export const verifyVolumes = (c: ChmConfig, runId: string, sets: DataSet[]) => data.verifyVolumes(c.helperImage, runId, sets);
 export const cutoverHelper = (c: ChmConfig, runId: string, sets: DataSet[]) => data.cutoverHelper(c.helperImage, runId, sets);
 export const syncBack = (c: ChmConfig, runId: string, sets: DataSet[]) => data.syncBack(c.helperImage, runId, sets, c.chatbot.dir);

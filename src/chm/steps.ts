@@ -14,7 +14,7 @@ import { AGENT, KEPT_VOLUMES, hostBackupDir } from './paths.ts';
 import { SUPERVISOR_TOOL, serviceCommands } from '../migrate/services.ts';
 import { composeEnv, composeFile, nginxCheckUrl, nginxConf, viaNginxPath } from './deploy-files.ts';
 import { httpCheck, waitAnswers, waitHealthy } from '../engine/waits.ts';
-import { cutoverHelper, nginxTest, pgDump, restoreVolume, setGate, syncBack, verifyVolumes, type DataSet } from './ops.ts';
+import { cutoverHelper, nginxTest, pgDump, restoreVolumes, setGate, syncBack, verifyVolumes, type DataSet } from './ops.ts';
 import {
   buildImage, fetchFile, gateConf, keepVolume, mergeManifest, removeImage, settleCommands, snapshot, startContainer, stopContainer, streamArchive,
   uploadAgent, uploadTool,
@@ -101,9 +101,9 @@ export function chmSteps(c: ChmConfig): S[] {
         creates: [{ type: 'volume' as const, name: d.volume }],
       })),
     ),
-    step('volumes.restore', 'restore each volume from the host-side archive, verify every file against the manifest', ({ runId }) =>
-      sets.map((d) => ({ cmd: restoreVolume(c, runId, d, uidgid), undoneBy: `removing volume ${d.volume} (volumes.create)` })),
-    ),
+    step('volumes.restore', 'restore every volume from its host-side archive at once, verify every file against the manifest', ({ runId }) => [
+      { cmd: restoreVolumes(c, runId, sets, uidgid), undoneBy: `removing volumes ${sets.map((d) => d.volume).join(', ')} (volumes.create)` },
+    ]),
 
     // ---- deploy
     step('deploy.upload', 'upload compose, nginx and Dockerfiles (keeping any file they overwrite)', ({ runId }) => [

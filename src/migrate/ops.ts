@@ -87,12 +87,15 @@ export function fetchFile(remotePath: string, localPath: string): DownloadComman
   return { kind: 'download', argv: ['cat', remotePath], sudo: true, localPath, label: remotePath.split('/').pop(), says: `copy ${remotePath} to ${localPath}` };
 }
 
-/** Empty the volume, unpack the host-side archive into it, own it by the container user, verify every file against the manifest. */
-export function restoreVolume(image: string, runId: string, d: VolumeSet, owner: string): RemoteCommand {
+/**
+ * Empty each volume, unpack its host-side archive into it, own it by its container user, verify every
+ * file against the manifest: all the data sets at once, in one helper (one process per data set).
+ */
+export function restoreVolumes(image: string, runId: string, sets: (VolumeSet & { owner: string })[]): RemoteCommand {
   const b = hostBackupDir(runId);
-  return helper(image, runId, `restore-${d.name}`, [`${d.volume}:/dst`, `${b}:/backup:ro`, `${b}/restored:/restored`],
-    ['restore', `/backup/${d.name}.tar`, '/dst', owner, '/backup/manifest.json', d.name, `/restored/${d.name}.stat.json`],
-    { says: `restore volume ${d.volume} from ${d.name}.tar (owner ${owner}), then check every file against the manifest` });
+  return helper(image, runId, 'restore', [...sets.map((d) => `${d.volume}:/dst/${d.name}`), `${b}:/backup:ro`, `${b}/restored:/restored`],
+    ['restore-all', '/backup/manifest.json', '/restored', ...sets.map((d) => `${d.name}=/dst/${d.name}=${d.owner}`)],
+    { says: `restore volumes ${sets.map((d) => `${d.volume} from ${d.name}.tar`).join(', ')} at once (owner ${[...new Set(sets.map((d) => d.owner))].join(', ')}), then check every file against the manifest` });
 }
 
 /** Read-only: every file in the volumes equals the manifest. */

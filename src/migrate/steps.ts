@@ -16,7 +16,7 @@ import type { SpecFacts } from './facts.ts';
 import { neighbourProbe } from './facts.ts';
 import {
   AGENT, buildImage, cutoverHelper, fetchFile, gateConf, hostBackupDir, keepVolume, mergeManifest, nginxTest, removeImage,
-  restoreVolume, setGate, snapshot, startContainer, stopContainer, streamArchive, syncBack, uploadAgent, uploadTool, verifyVolumes,
+  restoreVolumes, setGate, snapshot, startContainer, stopContainer, streamArchive, syncBack, uploadAgent, uploadTool, verifyVolumes,
   type VolumeSet,
 } from './ops.ts';
 import { SUPERVISOR_TOOL, serviceCommands } from './services.ts';
@@ -125,8 +125,9 @@ export function specSteps(s: Spec): S[] {
         creates: [{ type: 'volume' as const, name: volumeName(s, k) }],
       })),
     ),
-    ...(files.length ? [step('volumes.restore', 'restore each file data set\'s volume from the host-side archive, verify every file against the manifest', ({ runId }) =>
-      files.map((f) => ({ cmd: restoreVolume(s.helperImage, runId, f, volumeOwner(s, f.d)), undoneBy: `removing volume ${f.volume} (volumes.create)` })))] : []),
+    ...(files.length ? [step('volumes.restore', 'restore every file data set\'s volume from its host-side archive at once, verify every file against the manifest', ({ runId }) => [
+      { cmd: restoreVolumes(s.helperImage, runId, files.map((f) => ({ ...f, owner: volumeOwner(s, f.d) }))), undoneBy: `removing volumes ${files.map((f) => f.volume).join(', ')} (volumes.create)` },
+    ])] : []),
 
     // ---- deploy
     step('deploy.upload', 'upload compose, nginx, secrets and Dockerfiles (keeping any file they overwrite)', ({ runId }) => [
