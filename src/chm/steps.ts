@@ -83,11 +83,12 @@ export function chmSteps(c: ChmConfig): S[] {
       { cmd: snapshot(dataDir('chroma'), stageChroma(runId), { attempts: c.chatbot.snapshot.attempts, pause }), alongside: true },
       ...sets.filter((d) => d.name !== 'chroma').map((d) => ({ cmd: streamArchive(runId, runDir, d.name, d.live, facts.dataBytes[d.name]) })),
     ]),
-    step('backup.stream', 'stream the ChromaDB copy as tar the same way; per-file manifest of every archive from the same bytes; MediaHub dumped', ({ runId, runDir, facts }) => [
+    // MediaHub's dump (a safety net, read by nothing here) runs alongside the ChromaDB stream.
+    step('backup.stream', 'stream the ChromaDB copy as tar the same way, MediaHub dumped meanwhile; per-file manifest of every archive from the same bytes', ({ runId, runDir, facts }) => [
+      { cmd: pgDump(c, `${runDir}/mediahub.sql`), alongside: true },
       { cmd: streamArchive(runId, runDir, 'chroma', stageChroma(runId), facts.dataBytes.chroma, `${stageChroma(runId)}.live-stat.json`) },
       { cmd: mergeManifest(runId, DATA_NAMES) },
       { cmd: fetchFile(`${hostBackupDir(runId)}/manifest.json`, `${runDir}/manifest.json`) },
-      { cmd: pgDump(c, `${runDir}/mediahub.sql`) },
     ]),
 
     // ---- volumes
