@@ -70,6 +70,8 @@ export function chmSteps(c: ChmConfig): S[] {
   const backendUrl = `http://127.0.0.1:${c.chatbot.backend.port}${c.chatbot.healthPath ?? '/'}`;
   const pause = c.chatbot.snapshot.pauseWriter ? { stop: backend.stop, start: backend.start } : undefined;
   const ours = `${owner}:${owner}`;
+  /** The cutover's standby helper (src/migrate/ops.ts): the delta and the final parity run in it. */
+  const helperOf = (runId: string) => cutoverHelper(c, runId, sets);
 
   return [
     // ---- backup: never undone, never deleted by a rollback
@@ -161,7 +163,7 @@ export function chmSteps(c: ChmConfig): S[] {
 
     // ---- cutover: readied behind the closed gate, so the freeze holds only what must follow the writer's stop
     step('cutover.ready', 'behind the closed gate: start the cutover helper (the delta and parity run in it), stop the backend container (the freeze then holds one start of it, not a restart)', ({ runId }) => [
-      { cmd: cutoverHelper(c, runId, sets).start, undo: [cutoverHelper(c, runId, sets).remove], undoKind: 'removes-ours' as const, creates: [{ type: 'container' as const, name: cutoverHelper(c, runId, sets).name }] },
+      { cmd: helperOf(runId).start, undo: [helperOf(runId).remove], undoKind: 'removes-ours' as const, creates: [{ type: 'container' as const, name: helperOf(runId).name }] },
       { cmd: stopContainer('chatbot-backend'), undo: [startContainer('chatbot-backend')] },
     ]),
     // the write freeze starts when the writer stops
@@ -169,11 +171,11 @@ export function chmSteps(c: ChmConfig): S[] {
       { cmd: backend.stop, undo: [backend.start, waitAnswers(backendUrl, 'the bare-metal backend', { strict: Boolean(c.chatbot.healthPath), seconds: 60 })] },
     ], true),
     step('cutover.delta', 'move only what changed since the backup into the volumes (fresh SQLite copy)', ({ runId }) => [
-      { cmd: cutoverHelper(c, runId, sets).delta(uidgid), undoneBy: 'removing the volumes (volumes.create); bare metal is only read' },
+      { cmd: helperOf(runId).delta(uidgid), undoneBy: 'removing the volumes (volumes.create); bare metal is only read' },
     ]),
     // Parity reads the volumes while the container starts: it proves what the delta left, before anyone else can write.
     step('cutover.start', 'start the backend container on the final data (the gate stays closed), the final parity alongside: volumes hold exactly the bare-metal data', ({ runId }) => [
-      { cmd: cutoverHelper(c, runId, sets).parity(), alongside: true },
+      { cmd: helperOf(runId).parity(), alongside: true },
       { cmd: startContainer('chatbot-backend'), undo: [stopContainer('chatbot-backend')] },
       { cmd: waitServing(c, runId) },
     ]),
@@ -188,7 +190,7 @@ export function chmSteps(c: ChmConfig): S[] {
         },
         { cmd: waitServing(c) },
         ...(c.chatbot.statsPath ? [httpCheckVia(c, c.hostnames.chatbot, viaNginxPath(c.chatbot.statsPath, c.chatbot.apiPrefix))] : []),
-        { cmd: cutoverHelper(c, runId, sets).remove, undoneBy: 'nothing: the helper was this run\'s own (cutover.ready)' },
+        { cmd: helperOf(runId).remove, undoneBy: 'nothing: the helper was this run\'s own (cutover.ready)' },
       ], true),
       // From here the public writes to the containers: the volumes may hold the only copy of its writes.
       takesWrites: true,
