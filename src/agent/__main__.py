@@ -56,9 +56,9 @@ if sys.getfilesystemencoding().lower().replace("-", "") != "utf8":
     os.execv(sys.executable, [sys.executable, "-X", "utf8"] + sys.argv)
 
 import core
-from core import Terminated, cleanup, say
+from core import Terminated, say
 from delta import cmd_delta
-from failure import failure
+from failure import run_reported
 from multi import cmd_delta_all, cmd_keep_volume, cmd_parity_all, cmd_restore, cmd_restore_all, cmd_sync_back_all, cmd_verify_all
 from settle import cmd_settle
 from snapshot import cmd_snapshot
@@ -95,18 +95,7 @@ def main(argv):
     signal.signal(signal.SIGHUP, _raise_signal)
     if fn in (cmd_snapshot, cmd_tar_stream, cmd_merge_manifest, cmd_keep_volume):
         os.umask(0o077)  # what it keeps on the host (backups, manifests, records) is root's only
-    try:
-        return fn(*args)
-    except BaseException as e:
-        if isinstance(e, SystemExit):
-            raise
-        cleanup()
-        code, line = failure(e)
-        if os.environ.get("CUTOVER_DEBUG") == "1":
-            import traceback
-            traceback.print_exc()
-        say(line)
-        return code
+    return run_reported(fn, args)
 
 
 if __name__ == "__main__":

@@ -214,5 +214,10 @@ esac
     expect(agent('keep-volume', join(root, 'kept'), 'chatbot_pdfs', 'RUN1').status).toBe(0);
     expect(readFileSync(join(root, 'kept', 'chatbot_pdfs'), 'utf8')).toBe('RUN1\n');
     expect(agent('delta-all', 'm', me, 'no-equals').stderr.toString()).toMatch(/delta-all: no-equals is not X=X=X/);
+    // a data set the manifest does not have: one line naming what it has, before any process starts
+    const none = agent('parity-all', join(b, 'manifest.json'), join(b, 'restored'), `pdfs=${live}=${vol}`, `nope=${live}=${vol}`);
+    expect(none.status).toBe(2);
+    expect(none.stdout.toString()).toBe('');
+    expect(none.stderr.toString().trim()).toMatch(/^parity-all: .*manifest\.json has no data set nope \(it has pdfs\)$/);
   });
 });

@@ -1,6 +1,6 @@
 """Shared by every command: names as bytes, the expected failure (Fail) and the signal one (Terminated),
 the running command's context (CTX) and what it half-wrote (removed when it fails), one line on stderr."""
-import os, shutil, sys
+import os, shutil, sys, time
 
 SQLITE = "chroma.sqlite3"  # ChromaDB's database: the one a snapshot copies when told of none (dbs.py)
 SIDES = ("-wal", "-shm", "-journal")  # what SQLite keeps beside a database: part of it, never data on their own
@@ -134,3 +134,16 @@ def parse_owner(owner):
         return uid, gid
     except ValueError:
         raise Fail(2, "%s: owner must be UID:GID, got %s" % (CTX.cmd, owner)) from None
+
+
+class Laps:
+    """Where a command's time went: lap(K) adds the time since the previous lap to K (ms), so the step's
+    output in the journal says which part was slow."""
+
+    def __init__(self):
+        self.ms, self._last = {}, time.monotonic()
+
+    def lap(self, k):
+        now = time.monotonic()
+        self.ms[k] = self.ms.get(k, 0) + round((now - self._last) * 1000)
+        self._last = now

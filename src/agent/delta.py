@@ -3,7 +3,7 @@ each SQLite database)."""
 import json, os, shutil, stat as S
 
 import core
-from core import complete, is_dir, parse_owner, partial, remove_any
+from core import Laps, complete, is_dir, parse_owner, partial, remove_any
 from dbs import Databases, sides
 from sqlite import sqlite_copy
 from verify import manifest_archive
@@ -118,8 +118,10 @@ def cmd_delta(manifest_path, name, live, dest, owner=None):
     relies on."""
     own = parse_owner(owner)
     core.CTX.reads, core.CTX.source = (manifest_path, live), live
+    laps = Laps()
     archive = manifest_archive(manifest_path, name)
     live_files = dict(walk(live))
+    laps.lap("walk")
     dbs = Databases(archive).among(live_files)
     side = sides(dbs)
     d = _Delta(archive["files"], dest, own)
@@ -127,7 +129,9 @@ def cmd_delta(manifest_path, name, live, dest, owner=None):
     for rel, p in live_files.items():
         if rel not in dbs and rel not in side:
             d.entry(rel, p)
+    laps.lap("files")
     for rel in sorted(dbs):
         d.database(rel, live_files[rel])
-    print(json.dumps({"delta": name, **d.counts}))
+    laps.lap("databases")
+    print(json.dumps({"delta": name, **d.counts, "ms": laps.ms}))
     return 0

@@ -3,7 +3,7 @@ and the fix, a cut connection, a signal."""
 import errno, os, signal, stat as S, sys
 
 import core
-from core import Fail, Terminated, mb, show
+from core import Fail, Terminated, cleanup, mb, say, show
 from walk import walk
 
 
@@ -67,3 +67,20 @@ def failure(e):
     if isinstance(e, KeyboardInterrupt):
         return 130, "%s: interrupted; nothing incomplete was left" % core.CTX.cmd
     return 1, "%s: %s: %s (CUTOVER_DEBUG=1 shows the traceback)" % (core.CTX.cmd, type(e).__name__, e)
+
+
+def run_reported(fn, args):
+    """FN(*ARGS)'s exit code; if something ends it, what it half-wrote is removed and that is reported as
+    any command's failure is (one line on stderr, the exit code)."""
+    try:
+        return fn(*args)
+    except BaseException as e:
+        if isinstance(e, SystemExit):
+            raise
+        cleanup()
+        code, line = failure(e)
+        if os.environ.get("CUTOVER_DEBUG") == "1":
+            import traceback
+            traceback.print_exc()
+        say(line)
+        return code

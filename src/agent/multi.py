@@ -1,16 +1,13 @@
 """The commands of one helper container per step: restore, and verify, delta, parity, sync-back for several
 data sets at once; keep-volume."""
-import json, os, subprocess, sys
+import json, os, signal, subprocess, sys
 
 import core
 from core import Fail, parse_owner, remove_any, show
 from delta import cmd_delta
+from failure import run_reported
 from syncback import cmd_sync_back
-from verify import cmd_verify
-
-# The agent itself, for the parallel parity processes: the directory or zip (agent.pyz) this module
-# was imported from; python3 runs either.
-AGENT = os.path.dirname(os.path.abspath(__file__))
+from verify import cmd_parity, cmd_verify, manifest_archive
 
 
 def _pairs(specs, parts):
@@ -43,15 +40,62 @@ def cmd_restore(tar, dest, owner, manifest_path, name, stat_out=None):
     return cmd_verify(manifest_path, name, dest, stat_out)
 
 
-def cmd_restore_all(manifest_path, stat_dir, *specs):
-    """restore, for every data set at once (parallel processes), each from NAME.tar beside MANIFEST:
-    fails if any fails, once all ended."""
-    base = os.path.dirname(manifest_path)
-    procs = [subprocess.Popen([sys.executable, AGENT, "restore", os.path.join(base, name + ".tar"), dest, owner, manifest_path,
-                               name, os.path.join(stat_dir, name + ".stat.json")]) for name, dest, owner in _pairs(specs, 3)]
-    codes = [p.wait() for p in procs]
+def _exit_code(status):
+    return 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+
+
+def _parallel(cmd, manifest_path, jobs):
+    """Each (NAME, FN, ARGS) of JOBS run as CMD FN(*ARGS) in a child process of its own, all at once. The
+    children are forked once the manifest is read (one read of it, not one per data set, nor one python
+    start each); each reports its own failure as a command does. The first non-zero exit code once all
+    have ended; if this process is stopped, so are they."""
+    for name, _, _ in jobs:
+        manifest_archive(manifest_path, name)  # a missing data set fails here, before anything starts
+    sys.stdout.flush()
+    sys.stderr.flush()
+    left, codes = [], []
+    try:
+        for _, fn, args in jobs:
+            pid = os.fork()
+            if pid == 0:  # the child: it ends here, never back in the caller
+                code = 1
+                try:
+                    core.CTX.cmd = cmd
+                    code = run_reported(fn, args)
+                finally:
+                    try:
+                        sys.stdout.flush()
+                        sys.stderr.flush()
+                    except BaseException:
+                        pass
+                    os._exit(code)
+            left.append(pid)
+        while left:
+            codes.append(_exit_code(os.waitpid(left[0], 0)[1]))
+            left.pop(0)
+    except BaseException:
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for pid in left:
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+        raise
     bad = [c for c in codes if c != 0]
     return bad[0] if bad else 0
+
+
+def cmd_restore_all(manifest_path, stat_dir, *specs):
+    """restore, for every data set at once, each from NAME.tar beside MANIFEST: fails if any fails, once
+    all ended."""
+    base = os.path.dirname(manifest_path)
+    return _parallel("restore", manifest_path, [
+        (name, cmd_restore, (os.path.join(base, name + ".tar"), dest, owner, manifest_path, name,
+                             os.path.join(stat_dir, name + ".stat.json"))) for name, dest, owner in _pairs(specs, 3)])
 
 
 def cmd_verify_all(manifest_path, *specs):
@@ -61,18 +105,16 @@ def cmd_verify_all(manifest_path, *specs):
 
 
 def cmd_delta_all(manifest_path, owner, *specs):
-    for name, live, dest in _pairs(specs, 3):
-        cmd_delta(manifest_path, name, live, dest, owner)
-    return 0
+    """delta, for every data set at once (this runs inside the write freeze): fails if any fails."""
+    return _parallel("delta", manifest_path, [(name, cmd_delta, (manifest_path, name, live, dest, owner))
+                                              for name, live, dest in _pairs(specs, 3)])
 
 
 def cmd_parity_all(manifest_path, stat_dir, *specs):
-    """The data sets in parallel (this runs inside the write freeze); fails if any fails."""
-    procs = [subprocess.Popen([sys.executable, AGENT, "parity", manifest_path, name, live, vol,
-                               os.path.join(stat_dir, name + ".stat.json")]) for name, live, vol in _pairs(specs, 3)]
-    codes = [p.wait() for p in procs]
-    bad = [c for c in codes if c != 0]
-    return bad[0] if bad else 0
+    """parity, for every data set at once (this runs inside the write freeze): fails if any fails."""
+    return _parallel("parity", manifest_path, [
+        (name, cmd_parity, (manifest_path, name, live, vol, os.path.join(stat_dir, name + ".stat.json")))
+        for name, live, vol in _pairs(specs, 3)])
 
 
 def cmd_sync_back_all(run_id, *specs):

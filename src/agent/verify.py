@@ -2,10 +2,10 @@
 import hashlib, json, os, sqlite3, stat as S
 
 import core
-from core import Fail, complete, fsb, partial, show
+from core import Fail, Laps, complete, fsb, partial, show
 from dbs import Databases, sides
-from sqlite import sqlite_logical
-from walk import leaders, settle_past_ctimes, sha256_file, stat_record, unchanged_since_read, walk
+from sqlite import same_database, sqlite_logical
+from walk import identity, leaders, settle_past_ctimes, sha256_file, stat_record, unchanged_since_read, walk
 
 
 def _failed(head, problems):
@@ -18,10 +18,20 @@ def _kind(s):
     return "link" if S.S_ISLNK(s.st_mode) else "file" if S.S_ISREG(s.st_mode) else "other"
 
 
+_MANIFESTS = {}  # (path, its identity) -> the manifest read: one read per process (and its forked children)
+
+
 def manifest_archive(path, name):
-    """NAME's archive in the manifest at PATH: {"files": {rel: entry}, "find_dbs", ...}."""
-    with open(path) as f:
-        return json.load(f)["archives"][name]
+    """NAME's archive in the manifest at PATH: {"files": {rel: entry}, "find_dbs", ...}. Read once per process
+    while the file stays the same; the caller must not change what it gets."""
+    key = (path, tuple(identity(os.stat(path))))
+    if key not in _MANIFESTS:
+        with open(path) as f:
+            _MANIFESTS[key] = json.load(f)
+    archives = _MANIFESTS[key]["archives"]
+    if name not in archives:
+        raise Fail(2, "%s: %s has no data set %s (it has %s)" % (core.CTX.cmd, show(path), show(name), ", ".join(map(show, sorted(archives))) or "none"))
+    return archives[name]
 
 
 def manifest_files(path, name):
@@ -109,15 +119,17 @@ def _parity_kinds(rel, sl, sv, pl, pv, ll, lv):
     return None
 
 
-def cmd_parity(manifest_path, name, live, vol, vol_stat, sample_mb="64"):
+def cmd_parity(manifest_path, name, live, vol, vol_stat, sample_mb="16"):
     """LIVE and VOL hold the same files with the same content. A file is proven equal without
     reading it when stat shows the live file untouched since the backup read it (manifest) and the
     volume's file untouched since the restore verified it (VOL_STAT); both then equal the manifest's
     sha256. Every other file is hashed on both sides, the SQLite databases (dbs.Databases: the rule
-    delta uses) are compared logically, their -wal/-shm/-journal left out on both sides,
+    delta uses) are compared page by page, else logically (sqlite.same_database), their -wal/-shm/-journal
+    not compared as files,
     and a deterministic sample of SAMPLE_MB of proven files is hashed anyway, so a wrong proof
     would still be caught. Symlinks are compared by target, never followed; hard-link groups must match."""
     core.CTX.reads = (manifest_path, live, vol, vol_stat)
+    laps = Laps()
     archive = manifest_archive(manifest_path, name)
     want = archive["files"]
     vstat = json.load(open(vol_stat)) if os.path.exists(vol_stat) else {}
@@ -128,7 +140,8 @@ def cmd_parity(manifest_path, name, live, vol, vol_stat, sample_mb="64"):
     both = sorted(set(lf) & set(vf))
     lst, vst = {r: os.lstat(lf[r]) for r in both}, {r: os.lstat(vf[r]) for r in both}
     ll, lv = leaders(lst), leaders(vst)
-    proven, hashed, diff = [], 0, []
+    laps.lap("stat")
+    proven, hashed, diff, by_pages = [], 0, [], 0
     for rel in both:
         sl, sv = lst[rel], vst[rel]
         problem = _parity_kinds(rel, sl, sv, lf[rel], vf[rel], ll, lv)
@@ -136,8 +149,12 @@ def cmd_parity(manifest_path, name, live, vol, vol_stat, sample_mb="64"):
             diff += [problem] if problem else []
             continue
         if rel in dbs:
-            if sqlite_logical(lf[rel]) != sqlite_logical(vf[rel]):
+            laps.lap("hash")
+            equal, how = same_database(lf[rel], vf[rel])
+            by_pages += how == "pages"
+            if not equal:
                 diff.append("%s: database content differs" % show(rel))
+            laps.lap("databases")
             continue
         m = want.get(rel)
         if m and "sha256" in m and unchanged_since_read(m.get("live"), sl) and unchanged_since_read(vstat.get(rel), sv):
@@ -148,6 +165,7 @@ def cmd_parity(manifest_path, name, live, vol, vol_stat, sample_mb="64"):
             diff.append("%s: size %d (live) vs %d (volume)" % (show(rel), sl.st_size, sv.st_size))
         elif sha256_file(lf[rel]) != sha256_file(vf[rel]):
             diff.append("%s: content differs" % show(rel))
+    laps.lap("hash")
     budget, sampled = int(sample_mb) << 20, 0
     for rel in sorted(proven, key=lambda r: hashlib.sha256(fsb(r)).digest()):
         if budget <= 0:
@@ -156,10 +174,11 @@ def cmd_parity(manifest_path, name, live, vol, vol_stat, sample_mb="64"):
             diff.append("%s: content differs (caught by the sample: its stat proof was wrong)" % show(rel))
         budget -= want[rel]["size"]
         sampled += 1
+    laps.lap("sample")
     diff += ["only in live: %s" % show(r) for r in sorted(set(lf) - set(vf))]
     diff += ["only in volume: %s" % show(r) for r in sorted(set(vf) - set(lf))]
     if diff:
         raise Fail(7, _failed("parity FAILED for %s" % name, diff))
     print(json.dumps({"parity": name, "files": len(lf), "proven_by_stat": len(proven), "hashed": hashed,
-                      "sampled": sampled, "databases": len(dbs)}))
+                      "sampled": sampled, "databases": len(dbs), "databases_by_pages": by_pages, "ms": laps.ms}))
     return 0

@@ -1,0 +1,60 @@
+import { execFileSync } from 'node:child_process';
+import { copyFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { AGENT, ENV, PY, tempDirs } from './testing.ts';
+
+// sqlite.same_database, what parity compares a live database and its copy in the volume with: the pages byte
+// for byte when each file alone is its database, else (or when the bytes differ) the logical content.
+describe('same_database: pages when they can prove it, logical content otherwise', () => {
+  const { fresh } = tempDirs('agent-sqlite-');
+  /** Runs python with the agent's modules importable; prints what the last expression returns. */
+  const py = (code: string, ...args: string[]) =>
+    execFileSync(PY, ['-c', `import sys; sys.path.insert(0, ${JSON.stringify(AGENT)}); import sqlite\n${code}`, ...args], { env: ENV }).toString().trim();
+  const same = (a: string, b: string) => py('print(*sqlite.same_database(sys.argv[1], sys.argv[2]))', a, b);
+  /** A WAL database of 2000 rows of 500 random bytes at P, its WAL checkpointed away. */
+  const make = (p: string) => py(`
+import sqlite3
+c = sqlite3.connect(sys.argv[1], isolation_level=None)
+c.execute("pragma journal_mode=wal")
+c.execute("create table t(id integer primary key, b blob)")
+c.executemany("insert into t values (?, randomblob(500))", [(i,) for i in range(2000)])
+c.close()`, p);
+  const sql = (p: string, stmt: string) => py('import sqlite3; c = sqlite3.connect(sys.argv[1]); c.execute(sys.argv[2]); c.commit(); c.close()', p, stmt);
+
+  it('a backup-API copy (its journal mode changed) is the same by its pages; one changed row is not, by either path', () => {
+    const d = fresh();
+    const [live, copy] = [join(d, 'live.db'), join(d, 'copy.db')];
+    make(live);
+    py('sqlite.sqlite_copy(sys.argv[1], sys.argv[2])', live, copy);
+    expect(same(live, copy)).toBe('True pages');
+    sql(copy, 'update t set b = x\'00\' where id = 7');
+    expect(same(live, copy)).toBe('False logical');
+    // the same rows in other bytes (a row added and removed again): the same content, found by reading it
+    const moved = join(d, 'moved.db');
+    copyFileSync(live, moved);
+    sql(moved, 'insert into t values (9999, randomblob(20000))');
+    sql(moved, 'delete from t where id = 9999');
+    expect(same(live, moved)).toBe('True logical');
+  });
+
+  it('a live database whose WAL still holds commits is compared by content, the WAL included', () => {
+    const d = fresh();
+    const [live, copy] = [join(d, 'live.db'), join(d, 'copy.db')];
+    make(live);
+    // commits left in the WAL (no checkpoint: the process ends without closing)
+    py(`
+import os, sqlite3
+c = sqlite3.connect(sys.argv[1], isolation_level=None)
+c.execute("pragma wal_autocheckpoint=0")
+c.execute("insert into t values (5000, x'01')")
+os._exit(0)`, live);
+    expect(Number(py('import os; print(os.path.getsize(sys.argv[1] + "-wal"))', live))).toBeGreaterThan(0);
+    py('sqlite.sqlite_copy(sys.argv[1], sys.argv[2])', live, copy);
+    expect(same(live, copy)).toBe('True logical');
+    // the file alone, without its WAL, lacks that commit: never taken for the database
+    const bare = join(d, 'bare.db');
+    copyFileSync(live, bare);
+    expect(same(bare, copy)).toBe('False logical');
+  });
+});
