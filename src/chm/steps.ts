@@ -188,8 +188,10 @@ export function chmSteps(c: ChmConfig): S[] {
           // the gate opened nothing of the containers' is anyone's data: bare metal is left exactly as it is.
           undo: [setGate(c, runId, false), stopContainer('chatbot-backend'), syncBack(c, runId, sets)],
         },
+        // Only the health path once the gate is open: the stats check ran in verify.parity on these containers, and
+        // parity proved their final data; run again here it would hold up the public's first requests (an app
+        // that computes its stats on request answers nothing else meanwhile).
         { cmd: waitServing(c) },
-        ...(c.chatbot.statsPath ? [httpCheckVia(c, c.hostnames.chatbot, viaNginxPath(c.chatbot.statsPath, c.chatbot.apiPrefix))] : []),
         { cmd: helperOf(runId).remove, undoneBy: 'nothing: the helper was this run\'s own (cutover.ready)' },
       ], true),
       // From here the public writes to the containers: the volumes may hold the only copy of its writes.
