@@ -29,8 +29,10 @@ by argv the plan prints. Python 3 stdlib only. Every command is safe to run twic
 What is data: regular files and symlinks. Names are bytes (anything but '/' and NUL); in JSON they are
 the UTF-8 str Python gives them, undecodable bytes as lone surrogates \\udcNN (PEP 383), which round-trips.
 Symlinks are compared as links and never followed, sparse files stay sparse, hard links stay hard links.
-SQLite databases are what the manifest marks (dbs.py): copied by SQLite's backup API (snapshot, delta),
-compared by their logical content (verify, parity), their -wal/-shm/-journal never copied as bytes; with
+SQLite databases are what the manifest marks (dbs.py): copied by SQLite's backup API (snapshot; delta,
+unless the live file alone is the database: then only its changed blocks), compared by their logical
+content (verify; parity, by their pages when each file alone is its database), their -wal/-shm/-journal
+never copied as bytes; with
 --find-dbs, a file with SQLite's header that appeared after the backup is one too. sync-back refuses a
 source with any database (by header) failing quick_check. A data set streamed without a snapshot has no
 databases: its files are bytes.

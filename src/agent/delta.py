@@ -1,13 +1,13 @@
-"""delta: bring a volume restored from the backup up to the live dir (what changed since, a fresh copy of
-each SQLite database)."""
+"""delta: bring a volume restored from the backup up to the live dir (what changed since, and each SQLite
+database: its changed blocks, or a fresh copy)."""
 import json, os, shutil, stat as S
 
 import core
 from core import Laps, complete, is_dir, parse_owner, partial, remove_any
 from dbs import Databases, sides
-from sqlite import sqlite_copy
+from sqlite import alone, sqlite_copy
 from verify import manifest_archive
-from walk import copy_file, sha256_file, unchanged_since_read, walk
+from walk import copy_file, patch_bytes, sha256_file, unchanged_since_read, walk
 
 
 class _Delta:
@@ -18,7 +18,7 @@ class _Delta:
     def __init__(self, want, dest, owner):
         self.want, self.dest, self.owner = want, dest, owner
         self.inodes = {}  # (st_dev, st_ino) of a live hard-linked file -> its first rel this pass
-        self.counts = {"changed": 0, "added": 0, "deleted": 0, "bytes": 0, "rehashed": 0, "databases": 0}
+        self.counts = {"changed": 0, "added": 0, "deleted": 0, "bytes": 0, "rehashed": 0, "databases": 0, "patched": 0}
 
     def own(self, path):
         if self.owner:
@@ -88,19 +88,26 @@ class _Delta:
         self.put(rel, lambda tmp: os.link(a, tmp), 0)
 
     def database(self, rel, p):
-        """A fresh copy of the live database REL (backup API), its -wal/-shm/-journal in DEST removed."""
+        """The live database REL in DEST, its -wal/-shm/-journal there removed first. When the live file alone
+        is the database (its writer stopped and closed it) and DEST has a copy (the restored one), that copy
+        gets the live file's bytes by writing only the blocks that differ: nothing has it open (the
+        containers are stopped), and a rerun after a cut does it again. Else a fresh copy (backup API)."""
         db = os.path.join(self.dest, rel)
         self.parent(rel)
-        if is_dir(db):
-            shutil.rmtree(db)
-        sqlite_copy(p, db, check=False)  # parity compares it with the live database next
-        self.own(db)
         for s in sides([rel]):
             side = os.path.join(self.dest, s)
             if os.path.lexists(side) and not is_dir(side):
                 os.remove(side)
+        if alone(p) and os.path.isfile(db) and not os.path.islink(db) and os.lstat(db).st_nlink == 1:
+            self.counts["bytes"] += patch_bytes(p, db)
+            self.counts["patched"] += 1
+        else:
+            if is_dir(db):
+                shutil.rmtree(db)
+            sqlite_copy(p, db, check=False)  # parity compares it with the live database next
+            self.counts["bytes"] += os.path.getsize(db)
+        self.own(db)
         self.counts["databases"] += 1
-        self.counts["bytes"] += os.path.getsize(db)
 
     def deleted(self, live_files):
         """Remove from DEST what is gone from LIVE (first: a path that became a directory must be free)."""
@@ -113,8 +120,9 @@ class _Delta:
 
 def cmd_delta(manifest_path, name, live, dest, owner=None):
     """Bring DEST (restored from NAME) up to LIVE: changed, new and deleted files and symlinks, hard
-    links kept (a changed inode is copied once, its other paths linked), holes kept, and a fresh copy of
-    each SQLite database (dbs.Databases: the rule parity uses), never its -wal/-shm/-journal. Only what it writes is chowned to OWNER (UID:GID): the rest keeps the ctime cutover parity
+    links kept (a changed inode is copied once, its other paths linked), holes kept, and each SQLite
+    database (dbs.Databases: the rule parity uses) brought to the live one (_Delta.database), never
+    through its -wal/-shm/-journal. Only what it writes is chowned to OWNER (UID:GID): the rest keeps the ctime cutover parity
     relies on."""
     own = parse_owner(owner)
     core.CTX.reads, core.CTX.source = (manifest_path, live), live

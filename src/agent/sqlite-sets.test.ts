@@ -133,6 +133,44 @@ while True:
     }
   }, 60_000);
 
+  it('a database its writer closed: the delta writes only the blocks that differ (again: none), parity compares its pages', () => {
+    const t = fresh();
+    const live = join(t, 'live');
+    mkdirSync(live);
+    execFileSync(PY, ['-c', 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1], isolation_level=None); c.execute("pragma journal_mode=wal"); c.execute("create table t(id integer primary key, v blob)"); c.executemany("insert into t values (?, randomblob(500))", [(i,) for i in range(4000)]); c.close()', join(live, 'app.db')]);
+    const stage = join(t, 'stage');
+    expect(agent('snapshot', live, stage, '--find-dbs').status).toBe(0);
+    const b = join(t, 'b');
+    mkdirSync(b);
+    expect(agent('tar-stream', stage, join(b, 'app.tar'), `${stage}.live-stat.json`).status).toBe(0);
+    expect(agent('merge-manifest', b, 'app').status).toBe(0);
+    const [manifest, vol, volStat] = [join(b, 'manifest.json'), join(t, 'vol'), join(b, 'restored', 'app.stat.json')];
+    mkdirSync(vol);
+    expect(agent('restore', join(b, 'app.tar'), vol, OWNER, manifest, 'app', volStat).status).toBe(0);
+    // after the backup: ten rows changed, the writer closed the database (no WAL left); an old WAL in the volume
+    sql(join(live, 'app.db'), ...Array.from({ length: 10 }, (_, i) => `update t set v = randomblob(500) where id = ${i * 400}`));
+    expect(existsSync(join(live, 'app.db-wal'))).toBe(false);
+    writeFileSync(join(vol, 'app.db-wal'), randomBytes(4096));
+    const d = agent('delta', manifest, 'app', live, vol);
+    expect(d.status, d.stderr.toString()).toBe(0);
+    const size = readFileSync(join(live, 'app.db')).length;
+    const out = JSON.parse(d.stdout.toString());
+    expect(out).toMatchObject({ databases: 1, patched: 1 });
+    expect(out.bytes).toBeGreaterThan(0);
+    expect(out.bytes).toBeLessThan(size / 4);
+    expect(shaFile(join(vol, 'app.db'))).toBe(shaFile(join(live, 'app.db')));
+    expect(readdirSync(vol)).toEqual(['app.db']); // the volume's old WAL removed before, never applied to the new bytes
+    expect(rows(join(vol, 'app.db'))).toEqual(['ok', '4000', '3999', 'wal']);
+    const again = agent('delta', manifest, 'app', live, vol);
+    expect(JSON.parse(again.stdout.toString())).toMatchObject({ databases: 1, patched: 1, bytes: 0 });
+    const p = agent('parity', manifest, 'app', live, vol, volStat);
+    expect(p.status, p.stderr.toString()).toBe(0);
+    expect(JSON.parse(p.stdout.toString())).toMatchObject({ databases: 1, databases_by_pages: 1 });
+    // one row changed in the volume: neither its pages nor its content are the live database's
+    sql(join(vol, 'app.db'), 'update t set v = x\'00\' where id = 1');
+    expect(agent('parity', manifest, 'app', live, vol, volStat).status).toBe(7);
+  });
+
   it('snapshot --db names its databases: a missing or non-SQLite one is one line, exit 1, nothing written; --find-dbs may find none', () => {
     const t = fresh();
     const live = join(t, 'live');

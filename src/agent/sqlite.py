@@ -4,6 +4,7 @@ import errno, hashlib, os, sqlite3, time, urllib.parse
 
 import core
 from core import Fail, complete, fsb, partial, remove_any, show
+from walk import same_bytes
 
 
 def _uri(path, mode):
@@ -102,7 +103,7 @@ def sqlite_logical(path):
 _COPY_CHANGES = ((18, 20), (24, 28), (40, 44), (92, 100))
 
 
-def _alone(db):
+def alone(db):
     """True when the file DB alone is the database: no -wal or -journal beside it with anything in it."""
     for side in ("-wal", "-journal"):
         try:
@@ -113,26 +114,19 @@ def _alone(db):
     return True
 
 
-def _pages_digest(db):
-    h = hashlib.sha256()
-    with open(db, "rb") as f:
-        head = bytearray(f.read(100))
-        for a, b in _COPY_CHANGES:
-            head[a:b] = bytes(b - a)
-        h.update(head)
-        for chunk in iter(lambda: f.read(core.BUF), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def _blank_copy_changes(head):
+    head = bytearray(head)
+    for a, b in _COPY_CHANGES:
+        head[a:b] = bytes(len(head[a:b]))
+    return bytes(head)
 
 
 def same_database(a, b):
-    """(equal, how): the SQLite databases A and B hold the same content. Byte for byte (what the backup API
-    makes: the same pages; the header fields a copy changes left out) when each file alone is its
-    database; else, or when the bytes differ, by their logical content (sqlite_logical)."""
-    if _alone(a) and _alone(b) and os.path.getsize(a) == os.path.getsize(b):
-        equal = _pages_digest(a) == _pages_digest(b)
-        if equal and _alone(a) and _alone(b):
-            return True, "pages"
+    """(equal, how): the SQLite databases A and B hold the same content. Byte for byte (the delta's copy
+    has the same pages; the header fields a copy changes left out) when each file alone is its database;
+    else, or when the bytes differ, by their logical content (sqlite_logical)."""
+    if alone(a) and alone(b) and same_bytes(a, b, _blank_copy_changes) and alone(a) and alone(b):
+        return True, "pages"
     return sqlite_logical(a) == sqlite_logical(b), "logical"
 
 

@@ -5,7 +5,7 @@ import core
 from core import Fail, Laps, complete, fsb, partial, show
 from dbs import Databases, sides
 from sqlite import same_database, sqlite_logical
-from walk import identity, leaders, settle_past_ctimes, sha256_file, stat_record, unchanged_since_read, walk
+from walk import identity, leaders, same_bytes, settle_past_ctimes, sha256_file, stat_record, unchanged_since_read, walk
 
 
 def _failed(head, problems):
@@ -123,10 +123,10 @@ def cmd_parity(manifest_path, name, live, vol, vol_stat, sample_mb="16"):
     """LIVE and VOL hold the same files with the same content. A file is proven equal without
     reading it when stat shows the live file untouched since the backup read it (manifest) and the
     volume's file untouched since the restore verified it (VOL_STAT); both then equal the manifest's
-    sha256. Every other file is hashed on both sides, the SQLite databases (dbs.Databases: the rule
+    sha256. Every other file is compared byte for byte, the SQLite databases (dbs.Databases: the rule
     delta uses) are compared page by page, else logically (sqlite.same_database), their -wal/-shm/-journal
     not compared as files,
-    and a deterministic sample of SAMPLE_MB of proven files (those that fit in it) is hashed anyway, so a
+    and a deterministic sample of SAMPLE_MB of proven files (those that fit in it) is compared anyway, so a
     wrong proof would still be caught: a wrong proof comes from the host (a clock, a file system), not the file. Symlinks are compared by target, never followed; hard-link groups must match."""
     core.CTX.reads = (manifest_path, live, vol, vol_stat)
     laps = Laps()
@@ -163,7 +163,7 @@ def cmd_parity(manifest_path, name, live, vol, vol_stat, sample_mb="16"):
         hashed += 1
         if sl.st_size != sv.st_size:
             diff.append("%s: size %d (live) vs %d (volume)" % (show(rel), sl.st_size, sv.st_size))
-        elif sha256_file(lf[rel]) != sha256_file(vf[rel]):
+        elif not same_bytes(lf[rel], vf[rel]):
             diff.append("%s: content differs" % show(rel))
     laps.lap("hash")
     budget, sampled = int(sample_mb) << 20, 0
@@ -172,7 +172,7 @@ def cmd_parity(manifest_path, name, live, vol, vol_stat, sample_mb="16"):
             break
         if want[rel]["size"] > budget:  # one file larger than what is left would be most of the work
             continue
-        if not sha256_file(lf[rel]) == sha256_file(vf[rel]) == want[rel]["sha256"]:
+        if not same_bytes(lf[rel], vf[rel]):
             diff.append("%s: content differs (caught by the sample: its stat proof was wrong)" % show(rel))
         budget -= want[rel]["size"]
         sampled += 1

@@ -165,6 +165,70 @@ def sha256_file(path):
     return h.hexdigest()
 
 
+def pread_full(fd, n, off, path):
+    """N bytes of FD at OFF, fewer only at its end."""
+    out = pread(fd, n, off, path)
+    while out and len(out) < n:
+        more = pread(fd, n - len(out), off + len(out), path)
+        if not more:
+            break
+        out += more
+    return out
+
+
+def _sparse(s):
+    return s.st_blocks * 512 < s.st_size
+
+
+def same_bytes(a, b, first=None):
+    """True when the regular files A and B hold the same bytes: read side by side and compared (no hash).
+    FIRST(block) may blank what may differ in each file's first block. Sparse files (without FIRST) are
+    compared by sha256_file, which never reads a hole."""
+    with open(a, "rb", buffering=0) as fa, open(b, "rb", buffering=0) as fb:
+        sa, sb = os.fstat(fa.fileno()), os.fstat(fb.fileno())
+        if sa.st_size != sb.st_size:
+            return False
+        if first is None and (_sparse(sa) or _sparse(sb)):
+            return sha256_file(a) == sha256_file(b)
+        off = 0
+        while off < sa.st_size:
+            x, y = pread_full(fa.fileno(), BUF, off, a), pread_full(fb.fileno(), BUF, off, b)
+            if off == 0 and first:
+                x, y = first(x), first(y)
+            if x != y:
+                return False
+            if not x:
+                break
+            off += len(x)
+    return True
+
+
+def patch_bytes(src, dst, block=4096):
+    """Make the existing file DST hold SRC's bytes, in place, writing only the BLOCKs that differ (and the
+    size), then fsync it. Only for a file nothing has open meanwhile. Returns the bytes written."""
+    wrote, off = 0, 0
+    with open(src, "rb", buffering=0) as fi, open(dst, "r+b", buffering=0) as fo:
+        i, o = fi.fileno(), fo.fileno()
+        size = os.fstat(i).st_size
+        while off < size:
+            x = pread_full(i, BUF, off, src)
+            if not x:
+                break
+            y = pread_full(o, len(x), off, dst)
+            if x != y:
+                for k in range(0, len(x), block):
+                    if x[k:k + block] != y[k:k + block]:
+                        try:
+                            os.pwrite(o, x[k:k + block], off + k)
+                        except OSError as e:
+                            raise named(e, dst) from None
+                        wrote += len(x[k:k + block])
+            off += len(x)
+        os.ftruncate(o, off)
+        os.fsync(o)
+    return wrote
+
+
 def _copy_xattrs(fi, fo):
     try:
         names = os.listxattr(fi)
