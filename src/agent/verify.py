@@ -119,15 +119,19 @@ def _parity_kinds(rel, sl, sv, pl, pv, ll, lv):
     return None
 
 
+SAMPLE_FILES = 100  # what one data set's sample compares at most: its cost is per file when they are small
+
+
 def cmd_parity(manifest_path, name, live, vol, vol_stat, sample_mb="16"):
     """LIVE and VOL hold the same files with the same content. A file is proven equal without
     reading it when stat shows the live file untouched since the backup read it (manifest) and the
     volume's file untouched since the restore verified it (VOL_STAT); both then equal the manifest's
-    sha256. Every other file is compared byte for byte, the SQLite databases (dbs.Databases: the rule
-    delta uses) are compared page by page, else logically (sqlite.same_database), their -wal/-shm/-journal
-    not compared as files,
-    and a deterministic sample of SAMPLE_MB of proven files (those that fit in it) is compared anyway, so a
-    wrong proof would still be caught: a wrong proof comes from the host (a clock, a file system), not the file. Symlinks are compared by target, never followed; hard-link groups must match."""
+    sha256. Every other file is compared byte for byte; the SQLite databases (dbs.Databases: the rule
+    delta uses) page by page, else logically (sqlite.same_database), their -wal/-shm/-journal not as
+    files. A deterministic sample of proven files (those that fit in SAMPLE_MB, at most SAMPLE_FILES)
+    is compared anyway, so a wrong proof would still be caught: a wrong proof comes from the host (its
+    clock, its file system), not from one file. Symlinks are compared by target, never followed;
+    hard-link groups must match."""
     core.CTX.reads = (manifest_path, live, vol, vol_stat)
     laps = Laps()
     archive = manifest_archive(manifest_path, name)
@@ -168,7 +172,7 @@ def cmd_parity(manifest_path, name, live, vol, vol_stat, sample_mb="16"):
     laps.lap("hash")
     budget, sampled = int(sample_mb) << 20, 0
     for rel in sorted(proven, key=lambda r: (zlib.crc32(fsb(r)), r)):  # spread over the tree, the same every run
-        if budget <= 0:
+        if budget <= 0 or sampled >= SAMPLE_FILES:
             break
         if want[rel]["size"] > budget:  # one file larger than what is left would be most of the work
             continue
