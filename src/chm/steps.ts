@@ -76,19 +76,19 @@ export function chmSteps(c: ChmConfig): S[] {
   return [
     // ---- backup: never undone, never deleted by a rollback
     step('backup.prepare', 'make the host-side backup dir and upload the agent', ({ runId }) => [
+      { cmd: uploadTool(SUPERVISOR_TOOL, read('src/migrate/supervisor_boot.py'), 'the supervisord program editor'), alongside: true },
       { cmd: sudo(['mkdir', '-p', `${hostBackupDir(runId)}/stage`], { says: `make the host-side backup dir ${hostBackupDir(runId)} (kept after the run)` }) },
       { cmd: uploadAgent(buildHostTool(resolve(ROOT, 'src/agent')).bundle) },
-      { cmd: uploadTool(SUPERVISOR_TOOL, read('src/migrate/supervisor_boot.py'), 'the supervisord program editor') },
     ]),
-    // The snapshot runs alongside the streams that do not read it, so the backup keeps pace with the link.
-    step('backup.snapshot', 'consistent ChromaDB copy (SQLite backup API; index files copied until stable, else a short pause of the writer), while the PDFs and transcripts stream as tar: one pass to this machine and to a host-side copy; sha256 on both ends', ({ runId, runDir, facts }) => [
+    // The snapshot, then its archive's stream, run alongside the streams that do not read it: all the archives
+    // share the link at once, so the backup keeps pace with it (one stream's start and end overlap another's bytes).
+    step('backup.snapshot', 'consistent ChromaDB copy (SQLite backup API; index files copied until stable, else a short pause of the writer), streamed as tar as soon as it is made, while the PDFs and transcripts stream: one pass to this machine and to a host-side copy; sha256 on both ends; MediaHub dumped meanwhile', ({ runId, runDir, facts }) => [
       { cmd: snapshot(dataDir('chroma'), stageChroma(runId), { attempts: c.chatbot.snapshot.attempts, pause }), alongside: true },
+      { cmd: streamArchive(runId, runDir, 'chroma', stageChroma(runId), facts.dataBytes.chroma, `${stageChroma(runId)}.live-stat.json`), alongside: true },
+      { cmd: pgDump(c, `${runDir}/mediahub.sql`), alongside: true },
       ...sets.filter((d) => d.name !== 'chroma').map((d) => ({ cmd: streamArchive(runId, runDir, d.name, d.live, facts.dataBytes[d.name]) })),
     ]),
-    // MediaHub's dump (a safety net, read by nothing here) runs alongside the ChromaDB stream.
-    step('backup.stream', 'stream the ChromaDB copy as tar the same way, MediaHub dumped meanwhile; per-file manifest of every archive from the same bytes', ({ runId, runDir, facts }) => [
-      { cmd: pgDump(c, `${runDir}/mediahub.sql`), alongside: true },
-      { cmd: streamArchive(runId, runDir, 'chroma', stageChroma(runId), facts.dataBytes.chroma, `${stageChroma(runId)}.live-stat.json`) },
+    step('backup.stream', 'finish the archives: the per-file manifest of every one (from the bytes streamed), fetched here', ({ runId, runDir }) => [
       { cmd: mergeManifest(runId, DATA_NAMES) },
       { cmd: fetchFile(`${hostBackupDir(runId)}/manifest.json`, `${runDir}/manifest.json`) },
     ]),

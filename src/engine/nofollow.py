@@ -63,7 +63,10 @@ def parent(path, make):
                 return None, parts[-1]
             if not make:
                 raise Refused('%s: %s does not exist' % (path, at))
-            os.mkdir(p, 0o755, dir_fd=fd)
+            try:
+                os.mkdir(p, 0o755, dir_fd=fd)
+            except FileExistsError:
+                pass  # made meanwhile (an action running alongside): checked as any other below
             st = lst(p, fd)
         if stat.S_ISLNK(st.st_mode) and st.st_uid != 0:
             try:

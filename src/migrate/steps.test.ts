@@ -48,14 +48,15 @@ describe('a migration planned from a spec alone', () => {
   });
 
   it('copies the SQLite data set with the backup API, found by header, pausing both its writers only if it keeps changing', () => {
-    const [snap, ...alongside] = lines('backup.snapshot');
-    // the uploads stream alongside the snapshot (it does not read it); the snapshot's archive after it
-    expect(alongside.join('\n')).toContain('tar-stream /srv/shop/uploads /var/lib/cutover/backups/20261203-000000-abcd/uploads.tar');
-    expect(lines('backup.stream').join('\n')).not.toContain('tar-stream /srv/shop/uploads');
+    const [snap, staged, uploads] = lines('backup.snapshot');
+    // the uploads stream alongside the snapshot (it does not read it); the snapshot's archive in the same lane, after it
+    expect(uploads).toContain('tar-stream /srv/shop/uploads /var/lib/cutover/backups/20261203-000000-abcd/uploads.tar');
+    expect(staged).toContain('tar-stream /var/lib/cutover/backups/20261203-000000-abcd/stage/appdb /var/lib/cutover/backups/20261203-000000-abcd/appdb.tar /var/lib/cutover/backups/20261203-000000-abcd/stage/appdb.live-stat.json');
+    const snapStep = plan().find((p) => p.id === 'backup.snapshot')!;
+    expect(snapStep.actions.map((a) => Boolean(a.alongside))).toEqual([true, true, false]);
+    expect(lines('backup.stream').join('\n')).not.toContain('tar-stream');
     expect(snap).toMatch(/agent\.pyz snapshot \/srv\/shop\/data \/var\/lib\/cutover\/backups\/20261203-000000-abcd\/stage\/appdb --find-dbs --attempts 5 --pause /);
     expect(snap).toContain('systemctl stop shop-web && ');
-    const stream = lines('backup.stream').join('\n');
-    expect(stream).toContain('tar-stream /var/lib/cutover/backups/20261203-000000-abcd/stage/appdb /var/lib/cutover/backups/20261203-000000-abcd/appdb.tar /var/lib/cutover/backups/20261203-000000-abcd/stage/appdb.live-stat.json');
     expect(lines('backup.stream').join('\n')).toContain('pg_data.py dump shop /var/lib/cutover/backups/20261203-000000-abcd/pg.dump');
   });
 

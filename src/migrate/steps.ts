@@ -84,9 +84,9 @@ export function specSteps(s: Spec): S[] {
       ...(pgs.length ? [{ cmd: uploadTool(PG_TOOL, readFileSync(resolve(ROOT, 'src/migrate/pg_data.py'), 'utf8'), 'the PostgreSQL data tool') }] : []),
       ...(Object.values(s.services).some((v) => v.manager === 'supervisor') ? [{ cmd: uploadTool(SUPERVISOR_TOOL, readFileSync(resolve(ROOT, 'src/migrate/supervisor_boot.py'), 'utf8'), 'the supervisord program editor') }] : []),
     ]),
-    // The snapshots run one after another alongside the streams of the plain file sets (which do not read
-    // them), so the backup keeps pace with the link; the snapshots' own archives stream once they are done.
-    ...(staged.length ? [step('backup.snapshot', 'consistent copies of the SQLite data sets (backup API; other files copied until stable, else a short pause of their writers), while the plain file sets stream', ({ runId, runDir, facts }) => [
+    // The snapshots run one after another, then their archives stream, alongside the streams of the plain
+    // file sets (which do not read them): all share the link at once, so the backup keeps pace with it.
+    ...(staged.length ? [step('backup.snapshot', 'consistent copies of the SQLite data sets (backup API; other files copied until stable, else a short pause of their writers), each archive streamed once they are made, while the plain file sets stream', ({ runId, runDir, facts }) => [
       ...staged.map((f) => ({
         cmd: snapshot(f.live, stage(runId, f.key), {
           attempts: f.d.snapshot.attempts,
@@ -96,14 +96,11 @@ export function specSteps(s: Spec): S[] {
         }),
         alongside: true,
       })),
+      ...staged.map((f) => ({ cmd: streamArchive(runId, runDir, f.key, stage(runId, f.key), facts.dataBytes[f.key] ?? 0, `${stage(runId, f.key)}.live-stat.json`), alongside: true })),
       ...files.filter((f) => f.d.kind === 'files').map((f) => ({ cmd: streamArchive(runId, runDir, f.key, f.live, facts.dataBytes[f.key] ?? 0) })),
     ])] : []),
-    step('backup.stream', 'archive every data set: one pass to this machine and to a host-side copy, sha256 on both ends; PostgreSQL dumped', ({ runId, runDir, facts }) => [
-      ...files.filter((f) => !staged.length || f.d.kind !== 'files').map((f) => ({
-        cmd: f.d.kind === 'files'
-          ? streamArchive(runId, runDir, f.key, f.live, facts.dataBytes[f.key] ?? 0)
-          : streamArchive(runId, runDir, f.key, stage(runId, f.key), facts.dataBytes[f.key] ?? 0, `${stage(runId, f.key)}.live-stat.json`),
-      })),
+    step('backup.stream', staged.length ? 'finish the archives: the per-file manifest of every one (from the bytes streamed), fetched here; PostgreSQL dumped' : 'archive every data set: one pass to this machine and to a host-side copy, sha256 on both ends; PostgreSQL dumped', ({ runId, runDir, facts }) => [
+      ...(staged.length ? [] : files.map((f) => ({ cmd: streamArchive(runId, runDir, f.key, f.live, facts.dataBytes[f.key] ?? 0) }))),
       ...(files.length ? [{ cmd: mergeManifest(runId, files.map((f) => f.key)) }, { cmd: fetchFile(`${hostBackupDir(runId)}/manifest.json`, `${runDir}/manifest.json`) }] : []),
       ...pgs.flatMap((p) => [
         { cmd: sudo(['python3', PG_TOOL, 'dump', p.db, pgDumpAt(runId, p.key)], { says: `pg_dump the host's database ${p.db} to ${pgDumpAt(runId, p.key)} (sha256 beside it)` }) },
