@@ -7,7 +7,7 @@
  *   tsx scripts/bench-stream.ts backup - LOCAL_DIR [openssh|ssh2]
  *       the CHM backup steps as migrate-chm plans them for runbooks/chm.lab.yaml (snapshot, then
  *       tar streamed to this machine and to a host-side copy, sha256 on both ends, manifest)
- * Prints one JSON line: {bytes, seconds, maxRssMB}.
+ * Prints one JSON line: {bytes, seconds, maxRssMB}, and with backup {steps: [[step, action index or 'step', ms]...]}.
  */
 import { readdirSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -26,6 +26,7 @@ const conn = await SshConnection.connect({ host: '127.0.0.1', port: 2222, user: 
 const exec = new SshExecutor(conn, transport as BulkTransport);
 let bytes = 0;
 let runId = '';
+const steps: unknown[] = [];
 const t0 = process.hrtime.bigint();
 if (mode === 'stream') {
   const r = await exec.run({ kind: 'download', argv: ['tar', '-C', src, '-cf', '-', '.'], sudo: true, localPath: out });
@@ -38,7 +39,9 @@ if (mode === 'stream') {
   // Run by the runner itself, so the actions marked alongside overlap as in a real run.
   const plan = chmSteps(config).filter((x) => ['backup.prepare', 'backup.snapshot', 'backup.stream'].includes(x.id))
     .map((step) => ({ step, actions: step.plan({ config, facts, runId, runDir: out }) }));
-  const r = await executePlan({ plan, exec, hooks: { event: () => {} } });
+  // Where the time went, step by step and action by action (ms), in the output line
+  const journal = { append: (e: { type: string; step?: string; index?: number; ms?: number }) => { if (e.ms !== undefined) steps.push([e.step, e.index ?? 'step', e.ms]); } };
+  const r = await executePlan({ plan, exec, journal: journal as never, hooks: { event: () => {} } });
   if (!r.ok) throw new Error(`the backup steps failed at ${r.failedStep}: ${r.error}`);
   bytes = readdirSync(out).filter((f) => f.endsWith('.tar')).reduce((n, f) => n + statSync(resolve(out, f)).size, 0);
 }
@@ -46,4 +49,4 @@ const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
 // the host-side copy removed outside the timed part: cleanup of the bench, not the backup's cost
 if (runId) await exec.run(sudo(['rm', '-rf', `/var/lib/cutover/backups/${runId}`]));
 exec.close();
-console.log(JSON.stringify({ bytes, seconds, maxRssMB: process.resourceUsage().maxRSS / 1024 }));
+console.log(JSON.stringify({ bytes, seconds, maxRssMB: process.resourceUsage().maxRSS / 1024, ...(steps.length ? { steps } : {}) }));
