@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --size 100M|1G|5G] [--reps 3]
+ * npm run bench [-- --size 100M|1G|5G] [--reps 3] [--freeze-reps N (default: reps)]
  * Measures cutover's data path against the limits of this machine, on the lab, in one run: every
  * figure is a ratio against a baseline measured in the same run on the same data, alternating A/B
  * and taking medians. Prints a table, writes backups/bench-<date>.json, ends with name=value lines.
@@ -84,7 +84,6 @@ const med = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(
 
 // ---- dry-run time of the whole CHM plan, and a real migration for the write-freeze window.
 const dry = skip.has('dryrun') ? NaN : median([0, 1, 2].map(() => time(() => sh('node_modules/.bin/tsx runbooks/migrate-chm.ts --dry-run >/dev/null'))));
-let freeze = NaN;
 const floor: { alone: number[]; seenByWriter: number[] } = { alone: [], seenByWriter: [] };
 type WriterResult = { acknowledged: number; freezeSeconds: number };
 /** scripts/bench-writer.ts at 10 writes/s into COLLECTION: resolves to its result, or undefined if it failed or hung. */
@@ -105,29 +104,37 @@ function waitFor(fn: () => unknown) {
     spawnSync('sleep', ['0.02']);
   }
 }
-let w: WriterResult | undefined;
-/** The freeze migration's run: its host backup is what the restore contenders read. */
+/** One migration per repetition (the lab reset before each but the first): the freeze is their median. */
+const freezeReps = Number(opt('freeze-reps', String(reps)));
+const runs: { freeze: number; writer?: WriterResult; kept: number; runId?: string }[] = [];
+/** The last freeze migration's run: its host backup is what the restore contenders read. */
 let restoreFrom: string | undefined;
-let kept = NaN;
 if (!skip.has('freeze')) {
-  log('real migration for the write-freeze window, with a writer ingesting 10 documents a second throughout');
-  const { writerDone } = startWriter('bench_writer');
-  await new Promise((r) => setTimeout(r, 3000)); // the writer is active before the migration starts
-  const migration = spawn('bash', ['-c', 'CI=true node_modules/.bin/tsx runbooks/migrate-chm.ts --yes 2>&1 | tail -1'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-  let run = '';
-  migration.stdout.on('data', (d) => (run += d));
-  await new Promise((r) => migration.on('close', r));
-  w = await writerDone;
-  const runId = /run (\S+) finished/.exec(run)?.[1];
-  restoreFrom = runId;
-  if (!runId) log(`the migration did not finish: ${run.trim()}`);
-  const report = runId ? readFileSync(resolve(ROOT, 'backups', runId, 'report.md'), 'utf8') : '';
-  freeze = Number(/gate open\): \*\*([\d.]+) s\*\*/.exec(report)?.[1] ?? NaN); // not the snapshot's pause, also in bold
-  // Every write the writer saw acknowledged, on either side, is in the containers' data.
-  try {
-    kept = JSON.parse(sh(`curl -fsS -H 'Host: chatbot.chmedia.com' http://127.0.0.1/api/stats`)).collections?.bench_writer ?? 0;
-  } catch { log('the containers do not serve /api/stats'); }
-  log(`writer: ${JSON.stringify(w)}; the containers hold ${kept} of its documents`);
+  let runId: string | undefined;
+  for (let i = 0; i < freezeReps; i++) {
+    if (i > 0) sh(`bash scripts/lab.sh reset --size ${size} >/dev/null`);
+    log(`real migration #${i + 1} for the write-freeze window, with a writer ingesting 10 documents a second throughout`);
+    const { writerDone } = startWriter('bench_writer');
+    await new Promise((r) => setTimeout(r, 3000)); // the writer is active before the migration starts
+    const migration = spawn('bash', ['-c', 'CI=true node_modules/.bin/tsx runbooks/migrate-chm.ts --yes 2>&1 | tail -1'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    let run = '';
+    migration.stdout.on('data', (d) => (run += d));
+    await new Promise((r) => migration.on('close', r));
+    const writer = await writerDone;
+    runId = /run (\S+) finished/.exec(run)?.[1];
+    restoreFrom = runId;
+    if (!runId) log(`the migration did not finish: ${run.trim()}`);
+    const report = runId ? readFileSync(resolve(ROOT, 'backups', runId, 'report.md'), 'utf8') : '';
+    const freeze = Number(/gate open\): \*\*([\d.]+) s\*\*/.exec(report)?.[1] ?? NaN); // not the snapshot's pause, also in bold
+    // Every write the writer saw acknowledged, on either side, is in the containers' data.
+    let kept = NaN;
+    try {
+      kept = JSON.parse(sh(`curl -fsS -H 'Host: chatbot.chmedia.com' http://127.0.0.1/api/stats`)).collections?.bench_writer ?? 0;
+    } catch { log('the containers do not serve /api/stats'); }
+    runs.push({ freeze, writer, kept, runId });
+    log(`freeze #${i + 1}: ${freeze} s (journal); writer: ${JSON.stringify(writer)}; the containers hold ${kept} of its documents`);
+    if (!runId) break;
+  }
   if (runId) {
     // The floor: what the public would lose to the app's own restart and nothing of ours. Bare metal's
     // backend started again (its port is free: the containers publish only nginx's), the container's
@@ -247,6 +254,8 @@ const rows = [
   ['pg: raw ssh … pg_dump -Fc > file (limit; MB of dump per s)', mb(pg.bytes, median(pg.raw))],
   ['pg: ours, pg.ts backup.dump (snapshot, host copy + here, sha256 both ends, row counts in the snapshot)', mb(pg.bytes, median(pg.ours))],
 ];
+const freeze = runs.length ? median(runs.map((r) => r.freeze)) : NaN;
+const writerFreeze = runs.length && runs.every((r) => r.writer) ? median(runs.map((r) => r.writer!.freezeSeconds)) : NaN;
 const targets = {
   backup_vs_raw_ssh_ratio: med.raw_ssh_tar / med.ours_backup_step,
   backup_vs_raw_ssh_fsync_ratio: med.raw_ssh_tar_fsync / med.ours_backup_step,
@@ -257,13 +266,14 @@ const targets = {
   restore_vs_docker_cp_ratio: median(restore.docker_cp) / median(restore.ours_volumes_restore),
   restore_bytes_resent_over_ssh: 0,
   write_freeze_seconds: freeze,
-  write_freeze_seen_by_writer_seconds: w?.freezeSeconds ?? NaN,
+  write_freeze_seen_by_writer_seconds: writerFreeze,
   floor_app_restart_seconds: floor.alone.length ? median(floor.alone) : NaN,
   floor_seen_by_writer_seconds: floor.seenByWriter.length ? median(floor.seenByWriter) : NaN,
   // Issue 18's target (<= 1.3): the writer-observed freeze of the migration over the writer-observed floor.
-  freeze_vs_app_restart_ratio: (w?.freezeSeconds ?? NaN) / (floor.seenByWriter.length ? median(floor.seenByWriter) : NaN),
-  writer_writes_acknowledged: w?.acknowledged ?? NaN,
-  writer_writes_lost: w ? w.acknowledged - kept : NaN,
+  // Medians of freezeReps migrations, each its own writer.
+  freeze_vs_app_restart_ratio: writerFreeze / (floor.seenByWriter.length ? median(floor.seenByWriter) : NaN),
+  writer_writes_acknowledged: runs.length && runs.every((r) => r.writer) ? runs.reduce((n, r) => n + r.writer!.acknowledged, 0) : NaN,
+  writer_writes_lost: runs.length && runs.every((r) => r.writer) ? runs.reduce((n, r) => n + r.writer!.acknowledged - r.kept, 0) : NaN,
   peak_rss_mb: Math.max(...rss),
   dry_run_seconds: dry,
   pg_backup_vs_raw_pg_dump_ratio: median(pg.raw) / median(pg.ours),
@@ -277,7 +287,7 @@ console.log('| path | MB/s |\n|---|---|');
 for (const [k, v] of rows) console.log(`| ${k} | ${(v as number).toFixed(1)} |`);
 console.log('');
 const file = resolve(ROOT, `backups/bench-${new Date().toISOString().slice(0, 19).replace(/:/g, '')}.json`);
-writeFileSync(file, JSON.stringify({ size, bytes, pdfFiles, reps, times, restore, rows, targets, writer: w, writerDocsInContainers: kept, floor, link: link || 'loopback (unshaped)' }, null, 2));
+writeFileSync(file, JSON.stringify({ size, bytes, pdfFiles, reps, times, restore, rows, targets, freezeRuns: runs, floor, link: link || 'loopback (unshaped)' }, null, 2));
 console.log(`saved ${file}`);
 // With --link, the backup ratio is also printed under the link's name (issue 18: backup_vs_raw_ssh_ratio_1gbit).
 const named: Record<string, number> = { ...targets, ...(link ? { [`backup_vs_raw_ssh_ratio_${link}`]: targets.backup_vs_raw_ssh_ratio } : {}) };

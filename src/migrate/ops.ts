@@ -30,10 +30,14 @@ export interface VolumeSet {
  * A throwaway container with volumes mounted, running the agent: how data gets in and out of
  * volumes. Named and labelled with the run, so what a lost session left running is found (settle).
  */
+/** The `docker run` options and image of a helper container NAME of this run (ROLE helper or standby): offline, root, the agent and MOUNTS. */
+function helperRunArgs(image: string, runId: string, name: string, role: 'helper' | 'standby', mounts: string[]): string[] {
+  return ['--pull', 'never', '--network', 'none', '--user', '0', '--name', name, '--label', `io.cutover.run=${runId}`, '--label', `io.cutover.role=${role}`,
+    '-v', `${AGENT}:/agent.pyz:ro`, ...mounts.flatMap((m) => ['-v', m]), image];
+}
+
 export function helper(image: string, runId: string, tag: string, mounts: string[], agentArgs: string[], words: { says: string; reads?: boolean }): RemoteCommand {
-  return sudo(['docker', 'run', '--rm', '--pull', 'never', '--network', 'none', '--user', '0',
-    '--name', `cutover-${runId}-${tag}`, '--label', `io.cutover.run=${runId}`, '--label', 'io.cutover.role=helper',
-    '-v', `${AGENT}:/agent.pyz:ro`, ...mounts.flatMap((m) => ['-v', m]), image, 'python3', '/agent.pyz', ...agentArgs], words);
+  return sudo(['docker', 'run', '--rm', ...helperRunArgs(image, runId, `cutover-${runId}-${tag}`, 'helper', mounts), 'python3', '/agent.pyz', ...agentArgs], words);
 }
 
 /** Upload the agent for this run (sudo, mode 755): the zip of src/agent/ (buildHostTool). */
@@ -115,8 +119,7 @@ export function verifyVolumes(image: string, runId: string, sets: VolumeSet[]): 
 export function cutoverHelper(image: string, runId: string, sets: VolumeSet[]) {
   const name = `cutover-${runId}-cutover`;
   const mounts = [...sets.flatMap((d) => [`${d.volume}:/vol/${d.name}`, `${d.live}:/live/${d.name}:ro`]), `${hostBackupDir(runId)}:/backup:ro`];
-  const runArgs = (cname: string, role: string) => ['--pull', 'never', '--network', 'none', '--user', '0', '--name', cname,
-    '--label', `io.cutover.run=${runId}`, '--label', `io.cutover.role=${role}`, '-v', `${AGENT}:/agent.pyz:ro`, ...mounts.flatMap((m) => ['-v', m]), image];
+  const runArgs = (cname: string, role: 'helper' | 'standby') => helperRunArgs(image, runId, cname, role, mounts);
   /** The agent in the standby if it runs, else in a throwaway helper named for TAG with the same mounts. */
   const agent = (tag: string, args: string[], words: { says: string; reads?: boolean }) => {
     const fallback = runArgs(`cutover-${runId}-${tag}`, 'helper');
@@ -127,7 +130,7 @@ export function cutoverHelper(image: string, runId: string, sets: VolumeSet[]) {
     start: sudo(['docker', 'run', '-d', ...runArgs(name, 'standby'), 'python3', '-c', 'import signal; signal.pause()'],
       { says: `start the cutover helper ${name} (idle, with the volumes and live dirs mounted: the delta and parity run in it)` }),
     remove: sudo(['docker', 'rm', '-f', name], { okCodes: [0, 1], says: `remove the cutover helper ${name}` }),
-    /** Copy into the volumes only what changed on bare metal since the backup (a fresh SQLite copy). */
+    /** Copy into the volumes only what changed on bare metal since the backup (each database: its changed blocks, or a fresh copy). */
     delta: (owner: string, only: VolumeSet[] = sets) => agent('delta', ['delta-all', '/backup/manifest.json', owner, ...only.map((d) => `${d.name}=/live/${d.name}=/vol/${d.name}`)],
       { says: `copy what changed since the backup from ${only.map((d) => d.live).join(', ')} into their volumes` }),
     /** Read-only, inside the write freeze: the volumes hold exactly the bare-metal data (the data sets checked in parallel). */
