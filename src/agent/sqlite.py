@@ -125,6 +125,7 @@ def same_database(a, b):
     """(equal, how): the SQLite databases A and B hold the same content. Byte for byte (the delta's copy
     has the same pages; the header fields a copy changes left out) when each file alone is its database;
     else, or when the bytes differ, by their logical content (sqlite_logical)."""
+    # alone before and after the compare: a -wal that gained content meanwhile would make the bytes not the database
     if alone(a) and alone(b) and same_bytes(a, b, _blank_copy_changes) and alone(a) and alone(b):
         return True, "pages"
     return sqlite_logical(a) == sqlite_logical(b), "logical"
