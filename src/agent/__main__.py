@@ -25,6 +25,8 @@ by argv the plan prints. Python 3 stdlib only. Every command is safe to run twic
   sync-back-all RUN_ID SRC=LIVE ...                  sync-back, for each data set: owner of LIVE (else its parent),
                                                      LIVE kept as LIVE.pre-rollback-RUN_ID
   keep-volume DIR NAME RUN_ID                        record DIR/NAME: volume NAME kept on purpose by run RUN_ID
+  serve SOCK [MANIFEST]...                           the cutover helper: answer `ask` on SOCK (standby.py)
+  ask SOCK CMD ARGS...                               run CMD in the agent serving SOCK; 75: none serves it
 
 What is data: regular files and symlinks. Names are bytes (anything but '/' and NUL); in JSON they are
 the UTF-8 str Python gives them, undecodable bytes as lone surrogates \\udcNN (PEP 383), which round-trips.
@@ -50,6 +52,13 @@ directory; 13 permission denied; 28 disk full; 128+N stopped by signal N. Errors
 # verify, delta, syncback,
 # settle, multi. Shared state (core.CTX) is always reached through its module.
 import os, signal, sys
+
+if sys.argv[1:2] == ["ask"]:  # on the host, inside the freeze: nothing else of the agent is imported
+    import standby
+    if len(sys.argv) < 4:
+        sys.stderr.write("usage: ask SOCK CMD ARGS...\n")
+        sys.exit(2)
+    sys.exit(standby.ask(sys.argv[2], sys.argv[3:]))
 
 if sys.getfilesystemencoding().lower().replace("-", "") != "utf8":
     # Names in manifests are UTF-8 with surrogates for other bytes (PEP 383) whatever the host's
@@ -101,4 +110,8 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["serve"] and len(sys.argv) >= 3:
+        import standby
+        from verify import load_manifest
+        standby.serve(sys.argv[2], sys.argv[3:], main, load_manifest)
     sys.exit(main(sys.argv))

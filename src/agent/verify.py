@@ -21,14 +21,19 @@ def _kind(s):
 _MANIFESTS = {}  # (path, its identity) -> the manifest read: one read per process (and its forked children)
 
 
-def manifest_archive(path, name):
-    """NAME's archive in the manifest at PATH: {"files": {rel: entry}, "find_dbs", ...}. Read once per process
-    while the file stays the same; the caller must not change what it gets."""
+def load_manifest(path):
+    """The manifest at PATH, read once per process while the file stays the same (the standby reads it
+    before the freeze); the caller must not change what it gets."""
     key = (path, tuple(identity(os.stat(path))))
     if key not in _MANIFESTS:
         with open(path) as f:
             _MANIFESTS[key] = json.load(f)
-    archives = _MANIFESTS[key]["archives"]
+    return _MANIFESTS[key]
+
+
+def manifest_archive(path, name):
+    """NAME's archive in the manifest at PATH: {"files": {rel: entry}, "find_dbs", ...} (load_manifest)."""
+    archives = load_manifest(path)["archives"]
     if name not in archives:
         raise Fail(2, "%s: %s has no data set %s (it has %s)" % (core.CTX.cmd, show(path), show(name), ", ".join(map(show, sorted(archives))) or "none"))
     return archives[name]

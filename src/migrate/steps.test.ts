@@ -41,7 +41,7 @@ describe('a migration planned from a spec alone', () => {
       'deploy.nginx-test', 'deploy.up', 'deploy.postgres', 'verify.endpoints', 'verify.parity', 'cutover.ready', 'cutover.stop-writer', 'cutover.delta', 'cutover.start',
       'cutover.open', 'cutover.stop-others', 'cutover.disable']);
     // readied behind the closed gate: the cutover helper up, the routed writer's container stopped; then the freeze
-    expect(lines('cutover.ready')).toEqual([expect.stringMatching(/^remote \(sudo\): docker run -d .*--name cutover-20261203-000000-abcd-cutover .*io\.cutover\.role=standby/), 'remote: docker stop shop-web']);
+    expect(lines('cutover.ready')).toEqual([expect.stringMatching(/^remote \(sudo\): sh -c .*exec docker run -d .* --name cutover-20261203-000000-abcd-cutover .*io\.cutover\.role=standby .* serve \/ctl\/agent\.sock /), 'remote: docker stop shop-web']);
     expect(lines('cutover.stop-writer')).toEqual(['remote (sudo): systemctl stop shop-web', 'remote (sudo): systemctl stop shop-worker']);
     expect(lines('cutover.stop-others')).toEqual(['remote (sudo): systemctl stop postgresql']);
     expect(plan().find((p) => p.id === 'cutover.open')!.st.takesWrites).toBe(true);
