@@ -13,13 +13,16 @@ import { specReport } from '../src/migrate/report.ts';
 import { specExamples, specSchema } from '../src/migrate/spec.ts';
 import { specPlanNotes, specSteps } from '../src/migrate/steps.ts';
 
-export function migrateRunbook(): Runbook<typeof specSchema, SpecFacts> {
-  const cmd = 'npx tsx runbooks/migrate.ts';
+/** The migration runbook; `migrate-chm.ts` is this one with CHM's spec as its default. */
+export function migrateRunbook(o: { name?: string; defaultConfig?: string; configFlag?: '--config' | '--spec' } = {}): Runbook<typeof specSchema, SpecFacts> {
+  const name = o.name ?? 'migrate';
+  const cmd = `npx tsx runbooks/${name}.ts`;
+  const configFlag = o.configFlag ?? '--spec';
   return {
-    name: 'migrate',
+    name,
     command: cmd,
-    configFlag: '--spec',
-    defaultConfig: 'runbooks/specs/sdlab.yaml',
+    configFlag,
+    defaultConfig: o.defaultConfig ?? 'runbooks/specs/sdlab.yaml',
     schema: specSchema,
     examples: specExamples,
     ssh: (s) => sshTarget(s.ssh),
@@ -29,7 +32,7 @@ export function migrateRunbook(): Runbook<typeof specSchema, SpecFacts> {
     settle: (_s, runId) => settleCommands(runId),
     planNotes: specPlanNotes,
     leftAfterRollback: (_s, runId) => backupKept(runId),
-    report: specReport(`${cmd} --spec FILE`),
+    report: specReport(o.defaultConfig ? cmd : `${cmd} ${configFlag} FILE`),
   };
 }
 

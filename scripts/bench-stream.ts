@@ -5,18 +5,18 @@
  *   tsx scripts/bench-stream.ts stream REMOTE_DIR LOCAL_FILE [openssh|ssh2]
  *       tar of REMOTE_DIR streamed into LOCAL_FILE (sha256 on the fly, temp name + rename)
  *   tsx scripts/bench-stream.ts backup - LOCAL_DIR [openssh|ssh2]
- *       the CHM backup steps as migrate-chm plans them for runbooks/chm.lab.yaml (snapshot, then
+ *       the CHM backup steps as migrate-chm plans them for runbooks/specs/chm.yaml (snapshot, then
  *       tar streamed to this machine and to a host-side copy, sha256 on both ends, manifest)
  * Prints one JSON line: {bytes, seconds, maxRssMB}, and with backup {steps: [[step, action index or 'step', ms]...]}.
  */
 import { readdirSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { chmSchema } from '../src/chm/config.ts';
-import { chmSteps } from '../src/chm/steps.ts';
 import { newRunId } from '../src/cli/main.ts';
 import { sudo } from '../src/engine/command.ts';
 import { loadConfig } from '../src/engine/config.ts';
 import { executePlan } from '../src/engine/runner.ts';
+import { specSchema } from '../src/migrate/spec.ts';
+import { specSteps } from '../src/migrate/steps.ts';
 import { SshExecutor, type BulkTransport } from '../src/exec/ssh-executor.ts';
 import { SshConnection } from '../src/ssh/connection.ts';
 
@@ -32,12 +32,12 @@ if (mode === 'stream') {
   const r = await exec.run({ kind: 'download', argv: ['tar', '-C', src, '-cf', '-', '.'], sudo: true, localPath: out });
   bytes = Number(r.stdout.split(/\s+/)[1]);
 } else {
-  // The runbook's own backup steps, exactly as migrate-chm plans them for the lab config.
-  const config = loadConfig(resolve(import.meta.dirname, '../runbooks/chm.lab.yaml'), chmSchema);
+  // The runbook's own backup steps, exactly as migrate-chm plans them for CHM's spec.
+  const config = loadConfig(resolve(import.meta.dirname, '../runbooks/specs/chm.yaml'), specSchema);
   runId = newRunId();
-  const facts = { dataBytes: { chroma: 0, pdfs: 0, transcripts: 0 } } as never;
+  const facts = { dataBytes: { chroma: 0, pdfs: 0, transcripts: 0 }, hostFree: 0, neighbours: {}, ports: '', volumes: {}, images: [] };
   // Run by the runner itself, so the actions marked alongside overlap as in a real run.
-  const plan = chmSteps(config).filter((x) => ['backup.prepare', 'backup.snapshot', 'backup.stream'].includes(x.id))
+  const plan = specSteps(config).filter((x) => ['backup.prepare', 'backup.snapshot', 'backup.stream'].includes(x.id))
     .map((step) => ({ step, actions: step.plan({ config, facts, runId, runDir: out }) }));
   // Where the time went, step by step and action by action (ms), in the output line
   const journal = { append: (e: { type: string; step?: string; index?: number; ms?: number }) => { if (e.ms !== undefined) steps.push([e.step, e.index ?? 'step', e.ms]); } };

@@ -125,7 +125,7 @@ if (!skip.has('freeze')) {
     restoreFrom = runId;
     if (!runId) log(`the migration did not finish: ${run.trim()}`);
     const report = runId ? readFileSync(resolve(ROOT, 'backups', runId, 'report.md'), 'utf8') : '';
-    const freeze = Number(/gate open\): \*\*([\d.]+) s\*\*/.exec(report)?.[1] ?? NaN); // not the snapshot's pause, also in bold
+    const freeze = Number(/the gate open: \*\*([\d.]+) s\*\*/.exec(report)?.[1] ?? NaN); // not the snapshot's pause, also in bold
     // Every write the writer saw acknowledged, on either side, is in the containers' data.
     let kept = NaN;
     try {

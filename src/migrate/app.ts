@@ -2,14 +2,15 @@ import type { Spec, SpecData } from './spec.ts';
 import type { VolumeSet } from './ops.ts';
 
 /**
- * The names a migration by spec gives what it makes, all derived from the spec's `app` and its keys:
- * the compose project is the app, each service's container `<app>-<key>`, image `<app>-<key>:<run>`,
- * each data set's volume `<app>_<key>`, nginx `<app>-nginx`. Pure: no I/O.
+ * The names a migration by spec gives what it makes, derived from the spec's `app` and its keys unless
+ * the spec names them (a host whose other tools already know a container or a volume by its name): the
+ * compose project is the app, each service's container `<app>-<key>`, image `<app>-<key>:<run>`, each
+ * data set's volume `<app>_<key>`, nginx `<app>-nginx`. Pure: no I/O.
  */
-export const container = (s: Spec, svc: string) => `${s.app}-${svc}`;
+export const container = (s: Spec, svc: string) => s.services[svc]?.container ?? `${s.app}-${svc}`;
 export const imageTag = (s: Spec, svc: string, runId: string) => `${s.app}-${svc}:${runId}`;
-export const volumeName = (s: Spec, data: string) => `${s.app}_${data}`;
-export const nginxContainer = (s: Spec) => `${s.app}-nginx`;
+export const volumeName = (s: Spec, data: string) => s.data[data]?.volume ?? `${s.app}_${data}`;
+export const nginxContainer = (s: Spec) => s.nginx.container ?? `${s.app}-nginx`;
 export const projectNetwork = (s: Spec) => `${s.app}_default`;
 /** The image a service runs: built for this run, or the spec's image as it is on the host. */
 export const serviceImage = (s: Spec, svc: string, runId: string) => {

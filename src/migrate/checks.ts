@@ -1,5 +1,6 @@
 import { remote, sudo, type RemoteCommand } from '../engine/command.ts';
 import { waitAnswers } from '../engine/waits.ts';
+import { container } from './app.ts';
 import type { Spec } from './spec.ts';
 
 /**
@@ -46,9 +47,10 @@ export function waitBareMetal(s: Spec, svc: string, seconds = 60): RemoteCommand
 export function waitContainer(s: Spec, svc: string, runId: string, network: string, seconds = 120): RemoteCommand | undefined {
   const t = target(s, svc);
   if (!t) return undefined;
-  const what = `container ${s.app}-${svc} (see docker logs ${s.app}-${svc})`;
+  const name = container(s, svc);
+  const what = `container ${name} (see docker logs ${name})`;
   return sudo(['docker', 'run', '--rm', '--pull', 'never', '--network', network, '--name', `cutover-${runId}-check-${svc}`,
     '--label', `io.cutover.run=${runId}`, '--label', 'io.cutover.role=helper', s.helperImage,
-    'python3', '-c', POLL, svc, String(t.port), t.path, String(seconds), what],
-  { says: `wait until ${s.app}-${svc} answers ${t.path ? `2xx at ${t.path}` : 'a TCP connect'} on :${t.port}, asked on network ${network} (up to ${seconds} s)`, reads: true });
+    'python3', '-c', POLL, name, String(t.port), t.path, String(seconds), what],
+  { says: `wait until ${name} answers ${t.path ? `2xx at ${t.path}` : 'a TCP connect'} on :${t.port}, asked on network ${network} (up to ${seconds} s)`, reads: true });
 }

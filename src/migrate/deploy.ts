@@ -17,6 +17,9 @@ export const TLS_MOUNT = { cert: '/etc/nginx/tls/fullchain.pem', key: '/etc/ngin
 
 export const secretsFileName = (svc: string) => `secrets-${svc}.env`;
 
+/** A value compose must read as itself: compose interpolates `$NAME` and `${NAME}` in every string, `$$` is one `$`. */
+export const literal = (v: string) => v.replaceAll('$', '$$$$');
+
 /** The compose file: images, env, secrets file, limits, restart, logs, volumes at the spec's mounts, networks. */
 export function composeFile(s: Spec, runId: string): string {
   const logging = { driver: 'json-file', options: { 'max-size': s.logs.maxSize, 'max-file': String(s.logs.maxFile) } };
@@ -26,9 +29,9 @@ export function composeFile(s: Spec, runId: string): string {
   const pgInto = new Map(pgSets(s).map((p) => [p.into, p]));
   const services: Record<string, unknown> = {};
   for (const [key, svc] of Object.entries(s.services)) {
-    const mounts = fileSets(s).filter((f) => f.d.writers.includes(key)).map((f) => `${f.volume}:${f.d.mount}`);
+    const mounts = fileSets(s).filter((f) => f.d.writers.includes(key)).map((f) => literal(`${f.volume}:${f.d.mount}`));
     const pg = pgInto.get(key);
-    if (pg) mounts.push(`${pg.volume}:${pg.d.mount}`);
+    if (pg) mounts.push(literal(`${pg.volume}:${pg.d.mount}`));
     const dependsOn = pgSets(s).filter((p) => p.d.writers.includes(key) && p.into !== key).map((p) => p.into);
     services[key] = {
       image: serviceImage(s, key, runId),
@@ -38,7 +41,7 @@ export function composeFile(s: Spec, runId: string): string {
       mem_limit: svc.limits.memory,
       cpus: svc.limits.cpus,
       logging,
-      ...(Object.keys(svc.env).length ? { environment: svc.env } : {}),
+      ...(Object.keys(svc.env).length ? { environment: Object.fromEntries(Object.entries(svc.env).map(([k, v]) => [k, literal(v)])) } : {}),
       ...(svc.secrets.length ? { env_file: [`./${secretsFileName(key)}`] } : {}),
       ...(mounts.length ? { volumes: mounts } : {}),
       ...(dependsOn.length ? { depends_on: [...new Set(dependsOn)] } : {}),
@@ -51,7 +54,7 @@ export function composeFile(s: Spec, runId: string): string {
     image: 'nginx:alpine',
     pull_policy: 'never',
     container_name: nginxContainer(s),
-    restart: 'unless-stopped',
+    restart: s.nginx.restart,
     mem_limit: s.nginx.limits.memory,
     cpus: s.nginx.limits.cpus,
     logging,
@@ -102,23 +105,32 @@ export function nginxConf(s: Spec): string {
       const varName = `$up_${r.service.replace(/-/g, '_')}`;
       return [
         `        location ${r.prefix} {`,
-        `            set ${varName} http://${r.service}:${port};`,
+        // the container's name, unique on the host: a service key may also name a neighbour's service on a shared network
+        `            set ${varName} http://${container(s, r.service)}:${port};`,
         ...(r.stripPrefix ? [`            rewrite ^${r.prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(.*)$ /$1 break;`] : []),
         `            proxy_pass ${varName};`,
         PROXY,
         '        }',
       ].join('\n');
     });
-    return [
-      '    server {',
-      '        listen 80;',
-      ...(tls ? ['        listen 443 ssl;', `        if ($scheme = http) { return 301 https://$host${tlsPort}$request_uri; }`] : []),
-      `        server_name ${host};`,
-      `        include /etc/nginx/gate/${GATE_FILE};`,
-      ...locations,
-      '    }',
-    ].join('\n');
+    return block(host, [`        include /etc/nginx/gate/${GATE_FILE};`, ...locations]);
   };
+  const block = (host: string, body: string[]) => [
+    '    server {',
+    '        listen 80;',
+    ...(tls ? ['        listen 443 ssl;', `        if ($scheme = http) { return 301 https://$host${tlsPort}$request_uri; }`] : []),
+    `        server_name ${host};`,
+    ...body,
+    '    }',
+  ].join('\n');
+  // A neighbour this nginx serves (it holds the host's port 80): its routes as they were, no gate (it is not migrated).
+  const neighbour = (n: Spec['neighbours'][number], i: number) => block(n.host!, n.routes.map((r, j) => [
+    `        location ${r.prefix} {`,
+    `            set $nb_${i}_${j} http://${r.upstream};`,
+    `            proxy_pass $nb_${i}_${j};`,
+    PROXY,
+    '        }',
+  ].join('\n')));
   return [
     `# Front door of ${s.app}, rendered by cutover from its spec: routes by Host header and path prefix.`,
     'events { worker_connections 1024; }',
@@ -135,6 +147,7 @@ export function nginxConf(s: Spec): string {
     '        return 444;',
     '    }',
     ...hosts.map(server),
+    ...s.neighbours.map((n, i) => (n.host && n.routes.length ? neighbour(n, i) : '')).filter(Boolean),
     '}',
     '',
   ].join('\n');
@@ -159,4 +172,10 @@ export function viaRoute(s: Spec, svc: string, path: string): { host: string; pa
   const r = s.routes.find((x) => x.service === svc);
   if (!r) return undefined;
   return { host: r.host, path: r.stripPrefix ? `${r.prefix.replace(/\/$/, '')}${path}` : path };
+}
+
+/** The public URL of `host` + `path` (what the report prints): https with TLS, a non-default port spelled out. */
+export function publicUrl(s: Spec, host: string, path = '/'): string {
+  const [scheme, port, dflt] = s.nginx.tls ? ['https', s.nginx.tlsPort, 443] : ['http', s.nginx.port, 80];
+  return `${scheme}://${host}${port === dflt ? '' : `:${port}`}${path}`;
 }

@@ -39,12 +39,11 @@ describe('preflight of a migration by spec', () => {
   it('each assumption that does not hold is one line naming the field or the fix', async () => {
     delete process.env.SHOP_KEY;
     const f = await gatherSpec(host((a) => (a.startsWith('ss ') ? { code: 0, stdout: 'LISTEN 0 511 0.0.0.0:80 users:(("apache2",pid=1,fd=3))' } : a.startsWith('docker volume inspect') ? { code: 0, stdout: '20261101-000000-zzzz\n' } : undefined)),
-      spec({ neighbours: [{ project: 'other', host: 'other.example.com' }] }), '20261203-000000-abcd', false, '/tmp');
+      spec(), '20261203-000000-abcd', false, '/tmp');
     const lines = f.problems.map((p) => p.message);
     expect(lines.find((l) => l.startsWith('port 80 is taken by apache2'))).toMatch(/stop apache2 or set `nginx\.port`/);
     expect(lines.find((l) => l.includes('shop_files'))).toMatch(/already exists and was not made by this run \(made by run 20261101-000000-zzzz\)/);
     expect(lines.find((l) => l.includes('SHOP_KEY'))).toMatch(/^`services\.web\.secrets`: SHOP_KEY is not set \(or empty\) in this shell/);
-    expect(lines.find((l) => l.includes('neighbours.0.host'))).toMatch(/does not route a neighbour/);
     for (const l of lines) expect(l.split('\n')).toHaveLength(1);
   });
 });

@@ -103,10 +103,6 @@ export async function gatherSpec(probe: Probe, s: Spec, runId: string, resuming 
       if (svc.limits.cpus > cpus) bad(`\`services.${k}.limits.cpus\` ${svc.limits.cpus}: the host has ${cpus} CPU${cpus === 1 ? '' : 's'} and docker refuses a limit above that: lower it`);
   for (const [k, svc] of Object.entries(s.services))
     for (const name of svc.secrets) if (!process.env[name]) bad(`\`services.${k}.secrets\`: ${name} is not set (or empty) in this shell: export ${name}=... before running (it is read here, never saved)`);
-  // A neighbour is proven untouched; its own traffic is not this app's nginx's to carry (CHM's runbook routes MediaHub, by its template).
-  s.neighbours.forEach((n, i) => {
-    if (n.host) bad(`\`neighbours.${i}.host\`: migrate.ts does not route a neighbour through this app's nginx (it only proves ${n.project}'s containers untouched): leave host and checkPaths out`);
-  });
   return { facts: { dataBytes, hostFree, neighbours, ports, volumes, images }, problems };
 }
 

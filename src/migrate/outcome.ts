@@ -16,19 +16,27 @@ export function freezeSeconds(journalPath: string, freeze: { start: At; end: At 
   return (Date.parse(serving.t) - Date.parse(stopped.t)) / 1000;
 }
 
-/** The snapshot agent's summary line, from the journal: attempts and the writer's pause. */
-export function snapshotSummary(journalPath: string): { attempts: number; paused_ms?: number | null } | undefined {
-  // The step also streams the file sets alongside: the snapshot's line is the one that says its attempts.
-  const said = Journal.read(journalPath).flatMap((x) => {
-    if (x.type !== 'action-done' || x.step !== 'backup.snapshot' || !x.out) return [];
+export interface SnapshotSaid { attempts: number; paused_ms?: number | null }
+
+/** Each snapshot agent's summary line, from the journal, by its action's index in backup.snapshot: attempts and the writers' pause. */
+export function snapshotSummaries(journalPath: string): Map<number, SnapshotSaid> {
+  // The step also streams the file sets alongside: a snapshot's line is the one that says its attempts.
+  const out = new Map<number, SnapshotSaid>();
+  for (const x of Journal.read(journalPath)) {
+    if (x.type !== 'action-done' || x.step !== 'backup.snapshot' || !x.out) continue;
     try {
       const j = JSON.parse(x.out.split('\n').pop()!);
-      return j && typeof j === 'object' && 'attempts' in j ? [j as { attempts: number; paused_ms?: number | null }] : [];
+      if (j && typeof j === 'object' && 'attempts' in j) out.set(x.index, j as SnapshotSaid);
     } catch {
-      return [];
+      // not a snapshot's line
     }
-  });
-  return said.pop();
+  }
+  return out;
+}
+
+/** The last snapshot's summary (bench-stream reads it). */
+export function snapshotSummary(journalPath: string): SnapshotSaid | undefined {
+  return [...snapshotSummaries(journalPath).values()].pop();
 }
 
 /** What rollbacks of this run kept on purpose (data volumes the containers may have written to). */

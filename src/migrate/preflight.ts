@@ -31,6 +31,8 @@ export async function checkSpecOnHost(probe: Probe, s: Spec, cwd = process.cwd()
       if (!(await ok(sudo(['test', '-d', svc.build.context])))) bad(`${at}.build.context`, `${svc.build.context} is not a directory on the host: the build context is the service's source there`);
       const df = resolve(cwd, svc.build.dockerfile);
       if (!existsSync(df)) bad(`${at}.build.dockerfile`, `${df} does not exist on this machine (it is uploaded into the context): fix the path (relative paths are from the working directory, as ssh.key)`);
+      const ig = svc.build.dockerignore && resolve(cwd, svc.build.dockerignore);
+      if (ig && !existsSync(ig)) bad(`${at}.build.dockerignore`, `${ig} does not exist on this machine (it is uploaded into the context as .dockerignore): fix the path`);
     } else if (!(await ok(remote(['docker', 'image', 'inspect', '-f', '{{.Id}}', svc.build.image]))))
       bad(`${at}.build.image`, `no image ${svc.build.image} on the host (nothing is pulled): build or load it there first`);
     if (svc.ecosystem && !(await ok(sudo(['test', '-f', svc.ecosystem])))) bad(`${at}.ecosystem`, `${svc.ecosystem} is not a file on the host: pm2 starts ${svc.name} from it on a rollback`);
@@ -42,6 +44,19 @@ export async function checkSpecOnHost(probe: Probe, s: Spec, cwd = process.cwd()
         bad(`${at}.port`, `nothing accepts a connection on 127.0.0.1:${svc.port}: is ${svc.name} running, on that port?`);
     }
   }
+
+  // The spec's extra checks answer on bare metal as they must through nginx: a wrong path is refused now, not mid-run.
+  if (!o.skipAnswers)
+    for (const [i, c] of s.checks.entries()) {
+      const via = bareMetalOf(s, c.host, c.path);
+      if (!via) {
+        bad(`checks.${i}`, `no route of ${c.host} covers ${c.path}: the check would reach no service (routes list each host's prefixes)`);
+        continue;
+      }
+      const url = `http://127.0.0.1:${via.port}${via.path}`;
+      const code = (await probe(remote(['curl', '-s', '-m', '5', '-o', '/dev/null', '-w', '%{http_code}', url], { reads: true }))).stdout.trim() || '000';
+      if (!/^2\d\d$/.test(code)) bad(`checks.${i}.path`, `${c.path}: ${via.service} answers ${code === '000' ? 'nothing' : `HTTP ${code}`} at ${url} on bare metal: fix the path, or remove the check (it is an optional extra)`);
+    }
 
   for (const [name, d] of Object.entries(s.data)) {
     const at = `data.${name}`;
@@ -73,10 +88,40 @@ export async function checkSpecOnHost(probe: Probe, s: Spec, cwd = process.cwd()
   for (const [i, img] of s.images.entries())
     if (!(await ok(remote(['docker', 'image', 'inspect', '-f', '{{.Id}}', img])))) bad(`images.${i}`, `no image ${img} on the host (nothing is pulled): load it there first`);
   if (!(await ok(remote(['docker', 'image', 'inspect', '-f', '{{.Id}}', s.helperImage])))) bad('helperImage', `no image ${s.helperImage} on the host: it fills and checks the volumes (python3 in it)`);
-  if (s.nginx.tls)
-    for (const k of ['cert', 'key'] as const)
-      if (!(await ok(sudo(['test', '-r', s.nginx.tls[k]])))) bad(`nginx.tls.${k}`, `${s.nginx.tls[k]} is not a readable file on the host`);
+  if (s.nginx.tls) problems.push(...(await tlsProblems(probe, s.nginx.tls)));
   return problems;
+}
+
+/** The service and bare-metal port and path that HOST + PATH reach through the spec's routes (the longest prefix). */
+export function bareMetalOf(s: Spec, host: string, path: string): { service: string; port: number; path: string } | undefined {
+  const r = s.routes.filter((x) => x.host === host && path.startsWith(x.prefix)).sort((a, b) => b.prefix.length - a.prefix.length)[0];
+  const port = r && s.services[r.service].port;
+  if (!r || port === undefined) return undefined;
+  return { service: r.service, port, path: r.stripPrefix ? `/${path.slice(r.prefix.length)}` : path };
+}
+
+/** Checks one TLS file on the host as root (nginx's master reads it as root): 2 missing, 3 unreadable, 4 not PEM of that kind, 5 expired. */
+const TLS_FILE = `[ -f "$1" ] || exit 2
+[ -r "$1" ] && head -c 1 "$1" >/dev/null 2>&1 || exit 3
+grep -q -- "$2" "$1" || exit 4
+if [ "$3" = x509 ] && command -v openssl >/dev/null; then openssl x509 -noout -checkend 0 -in "$1" >/dev/null || exit 5; fi
+exit 0`;
+
+/** nginx.tls's certificate and key: each a PEM of its kind on the host, the certificate not expired. */
+async function tlsProblems(probe: Probe, tls: { cert: string; key: string }): Promise<string[]> {
+  const out: string[] = [];
+  const kinds = [
+    ['cert', '-----BEGIN CERTIFICATE-----', 'a PEM certificate (-----BEGIN CERTIFICATE-----)'],
+    ['key', 'PRIVATE KEY-----', 'a PEM private key (-----BEGIN … PRIVATE KEY-----)'],
+  ] as const;
+  for (const [key, marker, what] of kinds) {
+    const path = tls[key];
+    const code = (await probe(sudo(['sh', '-c', TLS_FILE, 'sh', path, marker, key === 'cert' ? 'x509' : ''], { reads: true }))).code;
+    const why = { 2: 'no such file on the host', 3: 'not readable, even by root', 4: `not ${what}`, 5: 'the certificate has expired' }[code as 2 | 3 | 4 | 5];
+    const give = key === 'cert' ? 'certificate (full chain)' : 'private key';
+    if (code !== 0) out.push(`\`nginx.tls.${key}\` ${path}: ${why ?? `cannot be checked (exit ${code})`}: give the ${give}'s path on the host, or remove nginx.tls to serve http only`);
+  }
+  return out;
 }
 
 /** true, or one line: the service is not known to its manager on the host. */

@@ -24,7 +24,12 @@ const check = z.union([
 
 /** How its image comes to be: built on the host from a Dockerfile (this machine's file) and a context on the host, or an image already there. */
 const build = z.union([
-  z.object({ dockerfile: z.string().min(1), context: hostPath }).strict(),
+  z.object({
+    dockerfile: z.string().min(1),
+    context: hostPath,
+    /** This machine's .dockerignore for the context (uploaded beside the Dockerfile; an existing one is kept and put back). */
+    dockerignore: z.string().min(1).optional(),
+  }).strict(),
   z.object({ image: imageRef }).strict(),
 ]);
 
@@ -32,6 +37,8 @@ const serviceSchema = z.object({
   manager: z.enum(['supervisor', 'pm2', 'systemd']),
   /** Its name under that manager (supervisor program, pm2 process, systemd unit). */
   name: serviceName,
+  /** Its container's name (default `<app>-<key>`): where a host's other tools already know it by a name. */
+  container: dockerName.optional(),
   /** The port it listens on, on bare metal and in its container (none: a background worker). */
   port: port.optional(),
   check: check.default('none'),
@@ -59,6 +66,8 @@ const dataSchema = z.object({
   kind: z.enum(['files', 'sqlite', 'chromadb', 'postgres']),
   /** The services that write it: they stop at the cutover, and a rollback copies back what their containers wrote. */
   writers: z.array(key).min(1, 'no service writes it: name the services that write it (a data set nobody writes is not migrated, it is copied: list it under a writer)'),
+  /** Its volume's name (default `<app>_<key>`). */
+  volume: dockerName.optional(),
   /** Where the writers' containers see it. */
   mount: z.string().regex(/^\/[^\s:,]*$/, 'an absolute path in the container, without spaces, : or ,'),
   /** sqlite: the database files, relative to path (default: every file with SQLite's header). */
@@ -83,8 +92,13 @@ const neighbourSchema = z.object({
   project: dockerName,
   /** Its network, joined by this app's containers and nginx. */
   network: dockerName.optional(),
-  /** Checked through nginx with this Host header after the deploy. */
+  /** Served by this app's nginx under this Host header (with routes), and checked through it after the deploy. */
   host: hostname.optional(),
+  /** What this app's nginx sends where for host: a path prefix to one of the neighbour's containers (name:port). */
+  routes: z.array(z.object({
+    prefix: z.string().regex(/^\/([^\s;{}#]*\/)?$/, 'a path prefix starting and ending with / (like /api/ or /)').default('/'),
+    upstream: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*:[0-9]{1,5}$/, 'a container name and port on the neighbour\'s network, like mediahub-backend:8000'),
+  }).strict()).default([]),
   checkPaths: z.array(z.string().startsWith('/')).default(['/']),
   /** A database of the neighbour, pg_dump'd as a safety net before the deploy (never restored by the run). */
   dump: z.object({ container: dockerName, user: z.string().min(1), db: z.string().min(1) }).strict().optional(),
@@ -107,6 +121,9 @@ export const specSchema = z.object({
     tls: z.object({ cert: hostPath, key: hostPath }).strict().optional(),
     tlsPort: port.default(443),
     limits: limits('128m', 0.5),
+    restart: restartPolicy.default('unless-stopped'),
+    /** Its container's name (default `<app>-nginx`). */
+    container: dockerName.optional(),
   }).strict().prefault({}),
   neighbours: z.array(neighbourSchema).default([]),
   /** Extra endpoints, verified through nginx before and after the cutover (each must answer 2xx). */
@@ -173,7 +190,33 @@ export const specSchema = z.object({
     if (names.has(n.project)) bad(['neighbours', i, 'project'], `${n.project} is listed twice`);
     names.add(n.project);
     if (n.host && s.routes.some((r) => r.host === n.host)) bad(['neighbours', i, 'host'], `${n.host} is also a route of this app: one of them would shadow the other in nginx`);
+    if (n.routes.length && !n.host) bad(['neighbours', i, 'routes'], 'routes need the Host header nginx serves them under: give the neighbour a host');
+    if (n.routes.length && !n.network) bad(['neighbours', i, 'routes'], `nginx reaches ${n.project}'s containers on its network: give the neighbour a network`);
+    if (n.host && !n.routes.length) bad(['neighbours', i, 'host'], `this app's nginx serves ${n.host} only by routes: list them ({ prefix: /, upstream: CONTAINER:PORT }), or leave host out`);
+    const prefixes = new Set<string>();
+    n.routes.forEach((r, j) => {
+      if (prefixes.has(r.prefix)) bad(['neighbours', i, 'routes', j, 'prefix'], `${r.prefix} is listed twice`);
+      prefixes.add(r.prefix);
+    });
   });
+  const ignoreOf = new Map<string, [string, string | undefined]>();
+  for (const [k, svc] of Object.entries(s.services)) {
+    if (!('context' in svc.build)) continue;
+    const seen = ignoreOf.get(svc.build.context);
+    if (seen && seen[1] !== svc.build.dockerignore)
+      bad(['services', k, 'build', 'dockerignore'], `services.${seen[0]} builds from the same context ${svc.build.context} with ${seen[1] ?? 'no .dockerignore'}: one context, one .dockerignore`);
+    else ignoreOf.set(svc.build.context, [k, svc.build.dockerignore]);
+  }
+  // Names on the host: every container and volume its own (a default and a given one may meet).
+  const taken = new Map<string, string>();
+  const claim = (name: string, field: (string | number)[]) => {
+    const other = taken.get(name);
+    if (other) bad(field, `${name} is already the name of ${other}: each container and volume its own name`);
+    else taken.set(name, field.join('.'));
+  };
+  for (const [k, svc] of Object.entries(s.services)) claim(svc.container ?? `${s.app}-${k}`, ['services', k, 'container']);
+  claim(s.nginx.container ?? `${s.app}-nginx`, ['nginx', 'container']);
+  for (const [k, d] of Object.entries(s.data)) claim(d.volume ?? `${s.app}_${k}`, ['data', k, 'volume']);
 });
 
 export type Spec = z.infer<typeof specSchema>;
@@ -198,5 +241,19 @@ export const specExamples: Record<string, string> = {
   'data.writers': 'writers: [web, worker]',
   'data.postgres': 'postgres: { db: app, user: app, into: db }',
   routes: 'routes: [{ host: app.example.com, prefix: /, service: web }]',
-  neighbours: 'neighbours: [{ project: mediahub, network: mediahub, host: mediahub.example.com }]',
+  neighbours: 'neighbours: [{ project: mediahub, network: mediahub }]',
+  'neighbours.routes': 'routes: [{ prefix: /, upstream: mediahub-frontend:3000 }, { prefix: /api/, upstream: mediahub-backend:8000 }]',
+  'services.container': 'container: chatbot-backend',
+  'data.volume': 'volume: chatbot_chroma',
+  'nginx.container': 'container: nginx-proxy',
+  'nginx.port': 'port: 80',
+  'nginx.tls': 'tls: { cert: /etc/letsencrypt/live/app.example.com/fullchain.pem, key: /etc/letsencrypt/live/app.example.com/privkey.pem }',
+  'nginx.tls.cert': 'cert: /etc/letsencrypt/live/app.example.com/fullchain.pem',
+  'nginx.tls.key': 'key: /etc/letsencrypt/live/app.example.com/privkey.pem',
+  'nginx.tlsPort': 'tlsPort: 443',
+  'services.limits.memory': 'memory: 512m   # or 1g',
+  'services.limits.cpus': 'cpus: 0.5',
+  'services.restart': 'restart: unless-stopped   # or always, on-failure, no',
+  'logs.maxSize': 'maxSize: 10m',
+  'logs.maxFile': 'maxFile: 5',
 };

@@ -100,7 +100,7 @@ describe('a migration planned from a spec alone', () => {
     expect(c.services.nginx.ports).toEqual(['127.0.0.1:8180:80']);
     const n = nginxConf(spec());
     expect(n.match(/include \/etc\/nginx\/gate\/app\.conf;/g)).toHaveLength(1);
-    expect(n).toMatch(/location \/api\/ \{\n\s+set \$up_web http:\/\/web:8100;\n\s+rewrite \^\/api\/\(\.\*\)\$ \/\$1 break;/);
+    expect(n).toMatch(/location \/api\/ \{\n\s+set \$up_web http:\/\/shop-web:8100;\n\s+rewrite \^\/api\/\(\.\*\)\$ \/\$1 break;/);
     expect(n).toContain('return 444;');
   });
 });

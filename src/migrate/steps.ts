@@ -54,7 +54,9 @@ export function specSteps(s: Spec): S[] {
   // as root: the secrets files are the owner's, mode 600
   const compose = (...args: string[]) => ['docker', 'compose', '-p', s.app, '-f', `${s.deployDir}/compose.yaml`, ...args];
   const dockerfile = (k: string) => `Dockerfile.cutover-${k}`;
-  const built = Object.entries(s.services).filter(([, v]) => 'dockerfile' in v.build).map(([k, v]) => ({ k, ...(v.build as { dockerfile: string; context: string }) }));
+  const built = Object.entries(s.services).filter(([, v]) => 'dockerfile' in v.build).map(([k, v]) => ({ k, ...(v.build as { dockerfile: string; context: string; dockerignore?: string }) }));
+  /** Each context's .dockerignore, once (the spec refuses two services of one context with different ones). */
+  const ignores = [...new Map(built.filter((b) => b.dockerignore).map((b) => [b.context, b.dockerignore!])).entries()];
   const gateFile = `${s.deployDir}/gate/${GATE_FILE}`;
   const gate = (runId: string, open: boolean) => setGate(gateFile, owner, nginxContainer(s), gateConf(runId, open, s.app, `${s.app}'s data`), open, `${s.app}'s containers`);
   const byOwner = (sets: typeof files) => [...new Set(sets.map((f) => volumeOwner(s, f.d)))].map((o) => ({ o, sets: sets.filter((f) => volumeOwner(s, f.d) === o) }));
@@ -76,17 +78,22 @@ export function specSteps(s: Spec): S[] {
     },
   }));
 
+  /** Each neighbour's database, pg_dump'd to this machine as a safety net (alongside the snapshots when there are any). */
+  const neighbourDumps = (runDir: string): Action[] => s.neighbours.filter((n) => n.dump).map((n) => ({
+    cmd: { kind: 'download' as const, argv: ['docker', 'exec', n.dump!.container, 'pg_dump', '-U', n.dump!.user, n.dump!.db], localPath: `${runDir}/${n.project}.sql`, label: `${n.project} pg_dump`, says: `dump ${n.project}'s database ${n.dump!.db} (container ${n.dump!.container}) to ${runDir}/${n.project}.sql, a safety net` },
+  }));
+
   const steps: S[] = [
     // ---- backup: never undone, never deleted by a rollback
     step('backup.prepare', 'make the host-side backup dir and upload the agent', ({ runId }) => [
+      ...(Object.values(s.services).some((v) => v.manager === 'supervisor') ? [{ cmd: uploadTool(SUPERVISOR_TOOL, readFileSync(resolve(ROOT, 'src/migrate/supervisor_boot.py'), 'utf8'), 'the supervisord program editor'), alongside: true }] : []),
       { cmd: sudo(['mkdir', '-p', `${hostBackupDir(runId)}/stage`], { says: `make the host-side backup dir ${hostBackupDir(runId)} (kept after the run)` }) },
       { cmd: uploadAgent(buildHostTool(resolve(ROOT, 'src/agent')).bundle) },
       ...(pgs.length ? [{ cmd: uploadTool(PG_TOOL, readFileSync(resolve(ROOT, 'src/migrate/pg_data.py'), 'utf8'), 'the PostgreSQL data tool') }] : []),
-      ...(Object.values(s.services).some((v) => v.manager === 'supervisor') ? [{ cmd: uploadTool(SUPERVISOR_TOOL, readFileSync(resolve(ROOT, 'src/migrate/supervisor_boot.py'), 'utf8'), 'the supervisord program editor') }] : []),
     ]),
     // The snapshots run one after another, then their archives stream, alongside the streams of the plain
     // file sets (which do not read them): all share the link at once, so the backup keeps pace with it.
-    ...(staged.length ? [step('backup.snapshot', 'consistent copies of the SQLite data sets (backup API; other files copied until stable, else a short pause of their writers), each archive streamed once they are made, while the plain file sets stream', ({ runId, runDir, facts }) => [
+    ...(staged.length ? [step('backup.snapshot', `consistent copies of the SQLite data sets (backup API; other files copied until stable, else a short pause of their writers), each archive streamed once they are made, while the plain file sets stream${s.neighbours.some((n) => n.dump) ? '; the neighbours\' databases dumped meanwhile' : ''}`, ({ runId, runDir, facts }) => [
       ...staged.map((f) => ({
         cmd: snapshot(f.live, stage(runId, f.key), {
           attempts: f.d.snapshot.attempts,
@@ -97,18 +104,17 @@ export function specSteps(s: Spec): S[] {
         alongside: true,
       })),
       ...staged.map((f) => ({ cmd: streamArchive(runId, runDir, f.key, stage(runId, f.key), facts.dataBytes[f.key] ?? 0, `${stage(runId, f.key)}.live-stat.json`), alongside: true })),
+      ...neighbourDumps(runDir).map((a) => ({ ...a, alongside: true })),
       ...files.filter((f) => f.d.kind === 'files').map((f) => ({ cmd: streamArchive(runId, runDir, f.key, f.live, facts.dataBytes[f.key] ?? 0) })),
     ])] : []),
-    step('backup.stream', staged.length ? 'finish the archives: the per-file manifest of every one (from the bytes streamed), fetched here; PostgreSQL dumped' : 'archive every data set: one pass to this machine and to a host-side copy, sha256 on both ends; PostgreSQL dumped', ({ runId, runDir, facts }) => [
+    step('backup.stream', `${staged.length ? 'finish the archives: the per-file manifest of every one (from the bytes streamed), fetched here' : 'archive every data set: one pass to this machine and to a host-side copy, sha256 on both ends'}${pgs.length ? '; PostgreSQL dumped' : ''}`, ({ runId, runDir, facts }) => [
       ...(staged.length ? [] : files.map((f) => ({ cmd: streamArchive(runId, runDir, f.key, f.live, facts.dataBytes[f.key] ?? 0) }))),
       ...(files.length ? [{ cmd: mergeManifest(runId, files.map((f) => f.key)) }, { cmd: fetchFile(`${hostBackupDir(runId)}/manifest.json`, `${runDir}/manifest.json`) }] : []),
       ...pgs.flatMap((p) => [
         { cmd: sudo(['python3', PG_TOOL, 'dump', p.db, pgDumpAt(runId, p.key)], { says: `pg_dump the host's database ${p.db} to ${pgDumpAt(runId, p.key)} (sha256 beside it)` }) },
         { cmd: { ...fetchFile(pgDumpAt(runId, p.key), `${runDir}/${p.key}.dump`), sha256File: `${pgDumpAt(runId, p.key)}.sha256` } },
       ]),
-      ...s.neighbours.filter((n) => n.dump).map((n) => ({
-        cmd: { kind: 'download' as const, argv: ['docker', 'exec', n.dump!.container, 'pg_dump', '-U', n.dump!.user, n.dump!.db], localPath: `${runDir}/${n.project}.sql`, label: `${n.project} pg_dump`, says: `dump ${n.project}'s database ${n.dump!.db} (container ${n.dump!.container}), a safety net` },
-      })),
+      ...(staged.length ? [] : neighbourDumps(runDir)),
     ]),
 
     // ---- volumes
@@ -134,6 +140,7 @@ export function specSteps(s: Spec): S[] {
       ...writeFile(`${s.deployDir}/nginx.conf`, nginxConf(s), runId, { owner }),
       ...writeFile(gateFile, gateConf(runId, false, s.app, `${s.app}'s data`), runId, { owner }),
       ...built.flatMap((b) => writeFile(`${b.context}/${dockerfile(b.k)}`, readFileSync(resolve(b.dockerfile), 'utf8'), runId, { owner })),
+      ...ignores.flatMap(([context, file]) => writeFile(`${context}/.dockerignore`, readFileSync(resolve(file), 'utf8'), runId, { owner })),
     ]),
     ...(built.length ? [step('deploy.build', 'build the services\' images on the host, offline', ({ runId }) =>
       built.map((b) => ({
@@ -165,6 +172,8 @@ export function specSteps(s: Spec): S[] {
     step('verify.endpoints', 'through nginx with Host headers, through the closed gate with this run\'s header; the spec\'s checks', ({ runId }) => [
       ...viaNginx(runId).map((cmd) => ({ cmd })),
       ...s.checks.map((c) => ({ cmd: httpCheck(checkUrl(s, c.path), { host: c.host, token: runId, insecure: Boolean(s.nginx.tls) }) })),
+      // a neighbour this nginx now serves: each of its paths answers through it, as before the deploy
+      ...s.neighbours.filter((n) => n.host).flatMap((n) => n.checkPaths.map((path) => ({ cmd: httpCheck(checkUrl(s, path), { host: n.host!, insecure: Boolean(s.nginx.tls) }) }))),
     ]),
     step('verify.parity', 'the volumes the containers run on still hold exactly the backup; the neighbours unchanged', ({ runId, facts }) => [
       ...(files.length ? [{ cmd: verifyVolumes(s.helperImage, runId, files) }] : []),
@@ -192,7 +201,7 @@ export function specSteps(s: Spec): S[] {
       ...(files.length ? [{ cmd: helperOf(runId).parity(), alongside: true }] : []),
       ...pgs.map((p) => ({ cmd: sudo(['python3', PG_TOOL, 'parity', p.db, p.container, p.user], { says: `check that ${p.container}'s database ${p.db} holds exactly the host's, table by table`, reads: true }), alongside: true })),
       ...restarted.map((k) => ({ cmd: startContainer(container(s, k)), undo: [stopContainer(container(s, k))] })),
-      ...waits(restarted, runId),
+      // each restarted writer is routed: its route's wait through nginx (its own check where the route reaches it) is its wait
       ...viaNginx(runId).map((cmd) => ({ cmd })),
     ]),
     {
@@ -232,8 +241,12 @@ export function specSteps(s: Spec): S[] {
 /** What the dry run's summary says: the write freeze, and why some changes are never undone. */
 export function specPlanNotes(s: Spec, facts: SpecFacts): string[] {
   const total = Object.values(facts.dataBytes).reduce((a, b) => a + b, 0);
+  const snapshots = fileSets(s).filter((f) => f.d.kind !== 'files');
+  const pausing = snapshots.filter((f) => f.d.snapshot.pauseWriter);
   return [
     `Write freeze: from ${SPEC_FREEZE.start.step} (${writers(s).join(', ')} stop on bare metal) until ${SPEC_FREEZE.end.step} (the gate opens): the delta since the backup${pgSets(s).length ? ', a fresh dump of each PostgreSQL database' : ''}, the writers' containers started with a final parity read of ${formatBytes(total)} alongside; the public gets 503 meanwhile.`,
+    ...(pausing.length ? [`The backup may also pause ${[...new Set(pausing.flatMap((f) => f.d.writers))].join(', ')} for a few seconds (backup.snapshot), only if ${pausing.map((f) => f.key).join(', ')} keep${pausing.length === 1 ? 's' : ''} changing through ${pausing.map((f) => f.d.snapshot.attempts).join('/')} copy passes.`] : []),
+    ...(snapshots.length > pausing.length ? [`The backup never pauses the writers of ${snapshots.filter((f) => !f.d.snapshot.pauseWriter).map((f) => f.key).join(', ')} (snapshot.pauseWriter: false): one that keeps changing fails backup.snapshot instead.`] : []),
     `Never undone on purpose: the backups, here and on the host (${AGENT.replace(/agent\.pyz$/, 'backups/<run>')}).`,
   ];
 }

@@ -1,6 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { chmConfig } from '../support/chm-config.ts';
+import { NO_ENDPOINTS, chmSpec, merge } from '../support/chm-spec.ts';
 import { hostFingerprint } from '../support/fingerprint.ts';
 import { labScript, labSsh } from '../support/lab.ts';
 import { runIdOf, runbook } from '../support/run.ts';
@@ -29,7 +29,7 @@ describe('cleanup-chm: seed phase 4, archived not deleted, and undoable', () => 
 
     // Someone started the old backend by hand: cleanup must see it, without a health path too
     // (it used to ask http://127.0.0.1:8000undefined and never see it).
-    const venvOnly = chmConfig({ chatbot: { healthPath: undefined, statsPath: undefined }, cleanup: { paths: ['/home/ubuntu/chm-chatbot/venv'] } }, 'clean-venv.yaml');
+    const venvOnly = chmSpec(merge(NO_ENDPOINTS, { cleanup: { paths: ['/home/ubuntu/chm-chatbot/venv'] } }), 'clean-venv.yaml');
     sh('sudo supervisorctl start chatbot-backend >/dev/null');
     expect(eventually(() => answers(8000))).toBe(true);
     for (const args of [['--config', venvOnly], []]) {

@@ -6,7 +6,7 @@ import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chmConfig } from '../support/chm-config.ts';
+import { chmSpec } from '../support/chm-spec.ts';
 import { ROOT, containerLimits, labScript, publishedPorts } from '../support/lab.ts';
 import { runIdOf, runbook } from '../support/run.ts';
 
@@ -17,7 +17,7 @@ import { runIdOf, runbook } from '../support/run.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'chm-deploy-'));
 
-const config = chmConfig;
+const config = chmSpec;
 
 function reset() {
   const r = labScript('reset');
@@ -69,13 +69,13 @@ describe('the deployment the seed promises', () => {
   afterAll(() => rmSync(tls, { recursive: true, force: true }));
 
   it('preflight (so the dry run) refuses a TLS file that is missing or not what it should be, and CPUs the host does not have: one line each, naming the setting', () => {
-    const cfg = config({ nginx: { tls: { cert: join(tls, 'missing.pem'), key: cert } }, deploy: { backend: { cpus: 512 } } }, 'bad-deploy.yaml');
+    const cfg = config({ nginx: { tls: { cert: join(tls, 'missing.pem'), key: cert } }, services: { backend: { limits: { cpus: 512 } } } }, 'bad-deploy.yaml');
     const r = runbook('migrate-chm', ['--dry-run', '--config', cfg]);
     expect(r.code, r.stdout).toBe(2);
     const lines = r.stderr.trim().split('\n');
     expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^.*\`nginx\\.tls\\.cert\` ${join(tls, 'missing.pem')}: no such file on the host: give the certificate \\(full chain\\)'s path on the host, or remove nginx\\.tls to serve http only$`)));
     expect(lines).toContainEqual(expect.stringMatching(/`nginx\.tls\.key` \S+fullchain\.pem: not a PEM private key/));
-    expect(lines).toContainEqual(expect.stringMatching(/`deploy\.backend\.cpus` 512: the host has \d+ CPUs? and docker refuses a limit above that: lower it$/));
+    expect(lines).toContainEqual(expect.stringMatching(/`services\.backend\.limits\.cpus` 512: the host has \d+ CPUs? and docker refuses a limit above that: lower it$/));
     // the good pair passes preflight (key readable only by root: checked as root)
     const good = runbook('migrate-chm', ['--dry-run', '--config', config({ nginx: { tls: { cert, key } } }, 'good-tls.yaml')]);
     expect(good.code, good.stderr).toBe(0);
@@ -83,12 +83,13 @@ describe('the deployment the seed promises', () => {
 
   it('TLS + strip + custom limits, nginx on non-default ports: limits and rotated logs in docker inspect, https with the given certificate, http redirected, /api/x reaching the backend as /x', async () => {
     const cfg = config({
-      chatbot: { apiPrefix: 'strip', healthPath: '/health', statsPath: '/stats' },
-      nginx: { port: 8080, tlsPort: 8443, tls: { cert, key } },
-      deploy: {
-        backend: { memory: '768m', cpus: 0.75 }, frontend: { memory: '256m', cpus: 0.5 }, nginx: { memory: '64m', cpus: 0.25 },
-        logs: { maxSize: '5m', maxFile: 3 }, restart: 'always',
+      // the /api/ route strips its prefix (chm.yaml's own), health and stats the backend's paths behind it
+      nginx: { port: 8080, tlsPort: 8443, tls: { cert, key }, limits: { memory: '64m', cpus: 0.25 }, restart: 'always' },
+      services: {
+        backend: { limits: { memory: '768m', cpus: 0.75 }, restart: 'always' },
+        frontend: { limits: { memory: '256m', cpus: 0.5 }, restart: 'always' },
       },
+      logs: { maxSize: '5m', maxFile: 3 },
     }, 'tls-strip.yaml');
     const r = runbook('migrate-chm', ['--yes', '--json', '--config', cfg]);
     expect(r.code, r.stderr + r.stdout.slice(-3000)).toBe(0);

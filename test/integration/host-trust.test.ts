@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { SshConnection } from '../../src/ssh/connection.ts';
+import { chmSpec } from '../support/chm-spec.ts';
 import { hostFingerprint } from '../support/fingerprint.ts';
 import { ROOT, labScript, labSsh, labTarget } from '../support/lab.ts';
 import { DEPLOY, VICTIMS, victimState } from '../support/planted.ts';
@@ -15,16 +16,7 @@ import { runbook } from '../support/run.ts';
  * root's only: nothing-lost.test.ts's first test (support/planted.ts).
  */
 const tmp = mkdtempSync(join(tmpdir(), 'host-trust-'));
-function config(over: Record<string, any>, name: string): string {
-  const base = parse(readFileSync(resolve(ROOT, 'runbooks/chm.lab.yaml'), 'utf8'));
-  const merged: any = { ...base };
-  for (const [k, v] of Object.entries(over)) {
-    merged[k] = v && typeof v === 'object' && !Array.isArray(v) ? { ...base[k], ...v } : v;
-  }
-  const p = join(tmp, name);
-  writeFileSync(p, stringify(merged));
-  return p;
-}
+const config = chmSpec;
 const sh = (script: string) => labSsh(script).trim();
 /** Run as the app's account (ubuntu, the ssh user), never with sudo: what the app could do. */
 const asApp = sh;
@@ -73,7 +65,7 @@ describe('the host is a trust boundary', () => {
       asApp(`rm ${DEPLOY} && mkdir -p ${DEPLOY} && ln -s ${VICTIMS} ${DEPLOY}/gate`);
       r = runbook('migrate-chm', ['--yes', '--only', 'deploy.upload']);
       expect(r.code, r.stdout + r.stderr).not.toBe(0);
-      expect(r.stdout + r.stderr).toContain(`refusing ${DEPLOY}/gate/chatbot.conf: ${DEPLOY}/gate is a symlink owned by`
+      expect(r.stdout + r.stderr).toContain(`refusing ${DEPLOY}/gate/app.conf: ${DEPLOY}/gate is a symlink owned by`
         + ' ubuntu, and root never writes through a link another account controls');
       expect(victimState()).toBe(before);
     } finally {

@@ -5,15 +5,15 @@ import { join, resolve } from 'node:path';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Journal, replay } from '../../src/engine/journal.ts';
 import { loadConfig } from '../../src/engine/config.ts';
-import { chmConfigSchema } from '../../src/chm/runbook-base.ts';
-import { chmSteps } from '../../src/chm/steps.ts';
-import { chmConfig } from '../support/chm-config.ts';
+import { specSchema } from '../../src/migrate/spec.ts';
+import { specSteps } from '../../src/migrate/steps.ts';
+import { KEEP_PREFIX, chmSpec } from '../support/chm-spec.ts';
 import { hostFingerprint } from '../support/fingerprint.ts';
 import { ROOT, containerLimits, getJson, ingest, labScript, labSsh, publishedPorts, viaHost } from '../support/lab.ts';
 import { actionLines, killHard, runIdOf, runbook, startRunbook } from '../support/run.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'chm-'));
-const config = chmConfig;
+const config = chmSpec;
 async function viaNginx(path: string, host = 'chatbot.chmedia.com'): Promise<any> {
   const r = await viaHost(host, path);
   if (r.status !== 200) throw new Error(`${host}${path}: HTTP ${r.status}`);
@@ -25,9 +25,9 @@ const mediahubIds = () => execFileSync('docker', ['ps', '-q', '--filter', 'label
  * Every step that changes something (a check-only step, e.g. verify.parity, adds no undo: failing
  * after it undoes exactly what failing after the step before it does).
  */
-const LAB = loadConfig(resolve(ROOT, 'runbooks/specs/chm.yaml'), chmConfigSchema);
-const PLAN_FACTS = { compose: 'v2', dataBytes: { chroma: 1, pdfs: 1, transcripts: 1 }, mediahub: [] } as never;
-const PLANS = chmSteps(LAB).map((s) => ({ id: s.id, actions: s.plan({ config: LAB, facts: PLAN_FACTS, runId: 'r', runDir: '/tmp/r' }) }));
+const LAB = loadConfig(resolve(ROOT, 'runbooks/specs/chm.yaml'), specSchema);
+const PLAN_FACTS = { dataBytes: { chroma: 1, pdfs: 1, transcripts: 1 }, hostFree: 1, neighbours: {}, ports: '', volumes: {}, images: [] };
+const PLANS = specSteps(LAB).map((s) => ({ id: s.id, actions: s.plan({ config: LAB, facts: PLAN_FACTS, runId: 'r', runDir: '/tmp/r' }) }));
 const MUTATING = PLANS.filter((p) => p.actions.some((a) => !a.cmd.reads)).map((p) => p.id);
 /**
  * --fail-at each step that carries an undo of its own, up to cutover.open (the first that lets the
@@ -75,7 +75,7 @@ async function killWhen(args: string[], stepId: string): Promise<string> {
   return runIdOf({ code: 0, stdout: out, stderr: '', events: [] });
 }
 
-describe('migrate-chm on the lab', () => {
+describe('migrate-chm on the lab (CHM\'s spec on the generic path)', () => {
   let original: Record<string, string>;
   beforeAll(() => {
     reset();
@@ -184,7 +184,7 @@ describe('migrate-chm on the lab', () => {
 
   it('kill -9 during backup.stream, and again during the resumed run\'s volumes.restore: the next --resume completes verified, then --rollback restores; apiPrefix keep: /api/x reaches the backend as /api/x', async () => {
     // the lab backend serves every route both at the root and under /api/, so keep works here too
-    const keep = ['--config', config({ chatbot: { apiPrefix: 'keep', healthPath: '/api/health', statsPath: '/api/stats' } }, 'keep.yaml')];
+    const keep = ['--config', config(KEEP_PREFIX, 'keep.yaml')];
     const runId = await killWhen(['--yes', ...keep], 'backup.stream');
     expect(await killWhen(['--yes', ...keep, '--resume', runId], 'volumes.restore')).toBe(runId);
     const resumed = runbook('migrate-chm', ['--yes', ...keep, '--resume', runId]);
@@ -195,7 +195,7 @@ describe('migrate-chm on the lab', () => {
     }
     const report = readFileSync(resolve(ROOT, 'backups', runId, 'report.md'), 'utf8');
     expect(report).toContain('http://chatbot.chmedia.com/ and http://chatbot.chmedia.com/api/health');
-    expect(report).toMatch(/- TLS: not set up \(no `nginx\.tls` in the config\)/);
+    expect(report).toMatch(/- TLS: not set up \(no `nginx\.tls` in the spec\)/);
     const manifest = JSON.parse(readFileSync(resolve(ROOT, 'backups', runId, 'manifest.json'), 'utf8'));
     for (const n of ['chroma', 'pdfs', 'transcripts']) {
       const sha = execFileSync('sha256sum', [resolve(ROOT, 'backups', runId, `${n}.tar`)]).toString().split(' ')[0];
@@ -228,7 +228,7 @@ describe('migrate-chm on the lab', () => {
     writeFileSync(join(tmp, 'kh'), '');
     oneLine(['--config', config({ ssh: { knownHosts: join(tmp, 'kh') } }, 'kh.yaml')], /host key of 127\.0\.0\.1:2222 is not in/);
     oneLine(['--config', config({ diskMargin: 10 ** 15 }, 'disk.yaml')], /not enough disk on the host: .* free under \/var\/lib\/cutover, the migration needs .*lower `diskMargin`/, 2);
-    oneLine(['--config', config({ chatbot: { data: { chroma: 'chroma_db', pdfs: 'no-such-dir', transcripts: 'transcripts' } } }, 'src.yaml')], /source dir \/home\/ubuntu\/chm-chatbot\/no-such-dir is missing/);
+    oneLine(['--config', config({ data: { pdfs: { path: '/home/ubuntu/chm-chatbot/no-such-dir' } } }, 'src.yaml')], /`data\.pdfs\.path`: \/home\/ubuntu\/chm-chatbot\/no-such-dir is not a directory on the host: fix the path/);
     oneLine(['--config', config({ nginx: { bind: '127.0.0.1', port: 'eighty' } }, 'yaml.yaml')], /field `nginx\.port`: .*example: port: 80/);
 
     labSsh('docker volume create chatbot_chroma >/dev/null');

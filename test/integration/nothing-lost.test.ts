@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { beforeAll, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { Journal, replay } from '../../src/engine/journal.ts';
+import { NO_ENDPOINTS, chmSpec } from '../support/chm-spec.ts';
 import { hostFingerprint } from '../support/fingerprint.ts';
 import { LAB, ROOT, labScript, labSsh, viaHost } from '../support/lab.ts';
 import { expectHostStateRootOnly, expectLinksBack, expectLinksReplaced, plantLinks, removeLinks } from '../support/planted.ts';
@@ -19,21 +20,7 @@ const CHATBOT = '/home/ubuntu/chm-chatbot';
 const tmp = mkdtempSync(join(tmpdir(), 'lost-'));
 const GiB = 1 << 30;
 
-/** The lab config with fields replaced (objects merged one level deep); a key set to undefined is removed. */
-function config(over: Record<string, any>, name: string): string {
-  const base = parse(readFileSync(resolve(ROOT, 'runbooks/chm.lab.yaml'), 'utf8'));
-  for (const [k, v] of Object.entries(over)) {
-    if (v && typeof v === 'object' && !Array.isArray(v)) {
-      base[k] = { ...base[k], ...v };
-      for (const [kk, vv] of Object.entries(v)) if (vv === undefined) delete base[k][kk];
-    } else base[k] = v;
-  }
-  const p = join(tmp, name);
-  writeFileSync(p, stringify(base));
-  return p;
-}
-/** No app endpoint at all: the tool must work from its own checks (most real apps have no stats endpoint). */
-const NO_ENDPOINTS = { chatbot: { statsPath: undefined, healthPath: undefined } };
+const config = chmSpec;
 
 /** Run python3 on the lab host as root (the script on stdin: names as bytes need no shell quoting). */
 function hostPy(script: string, ...args: string[]): string {
@@ -189,10 +176,10 @@ describe('nothing lost: real-world data, full disks, cut connections (a busy app
   });
 
   it('an app endpoint that does not answer is refused at preflight (so in the dry run), naming the setting', () => {
-    const r = runbook('migrate-chm', ['--dry-run', '--config', config({ chatbot: { statsPath: '/api/no-such-stats' } }, 'bad-stats.yaml')]);
+    const r = runbook('migrate-chm', ['--dry-run', '--config', config({ checks: [{ host: 'chatbot.chmedia.com', path: '/api/no-such-stats' }] }, 'bad-stats.yaml')]);
     expect(r.code, r.stdout).toBe(2);
     expect(oneLine(r.stderr)).toHaveLength(1);
-    expect(r.stderr).toMatch(/`chatbot\.statsPath` \/api\/no-such-stats: the backend answers HTTP 404 .*remove statsPath/);
+    expect(r.stderr).toMatch(/`checks\.0\.path`: \/api\/no-such-stats: backend answers HTTP 404 at http:\/\/127\.0\.0\.1:8000\/no-such-stats on bare metal: .*remove the check/);
   });
 
   it('a parity failure names the file and what differs', () => {

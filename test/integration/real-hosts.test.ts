@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { shJoin } from '../../src/util/quote.ts';
-import { chmConfig } from '../support/chm-config.ts';
+import { chmSpec } from '../support/chm-spec.ts';
 import { hostFingerprint } from '../support/fingerprint.ts';
 import { ROOT, labScript, labSsh, viaHost } from '../support/lab.ts';
 import { killHard, runIdOf, runbook, runbookAsync, stepBegan, whenJournal } from '../support/run.ts';
@@ -54,7 +54,7 @@ describe('real hosts: every runbook keeps the promise on files and habits our la
       CUTOVER_T_PEM: '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\r\n  indented line\t tab\n-----END OPENSSH PRIVATE KEY-----\n',
       CUTOVER_T_UNICODE: 'ünïcödé 🔑 \u200bzero-width',
     };
-    const cfg = chmConfig({ chatbot: { secretEnv: Object.keys(secrets) } }, 'secrets.yaml');
+    const cfg = chmSpec({ services: { backend: { secrets: Object.keys(secrets) } } }, 'secrets.yaml');
     const writer = busyWriter();
     await sleep(2000); // busy before the run starts
     const r = await runbookAsync('migrate-chm', ['--yes', '--json', '--config', cfg], secrets).done;
@@ -67,7 +67,7 @@ describe('real hosts: every runbook keeps the promise on files and habits our la
     const ids = idsInContainer();
     const lost = acked.filter((id) => !ids.has(id));
     expect(lost, `acknowledged but not in the containers: ${lost.slice(0, 5).join(', ')}`).toEqual([]);
-    expect(readFileSync(resolve(ROOT, 'backups', runId, 'report.md'), 'utf8')).toMatch(/## Snapshot of the live ChromaDB\n\d+ copy pass/);
+    expect(readFileSync(resolve(ROOT, 'backups', runId, 'report.md'), 'utf8')).toMatch(/## Snapshots of the live databases \(backup\.snapshot\)\n- chroma \(the live ChromaDB\): \d+ copy pass/);
     for (const [k, v] of Object.entries(secrets)) {
       // printenv prints the value and one newline: the bytes must be exactly the value's
       expect(execFileSync('docker', ['exec', 'chatbot-backend', 'printenv', k]).toString('utf8'), k).toBe(`${v}\n`);

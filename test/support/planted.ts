@@ -21,11 +21,11 @@ export const victimState = () => sh(`sudo sh -c 'cd ${VICTIMS} && for f in $(ls 
   stat -c "dir %a %U:%G" .'`);
 
 // Each file root writes in the app's dirs, its old temp name, and the gate's temp name: a link to a root file.
-const deployFiles = ['compose.yaml', '.env', 'secrets.env', 'nginx.conf', 'gate/chatbot.conf'].map((f) => `${DEPLOY}/${f}`);
-const appFiles = [`${CHATBOT}/Dockerfile.backend`, `${CHATBOT}/.dockerignore`, `${FRONTEND}/Dockerfile`, `${FRONTEND}/.dockerignore`];
+const deployFiles = ['compose.yaml', 'nginx.conf', 'gate/app.conf'].map((f) => `${DEPLOY}/${f}`);
+const appFiles = [`${CHATBOT}/Dockerfile.cutover-backend`, `${CHATBOT}/.dockerignore`, `${FRONTEND}/Dockerfile.cutover-frontend`, `${FRONTEND}/.dockerignore`];
 const written = [...deployFiles, ...appFiles];
-// ${DEPLOY}/gate/chatbot.conf.part: the temp name the gate's writer (setGate) used before it wrote with nofollow.
-const links = [...written, ...written.map((p) => `${p}.cutover-part`), `${DEPLOY}/gate/chatbot.conf.part`];
+// ${DEPLOY}/gate/app.conf.part: the temp name the gate's writer (setGate) used before it wrote with nofollow.
+const links = [...written, ...written.map((p) => `${p}.cutover-part`), `${DEPLOY}/gate/app.conf.part`];
 const victim = (p: string) => `${VICTIMS}/${p.replace(/\//g, '%')}`;
 
 /** Plant the links and their root-only targets; returns the targets' state, which must never change. */
@@ -42,7 +42,7 @@ export function expectLinksReplaced(before: string) {
   expect(victimState()).toBe(before);
   const modes = sh(`stat -c '%n %F %a %U:%G' ${written.map((p) => `'${p}'`).join(' ')}`)
     .replaceAll('regular empty file', 'regular file').split('\n');
-  const want = (p: string) => `${p} regular file ${p.endsWith('secrets.env') ? '600' : '644'} ubuntu:ubuntu`;
+  const want = (p: string) => `${p} regular file ${p.endsWith('.env') ? '600' : '644'} ubuntu:ubuntu`;
   expect(modes).toEqual(written.map(want));
 }
 
