@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""cutover host agent: the data work of the CHM runbook, run on the host (or in a helper container)
+"""cutover host agent: the data work of every migration, run on the host (or in a helper container)
 by argv the plan prints. Python 3 stdlib only. Every command is safe to run twice.
 
   snapshot SRC DEST [--db REL]... [--find-dbs] [--pause SH_CMD --resume SH_CMD] [--attempts N]
@@ -27,6 +27,9 @@ by argv the plan prints. Python 3 stdlib only. Every command is safe to run twic
   keep-volume DIR NAME RUN_ID                        record DIR/NAME: volume NAME kept on purpose by run RUN_ID
   serve SOCK [MANIFEST]...                           the cutover helper: answer `ask` on SOCK (standby.py)
   ask SOCK CMD ARGS...                               run CMD in the agent serving SOCK; 75: none serves it
+  supervisor off|restore NAME KEPT [CONF]            one supervisord program kept from starting at boot, or put
+                                                     back byte for byte (supervisor_boot.py)
+  pg-data dump|restore|parity|sync-back ARGS...      a host PostgreSQL moved into a compose one (pg_data.py)
 
 What is data: regular files and symlinks. Names are bytes (anything but '/' and NUL); in JSON they are
 the UTF-8 str Python gives them, undecodable bytes as lone surrogates \\udcNN (PEP 383), which round-trips.
@@ -52,6 +55,13 @@ directory; 13 permission denied; 28 disk full; 128+N stopped by signal N. Errors
 # verify, delta, syncback,
 # settle, multi. Shared state (core.CTX) is always reached through its module.
 import os, signal, sys
+
+if sys.argv[1:2] == ["supervisor"]:  # tools of their own, with their own usage and exit codes
+    import supervisor_boot
+    sys.exit(supervisor_boot.main(sys.argv[2:]))
+if sys.argv[1:2] == ["pg-data"]:
+    import pg_data
+    sys.exit(pg_data.main(sys.argv[1:]))
 
 if sys.argv[1:2] == ["ask"]:  # on the host, inside the freeze: nothing else of the agent is imported
     import standby

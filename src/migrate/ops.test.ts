@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { AGENT, cutoverHelper, standbyDir } from './ops.ts';
+import { agentPath, cutoverHelper, standbyDir } from './ops.ts';
 
 const RUN = '20261203-000000-abcd';
 const sets = [{ name: 'pdfs', volume: 'app_pdfs', live: '/srv/app/pdf files' }];
@@ -53,7 +53,7 @@ exit 0
     const server = spawn('/usr/bin/python3', [agentDir, 'serve', sock], { stdio: 'ignore' });
     try {
       for (let i = 0; i < 100 && !existsSync(sock); i++) spawnSync('sleep', ['0.05']);
-      const argv = h.parity().argv.map((a) => (a === AGENT ? agentDir : a === `${standbyDir(RUN)}/agent.sock` ? sock : a));
+      const argv = h.parity().argv.map((a) => (a === agentPath(RUN) ? agentDir : a === `${standbyDir(RUN)}/agent.sock` ? sock : a));
       const r = runWith(true, argv);
       // the command ran in the serving agent: /backup/manifest.json is not here, so it fails as the agent says
       expect(r.status).toBe(1);
@@ -77,7 +77,7 @@ exit 0
     const r = runWith(false, h.parity().argv);
     expect(r.status).toBe(0);
     expect(r.calls[1]).toBe(`[run][--rm][--pull][never][--network][none][--user][0][--name][cutover-${RUN}-parity][--label][io.cutover.run=${RUN}]`
-      + `[--label][io.cutover.role=helper][-v][/var/lib/cutover/agent.pyz:/agent.pyz:ro][-v][app_pdfs:/vol/pdfs][-v][/srv/app/pdf files:/live/pdfs:ro]`
+      + `[--label][io.cutover.role=helper][-v][/var/lib/cutover/runs/${RUN}/agent.pyz:/agent.pyz:ro][-v][app_pdfs:/vol/pdfs][-v][/srv/app/pdf files:/live/pdfs:ro]`
       + `[-v][/var/lib/cutover/backups/${RUN}:/backup:ro][helper:img][python3][/agent.pyz][parity-all][/backup/manifest.json][/backup/restored][pdfs=/live/pdfs=/vol/pdfs]`);
     expect(r.calls).toHaveLength(2);
   });

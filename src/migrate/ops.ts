@@ -1,6 +1,6 @@
 import { basename, dirname } from 'node:path';
 import { remote, remoteString, says, sudo, type Command, type DownloadCommand, type RemoteCommand } from '../engine/command.ts';
-import { HOST_STATE } from '../engine/files.ts';
+import { HOST_STATE, runStateDir } from '../engine/files.ts';
 import { nofollow } from '../engine/nofollow.ts';
 import { formatBytes } from '../util/bytes.ts';
 
@@ -11,8 +11,12 @@ import { formatBytes } from '../util/bytes.ts';
  * writes shell. CHM's runbook (src/chm/) and the spec runbook (runbooks/migrate.ts) both plan with these.
  */
 
-/** The host agent, src/agent/ as one zip (src/engine/host-tool.ts) uploaded for each run: `python3 AGENT ARGS`. */
-export const AGENT = `${HOST_STATE}/agent.pyz`;
+/**
+ * The host agent, src/agent/ as one zip (src/engine/host-tool.ts) uploaded once per run to the run's own
+ * dir: `python3 agentPath(RUN) ARGS`. Every host tool of a migration is one of its subcommands, so a
+ * later --rollback of a run executes the very code that run journaled, whatever a newer run uploaded.
+ */
+export const agentPath = (runId: string) => `${runStateDir(runId)}/agent.pyz`;
 /** One file per volume a rollback kept (it may hold writes the containers took), holding the run id. */
 export const KEPT_VOLUMES = `${HOST_STATE}/kept-volumes`;
 export const hostBackupDir = (runId: string) => `${HOST_STATE}/backups/${runId}`;
@@ -33,21 +37,16 @@ export interface VolumeSet {
 /** The `docker run` options and image of a helper container NAME of this run (ROLE helper or standby): offline, root, the agent and MOUNTS. */
 function helperRunArgs(image: string, runId: string, name: string, role: 'helper' | 'standby', mounts: string[]): string[] {
   return ['--pull', 'never', '--network', 'none', '--user', '0', '--name', name, '--label', `io.cutover.run=${runId}`, '--label', `io.cutover.role=${role}`,
-    '-v', `${AGENT}:/agent.pyz:ro`, ...mounts.flatMap((m) => ['-v', m]), image];
+    '-v', `${agentPath(runId)}:/agent.pyz:ro`, ...mounts.flatMap((m) => ['-v', m]), image];
 }
 
 export function helper(image: string, runId: string, tag: string, mounts: string[], agentArgs: string[], words: { says: string; reads?: boolean }): RemoteCommand {
   return sudo(['docker', 'run', '--rm', ...helperRunArgs(image, runId, `cutover-${runId}-${tag}`, 'helper', mounts), 'python3', '/agent.pyz', ...agentArgs], words);
 }
 
-/** Upload the agent for this run (sudo, mode 755): the zip of src/agent/ (buildHostTool). */
-export function uploadAgent(content: Buffer): Command {
-  return { kind: 'upload', path: AGENT, content, mode: '755', sudo: true, says: `upload the cutover agent to ${AGENT}` };
-}
-
-/** Upload a host tool for this run (sudo, mode 755). */
-export function uploadTool(path: string, content: string, what: string): Command {
-  return { kind: 'upload', path, content, mode: '755', sudo: true, says: `upload ${what} to ${path}` };
+/** Upload the agent for this run (sudo, mode 755): the zip of src/agent/ (buildHostTool), at the run's own path. */
+export function uploadAgent(runId: string, content: Buffer): Command {
+  return { kind: 'upload', path: agentPath(runId), content, mode: '755', sudo: true, says: `upload the cutover agent (every host tool of this run) to ${agentPath(runId)}` };
 }
 
 export interface SnapshotOptions {
@@ -61,13 +60,13 @@ export interface SnapshotOptions {
 }
 
 /** A consistent copy of a live dir holding SQLite databases (backup API; other files re-copied until stable; then, if allowed, a short pause of the writers). */
-export function snapshot(live: string, stage: string, o: SnapshotOptions): RemoteCommand {
+export function snapshot(runId: string, live: string, stage: string, o: SnapshotOptions): RemoteCommand {
   const dbs = o.dbs === 'find' ? ['--find-dbs'] : (o.dbs ?? []).flatMap((d) => ['--db', d]);
   const all = (c: RemoteCommand | RemoteCommand[]) => [c].flat();
   const sh = (c: RemoteCommand | RemoteCommand[]) => all(c).map((x) => remoteString(x)).join(' && ');
   const words = (c: RemoteCommand | RemoteCommand[]) => all(c).map((x) => says(x)).join(', ');
   const pause = o.pause;
-  return sudo(['python3', AGENT, 'snapshot', live, stage, ...dbs, '--attempts', String(o.attempts), ...(pause ? ['--pause', sh(pause.stop), '--resume', sh(pause.start)] : [])], {
+  return sudo(['python3', agentPath(runId), 'snapshot', live, stage, ...dbs, '--attempts', String(o.attempts), ...(pause ? ['--pause', sh(pause.stop), '--resume', sh(pause.start)] : [])], {
     says: `copy ${o.what ?? 'the live ChromaDB'} ${live} consistently into ${stage} (up to ${o.attempts} passes${pause ? `; if it keeps changing: ${words(pause.stop)}, one last pass, ${words(pause.start)}` : ', never pausing the writer'})`,
   });
 }
@@ -77,14 +76,14 @@ export function streamArchive(runId: string, runDir: string, name: string, sourc
   const hostTar = `${hostBackupDir(runId)}/${name}.tar`;
   return {
     kind: 'download',
-    argv: ['python3', AGENT, 'tar-stream', source, hostTar, ...(liveStat ? [liveStat] : [])],
+    argv: ['python3', agentPath(runId), 'tar-stream', source, hostTar, ...(liveStat ? [liveStat] : [])],
     sudo: true, localPath: `${runDir}/${name}.tar`, sha256File: `${hostTar}.sha256`, label: `${name}.tar`, expectedBytes: bytes,
     says: `archive ${source} (${formatBytes(bytes)} on disk) in one pass to ${name}.tar, here and in the host-side backup; sha256 equal on both ends`,
   };
 }
 
 export function mergeManifest(runId: string, names: string[]): RemoteCommand {
-  return sudo(['python3', AGENT, 'merge-manifest', hostBackupDir(runId), ...names], { says: `write the per-file manifest (names, sizes, sha256) of the ${names.length} archives on the host` });
+  return sudo(['python3', agentPath(runId), 'merge-manifest', hostBackupDir(runId), ...names], { says: `write the per-file manifest (names, sizes, sha256) of the ${names.length} archives on the host` });
 }
 
 export function fetchFile(remotePath: string, localPath: string): DownloadCommand {
@@ -127,7 +126,7 @@ export function cutoverHelper(image: string, runId: string, sets: VolumeSet[]) {
   /** The agent serving in the standby if it answers, else in the standby by docker exec, else in a throwaway helper named for TAG. */
   const agent = (tag: string, args: string[], words: { says: string; reads?: boolean }) => {
     const fallback = runArgs(`cutover-${runId}-${tag}`, 'helper');
-    return sudo(['sh', '-c', STANDBY_EXEC, 'sh', name, `${ctl}/agent.sock`, AGENT, String(fallback.length), ...fallback, 'python3', '/agent.pyz', ...args], words);
+    return sudo(['sh', '-c', STANDBY_EXEC, 'sh', name, `${ctl}/agent.sock`, agentPath(runId), String(fallback.length), ...fallback, 'python3', '/agent.pyz', ...args], words);
   };
   return {
     name,
@@ -173,12 +172,12 @@ export function syncBack(image: string, runId: string, sets: VolumeSet[], parent
 
 /** Instead of removing a volume that may hold the only copy of writes: record on the host that it was kept, and by which run. */
 export function keepVolume(name: string, runId: string): RemoteCommand {
-  return sudo(['python3', AGENT, 'keep-volume', KEPT_VOLUMES, name, runId], { says: `keep volume ${name} (recorded in ${KEPT_VOLUMES}/${name})` });
+  return sudo(['python3', agentPath(runId), 'keep-volume', KEPT_VOLUMES, name, runId], { says: `keep volume ${name} (recorded in ${KEPT_VOLUMES}/${name})` });
 }
 
 /** Find and stop what a lost session of this run left running on the host (before a resume or rollback). */
 export function settleCommands(runId: string): Command[] {
-  return [sudo(['sh', '-c', 'if [ -f "$1" ]; then exec python3 "$1" settle "$2"; fi', 'sh', AGENT, runId], { says: `stop helper containers and agent processes a lost session of run ${runId} left on the host` })];
+  return [sudo(['sh', '-c', 'if [ -f "$1" ]; then exec python3 "$1" settle "$2"; fi', 'sh', agentPath(runId), runId], { says: `stop helper containers and agent processes a lost session of run ${runId} left on the host` })];
 }
 
 /**

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { describe as show } from '../engine/command.ts';
 import { serviceCommands } from './services.ts';
 
-const TOOL_DIR = import.meta.dirname;
+const TOOL_DIR = `${import.meta.dirname}/../agent`;
 /** supervisor_boot.edited(TEXT, NAME), run by python3 here. */
 const edited = (text: string, name: string) => {
   const f = join(mkdtempSync(join(tmpdir(), 'sv-')), 'x.conf');
@@ -35,8 +35,8 @@ describe('service manager adapters', () => {
   it('supervisor: the program\'s own section is edited by the host tool, with the file kept for the undo', () => {
     const s = serviceCommands({ manager: 'supervisor', name: 'chatbot-backend' }, 'ubuntu', '20261203-000000-abcd');
     expect(show(s.stop)).toBe('remote (sudo): supervisorctl stop chatbot-backend');
-    expect(show(s.disable)).toBe('remote (sudo): python3 /var/lib/cutover/supervisor_boot.py off chatbot-backend /var/lib/cutover/runs/20261203-000000-abcd/services/supervisor-chatbot-backend');
-    expect(show(s.enable)).toMatch(/supervisor_boot\.py restore chatbot-backend /);
+    expect(show(s.disable)).toBe('remote (sudo): python3 /var/lib/cutover/runs/20261203-000000-abcd/agent.pyz supervisor off chatbot-backend /var/lib/cutover/runs/20261203-000000-abcd/services/supervisor-chatbot-backend');
+    expect(show(s.enable)).toMatch(/agent\.pyz supervisor restore chatbot-backend /);
     expect(show(s.start)).toMatch(/grep -q RUNNING/);
   });
   it('supervisor edit: defaults made explicit in that section only; existing lines replaced; other programs untouched', () => {

@@ -1,5 +1,5 @@
 import { remote, sudo, type RemoteCommand } from '../engine/command.ts';
-import { HOST_STATE, runStateDir } from '../engine/files.ts';
+import { runStateDir } from '../engine/files.ts';
 
 export type Manager = 'supervisor' | 'pm2' | 'systemd';
 export interface ServiceRef {
@@ -8,8 +8,8 @@ export interface ServiceRef {
   ecosystem?: string;
 }
 
-/** The host tool that edits one supervisord program's section (uploaded with the agent). */
-export const SUPERVISOR_TOOL = `${HOST_STATE}/supervisor_boot.py`;
+/** The run's agent (src/migrate/ops.ts agentPath; here by its path, so this module needs nothing of ops): its `supervisor` edits one program's section. */
+const agentOf = (runId: string) => `${runStateDir(runId)}/agent.pyz`;
 
 /** Runs a command as the service owner (pm2 state lives in the owner's home). */
 const asOwner = (owner: string, argv: string[]): RemoteCommand => ({ kind: 'remote', argv, user: owner });
@@ -22,7 +22,7 @@ const KIND: Record<Manager, string> = { supervisor: 'supervisor program', pm2: '
  * and enable keep what they need under the run's host state, so the undo puts back exactly what was.
  */
 export function serviceCommands(s: ServiceRef, owner: string, runId = 'RUN') {
-  const c = managerCommands(s, owner, `${runStateDir(runId)}/services/${s.manager}-${s.name.replace(/[^A-Za-z0-9@._-]/g, '_')}`);
+  const c = managerCommands(s, owner, `${runStateDir(runId)}/services/${s.manager}-${s.name.replace(/[^A-Za-z0-9@._-]/g, '_')}`, agentOf(runId));
   const what = `${KIND[s.manager]} ${s.name}`;
   return {
     status: { ...c.status, says: `read the state of ${what}`, reads: true },
@@ -63,7 +63,7 @@ case "$was" in enabled) systemctl enable -- "$1" >/dev/null ;; *) exit 0 ;; esac
 s=$(systemctl is-enabled -- "$1" 2>/dev/null || true)
 [ "$s" = enabled ] || { echo "systemd unit $1 is '$s' after enable (it was enabled before the run)" >&2; exit 1; }`;
 
-function managerCommands(s: ServiceRef, owner: string, kept: string) {
+function managerCommands(s: ServiceRef, owner: string, kept: string, agent: string) {
   switch (s.manager) {
     case 'supervisor':
       return {
@@ -71,8 +71,8 @@ function managerCommands(s: ServiceRef, owner: string, kept: string) {
         stop: sudo(['supervisorctl', 'stop', s.name]),
         start: sudo(['sh', '-c', 'supervisorctl start "$1" >/dev/null 2>&1; supervisorctl status "$1" | grep -q RUNNING || { supervisorctl status "$1" >&2; exit 1; }', 'sh', s.name]),
         // supervisord has no "disable": autostart=false and autorestart=false in the program's own section.
-        disable: sudo(['python3', SUPERVISOR_TOOL, 'off', s.name, kept]),
-        enable: sudo(['python3', SUPERVISOR_TOOL, 'restore', s.name, kept]),
+        disable: sudo(['python3', agent, 'supervisor', 'off', s.name, kept]),
+        enable: sudo(['python3', agent, 'supervisor', 'restore', s.name, kept]),
         disableProof: 'autostart=false and autorestart=false in its own section, read back; the file kept',
         enableProof: 'the kept file back byte for byte',
       };

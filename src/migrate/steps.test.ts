@@ -57,7 +57,7 @@ describe('a migration planned from a spec alone', () => {
     expect(lines('backup.stream').join('\n')).not.toContain('tar-stream');
     expect(snap).toMatch(/agent\.pyz snapshot \/srv\/shop\/data \/var\/lib\/cutover\/backups\/20261203-000000-abcd\/stage\/appdb --find-dbs --attempts 5 --pause /);
     expect(snap).toContain('systemctl stop shop-web && ');
-    expect(lines('backup.stream').join('\n')).toContain('pg_data.py dump shop /var/lib/cutover/backups/20261203-000000-abcd/pg.dump');
+    expect(lines('backup.stream').join('\n')).toContain('agent.pyz pg-data dump shop /var/lib/cutover/backups/20261203-000000-abcd/pg.dump');
   });
 
   it('starts the worker (no route, no gate) only once the final parity held; the web behind the closed gate at deploy', () => {
@@ -66,7 +66,7 @@ describe('a migration planned from a spec alone', () => {
     expect(lines('cutover.start').join('\n')).not.toMatch(/worker|docker restart/);
     // the final parity (files and PostgreSQL) runs alongside the start, in the step's background lane
     const start = plan().find((p) => p.id === 'cutover.start')!.actions;
-    expect(start.filter((a) => a.alongside).map((a) => show(a.cmd)).join('\n')).toMatch(/parity[\s\S]*pg_data\.py parity shop shop-db shop/);
+    expect(start.filter((a) => a.alongside).map((a) => show(a.cmd)).join('\n')).toMatch(/parity[\s\S]*agent\.pyz pg-data parity shop shop-db shop/);
     expect(start.filter((a) => !a.alongside).map((a) => show(a.cmd))[0]).toMatch(/docker start shop-web/);
     // after the final parity: the worker's first write is the containers' own
     expect(lines('cutover.open').slice(0, 2).join('\n')).toMatch(/nginx -s reload[\s\S]*up -d --no-build --no-deps worker/);
@@ -78,7 +78,7 @@ describe('a migration planned from a spec alone', () => {
       expect(p.find((x) => x.id === id)!.actions.some((a) => a.undo?.length), id).toBe(true);
     const undo = p.find((x) => x.id === 'cutover.open')!.actions[0].undo!.map(show).join('\n');
     expect(undo).toMatch(/close the gate|nginx -s reload/);
-    expect(undo).toMatch(/docker stop shop-web[\s\S]*docker stop shop-worker[\s\S]*sync-back-all 20261203-000000-abcd[\s\S]*pg_data\.py sync-back shop-db shop shop shop_pre_rollback_20261203_000000_abcd/);
+    expect(undo).toMatch(/docker stop shop-web[\s\S]*docker stop shop-worker[\s\S]*sync-back-all 20261203-000000-abcd[\s\S]*agent\.pyz pg-data sync-back shop-db shop shop shop_pre_rollback_20261203_000000_abcd/);
     for (const x of p.filter((y) => y.id.startsWith('backup.'))) for (const a of x.actions) expect(a.undo ?? []).toEqual([]);
   });
 

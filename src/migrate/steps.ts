@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { sudo, type RemoteCommand } from '../engine/command.ts';
-import { HOST_STATE, makeDir, writeFile } from '../engine/files.ts';
+import { makeDir, writeFile } from '../engine/files.ts';
 import { buildHostTool } from '../engine/host-tool.ts';
 import type { Action, Step } from '../engine/step.ts';
 import { httpCheck, waitAnswers } from '../engine/waits.ts';
@@ -15,16 +15,16 @@ import { GATE_FILE, TLS_MOUNT, checkUrl, composeFile, nginxConf, secretsEnv, sec
 import type { SpecFacts } from './facts.ts';
 import { neighbourProbe } from './facts.ts';
 import {
-  AGENT, buildImage, cutoverHelper, fetchFile, gateConf, hostBackupDir, keepVolume, mergeManifest, nginxTest, removeImage,
-  restoreVolumes, setGate, snapshot, startContainer, stopContainer, streamArchive, syncBack, uploadAgent, uploadTool, verifyVolumes,
+  agentPath, buildImage, cutoverHelper, fetchFile, gateConf, hostBackupDir, keepVolume, mergeManifest, nginxTest, removeImage,
+  restoreVolumes, setGate, snapshot, startContainer, stopContainer, streamArchive, syncBack, uploadAgent, verifyVolumes,
   type VolumeSet,
 } from './ops.ts';
-import { SUPERVISOR_TOOL, serviceCommands } from './services.ts';
+import { serviceCommands } from './services.ts';
 import type { Spec } from './spec.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
-/** The PostgreSQL data tool (src/migrate/pg_data.py), uploaded for each run that moves a PostgreSQL. */
-export const PG_TOOL = `${HOST_STATE}/pg_data.py`;
+/** The agent's PostgreSQL data tool (src/agent/pg_data.py): `python3 AGENT pg-data CMD ...` as root. */
+const pgData = (runId: string, ...args: string[]) => ['python3', agentPath(runId), 'pg-data', ...args];
 /** The write freeze, as journal actions: from the bare-metal writers stopped to the gate open. */
 export const SPEC_FREEZE = { start: { step: 'cutover.stop-writer', action: 0 }, end: { step: 'cutover.open', action: 0 } };
 
@@ -86,16 +86,14 @@ export function specSteps(s: Spec): S[] {
   const steps: S[] = [
     // ---- backup: never undone, never deleted by a rollback
     step('backup.prepare', 'make the host-side backup dir and upload the agent', ({ runId }) => [
-      ...(Object.values(s.services).some((v) => v.manager === 'supervisor') ? [{ cmd: uploadTool(SUPERVISOR_TOOL, readFileSync(resolve(ROOT, 'src/migrate/supervisor_boot.py'), 'utf8'), 'the supervisord program editor'), alongside: true }] : []),
       { cmd: sudo(['mkdir', '-p', `${hostBackupDir(runId)}/stage`], { says: `make the host-side backup dir ${hostBackupDir(runId)} (kept after the run)` }) },
-      { cmd: uploadAgent(buildHostTool(resolve(ROOT, 'src/agent')).bundle) },
-      ...(pgs.length ? [{ cmd: uploadTool(PG_TOOL, readFileSync(resolve(ROOT, 'src/migrate/pg_data.py'), 'utf8'), 'the PostgreSQL data tool') }] : []),
+      { cmd: uploadAgent(runId, buildHostTool(resolve(ROOT, 'src/agent')).bundle) },
     ]),
     // The snapshots run one after another, then their archives stream, alongside the streams of the plain
     // file sets (which do not read them): all share the link at once, so the backup keeps pace with it.
     ...(staged.length ? [step('backup.snapshot', `consistent copies of the SQLite data sets (backup API; other files copied until stable, else a short pause of their writers), each archive streamed once they are made, while the plain file sets stream${s.neighbours.some((n) => n.dump) ? '; the neighbours\' databases dumped meanwhile' : ''}`, ({ runId, runDir, facts }) => [
       ...staged.map((f) => ({
-        cmd: snapshot(f.live, stage(runId, f.key), {
+        cmd: snapshot(runId, f.live, stage(runId, f.key), {
           attempts: f.d.snapshot.attempts,
           dbs: f.d.kind === 'chromadb' ? undefined : (f.d.files ?? 'find'),
           what: f.d.kind === 'chromadb' ? 'the live ChromaDB' : `data set ${f.key}`,
@@ -111,7 +109,7 @@ export function specSteps(s: Spec): S[] {
       ...(staged.length ? [] : files.map((f) => ({ cmd: streamArchive(runId, runDir, f.key, f.live, facts.dataBytes[f.key] ?? 0) }))),
       ...(files.length ? [{ cmd: mergeManifest(runId, files.map((f) => f.key)) }, { cmd: fetchFile(`${hostBackupDir(runId)}/manifest.json`, `${runDir}/manifest.json`) }] : []),
       ...pgs.flatMap((p) => [
-        { cmd: sudo(['python3', PG_TOOL, 'dump', p.db, pgDumpAt(runId, p.key)], { says: `pg_dump the host's database ${p.db} to ${pgDumpAt(runId, p.key)} (sha256 beside it)` }) },
+        { cmd: sudo([...pgData(runId, 'dump'), p.db, pgDumpAt(runId, p.key)], { says: `pg_dump the host's database ${p.db} to ${pgDumpAt(runId, p.key)} (sha256 beside it)` }) },
         { cmd: { ...fetchFile(pgDumpAt(runId, p.key), `${runDir}/${p.key}.dump`), sha256File: `${pgDumpAt(runId, p.key)}.sha256` } },
       ]),
       ...(staged.length ? [] : neighbourDumps(runDir)),
@@ -164,7 +162,7 @@ export function specSteps(s: Spec): S[] {
     ]),
     ...(pgs.length ? [step('deploy.postgres', 'restore each PostgreSQL dump into its compose PostgreSQL service', ({ runId }) =>
       pgs.map((p) => ({
-        cmd: sudo(['python3', PG_TOOL, 'restore', p.container, p.user, p.db, pgDumpAt(runId, p.key)], { says: `make database ${p.db} in ${p.container} anew from ${p.key}.dump (owner ${p.user})` }),
+        cmd: sudo([...pgData(runId, 'restore'), p.container, p.user, p.db, pgDumpAt(runId, p.key)], { says: `make database ${p.db} in ${p.container} anew from ${p.key}.dump (owner ${p.user})` }),
         undoneBy: `removing volume ${p.volume} (volumes.create)`,
       })))] : []),
 
@@ -192,14 +190,14 @@ export function specSteps(s: Spec): S[] {
     step('cutover.delta', 'move only what changed since the backup into the volumes (fresh SQLite copies); PostgreSQL dumped again and restored', ({ runId }) => [
       ...byOwner(files).map(({ o, sets }) => ({ cmd: helperOf(runId).delta(o, sets), undoneBy: 'removing the volumes (volumes.create); bare metal is only read' })),
       ...pgs.flatMap((p) => [
-        { cmd: sudo(['python3', PG_TOOL, 'dump', p.db, pgDumpAt(runId, p.key, true)], { says: `pg_dump the host's database ${p.db} again, its writers stopped` }) },
-        { cmd: sudo(['python3', PG_TOOL, 'restore', p.container, p.user, p.db, pgDumpAt(runId, p.key, true)], { says: `make database ${p.db} in ${p.container} anew from the final dump` }), undoneBy: `removing volume ${p.volume} (volumes.create)` },
+        { cmd: sudo([...pgData(runId, 'dump'), p.db, pgDumpAt(runId, p.key, true)], { says: `pg_dump the host's database ${p.db} again, its writers stopped` }) },
+        { cmd: sudo([...pgData(runId, 'restore'), p.container, p.user, p.db, pgDumpAt(runId, p.key, true)], { says: `make database ${p.db} in ${p.container} anew from the final dump` }), undoneBy: `removing volume ${p.volume} (volumes.create)` },
       ]),
     ]),
     // Parity reads the volumes and databases while the containers start: it proves what the delta left, before anyone else can write.
     step('cutover.start', 'start the routed writers\' containers on the final data (the gate stays closed), the final parity alongside: the volumes and databases hold exactly the bare-metal data', ({ runId }) => [
       ...(files.length ? [{ cmd: helperOf(runId).parity(), alongside: true }] : []),
-      ...pgs.map((p) => ({ cmd: sudo(['python3', PG_TOOL, 'parity', p.db, p.container, p.user], { says: `check that ${p.container}'s database ${p.db} holds exactly the host's, table by table`, reads: true }), alongside: true })),
+      ...pgs.map((p) => ({ cmd: sudo([...pgData(runId, 'parity'), p.db, p.container, p.user], { says: `check that ${p.container}'s database ${p.db} holds exactly the host's, table by table`, reads: true }), alongside: true })),
       ...restarted.map((k) => ({ cmd: startContainer(container(s, k)), undo: [stopContainer(container(s, k))] })),
       // each restarted writer is routed: its route's wait through nginx (its own check where the route reaches it) is its wait
       ...viaNginx(runId).map((cmd) => ({ cmd })),
@@ -214,7 +212,7 @@ export function specSteps(s: Spec): S[] {
             gate(runId, false),
             ...w.map((k) => stopContainer(container(s, k))),
             ...(files.length ? [syncBack(s.helperImage, runId, files as VolumeSet[])] : []),
-            ...pgs.map((p) => sudo(['python3', PG_TOOL, 'sync-back', p.container, p.user, p.db, `${p.db}_pre_rollback_${runId.replace(/-/g, '_')}`, `${hostBackupDir(runId)}/${p.key}.rollback.dump`],
+            ...pgs.map((p) => sudo([...pgData(runId, 'sync-back'), p.container, p.user, p.db, `${p.db}_pre_rollback_${runId.replace(/-/g, '_')}`, `${hostBackupDir(runId)}/${p.key}.rollback.dump`],
               { says: `copy what ${p.container} wrote to ${p.db} back to the host's PostgreSQL (the host's database kept as ${p.db}_pre_rollback_…)` })),
           ],
         },
@@ -247,6 +245,6 @@ export function specPlanNotes(s: Spec, facts: SpecFacts): string[] {
     `Write freeze: from ${SPEC_FREEZE.start.step} (${writers(s).join(', ')} stop on bare metal) until ${SPEC_FREEZE.end.step} (the gate opens): the delta since the backup${pgSets(s).length ? ', a fresh dump of each PostgreSQL database' : ''}, the writers' containers started with a final parity read of ${formatBytes(total)} alongside; the public gets 503 meanwhile.`,
     ...(pausing.length ? [`The backup may also pause ${[...new Set(pausing.flatMap((f) => f.d.writers))].join(', ')} for a few seconds (backup.snapshot), only if ${pausing.map((f) => f.key).join(', ')} keep${pausing.length === 1 ? 's' : ''} changing through ${pausing.map((f) => f.d.snapshot.attempts).join('/')} copy passes.`] : []),
     ...(snapshots.length > pausing.length ? [`The backup never pauses the writers of ${snapshots.filter((f) => !f.d.snapshot.pauseWriter).map((f) => f.key).join(', ')} (snapshot.pauseWriter: false): one that keeps changing fails backup.snapshot instead.`] : []),
-    `Never undone on purpose: the backups, here and on the host (${AGENT.replace(/agent\.pyz$/, 'backups/<run>')}).`,
+    `Never undone on purpose: the backups, here and on the host (${hostBackupDir('<run>')}).`,
   ];
 }

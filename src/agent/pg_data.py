@@ -1,5 +1,4 @@
-#!/usr/bin/env python3
-"""cutover's PostgreSQL data tool: a PostgreSQL running on the host moved into a compose PostgreSQL
+"""`pg-data`: cutover's PostgreSQL data tool (a module of the agent, `python3 agent.pyz pg-data CMD ...`): a PostgreSQL running on the host moved into a compose PostgreSQL
 service, run on the host as root by argv the plan prints. Python 3 stdlib only; psql, pg_dump and
 pg_restore of the host and of the container do the work. Every command is safe to run twice.
 

@@ -1,5 +1,4 @@
-#!/usr/bin/env python3
-"""Keep one supervisord program from starting at boot, and put its file back byte for byte.
+"""`supervisor`: keep one supervisord program from starting at boot, and put its file back byte for byte.
 
 supervisord has no "disable": a program starts at boot unless its own section says autostart=false,
 and its defaults are autostart=true and autorestart=unexpected. Most hand-written program files omit
