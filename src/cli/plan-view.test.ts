@@ -17,14 +17,14 @@ const facts: SpecFacts = {
 };
 
 /** The dry run's text for CHM's spec, exactly as the CLI prints it (same runner, same reporter), run id replaced. */
-async function planText(runId: string, verbose = false, config = 'runbooks/specs/chm.yaml'): Promise<string> {
+async function planText(runId: string, verbose = false, config = 'runbooks/specs/chm.yaml', f: SpecFacts = facts): Promise<string> {
   process.env.CUTOVER_OPERATOR = 'operator';
   const c = loadConfig(resolve(import.meta.dirname, '../..', config), specSchema);
-  const plan = specSteps(c).map((step) => ({ step, actions: step.plan({ config: c, facts, runId, runDir: `/laptop/backups/${runId}` }) }));
+  const plan = specSteps(c).map((step) => ({ step, actions: step.plan({ config: c, facts: f, runId, runDir: `/laptop/backups/${runId}` }) }));
   let out = '';
   const reporter = new LineReporter(verbose, (s) => { out += s; });
   await executePlan({ plan, exec: new DryRunExecutor(), hooks: { event: (e) => reporter.event(e) } });
-  for (const l of planSummary(plan, { lines: specPlanNotes(c, facts) })) reporter.line(l);
+  for (const l of planSummary(plan, { lines: specPlanNotes(c, f) })) reporter.line(l);
   return out.replaceAll(runId, '<run>');
 }
 
@@ -34,6 +34,17 @@ describe('the plan as the operator reads it', () => {
     expect(await planText('20991231-235959-ffff')).toBe(a);
     await expect(a).toMatchFileSnapshot('../../test/golden/migrate-chm.plan.txt');
     // words, not scripts: no shell in the human plan
+    expect(a).not.toMatch(/sh -c|\$1|sudo -n/);
+  });
+
+  it('golden: the systemd app\'s plan (systemd units, a host PostgreSQL, two writers of one SQLite database, a worker no route reaches)', async () => {
+    process.env.PGPASSWORD = 'lab-secret-never-printed';
+    process.env.POSTGRES_PASSWORD = 'lab-secret-never-printed';
+    const sd: SpecFacts = { dataBytes: { appdb: 2 * MB, uploads: 3 * MB }, hostFree: 10_000 * MB, neighbours: {}, ports: '', volumes: {}, images: [] };
+    const a = await planText('20261122-101010-aaaa', false, 'runbooks/specs/sdlab.yaml', sd);
+    expect(await planText('20991231-235959-ffff', false, 'runbooks/specs/sdlab.yaml', sd)).toBe(a);
+    await expect(a).toMatchFileSnapshot('../../test/golden/migrate-sdlab.plan.txt');
+    expect(a).not.toContain('lab-secret-never-printed');
     expect(a).not.toMatch(/sh -c|\$1|sudo -n/);
   });
 
