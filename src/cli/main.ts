@@ -30,6 +30,8 @@ export { newRunId, planToJson, selectSteps, factsFingerprint } from './plan-file
 export async function runCli<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv = process.argv.slice(2)): Promise<never> {
   let verbose = argv.includes('--verbose') || argv.includes('-v');
   let code = 0;
+  // What a run keeps here (archives, database dumps, journals, plans, reports) is the operator's alone: 0600 in 0700 dirs.
+  process.umask(0o077);
   try {
     code = await runInner(runbook, argv, (v) => { verbose = v; });
   } catch (e) {

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { agentPath, cutoverHelper, standbyDir } from './ops.ts';
+import { agentPath, cutoverHelper, standbyDir, stopContainer } from './ops.ts';
 
 const RUN = '20261203-000000-abcd';
 const sets = [{ name: 'pdfs', volume: 'app_pdfs', live: '/srv/app/pdf files' }];
@@ -80,5 +80,30 @@ exit 0
       + `[--label][io.cutover.role=helper][-v][/var/lib/cutover/runs/${RUN}/agent.pyz:/agent.pyz:ro][-v][app_pdfs:/vol/pdfs][-v][/srv/app/pdf files:/live/pdfs:ro]`
       + `[-v][/var/lib/cutover/backups/${RUN}:/backup:ro][helper:img][python3][/agent.pyz][parity-all][/backup/manifest.json][/backup/restored][pdfs=/live/pdfs=/vol/pdfs]`);
     expect(r.calls).toHaveLength(2);
+  });
+});
+
+describe('stopping a container is read back', () => {
+  const root = mkdtempSync(join(tmpdir(), 'stop-'));
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+  /** Run stopContainer's argv with a docker stand-in: `docker stop` exits STOP; inspect says RUNNING (none: no such container). */
+  const stopWith = (stop: number, running: 'true' | 'false' | 'none') => {
+    writeFileSync(join(root, 'docker'), `#!/bin/sh
+case "$1" in
+  stop) [ ${stop} = 0 ] || echo "Error response from daemon: cannot stop" >&2; exit ${stop} ;;
+  inspect) [ ${running} = none ] && { echo "Error: No such object" >&2; exit 1; }; echo ${running} ;;
+esac
+`, { mode: 0o755 });
+    const argv = stopContainer('app-web').argv;
+    const r = spawnSync(argv[0], argv.slice(1), { env: { PATH: `${root}:/usr/bin:/bin` }, encoding: 'utf8' });
+    return { status: r.status, err: r.stderr.trim() };
+  };
+  it('done when it no longer runs, or is gone; an error naming the fix when it still runs, whatever docker stop said', () => {
+    expect(stopWith(0, 'false').status).toBe(0);
+    expect(stopWith(1, 'none').status).toBe(0);
+    expect(stopWith(0, 'true')).toEqual({ status: 1, err: 'container app-web still runs after docker stop: stop it (docker kill app-web), then run again' });
+    const failed = stopWith(1, 'true');
+    expect(failed.status).toBe(1);
+    expect(failed.err).toMatch(/cannot stop\ncontainer app-web still runs/);
   });
 });

@@ -218,6 +218,11 @@ export function startContainer(name: string): RemoteCommand {
   return remote(['docker', 'start', name], { says: `start container ${name}` });
 }
 
+/** docker stop, read back: done when the container no longer runs (or is gone); one that still runs is an error, never "done". */
+const STOP = `out=$(docker stop "$1" 2>&1) || { docker inspect "$1" >/dev/null 2>&1 || exit 0; echo "$out" >&2; }
+[ "$(docker inspect -f '{{.State.Running}}' "$1" 2>/dev/null)" != true ] && exit 0
+echo "container $1 still runs after docker stop: stop it (docker kill $1), then run again" >&2; exit 1`;
+
 export function stopContainer(name: string): RemoteCommand {
-  return remote(['docker', 'stop', name], { okCodes: [0, 1], says: `stop container ${name}` });
+  return remote(['sh', '-c', STOP, 'sh', name], { says: `stop container ${name} (read back: not running)` });
 }

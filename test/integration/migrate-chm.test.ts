@@ -100,6 +100,10 @@ describe('migrate-chm on the lab (CHM\'s spec on the generic path)', () => {
     const manifest = JSON.parse(readFileSync(resolve(ROOT, 'backups', runId, 'manifest.json'), 'utf8'));
     expect(Object.keys(manifest.archives)).toEqual(['chroma', 'pdfs', 'transcripts']);
     expect(readFileSync(resolve(ROOT, 'backups', runId, 'mediahub.sql'), 'utf8')).toMatch(/CREATE TABLE public\.items/);
+    // the local backups are the operator's alone: every file 0600, every dir 0700 (stat, not our own words)
+    const modes = execFileSync('find', [resolve(ROOT, 'backups', runId), '-printf', '%y %m %P\\n'], { encoding: 'utf8' }).trim().split('\n');
+    expect(modes.filter((l) => !/^(f 600|d 700) /.test(l)), modes.join('\n')).toEqual([]);
+    expect(modes).toEqual(expect.arrayContaining(['f 600 chroma.tar', 'f 600 mediahub.sql', 'f 600 manifest.json', 'f 600 journal.jsonl']));
 
     // The new front door is up but its gate is closed: the public cannot write to the containers
     // (the final delta would overwrite it); MediaHub is served; this run's checks pass the gate.

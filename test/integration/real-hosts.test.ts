@@ -54,7 +54,9 @@ describe('real hosts: every runbook keeps the promise on files and habits our la
       CUTOVER_T_PEM: '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\r\n  indented line\t tab\n-----END OPENSSH PRIVATE KEY-----\n',
       CUTOVER_T_UNICODE: 'ünïcödé 🔑 \u200bzero-width',
     };
-    const cfg = chmSpec({ services: { backend: { secrets: Object.keys(secrets) } } }, 'secrets.yaml');
+    // A plain env value with $: compose must not read it as a variable (it would put in the host's $HOME, or nothing).
+    const plain = 'p$ss ${HOME} $$x end';
+    const cfg = chmSpec({ services: { backend: { secrets: Object.keys(secrets), env: { CUTOVER_T_PLAIN: plain } } } }, 'secrets.yaml');
     const writer = busyWriter();
     await sleep(2000); // busy before the run starts
     const r = await runbookAsync('migrate-chm', ['--yes', '--json', '--config', cfg], secrets).done;
@@ -68,6 +70,7 @@ describe('real hosts: every runbook keeps the promise on files and habits our la
     const lost = acked.filter((id) => !ids.has(id));
     expect(lost, `acknowledged but not in the containers: ${lost.slice(0, 5).join(', ')}`).toEqual([]);
     expect(readFileSync(resolve(ROOT, 'backups', runId, 'report.md'), 'utf8')).toMatch(/## Snapshots of the live databases \(backup\.snapshot\)\n- chroma \(the live ChromaDB\): \d+ copy pass/);
+    expect(execFileSync('docker', ['exec', 'chatbot-backend', 'printenv', 'CUTOVER_T_PLAIN']).toString('utf8')).toBe(`${plain}\n`);
     for (const [k, v] of Object.entries(secrets)) {
       // printenv prints the value and one newline: the bytes must be exactly the value's
       expect(execFileSync('docker', ['exec', 'chatbot-backend', 'printenv', k]).toString('utf8'), k).toBe(`${v}\n`);
