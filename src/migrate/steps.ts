@@ -182,7 +182,9 @@ export function specSteps(s: Spec): S[] {
     // ---- cutover: readied behind the closed gate, so the freeze holds only what must follow the writers' stop
     step('cutover.ready', 'behind the closed gate: start the cutover helper (the delta and parity run in it), stop the routed writers\' containers (the freeze then holds one start of each, not a restart)', ({ runId }) => [
       ...(files.length ? [{ cmd: helperOf(runId).start, undo: [helperOf(runId).remove], undoKind: 'removes-ours' as const, creates: [{ type: 'container' as const, name: helperOf(runId).name }] }] : []),
-      ...restarted.map((k) => ({ cmd: stopContainer(container(s, k)), undo: [startContainer(container(s, k))] })),
+      // Not started again by a rollback: undone newest first, a start here would run after bare metal's writer
+      // started again (cutover.stop-writer's undo), a second writer on the volume; deploy.up's undo removes it.
+      ...restarted.map((k) => ({ cmd: stopContainer(container(s, k)), undoneBy: `removing ${container(s, k)} with the project (deploy.up): a writer's container never starts again on a rollback` })),
     ]),
     // the write freeze starts when the writers stop
     step('cutover.stop-writer', `stop the bare-metal writers (${w.join(', ')}): write freeze starts`, () =>
