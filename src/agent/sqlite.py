@@ -1,6 +1,6 @@
 """SQLite: a read-only open that works on a read-only mount, a consistent copy of a live database
 (backup API), its logical content hash, its quick_check."""
-import errno, hashlib, os, sqlite3, time, urllib.parse
+import errno, hashlib, os, shutil, sqlite3, tempfile, time, urllib.parse
 
 import core
 from core import Fail, complete, fsb, partial, remove_any, show
@@ -11,9 +11,56 @@ def _uri(path, mode):
     return "file:%s?%s" % (urllib.parse.quote(fsb(path)), mode)
 
 
+def _nonempty(path):
+    try:
+        return os.path.getsize(path) > 0
+    except FileNotFoundError:
+        return False
+
+
+class _Recovered(sqlite3.Connection):
+    """A connection to a private copy of a database and its hot journal, rolled back by SQLite itself; the
+    copy goes with the connection."""
+    tmpdir = None
+
+    def close(self):
+        try:
+            super().close()
+        finally:
+            if self.tmpdir:
+                shutil.rmtree(self.tmpdir, ignore_errors=True)
+                self.tmpdir = None
+
+
+def _open_recovered(path):
+    """The committed state of PATH, whose -journal is hot (its writer died inside a transaction: the main
+    file may hold pages no transaction committed). The file and its journal are copied into a private dir
+    (TMPDIR) under names SQLite pairs, and the copy opened read-write: SQLite rolls the journal back into
+    it. The live files are only read, as a read-only mount requires."""
+    tmpdir = tempfile.mkdtemp(prefix="cutover-sqlite-")
+    try:
+        db = os.path.join(tmpdir, "db")
+        for src, dst in ((path, db), (path + "-journal", db + "-journal")):
+            shutil.copyfile(src, dst)
+        c = sqlite3.connect(_uri(db, "mode=rw"), uri=True, timeout=60, factory=_Recovered)
+        c.tmpdir = tmpdir
+        c.execute("select count(*) from sqlite_master").fetchone()  # the first read rolls the journal back
+    except BaseException:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+        raise
+    if _nonempty(db + "-journal"):
+        c.close()
+        raise Fail(1, "%s: %s has a hot journal that SQLite did not roll back on a copy: open it with sqlite3 as its "
+                   "owner (that rolls it back), then run again" % (core.CTX.cmd, show(path)))
+    return c
+
+
 def open_ro(path):
-    """Read-only open that also works on a read-only mount: a WAL database normally needs its -shm
-    file; when no -wal file exists (writer stopped and checkpointed) immutable=1 is exact."""
+    """Read-only open that also works on a read-only mount, and always reads a committed state: a WAL
+    database normally needs its -shm file, and when no -wal file exists (writer stopped and checkpointed)
+    immutable=1 is exact. A database whose -journal is hot (DELETE mode, its writer killed inside a
+    transaction) is read from a private copy SQLite rolled back (_open_recovered): immutable=1 would
+    ignore the journal and read pages no transaction committed."""
     if not os.path.isfile(path):
         raise OSError(errno.ENOENT, "No such file", path)
     try:
@@ -21,8 +68,10 @@ def open_ro(path):
         c.execute("select count(*) from sqlite_master").fetchone()
         return c
     except sqlite3.OperationalError:
-        if os.path.exists(path + "-wal") and os.path.getsize(path + "-wal") > 0:
+        if _nonempty(path + "-wal"):
             raise
+        if _nonempty(path + "-journal"):
+            return _open_recovered(path)
         return sqlite3.connect(_uri(path, "mode=ro&immutable=1"), uri=True, timeout=60)
 
 

@@ -58,3 +58,52 @@ os._exit(0)`, live);
     expect(same(bare, copy)).toBe('False logical');
   });
 });
+
+// SQLite's default journal mode is DELETE: a writer killed inside a transaction larger than its page cache
+// leaves a torn main file and a hot journal. Only a rollback of that journal gives a committed state.
+describe('a database with a hot journal (DELETE mode, its writer killed mid-transaction)', () => {
+  const { fresh } = tempDirs('agent-hot-');
+  const py = (code: string, ...args: string[]) =>
+    execFileSync(PY, ['-c', `import sys; sys.path.insert(0, ${JSON.stringify(AGENT)}); import sqlite\n${code}`, ...args], { env: ENV }).toString().trim();
+  /** 3000 committed rows of 'a' at P, then a transaction setting every row to 'b' killed after its pages spilled. */
+  const torn = (p: string) => py(`
+import os, signal, sqlite3, subprocess
+c = sqlite3.connect(sys.argv[1])
+c.execute("create table t(id integer primary key, v text, pad blob)")
+c.executemany("insert into t values (?, 'a', randomblob(300))", [(i,) for i in range(3000)])
+c.commit(); c.close()
+subprocess.run([sys.executable, "-c", '''
+import os, signal, sqlite3, sys
+c = sqlite3.connect(sys.argv[1]); c.execute("pragma cache_size=5"); c.execute("begin")
+c.execute("update t set v = 'b'")
+os.kill(os.getpid(), signal.SIGKILL)''', sys.argv[1]])
+print(os.path.getsize(sys.argv[1] + "-journal"))`, p);
+  /** What a reader ignoring the journal sees: SQLite's immutable=1 on the torn file. */
+  const ignoringJournal = (p: string) => py('import sqlite3; print(sorted(set(r[0] for r in sqlite3.connect("file:" + sys.argv[1] + "?mode=ro&immutable=1", uri=True).execute("select v from t"))))', p);
+  /** SQLite's own recovery, on a copy of the file and its journal: the state every committed transaction left. */
+  const recovered = (d: string, p: string) => {
+    execFileSync('sh', ['-c', 'mkdir "$1/own" && cp "$2" "$1/own/x.db" && cp "$2-journal" "$1/own/x.db-journal"', 'sh', d, p]);
+    return py('import sqlite3; c = sqlite3.connect(sys.argv[1]); print(c.execute("select count(*), group_concat(distinct v) from t").fetchone())', join(d, 'own', 'x.db'));
+  };
+
+  it('is read, copied and compared as its committed state, never as the torn file; the live files are untouched', () => {
+    const d = fresh();
+    const live = join(d, 'live.db');
+    expect(Number(torn(live))).toBeGreaterThan(0);
+    // the test's premise: the file alone is torn (some rows 'b', never committed), SQLite's own recovery says all 'a'
+    expect(ignoringJournal(live)).toBe("['a', 'b']");
+    expect(recovered(d, live)).toBe("(3000, 'a')");
+    const before = execFileSync('sha256sum', [live, `${live}-journal`]).toString();
+    // the backup's and the delta's copy (backup API), its logical hash, and parity's compare
+    const copy = join(d, 'copy.db');
+    py('sqlite.sqlite_copy(sys.argv[1], sys.argv[2])', live, copy);
+    expect(py('import sqlite3; print(sqlite3.connect(sys.argv[1]).execute("select count(*), group_concat(distinct v) from t").fetchone())', copy)).toBe("(3000, 'a')");
+    expect(py('print(*sqlite.same_database(sys.argv[1], sys.argv[2]))', live, copy)).toBe('True logical');
+    const tornCopy = join(d, 'torn-copy.db');
+    execFileSync('cp', [live, tornCopy]);
+    expect(py('print(*sqlite.same_database(sys.argv[1], sys.argv[2]))', live, tornCopy)).toBe('False logical');
+    expect(py('print(sqlite.quick_check(sys.argv[1]))', live)).toBe('ok');
+    // bare metal's files as they were (a read-only helper mount could not change them anyway)
+    expect(execFileSync('sha256sum', [live, `${live}-journal`]).toString()).toBe(before);
+  });
+});
