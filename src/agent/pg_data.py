@@ -27,16 +27,23 @@ def ident(name):
     return '"' + name.replace('"', '""') + '"'
 
 
+# Every session of ours reads values in one format whatever the server's settings: a timestamptz is text in
+# the session's time zone, a float in extra_float_digits' precision, a date in DateStyle's order. The host's
+# cluster (Europe/Berlin, say) and the container's (UTC) then print the same row the same way.
+SESSION = "-c TimeZone=UTC -c DateStyle=ISO,YMD -c IntervalStyle=postgres -c extra_float_digits=3 -c bytea_output=hex"
+
+
 def host_psql(db, sql):
     return run(["runuser", "-u", "postgres", "--", "psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-d", db, "-c", sql])
 
 
 def box_psql(container, user, db, sql):
-    return run(["docker", "exec", container, "psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-U", user, "-d", db, "-c", sql])
+    return run(["docker", "exec", "-e", "PGOPTIONS=" + SESSION, container, "psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-U", user, "-d", db,
+                "-c", sql])
 
 
 def run(argv, stdin=None, stdout=subprocess.PIPE):
-    r = subprocess.run(argv, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE)
+    r = subprocess.run(argv, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, env=dict(os.environ, PGOPTIONS=SESSION))
     if r.returncode:
         err = r.stderr.decode(errors="backslashreplace").strip().splitlines()
         raise Fail(1, "%s failed (exit %d): %s" % (" ".join(argv[:6]), r.returncode, err[-1] if err else "no message"))
@@ -103,8 +110,22 @@ def cmd_parity(db, container, user):
     return 0
 
 
+def _lit(s):
+    return "'" + s.replace("'", "''") + "'"
+
+
 def _exists(db):
-    return host_psql("postgres", "select 1 from pg_database where datname = '%s'" % db.replace("'", "''")).strip() == "1"
+    return host_psql("postgres", "select 1 from pg_database where datname = %s" % _lit(db)).strip() == "1"
+
+
+def _marker(keep_as):
+    """The comment a sync-back gives the database it makes: a rerun drops only a database that carries it."""
+    return "cutover sync-back: the containers' copy; the host's database before it is kept as %s" % keep_as
+
+
+def _ours(db, keep_as):
+    return host_psql("postgres", "select coalesce(shobj_description(oid, 'pg_database'), '') from pg_database "
+                     "where datname = %s" % _lit(db)).strip() == _marker(keep_as)
 
 
 def cmd_sync_back(container, user, db, keep_as, dump_out):
@@ -118,10 +139,16 @@ def cmd_sync_back(container, user, db, keep_as, dump_out):
     if not _exists(keep_as):
         host_psql("postgres", "select pg_terminate_backend(pid) from pg_stat_activity where datname = '%s'" % db.replace("'", "''"))
         host_psql("postgres", "ALTER DATABASE %s RENAME TO %s" % (ident(db), ident(keep_as)))
-    else:  # an earlier attempt kept the original already: what is at DB now is that attempt's half-restored copy
-        host_psql("postgres", "DROP DATABASE IF EXISTS %s WITH (FORCE)" % ident(db))
-    owner = host_psql("postgres", "select pg_get_userbyid(datdba) from pg_database where datname = '%s'" % keep_as.replace("'", "''")).strip()
+    elif _exists(db):
+        # An earlier attempt kept the original already. What is at DB now is dropped only when that attempt made it
+        # (its marker): a database the operator made or wrote meanwhile is theirs.
+        if not _ours(db, keep_as):
+            raise Fail(1, "database %s exists on the host and was not made by this rollback (the host's own is kept as %s): it may hold "
+                       "writes made since; rename or drop it yourself once checked, then run the rollback again" % (db, keep_as))
+        host_psql("postgres", "DROP DATABASE %s WITH (FORCE)" % ident(db))
+    owner = host_psql("postgres", "select pg_get_userbyid(datdba) from pg_database where datname = %s" % _lit(keep_as)).strip()
     host_psql("postgres", "CREATE DATABASE %s OWNER %s" % (ident(db), ident(owner or user)))
+    host_psql("postgres", "COMMENT ON DATABASE %s IS %s" % (ident(db), _lit(_marker(keep_as))))
     with open(dump_out, "rb") as f:
         run(["runuser", "-u", "postgres", "--", "pg_restore", "-d", db, "--no-owner", "--role", owner or user, "--exit-on-error"], stdin=f)
     diff = differences(digest(lambda sql: host_psql(db, sql)), digest(lambda sql: box_psql(container, user, db, sql)))

@@ -46,4 +46,21 @@ describe('preflight of a migration by spec', () => {
     expect(lines.find((l) => l.includes('SHOP_KEY'))).toMatch(/^`services\.web\.secrets`: SHOP_KEY is not set \(or empty\) in this shell/);
     for (const l of lines) expect(l.split('\n')).toHaveLength(1);
   });
+
+  it('a host PostgreSQL that also serves another app\'s database is refused before any change, naming it; the spec\'s own and a copy its rollback kept are not', async () => {
+    process.env.SHOP_KEY = 'k';
+    const withPg = spec({
+      services: {
+        web: { manager: 'systemd', name: 'shop-web', port: 8100, check: { http: '/health' }, build: { image: 'shop:1' }, secrets: ['SHOP_KEY'] },
+        db: { manager: 'systemd', name: 'postgresql', port: 5432, build: { image: 'postgres:16-alpine' } },
+      },
+      data: { pg: { path: '/var/lib/postgresql/15/main', kind: 'postgres', writers: ['web'], mount: '/var/lib/postgresql/data', postgres: { db: 'shop', user: 'shop', into: 'db' } } },
+    });
+    const cluster = (dbs: string[]) => host((a) => (a.includes('from pg_database') ? { code: 0, stdout: `${dbs.join('\n')}\n` } : undefined));
+    const lines = async (dbs: string[]) => (await gatherSpec(cluster(dbs), withPg, '20261203-000000-abcd', false, '/tmp')).problems.map((p) => p.message);
+    expect(await lines(['shop', 'shop_pre_rollback_20261101_000000_zzzz'])).toEqual([]);
+    const refused = await lines(['billing', 'shop', 'wiki']);
+    expect(refused).toHaveLength(1);
+    expect(refused[0]).toMatch(/^`data\.pg\.postgres\.db`: the host's PostgreSQL also serves billing, wiki, which this spec does not name: the cutover stops the whole cluster \(systemd postgresql\)/);
+  });
 });

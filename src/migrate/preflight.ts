@@ -62,8 +62,14 @@ export async function checkSpecOnHost(probe: Probe, s: Spec, cwd = process.cwd()
     const at = `data.${name}`;
     if (d.kind === 'postgres') {
       const pg = d.postgres!;
-      if (!(await ok({ kind: 'remote', argv: ['psql', '-X', '-At', '-d', pg.db, '-c', 'select 1'], user: 'postgres' })))
+      if (!(await ok({ kind: 'remote', argv: ['psql', '-X', '-At', '-d', pg.db, '-c', 'select 1'], user: 'postgres' }))) {
         bad(`${at}.postgres.db`, `psql as postgres cannot open database ${pg.db} on the host: is PostgreSQL running there, with that database?`);
+        continue;
+      }
+      // The cluster stops with the app (its service is the spec's): every database it serves must be this app's.
+      const others = (await otherDatabases(probe, s)).filter((x) => !x.ours);
+      if (others.length && name === Object.entries(s.data).find(([, x]) => x.kind === 'postgres')![0])
+        bad(`${at}.postgres.db`, `the host's PostgreSQL also serves ${others.map((x) => x.db).join(', ')}, which this spec does not name: the cutover stops the whole cluster (${pgServiceOf(s, d)}), so another app would lose its database. Name each as a postgres data set of this app if it is this app's, or move it out of this cluster first`);
       continue;
     }
     if (!(await ok(sudo(['test', '-d', d.path])))) {
@@ -90,6 +96,21 @@ export async function checkSpecOnHost(probe: Probe, s: Spec, cwd = process.cwd()
   if (!(await ok(remote(['docker', 'image', 'inspect', '-f', '{{.Id}}', s.helperImage])))) bad('helperImage', `no image ${s.helperImage} on the host: it fills and checks the volumes (python3 in it)`);
   if (s.nginx.tls) problems.push(...(await tlsProblems(probe, s.nginx.tls)));
   return problems;
+}
+
+/** Every database of the host's cluster but the templates and `postgres`; ours: one the spec names, or a copy an earlier rollback of it kept. */
+async function otherDatabases(probe: Probe, s: Spec): Promise<{ db: string; ours: boolean }[]> {
+  const sql = "select datname from pg_database where not datistemplate and datname <> 'postgres' order by 1";
+  const r = await probe({ kind: 'remote', argv: ['psql', '-X', '-At', '-d', 'postgres', '-c', sql], user: 'postgres', reads: true });
+  const named = Object.values(s.data).filter((d) => d.kind === 'postgres').map((d) => d.postgres!.db);
+  const kept = (db: string) => named.some((n) => db.startsWith(`${n}_pre_rollback_`) && /_\d{8}_\d{6}_[a-z0-9]{4}$/.test(db));
+  return r.stdout.split('\n').filter(Boolean).map((db) => ({ db, ours: named.includes(db) || kept(db) }));
+}
+
+/** The bare-metal service that runs the host's PostgreSQL: the writer-less service a postgres data set moves into's bare-metal twin. */
+function pgServiceOf(s: Spec, d: Spec['data'][string]): string {
+  const into = s.services[d.postgres!.into];
+  return `${into.manager} ${into.name}`;
 }
 
 /** The service and bare-metal port and path that HOST + PATH reach through the spec's routes (the longest prefix). */

@@ -100,6 +100,15 @@ describe('migrate.ts: the systemd app by its spec alone', () => {
     const bad = runbook('migrate', ['--spec', variant((s) => { s.data.uploads.path = '/srv/sdlab/upload'; }), '--dry-run'], env);
     expect(bad.code).not.toBe(0);
     expect(bad.stdout + bad.stderr).toMatch(/`data\.uploads\.path`: \/srv\/sdlab\/upload is not a directory/);
+    // Another app's database in the same cluster: the cutover would stop it with the cluster, so the run is refused, naming it.
+    sdlabSsh('sudo -u postgres createdb otherapp');
+    try {
+      const shared = migrate('--dry-run');
+      expect(shared.code, shared.stdout).toBe(2);
+      expect(shared.stderr).toMatch(/`data\.pg\.postgres\.db`: the host's PostgreSQL also serves otherapp, which this spec does not name: the cutover stops the whole cluster \(systemd postgresql\)/);
+    } finally {
+      sdlabSsh('sudo -u postgres dropdb otherapp');
+    }
     const unset = runbook('migrate', ['--spec', SPEC, '--dry-run'], { PGPASSWORD: '', POSTGRES_PASSWORD: '' });
     expect(unset.code).not.toBe(0);
     expect(unset.stdout + unset.stderr).toMatch(/PGPASSWORD is not set \(or empty\) in this shell: export PGPASSWORD=/);
@@ -150,6 +159,14 @@ describe('migrate.ts: the systemd app by its spec alone', () => {
   }, 180_000);
 
   it('migrates while the app writes (a connection cut in the freeze, then --resume); every acknowledged write is in the containers; a reboot leaves the units off; --rollback brings the containers\' writes back', async () => {
+    // A cluster in a time zone other than UTC, a table of timestamptz and doubles: compared as the same rows in the
+    // container (UTC), by the values, not by how each server prints them.
+    sdlabSsh(`sudo -u postgres psql -XAt -c "ALTER SYSTEM SET timezone = 'Europe/Berlin'" -c "SELECT pg_reload_conf()" >/dev/null
+      sudo -u postgres psql -XAt -d sdlab -c "CREATE TABLE events(at timestamptz, x double precision, d date)" \
+        -c "INSERT INTO events SELECT now() - i * interval '7 hours', 1.0 / (i + 3), date '2026-01-01' + i FROM generate_series(1, 50) i" >/dev/null`);
+    expect(sdlabSsh('sudo -u postgres psql -XAt -d sdlab -c "show timezone"').trim()).toBe('Europe/Berlin');
+    const events = (where: string) => sdlabSsh(`${where} psql -XAt -d sdlab -c "SELECT sum(extract(epoch from at))::bigint, round(sum(x)::numeric, 9), count(*) FROM events"`).trim();
+    const hostEvents = events('sudo -u postgres');
     const base = readPgOrders('host');
     const writer = startWriter(SDLAB_BARE, { perSecond: 10 });
     const run = runbookAsync('migrate', ['--spec', SPEC, '--yes', '--no-rollback'], env);
@@ -179,6 +196,7 @@ describe('migrate.ts: the systemd app by its spec alone', () => {
     expect(pgBox.count).toBeGreaterThanOrEqual(base.count + acked.notes.length);
     // every order is an acknowledged one (or one whose answer was lost): then the sums agree to the cent
     if (pgBox.count === base.count + acked.notes.length) expect(Number(pgBox.sum)).toBeCloseTo(Number(base.sum) + Number(acked.ackedSum), 2);
+    expect(docker('exec', 'sdlab-db', 'psql', '-XAt', '-U', 'sdlab', '-d', 'sdlab', '-c', 'SELECT sum(extract(epoch from at))::bigint, round(sum(x)::numeric, 9), count(*) FROM events').trim()).toBe(hostEvents);
     const up = readUploads({ volume: 'sdlab_uploads' });
     expect([...up]).toEqual([...readUploads()]);
     for (const u of acked.uploads) expect(up.get(u.name)).toBe(u.sha256);
@@ -209,6 +227,9 @@ describe('migrate.ts: the systemd app by its spec alone', () => {
     expect(sdlabSsh('sudo -u postgres psql -XAt -c "select datname from pg_database where datname like \'sdlab_pre_rollback%\'"').trim()).not.toBe('');
     expect(await healthy(SDLAB_BARE)).toBe(true);
     expect(docker('ps', '-a', '--filter', 'label=com.docker.compose.project=sdlab', '-q').trim()).toBe('');
+    expect(events('sudo -u postgres')).toBe(hostEvents); // the rollback's compare held in Berlin too
+    sdlabSsh(`sudo -u postgres psql -XAt -c "ALTER SYSTEM RESET timezone" -c "SELECT pg_reload_conf()" >/dev/null
+      sudo -u postgres psql -XAt -d sdlab -c "DROP TABLE events" >/dev/null`);
     dropKept();
   }, 600_000);
 
