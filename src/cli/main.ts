@@ -3,7 +3,10 @@ import { resolve } from 'node:path';
 import type { z } from 'zod';
 import { loadConfig } from '../engine/config.ts';
 import { Journal, replay } from '../engine/journal.ts';
-import { HOST_LOCK, lockHeldMessage, lockProbe, parseLockOwner, releaseLockCmd, takeLockCmd, type LockOwner } from '../engine/lock.ts';
+import { hostname } from 'node:os';
+import {
+  HOST_LOCK, TakenOver, heldElsewhereMessage, lockHeldMessage, lockProbe, parseLockOwner, releaseLockCmd, takeLockCmd, type LockOwner,
+} from '../engine/lock.ts';
 import { Session } from '../exec/fence.ts';
 import { JournalMirror, readHostJournal } from '../exec/journal-mirror.ts';
 import { listHostRuns } from './host-runs.ts';
@@ -113,10 +116,14 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
   };
   process.on('SIGINT', onSigint);
 
+  /** This checkout: the machine and its backups dir (two checkouts on one machine are two owners). */
+  const machine = `${hostname()}:${backupsRoot}`;
   /** The host lock, the runner's: one for every runbook on this host; this run's own next commands in it. */
   const lockOwner = (): LockOwner => ({
-    runId, runbook: runbook.name, operator: operatorName(), resume: nextCmd('--resume'), rollback: nextCmd('--rollback'),
+    runId, runbook: runbook.name, operator: operatorName(), machine, resume: nextCmd('--resume'), rollback: nextCmd('--rollback'),
   });
+  /** The run's lock names another checkout: this one may go on only by taking it over (--take-over). */
+  const heldElsewhere = (owner: LockOwner | undefined) => Boolean(owner && owner.runId === runId && owner.machine && owner.machine !== machine);
   const takeHostLock = async () => {
     const r = await probe(takeLockCmd(lockOwner()));
     if (r.code === 75) throw new UserError(lockHeldMessage(parseLockOwner(r.stderr) ?? { runId: 'unknown', operator: 'unknown' }, cmdName));
@@ -144,7 +151,22 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
     // Someone else's run holds the host? Refuse before reading or changing anything more.
     const owner = parseLockOwner((await probe(lockProbe())).stdout);
     if (owner && owner.runId !== runId) throw new UserError(lockHeldMessage(owner, cmdName));
+    // This run, held by another checkout: refused unless taken over, and then taken before anything else
+    // (a fence of ours must never race one of the old owner's, which would stop ours at its next reconnect).
+    if (!o.dryRun && heldElsewhere(owner)) {
+      if (!o.takeOver) throw new UserError(heldElsewhereMessage(owner!));
+      await takeHostLock();
+      say(`took over run ${runId} from ${owner!.machine}: it stops at its next contact with the host`);
+    }
     if (existingRun) await adoptHostJournal(journalPath, await readHostJournal(conn, runId), existingRun);
+    // After a reconnect, before its fence: the run may have been taken over meanwhile; then nothing more of ours.
+    if (!o.dryRun) real.beforeFence = async () => {
+      const now = parseLockOwner((await conn.exec(remoteInvocation(lockProbe()).command)).stdout);
+      if (heldElsewhere(now)) {
+        mirror = undefined; // not one more line into the new owner's journal on the host
+        throw new TakenOver(`run ${runId} was taken over by ${now!.machine} (operator ${now!.operator}, since ${now!.since}) while this checkout was cut off: this process stops here and did nothing more; follow the run there`);
+      }
+    };
 
     // A lost session of this run may have left work running on the host: stop it before touching anything.
     if (o.rollback || o.resume) {
@@ -278,6 +300,10 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
       return 0;
     }
     if (outcome.rolledBack) for (const l of leftAfter(outcome.kept)) say(l);
+    if (outcome.takenOver) {
+      log.line(`stopped: ${outcome.error}`);
+      throw new UserError(outcome.error ?? `run ${runId} was taken over by another checkout`, 1);
+    }
     const what = outcome.undoFailures.length
       ? rollbackStoppedMessage(outcome, nextCmd('--rollback'))
       : outcome.unreachable

@@ -22,6 +22,8 @@ export interface CliOptions {
   backupsDir?: string;
   /** List the runs the host knows (their journals' mirror) with their state, and who holds the lock. */
   runs: boolean;
+  /** --resume/--rollback of a run another checkout holds: this one becomes its owner. */
+  takeOver: boolean;
 }
 
 const RUN_ID = /^[0-9]{8}-[0-9]{6}-[a-z0-9]{4}$/;
@@ -52,6 +54,7 @@ export function parseOptions(name: string, argv: string[]): CliOptions {
     .option('--backups-dir <dir>', 'where the local backups and journals go (default: backups/ in the project)')
     .option('--runs', 'list the runs the host knows (any runbook, any machine) with their state, and the lock', false)
     .option('--accept-new-host-key', 'trust an unknown host key on first connect and remember it', false)
+    .option('--take-over', 'with --resume/--rollback: take over a run another checkout holds (it must be down or stopped)', false)
     .allowExcessArguments(false);
   parseOrExit(program, argv);
   const o = program.opts();
@@ -66,5 +69,6 @@ export function parseOptions(name: string, argv: string[]): CliOptions {
   if (opts.out && !opts.dryRun) throw new UserError('--out saves a dry-run plan: add --dry-run');
   if (opts.only && (opts.from || opts.to)) throw new UserError('--only cannot be combined with --from/--to');
   if (opts.interactive && opts.json) throw new UserError('--interactive and --json cannot be combined');
+  if (opts.takeOver && !opts.resume && !opts.rollback) throw new UserError('--take-over takes over an existing run: add --resume RUN_ID or --rollback RUN_ID');
   return opts;
 }

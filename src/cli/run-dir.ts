@@ -39,9 +39,12 @@ export function leftLines(kept: Resource[], extra: string[]): string[] {
 export async function adoptHostJournal(journalPath: string, host: string, runId: string): Promise<void> {
   const local = existsSync(journalPath) ? readFileSync(journalPath, 'utf8') : '';
   if (!local && !host) throw new UserError(`no journal for run ${runId}, here (${journalPath}) or on the host: check the run id (--runs lists the host's runs)`);
-  if (host.length <= local.length) return;
-  if (!host.startsWith(local))
+  // Either copy may be the longer one (this machine's mirror lagged, or another machine went on), but one must
+  // extend the other: two copies that went different ways are two histories, and only the operator knows which holds.
+  const [short, long] = host.length <= local.length ? [host, local] : [local, host];
+  if (!long.startsWith(short))
     throw new UserError(`the journal of run ${runId} here (${journalPath}) and the host's differ: keep the one that is the truth (copy it over the other), then run again`);
+  if (host.length <= local.length) return;
   mkdirSync(dirname(journalPath), { recursive: true });
   writeFileSync(journalPath, host);
 }

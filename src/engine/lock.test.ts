@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { RemoteCommand } from './command.ts';
-import { lockHeldMessage, parseLockOwner, releaseLockCmd, takeLockCmd } from './lock.ts';
+import { readFileSync } from 'node:fs';
+import { heldElsewhereMessage, lockHeldMessage, parseLockOwner, releaseLockCmd, takeLockCmd } from './lock.ts';
 
 /** Run a lock command here, as the host would, without sudo. */
 const run = (c: RemoteCommand) => spawnSync(c.argv[0], c.argv.slice(1), { encoding: 'utf8' });
@@ -35,5 +36,15 @@ describe('host lock (the shell the host runs, run here)', () => {
   it('a lock an older version took (no runbook named) falls back to this runbook\'s command', () => {
     const held = parseLockOwner('{"runId":"r1","operator":"bob","since":"s"}')!;
     expect(lockHeldMessage(held, 'npx tsx runbooks/verify-stack.ts')).toContain('`npx tsx runbooks/verify-stack.ts --rollback r1`');
+  });
+  it('the run\'s own lock, re-entered, names who holds it now: a take-over is recorded, and the message says how to take over', () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'lock-')), 'lock');
+    const a = { ...owner('20261122-010000-aaaa', 'migrate'), machine: 'laptop-a:/home/a/cutover/backups' };
+    expect(run(takeLockCmd(a, dir, '')).status).toBe(0);
+    const b = { ...a, machine: 'laptop-b:/home/b/cutover/backups', operator: 'bob' };
+    expect(run(takeLockCmd(b, dir, '')).status).toBe(0);
+    const now = parseLockOwner(readFileSync(join(dir, 'owner.json'), 'utf8'))!;
+    expect(now).toMatchObject({ runId: a.runId, machine: b.machine, operator: 'bob' });
+    expect(heldElsewhereMessage({ ...a, since: 'T' })).toMatch(/^run 20261122-010000-aaaa is held by laptop-a:\/home\/a\/cutover\/backups \(operator alice, since T\): it may still be running there\. .*--take-over/);
   });
 });

@@ -16,7 +16,11 @@ const take = (prelude: string) => `set -e
 ${prelude}
 mkdir -p "$(dirname "$1")"
 if mkdir "$1" 2>/dev/null; then printf '%s\\n' "$3" | sed "s/\\"since\\":\\"@now\\"/\\"since\\":\\"$(date -u +%FT%TZ)\\"/" > "$1/owner.json"; exit 0; fi
-if grep -q "\\"runId\\":\\"$2\\"" "$1/owner.json" 2>/dev/null; then exit 0; fi
+if grep -q "\\"runId\\":\\"$2\\"" "$1/owner.json" 2>/dev/null; then
+  # the run's own lock, re-entered (a resume, a rollback, a reconnect): its owner now is the one taking it
+  printf '%s\\n' "$3" | sed "s/\\"since\\":\\"@now\\"/\\"since\\":\\"$(date -u +%FT%TZ)\\"/" > "$1/owner.json.part" && mv "$1/owner.json.part" "$1/owner.json"
+  exit 0
+fi
 cat "$1/owner.json" >&2 2>/dev/null || echo '{}' >&2
 exit 75`;
 
@@ -25,6 +29,8 @@ const RELEASE = `if [ -d "$1" ] && grep -q "\\"runId\\":\\"$2\\"" "$1/owner.json
 export interface LockOwner {
   runId: string;
   operator: string;
+  /** The checkout that holds the run (this machine's name and its backups dir): another one needs --take-over. */
+  machine?: string;
   /** When the host took it (written by the host: a plan made now takes the lock the same way later). */
   since?: string;
   /** The runbook that holds it, and that run's own next commands (absent in a lock an older version took). */
@@ -71,6 +77,14 @@ export function parseLockOwner(stdout: string): LockOwner | undefined {
   } catch {
     return { runId: 'unknown', operator: 'unknown', since: 'unknown' };
   }
+}
+
+/** This run's lock is held by another checkout: stop here; nothing more of this process may touch the host. */
+export class TakenOver extends Error {}
+
+/** One line: this run is held by another checkout (OWNER.machine), and how to take it over once that one is down. */
+export function heldElsewhereMessage(owner: LockOwner): string {
+  return `run ${owner.runId} is held by ${owner.machine} (operator ${owner.operator}, since ${owner.since}): it may still be running there. If that machine is down or its run stopped, run this again with --take-over (the run, its lock and its journal become this checkout's; the other one then stops at its next contact with the host)`;
 }
 
 /** One line: who holds the host, and the exact next command of *that* run's runbook. */

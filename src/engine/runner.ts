@@ -3,6 +3,7 @@ import type { Command } from './command.ts';
 import type { Executor, Progress } from '../exec/executor.ts';
 import { errorMessage, isConnectionLost } from '../util/errors.ts';
 import { Journal, pendingUndo, replay, type RunState } from './journal.ts';
+import { TakenOver } from './lock.ts';
 import type { PlannedStep, Resource, UndoKind } from './step.ts';
 
 export type RunEvent =
@@ -55,6 +56,8 @@ export interface RunOutcome {
   stoppedResumable: boolean;
   /** The host could not be reached again after the connection was lost. */
   unreachable?: boolean;
+  /** Another checkout took the run over while this one was cut off: this process did nothing more. */
+  takenOver?: boolean;
   /** The operator chose to stop (--interactive): not a failure. */
   quit?: 'rollback' | 'stop';
 }
@@ -194,7 +197,13 @@ export async function executePlan(o: ExecuteOptions): Promise<RunOutcome> {
     const stop = { ok: false, failedStep: step, error, undone: [], undoFailures: [], kept: [], rolledBack: false, stoppedResumable: true, ...quit };
     if (isConnectionLost(e) && !exec.dryRun) {
       // The lost session may have left work running on the host: nothing more runs until it is settled.
-      if (!(await recover(exec, o.settle ?? [], hooks))) return { ...stop, unreachable: true };
+      try {
+        if (!(await recover(exec, o.settle ?? [], hooks))) return { ...stop, unreachable: true };
+      } catch (t) {
+        // Another checkout owns the run now: it goes on or rolls back from the host's journal; this process stops.
+        if (t instanceof TakenOver) return { ...stop, error: t.message, takenOver: true };
+        throw t;
+      }
     }
     const wantRollback = e instanceof QuitRequested ? e.rollback : !o.noRollback;
     if (!wantRollback || !journal || exec.dryRun) return stop;
@@ -242,6 +251,7 @@ export async function undoFromJournal(
         await runUndo(exec, hooks, cmd, settle);
         hooks.event({ type: 'undo', id: step, what: says(cmd), exact: describe(cmd), ok: true });
       } catch (e) {
+        if (e instanceof TakenOver) throw e; // another checkout owns the run now: nothing more of ours, not even a journal line
         failed = errorMessage(e);
         unreachable = e instanceof HostUnreachable;
         const stderr = (e as { result?: { stderr?: string } }).result?.stderr;

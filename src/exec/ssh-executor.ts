@@ -100,11 +100,17 @@ export class SshExecutor implements Executor {
 
   /** Run after every successful reconnect, before anything else goes to the host (the journal's mirror resyncs). */
   afterReconnect?: () => Promise<void>;
+  /**
+   * Run after a reconnect before the fence: throws TakenOver when another checkout took the run over meanwhile
+   * (this process must then touch nothing: not fence the new owner's session, not mirror its journal).
+   */
+  beforeFence?: () => Promise<void>;
 
   /** Reconnect as a new session: the lost one is fenced off (its last command stopped) before anything else runs. */
   async reconnect(): Promise<boolean> {
     const ok = await this.conn.reconnect();
     if (!ok) return false;
+    await this.beforeFence?.();
     if (this.session) {
       this.session = new Session(this.session.runId);
       this.lastFenced = await this.fence();

@@ -23,6 +23,7 @@ const reset = () => {
 /** 0 when something accepts connections on 127.0.0.1:PORT. */
 const listening = (port: number) => spawnSync('curl', ['-s', '-m', '3', '-o', '/dev/null', `http://127.0.0.1:${port}/`]).status === 0;
 const sh = (script: string) => labSsh(script).trim();
+const re = (t: string) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 /** Wait (up to 20 s) until `probe` holds: a reboot's services take a moment to come up. */
 const eventually = (probe: () => boolean) => {
   for (let i = 0; i < 80 && !probe(); i++) execFileSync('sleep', ['0.25']);
@@ -144,7 +145,7 @@ describe('real hosts: every runbook keeps the promise on files and habits our la
     expect(hostFingerprint()).toEqual(original); // no racer left anything behind
   });
 
-  it('the operator\'s machine dies mid-cutover: another checkout with no local journal resumes the run from the host\'s journal, and a third rolls it back', async () => {
+  it('the operator\'s machine dies mid-cutover: another checkout is refused naming the first until it takes the run over, then resumes it from the host\'s journal; a third takes it over and rolls it back', async () => {
     const { child, result } = runbookAsync('migrate-chm', ['--yes']);
     await whenJournal(result, stepBegan('deploy.build'));
     await killHard(child);
@@ -154,14 +155,22 @@ describe('real hosts: every runbook keeps the promise on files and habits our la
     expect(list.stdout).toMatch(new RegExp(`${runId}  migrate-chm  .*\\(holds the lock\\)`));
 
     const second = elsewhere('second');
-    const resumed = runbook('migrate-chm', ['--yes', '--resume', runId, '--backups-dir', second]);
+    // The run is the first checkout's: another one is refused, naming it, until the operator says that one is down.
+    const refused = runbook('migrate-chm', ['--yes', '--resume', runId, '--backups-dir', second]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr.trim().split('\n')).toHaveLength(1);
+    expect(refused.stderr).toMatch(new RegExp(`run ${runId} is held by \\S+:${re(ROOT)}/backups \\(operator .*\\): it may still be running there\\. .*--take-over`));
+    const resumed = runbook('migrate-chm', ['--yes', '--resume', runId, '--backups-dir', second, '--take-over']);
     expect(resumed.code, resumed.stderr + resumed.stdout).toBe(0);
+    expect(resumed.stdout).toMatch(/took over run \S+ from /);
     expect(readFileSync(join(second, runId, 'journal.jsonl'), 'utf8')).toMatch(/"type":"run-done"/);
     const served = await viaHost('chatbot.chmedia.com', '/api/health');
     expect(served.status).toBe(200);
     expect(listening(8000)).toBe(false);
 
-    const rb = runbook('migrate-chm', ['--rollback', runId, '--backups-dir', elsewhere('third')]);
+    const third = elsewhere('third');
+    expect(runbook('migrate-chm', ['--rollback', runId, '--backups-dir', third]).stderr).toMatch(new RegExp(`is held by \\S+:${re(second)}`));
+    const rb = runbook('migrate-chm', ['--rollback', runId, '--backups-dir', third, '--take-over']);
     expect(rb.code, rb.stderr).toBe(0);
     const now = hostFingerprint();
     expect({ ...now, volumes: '' }).toEqual({ ...original, volumes: '' }); // the volumes are kept: the public could write
