@@ -54,3 +54,41 @@ export function waitContainer(s: Spec, svc: string, runId: string, network: stri
     'python3', '-c', POLL, name, String(t.port), t.path, String(seconds), what],
   { says: `wait until ${name} answers ${t.path ? `2xx at ${t.path}` : 'a TCP connect'} on :${t.port}, asked on network ${network} (up to ${seconds} s)`, reads: true });
 }
+
+/**
+ * After a stop: bare metal's SVC is proven quiet, as root. Nothing listens on its port any more (waited up to
+ * 10 s: a stop returns when the manager's main process is gone, not a child it lost track of, a daemonized
+ * copy or a second instance), and a systemd unit's cgroup holds no process (KillMode=process, none). One line
+ * naming what still runs, and the fix; read-only.
+ */
+const QUIET = `port=$1; what=$2; unit=$3; tries=$(( \${4:-10} * 20 ))
+i=0
+while [ "$port" != - ]; do
+  l=$(ss -ltnpH "sport = :$port" 2>/dev/null)
+  [ -z "$l" ] && break
+  i=$((i + 1))
+  if [ "$i" -ge "$tries" ]; then
+    who=$(printf '%s' "$l" | sed -n 's/.*users:((\\("[^)]*\\)).*/\\1/p' | head -1)
+    echo "$what was stopped, but something still listens on :$port (\${who:-unknown}): its manager did not stop it (a daemonized child, a second copy); stop it, then --resume" >&2
+    exit 1
+  fi
+  sleep 0.05
+done
+if [ -n "$unit" ]; then
+  cg=$(systemctl show -p ControlGroup --value -- "$unit" 2>/dev/null)
+  f=/sys/fs/cgroup$cg/cgroup.procs
+  if [ -n "$cg" ] && [ -s "$f" ]; then
+    echo "$what was stopped, but its unit's cgroup still holds processes ($(tr '\\n' ' ' < "$f")): stop them (systemctl kill $unit), then --resume" >&2
+    exit 1
+  fi
+fi
+exit 0`;
+
+export function quietAfterStop(s: Spec, svc: string): RemoteCommand | undefined {
+  const c = s.services[svc];
+  if (c.port === undefined && c.manager !== 'systemd') return undefined;
+  const what = `bare-metal ${svc} (${c.manager} ${c.name})`;
+  const proofs = [c.port !== undefined && `nothing listens on :${c.port}`, c.manager === 'systemd' && 'its unit\'s processes gone'].filter(Boolean).join(', ');
+  return sudo(['sh', '-c', QUIET, 'sh', c.port === undefined ? '-' : String(c.port), what, c.manager === 'systemd' ? c.name : ''],
+    { says: `read back that ${what} is stopped: ${proofs}`, reads: true });
+}

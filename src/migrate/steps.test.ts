@@ -42,8 +42,10 @@ describe('a migration planned from a spec alone', () => {
       'cutover.open', 'cutover.stop-others', 'cutover.disable']);
     // readied behind the closed gate: the cutover helper up, the routed writer's container stopped; then the freeze
     expect(lines('cutover.ready')).toEqual([expect.stringMatching(/^remote \(sudo\): sh -c .*exec docker run -d .* --name cutover-20261203-000000-abcd-cutover .*io\.cutover\.role=standby .* serve \/ctl\/agent\.sock /), expect.stringMatching(/^remote: sh -c .*docker stop .* sh shop-web$/s)]);
-    expect(lines('cutover.stop-writer')).toEqual(['remote (sudo): systemctl stop shop-web', 'remote (sudo): systemctl stop shop-worker']);
-    expect(lines('cutover.stop-others')).toEqual(['remote (sudo): systemctl stop postgresql']);
+    expect(lines('cutover.stop-others')).toEqual(['remote (sudo): systemctl stop postgresql', expect.stringMatching(/^remote \(sudo\): sh -c .* sh 5432 'bare-metal db \(systemd postgresql\)' postgresql$/s)]);
+    // every stop is read back: the writers' in the freeze, each after all of them stopped
+    expect(lines('cutover.stop-writer').map((l) => l.split('\n')[0])).toEqual(['remote (sudo): systemctl stop shop-web', 'remote (sudo): systemctl stop shop-worker',
+      expect.stringMatching(/^remote \(sudo\): sh -c /), expect.stringMatching(/^remote \(sudo\): sh -c /)]);
     expect(plan().find((p) => p.id === 'cutover.open')!.st.takesWrites).toBe(true);
   });
 

@@ -10,7 +10,7 @@ import {
   container, fileSets, imageTag, nginxContainer, pgSets, projectNetwork, routed, startedAtCutover, startedAtDeploy, volumeName, volumeOwner,
   writers,
 } from './app.ts';
-import { waitBareMetal, waitContainer } from './checks.ts';
+import { quietAfterStop, waitBareMetal, waitContainer } from './checks.ts';
 import { GATE_FILE, TLS_MOUNT, checkUrl, composeFile, nginxConf, secretsEnv, secretsFileName, viaRoute } from './deploy.ts';
 import type { SpecFacts } from './facts.ts';
 import { neighbourProbe } from './facts.ts';
@@ -68,6 +68,8 @@ export function specSteps(s: Spec): S[] {
     return waitAnswers(checkUrl(s, path), `${r.service} through nginx (Host ${r.host}; see docker logs ${container(s, r.service)})`,
       { host: r.host, token: runId, strict: path !== r.prefix, seconds: 60, insecure: Boolean(s.nginx.tls) });
   });
+  /** Each stopped service read back as stopped (its port closed, its unit's processes gone): a stop is never taken on its word. */
+  const quiet = (keys: string[]): Action[] => keys.map((k) => quietAfterStop(s, k)).filter((c): c is RemoteCommand => Boolean(c)).map((cmd) => ({ cmd }));
   const waits = (keys: string[], runId: string) => keys.map((k) => waitContainer(s, k, runId, net)).filter((c): c is RemoteCommand => Boolean(c)).map((cmd) => ({ cmd }));
   const neighboursSame = (facts: SpecFacts): Action[] => s.neighbours.map((n) => ({
     cmd: { ...neighbourProbe(n.project), says: `list ${n.project}'s containers: must be the same, same start times` },
@@ -187,8 +189,10 @@ export function specSteps(s: Spec): S[] {
       ...restarted.map((k) => ({ cmd: stopContainer(container(s, k)), undoneBy: `removing ${container(s, k)} with the project (deploy.up): a writer's container never starts again on a rollback` })),
     ]),
     // the write freeze starts when the writers stop
-    step('cutover.stop-writer', `stop the bare-metal writers (${w.join(', ')}): write freeze starts`, () =>
-      w.map((k) => ({ cmd: svc(k).stop, undo: startAgain(k) })), true),
+    step('cutover.stop-writer', `stop the bare-metal writers (${w.join(', ')}): write freeze starts; each stop read back`, () => [
+      ...w.map((k) => ({ cmd: svc(k).stop, undo: startAgain(k) })),
+      ...quiet(w),
+    ], true),
     step('cutover.delta', 'move only what changed since the backup into the volumes (fresh SQLite copies); PostgreSQL dumped again and restored', ({ runId }) => [
       ...byOwner(files).map(({ o, sets }) => ({ cmd: helperOf(runId).delta(o, sets), undoneBy: 'removing the volumes (volumes.create); bare metal is only read' })),
       ...pgs.flatMap((p) => [
@@ -230,8 +234,10 @@ export function specSteps(s: Spec): S[] {
       // From here the public writes to the containers: the volumes may hold the only copy of its writes.
       takesWrites: true,
     },
-    ...(others.length ? [step('cutover.stop-others', `stop the other bare-metal services (${others.join(', ')})`, () =>
-      others.map((k) => ({ cmd: svc(k).stop, undo: startAgain(k) })), true)] : []),
+    ...(others.length ? [step('cutover.stop-others', `stop the other bare-metal services (${others.join(', ')}); each stop read back`, () => [
+      ...others.map((k) => ({ cmd: svc(k).stop, undo: startAgain(k) })),
+      ...quiet(others),
+    ], true)] : []),
     step('cutover.disable', 'keep every bare-metal service from starting at boot', ({ runId }) =>
       Object.keys(s.services).map((k) => ({ cmd: svc(k, runId).disable, undo: [svc(k, runId).enable] })), true),
   ];
