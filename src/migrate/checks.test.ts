@@ -52,7 +52,7 @@ exit 0
     expect(port.err).toBe('bare-metal api (supervisor shop-api) was stopped, but something still listens on :8200 ("python3",pid=4242,fd=3): its manager did not stop it (a daemonized child, a second copy); stop it, then --resume');
     const cg = quiet('web', { listening: 0, procs: '4242\n4243\n' });
     expect(cg.status).toBe(1);
-    expect(cg.err).toMatch(/^bare-metal web \(systemd shop-web\) was stopped, but its unit's cgroup still holds processes \(4242 4243 \): stop them \(systemctl kill shop-web\), then --resume$/);
+    expect(cg.err).toMatch(/^bare-metal web \(systemd shop-web\) was stopped, but its unit's cgroup still holds processes \(4242 4243 \): stop them \(systemctl kill shop-web\.service\), then --resume$/);
   });
 
   it('a service with no port and no unit to read has nothing to read back', () => {

@@ -1,6 +1,7 @@
 import { remote, sudo, type RemoteCommand } from '../engine/command.ts';
 import { waitAnswers } from '../engine/waits.ts';
 import { container } from './app.ts';
+import { systemdUnit } from './services.ts';
 import type { Spec } from './spec.ts';
 
 /**
@@ -89,6 +90,6 @@ export function quietAfterStop(s: Spec, svc: string): RemoteCommand | undefined 
   if (c.port === undefined && c.manager !== 'systemd') return undefined;
   const what = `bare-metal ${svc} (${c.manager} ${c.name})`;
   const proofs = [c.port !== undefined && `nothing listens on :${c.port}`, c.manager === 'systemd' && 'its unit\'s processes gone'].filter(Boolean).join(', ');
-  return sudo(['sh', '-c', QUIET, 'sh', c.port === undefined ? '-' : String(c.port), what, c.manager === 'systemd' ? c.name : ''],
+  return sudo(['sh', '-c', QUIET, 'sh', c.port === undefined ? '-' : String(c.port), what, c.manager === 'systemd' ? systemdUnit(c.name) : ''],
     { says: `read back that ${what} is stopped: ${proofs}`, reads: true });
 }

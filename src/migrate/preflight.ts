@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { remote, sudo, type RemoteCommand } from '../engine/command.ts';
 import type { Probe } from '../engine/runbook.ts';
+import { systemdUnit } from './services.ts';
 import type { Spec, SpecService } from './spec.ts';
 
 /**
@@ -159,7 +160,7 @@ async function managerKnows(probe: Probe, svc: SpecService, owner: string): Prom
       return r.code === 0 ? true : `pm2 (as ${owner}) has no process ${svc.name}: fix the name, or the owner whose pm2 runs it (pm2 ls lists them)`;
     }
     case 'systemd': {
-      const r = await probe(remote(['systemctl', 'show', '-p', 'LoadState', '--value', '--', svc.name], { reads: true }));
+      const r = await probe(remote(['systemctl', 'show', '-p', 'LoadState', '--value', '--', systemdUnit(svc.name)], { reads: true }));
       const state = r.stdout.trim();
       return state === 'loaded' ? true : `systemd has no unit ${svc.name} on the host (LoadState ${state || 'unknown'}): fix the name (systemctl list-units lists them)`;
     }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { describe as show } from '../engine/command.ts';
-import { serviceCommands } from './services.ts';
+import { serviceCommands, systemdUnit } from './services.ts';
 
 const TOOL_DIR = `${import.meta.dirname}/../agent`;
 /** supervisor_boot.edited(TEXT, NAME), run by python3 here. */
@@ -19,10 +19,13 @@ const edited = (text: string, name: string) => {
 describe('service manager adapters', () => {
   it('systemd: stop/disable and their inverses, each read back; enable only what was enabled before the run', () => {
     const c = serviceCommands({ manager: 'systemd', name: 'chatbot-backend.service' }, 'ubuntu', '20261203-000000-abcd');
-    expect(show(c.stop)).toBe('remote (sudo): systemctl stop chatbot-backend.service');
+    expect(show(c.stop)).toBe('remote (sudo): systemctl stop -- chatbot-backend.service');
     expect(show(c.disable)).toMatch(/systemctl disable .*is-enabled .*disabled\|masked.* sh chatbot-backend\.service \/var\/lib\/cutover\/runs\/20261203-000000-abcd\/services\/systemd-chatbot-backend\.service\.was$/s);
     expect(show(c.enable)).toMatch(/was=.*enabled\) systemctl enable .*\[ "\$s" = enabled \]/s);
-    expect(show(c.start)).toMatch(/systemctl start -- "\$1" && systemctl is-active --quiet/);
+    expect(show(c.start)).toMatch(/systemctl start -- "\$1" \|\| exit 1\nsystemctl is-active --quiet -- "\$1" && exit 0\n.*= oneshot \] && .*Result --value -- "\$1"\)" = success \]/s);
+    // a name that is no unit name is one: a service (42 would read as a job id; app@1 is the instance)
+    expect(['42', 'app@1', 'prune.timer', 'app.socket'].map(systemdUnit)).toEqual(['42.service', 'app@1.service', 'prune.timer', 'app.socket']);
+    expect(show(serviceCommands({ manager: 'systemd', name: '42' }, 'ubuntu').stop)).toBe('remote (sudo): systemctl stop -- 42.service');
     expect(c.status.okCodes).toEqual([0, 3]);
   });
   it('pm2 runs as the service owner, and its saved dump is read back; enable starts only that app from the ecosystem and fails when it cannot', () => {

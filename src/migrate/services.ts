@@ -11,6 +11,23 @@ export interface ServiceRef {
 /** The run's agent (src/migrate/ops.ts agentPath; here by its path, so this module needs nothing of ops): its `supervisor` edits one program's section. */
 const agentOf = (runId: string) => `${runStateDir(runId)}/agent.pyz`;
 
+/**
+ * A systemd name as a unit name: one without a unit type's suffix is a service (`42` would read as a job id
+ * to systemctl show, `app@1` is the instance app@1.service).
+ */
+export const systemdUnit = (name: string) =>
+  (/\.(service|socket|timer|path|target|mount|automount|swap|slice|scope|device)$/.test(name) ? name : `${name}.service`);
+
+/**
+ * systemctl start, read back the way systemd means "started": active, or, for a oneshot service (which is
+ * inactive again once it ran), its last run succeeded.
+ */
+const SYSTEMD_START = `systemctl start -- "$1" || exit 1
+systemctl is-active --quiet -- "$1" && exit 0
+[ "$(systemctl show -p Type --value -- "$1")" = oneshot ] && [ "$(systemctl show -p Result --value -- "$1")" = success ] && exit 0
+echo "systemd unit $1 is $(systemctl is-active -- "$1" 2>/dev/null) after start (result $(systemctl show -p Result --value -- "$1")): see journalctl -u $1" >&2
+exit 1`;
+
 /** Runs a command as the service owner (pm2 state lives in the owner's home). */
 const asOwner = (owner: string, argv: string[]): RemoteCommand => ({ kind: 'remote', argv, user: owner });
 
@@ -90,15 +107,17 @@ pm2 save --force >/dev/null\n${PM2_DUMP_SAYS} 1`, 'sh', s.name, s.ecosystem ?? '
         disableProof: "its saved dump read back: it is not listed",
         enableProof: 'its saved dump read back: it is listed',
       };
-    case 'systemd':
+    case 'systemd': {
+      const unit = systemdUnit(s.name);
       return {
-        status: remote(['systemctl', 'is-active', s.name], { okCodes: [0, 3] }),
-        stop: sudo(['systemctl', 'stop', s.name]),
-        start: sudo(['sh', '-c', 'systemctl start -- "$1" && systemctl is-active --quiet -- "$1"', 'sh', s.name]),
-        disable: sudo(['sh', '-c', SYSTEMD_DISABLE, 'sh', s.name, `${kept}.was`]),
-        enable: sudo(['sh', '-c', SYSTEMD_ENABLE, 'sh', s.name, `${kept}.was`]),
+        status: remote(['systemctl', 'is-active', '--', unit], { okCodes: [0, 3] }),
+        stop: sudo(['systemctl', 'stop', '--', unit]),
+        start: sudo(['sh', '-c', SYSTEMD_START, 'sh', unit]),
+        disable: sudo(['sh', '-c', SYSTEMD_DISABLE, 'sh', unit, `${kept}.was`]),
+        enable: sudo(['sh', '-c', SYSTEMD_ENABLE, 'sh', unit, `${kept}.was`]),
         disableProof: 'systemctl is-enabled read back: disabled',
         enableProof: 'enabled again only if it was before, read back',
       };
+    }
   }
 }

@@ -42,9 +42,9 @@ describe('a migration planned from a spec alone', () => {
       'cutover.open', 'cutover.stop-others', 'cutover.disable']);
     // readied behind the closed gate: the cutover helper up, the routed writer's container stopped; then the freeze
     expect(lines('cutover.ready')).toEqual([expect.stringMatching(/^remote \(sudo\): sh -c .*exec docker run -d .* --name cutover-20261203-000000-abcd-cutover .*io\.cutover\.role=standby .* serve \/ctl\/agent\.sock /), expect.stringMatching(/^remote: sh -c .*docker stop .* sh shop-web$/s)]);
-    expect(lines('cutover.stop-others')).toEqual(['remote (sudo): systemctl stop postgresql', expect.stringMatching(/^remote \(sudo\): sh -c .* sh 5432 'bare-metal db \(systemd postgresql\)' postgresql$/s)]);
+    expect(lines('cutover.stop-others')).toEqual(['remote (sudo): systemctl stop -- postgresql.service', expect.stringMatching(/^remote \(sudo\): sh -c .* sh 5432 'bare-metal db \(systemd postgresql\)' postgresql\.service$/s)]);
     // every stop is read back: the writers' in the freeze, each after all of them stopped
-    expect(lines('cutover.stop-writer').map((l) => l.split('\n')[0])).toEqual(['remote (sudo): systemctl stop shop-web', 'remote (sudo): systemctl stop shop-worker',
+    expect(lines('cutover.stop-writer').map((l) => l.split('\n')[0])).toEqual(['remote (sudo): systemctl stop -- shop-web.service', 'remote (sudo): systemctl stop -- shop-worker.service',
       expect.stringMatching(/^remote \(sudo\): sh -c /), expect.stringMatching(/^remote \(sudo\): sh -c /)]);
     expect(plan().find((p) => p.id === 'cutover.open')!.st.takesWrites).toBe(true);
   });
@@ -58,7 +58,7 @@ describe('a migration planned from a spec alone', () => {
     expect(snapStep.actions.map((a) => Boolean(a.alongside))).toEqual([true, true, false]);
     expect(lines('backup.stream').join('\n')).not.toContain('tar-stream');
     expect(snap).toMatch(/agent\.pyz snapshot \/srv\/shop\/data \/var\/lib\/cutover\/backups\/20261203-000000-abcd\/stage\/appdb --find-dbs --attempts 5 --pause /);
-    expect(snap).toContain('systemctl stop shop-web && ');
+    expect(snap).toContain('systemctl stop -- shop-web.service && ');
     expect(lines('backup.stream').join('\n')).toContain('agent.pyz pg-data dump shop /var/lib/cutover/backups/20261203-000000-abcd/pg.dump');
   });
 

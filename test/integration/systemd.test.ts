@@ -95,4 +95,32 @@ describe('systemd, on a lab host that boots it', () => {
     expect(active('sdlab-worker')).toBe('active');
     ssh('sudo systemctl disable --now sdlab-extra; sudo rm /etc/systemd/system/sdlab-extra.service; sudo systemctl daemon-reload');
   }, 120_000);
+
+  it('a oneshot unit named like a number, enabled as shipped: known by its name, kept from running at boot, and started again the way systemd means it for a oneshot (it ran and succeeded)', async () => {
+    // 42 alone reads as a job id to systemctl show: passed as the unit 42.service it is the unit
+    ssh(`printf '[Unit]\\nDescription=a prune job\\n[Service]\\nType=oneshot\\nExecStart=/bin/sh -c "echo ran >> /var/tmp/prune-ran"\\n[Install]\\nWantedBy=multi-user.target\\n' | sudo tee /etc/systemd/system/42.service >/dev/null
+      sudo rm -f /var/tmp/prune-ran; sudo systemctl daemon-reload; sudo systemctl enable 42.service 2>/dev/null`);
+    const runs = () => Number(ssh('wc -l < /var/tmp/prune-ran 2>/dev/null || echo 0'));
+    const w = serviceCommands({ manager: 'systemd', name: '42' }, 'ubuntu', `${runId}d`);
+    try {
+      expect(ssh('systemctl show -p LoadState --value -- 42.service')).toBe('loaded');
+      await run(w.stop);
+      await run(w.disable);
+      expect(enabled('42.service')).toBe('disabled');
+      await reboot();
+      expect(runs()).toBe(0); // it never ran at boot
+      await run(w.enable);
+      await run(w.start); // a oneshot is inactive again once it ran: started means it ran and succeeded
+      expect(enabled('42.service')).toBe('enabled');
+      expect(runs()).toBe(1);
+      await reboot();
+      expect(runs()).toBe(2); // enabled as it was: it runs at boot again
+      // a oneshot that fails is not "started"
+      ssh(`sudo sed -i 's|^ExecStart=.*|ExecStart=/bin/false|' /etc/systemd/system/42.service && sudo systemctl daemon-reload`);
+      const e = await run(w.start).then(() => undefined, (err: Error) => err);
+      expect(e?.message ?? 'accepted').toMatch(/42\.service/);
+    } finally {
+      ssh('sudo systemctl disable 42.service 2>/dev/null; sudo rm -f /etc/systemd/system/42.service /var/tmp/prune-ran; sudo systemctl daemon-reload');
+    }
+  }, 180_000);
 });
