@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# `npm test`: everything a fresh machine needs, then every test (unit, then integration on the lab).
+# `npm test`: everything a fresh machine needs, the code's own checks (layout, lint, types), then every
+# test (unit, then integration on the lab).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x node_modules/.bin/vitest ] || npm ci --no-audit --no-fund
+bash scripts/check.sh
 # reset = up (installs what is missing) + the exact pre-migration state, whatever ran before
 bash scripts/lab.sh reset
 exec node_modules/.bin/vitest run "$@"
