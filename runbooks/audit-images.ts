@@ -30,14 +30,28 @@ const ROOT = resolve(import.meta.dirname, '..');
 const NAME = 'audit-images';
 
 interface Opts {
-  config?: string; image?: string; dockerfile?: string; context?: string; compose?: string; service?: string;
-  sizeBudget?: string; fatal?: string; json: boolean; backupsDir?: string; acceptNewHostKey: boolean; verbose: boolean;
+  config?: string;
+  image?: string;
+  dockerfile?: string;
+  context?: string;
+  compose?: string;
+  service?: string;
+  sizeBudget?: string;
+  fatal?: string;
+  json: boolean;
+  backupsDir?: string;
+  acceptNewHostKey: boolean;
+  verbose: boolean;
 }
 
 function parseArgs(argv: string[]): Opts {
   const program = new Command(NAME)
     .description('audit images on the host against the deployment-readiness checklist (read-only)')
-    .option('-c, --config <file>', 'YAML config: ssh, images with their Dockerfile/context/compose, budgets, fatal checks', 'runbooks/stacks/todo.yaml')
+    .option(
+      '-c, --config <file>',
+      'YAML config: ssh, images with their Dockerfile/context/compose, budgets, fatal checks',
+      'runbooks/stacks/todo.yaml',
+    )
     .option('--image <name>', 'audit this image (one from the config, or any image on the host with the options below)')
     .option('--dockerfile <path>', 'with --image: its Dockerfile on the host; alone: a Dockerfile here, not built yet')
     .option('--context <dir>', "the Dockerfile's build context (default: the Dockerfile's dir)")
@@ -55,9 +69,12 @@ function parseArgs(argv: string[]): Opts {
   if (o.sizeBudget && !o.image) throw new UserError('--size-budget needs an image to measure: add --image NAME');
   if (o.compose && !o.image && !o.dockerfile)
     throw new UserError('--compose describes the image of --image or the Dockerfile of --dockerfile: add one of them');
-  if (o.context && !o.dockerfile) throw new UserError('--context needs --dockerfile (the Dockerfile that context builds)');
-  if (Boolean(o.compose) !== Boolean(o.service)) throw new UserError('--compose FILE and --service NAME go together: give both');
-  if (o.sizeBudget && parseSize(o.sizeBudget) === undefined) throw new UserError(`--size-budget ${o.sizeBudget}: not a size (like 700MB or 1.5GB)`);
+  if (o.context && !o.dockerfile)
+    throw new UserError('--context needs --dockerfile (the Dockerfile that context builds)');
+  if (Boolean(o.compose) !== Boolean(o.service))
+    throw new UserError('--compose FILE and --service NAME go together: give both');
+  if (o.sizeBudget && parseSize(o.sizeBudget) === undefined)
+    throw new UserError(`--size-budget ${o.sizeBudget}: not a size (like 700MB or 1.5GB)`);
   return o;
 }
 
@@ -72,16 +89,23 @@ async function main(argv: string[]): Promise<number> {
   const o = parseArgs(argv);
   const configPath = resolve(o.config ?? resolve(ROOT, 'runbooks/stacks/todo.yaml'));
   const cfg = loadConfig(configPath, auditSchema, auditExamples);
-  const fatalFlag = o.fatal?.split(',').map((s) => s.trim()).filter(Boolean);
-  for (const f of fatalFlag ?? []) if (!(CHECK_IDS as string[]).includes(f)) throw new UserError(`--fatal ${f}: no such check (checks: ${CHECK_IDS.join(', ')})`);
+  const fatalFlag = o.fatal
+    ?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const f of fatalFlag ?? [])
+    if (!(CHECK_IDS as string[]).includes(f))
+      throw new UserError(`--fatal ${f}: no such check (checks: ${CHECK_IDS.join(', ')})`);
 
   const fatalOf = (img?: ImageConfig) =>
-    new Set<CheckId>(fatalFlag as CheckId[] | undefined ?? img?.fatal ?? cfg.fatal);
+    new Set<CheckId>((fatalFlag as CheckId[] | undefined) ?? img?.fatal ?? cfg.fatal);
   if (o.dockerfile && !o.image) {
     // a Dockerfile not built yet, on this machine: no host, no Docker (the config gives the fatal list)
     const compose = o.compose ? { file: o.compose, service: o.service! } : undefined;
     const facts = await gatherLocal({
-      dockerfile: o.dockerfile, ...(o.context ? { context: o.context } : {}), ...(compose ? { compose } : {}),
+      dockerfile: o.dockerfile,
+      ...(o.context ? { context: o.context } : {}),
+      ...(compose ? { compose } : {}),
     });
     const report: AuditReport = { runId: newRunId(), host: 'this machine', images: [], fatalFailures: [], exitCode: 0 };
     addImage(report, auditDockerfile(facts), fatalOf());
@@ -91,24 +115,41 @@ async function main(argv: string[]): Promise<number> {
   let images: ImageConfig[] = cfg.images;
   if (o.image) {
     const known = cfg.images.find((i) => i.name === o.image);
-    images = [known && !o.dockerfile && !o.compose && !o.sizeBudget
-      ? known
-      : {
-          name: o.image,
-          ...(o.dockerfile ? { dockerfile: o.dockerfile } : {}),
-          ...(o.context ? { context: o.context } : {}),
-          ...(o.compose ? { compose: { file: o.compose, service: o.service! } } : {}),
-          ...(o.sizeBudget ? { sizeBudget: parseSize(o.sizeBudget)! } : {}),
-        }];
+    images = [
+      known && !o.dockerfile && !o.compose && !o.sizeBudget
+        ? known
+        : {
+            name: o.image,
+            ...(o.dockerfile ? { dockerfile: o.dockerfile } : {}),
+            ...(o.context ? { context: o.context } : {}),
+            ...(o.compose ? { compose: { file: o.compose, service: o.service! } } : {}),
+            ...(o.sizeBudget ? { sizeBudget: parseSize(o.sizeBudget)! } : {}),
+          },
+    ];
   }
-  if (!images.length) throw new UserError(`config ${configPath} lists no images: add \`images:\` (example: ${auditExamples.images}) or pass --image NAME`);
+  if (!images.length)
+    throw new UserError(
+      `config ${configPath} lists no images: add \`images:\` (example: ${auditExamples.images}) or pass --image NAME`,
+    );
 
   const conn = await SshConnection.connect({ ...sshTarget(cfg.ssh), acceptNewHostKey: o.acceptNewHostKey });
-  const report: AuditReport = { runId: newRunId(), host: `${cfg.ssh.user}@${cfg.ssh.host}:${cfg.ssh.port}`, images: [], fatalFailures: [], exitCode: 0 };
+  const report: AuditReport = {
+    runId: newRunId(),
+    host: `${cfg.ssh.user}@${cfg.ssh.host}:${cfg.ssh.port}`,
+    images: [],
+    fatalFailures: [],
+    exitCode: 0,
+  };
   try {
     const docker = dockerImages(await conn.dockerSocket());
     for (const [i, img] of images.entries()) {
-      const facts = await gatherImage(conn, docker, cfg, img, cfg.images.indexOf(img) >= 0 ? cfg.images.indexOf(img) : i);
+      const facts = await gatherImage(
+        conn,
+        docker,
+        cfg,
+        img,
+        cfg.images.indexOf(img) >= 0 ? cfg.images.indexOf(img) : i,
+      );
       const r = auditImage(facts);
       addImage(report, r, fatalOf(img));
       if (!o.json) process.stderr.write(`audited ${r.image}\n`);
@@ -132,7 +173,10 @@ function addImage(report: AuditReport, r: ImageReport, fatal: Set<CheckId>): voi
 function finish(report: AuditReport, o: Opts, started: bigint): number {
   report.exitCode = report.fatalFailures.length ? 1 : 0;
   // what the audit cost here: the scan is streamed, so this stays flat whatever the image size
-  report.stats = { seconds: Number(process.hrtime.bigint() - started) / 1e9, maxRssMB: Math.round(process.resourceUsage().maxRSS / 1024) };
+  report.stats = {
+    seconds: Number(process.hrtime.bigint() - started) / 1e9,
+    maxRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
+  };
   const dir = resolve(o.backupsDir ?? resolve(ROOT, 'backups'), report.runId);
   mkdirSync(dir, { recursive: true });
   report.report = resolve(dir, 'audit.md');
@@ -145,7 +189,7 @@ function finish(report: AuditReport, o: Opts, started: bigint): number {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const argv = process.argv.slice(2);
-  let code = 2;
+  let code: number;
   try {
     code = await main(argv);
   } catch (e) {

@@ -22,7 +22,7 @@ const NAME = 'check-spec';
 async function main(argv: string[]): Promise<number> {
   const program = new Command(NAME)
     .description('check a spec against its host (read-only): services, data sets, contexts, images, neighbours')
-    .requiredOption('--spec <file>', 'the app\'s spec (YAML; see src/migrate/spec.ts and runbooks/specs/)')
+    .requiredOption('--spec <file>', "the app's spec (YAML; see src/migrate/spec.ts and runbooks/specs/)")
     .option('--accept-new-host-key', 'trust an unknown host key on first use (never a changed or revoked one)', false);
   parseOrExit(program, argv);
   const o = program.opts<{ spec: string; acceptNewHostKey: boolean }>();
@@ -35,10 +35,14 @@ async function main(argv: string[]): Promise<number> {
       return conn.exec(command, stdin !== undefined ? { stdin } : {});
     }, spec);
     if (!problems.length) {
-      process.stdout.write(`spec ${o.spec} holds on ${spec.ssh.host}: ${Object.keys(spec.services).length} services, ${Object.keys(spec.data).length} data sets, ${spec.neighbours.length} neighbours checked\n`);
+      process.stdout.write(
+        `spec ${o.spec} holds on ${spec.ssh.host}: ${Object.keys(spec.services).length} services, ${Object.keys(spec.data).length} data sets, ${spec.neighbours.length} neighbours checked\n`,
+      );
       return 0;
     }
-    process.stdout.write(`spec ${o.spec} does not hold on ${spec.ssh.host} (${problems.length} problem${problems.length > 1 ? 's' : ''}; nothing was changed):\n${problems.map((p) => `  - ${p}`).join('\n')}\n`);
+    process.stdout.write(
+      `spec ${o.spec} does not hold on ${spec.ssh.host} (${problems.length} problem${problems.length > 1 ? 's' : ''}; nothing was changed):\n${problems.map((p) => `  - ${p}`).join('\n')}\n`,
+    );
     return 1;
   } finally {
     conn.close();
@@ -47,7 +51,7 @@ async function main(argv: string[]): Promise<number> {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const argv = process.argv.slice(2);
-  let code = 2;
+  let code: number;
   try {
     code = await main(argv);
   } catch (e) {

@@ -7,6 +7,11 @@
 import { runCli } from '../src/cli/main.ts';
 import { cleanupRunbook } from './cleanup.ts';
 
-export const cleanupChm = cleanupRunbook({ name: 'cleanup-chm', defaultConfig: 'runbooks/specs/chm.yaml', configFlag: '--config', migrate: 'runbooks/migrate-chm.ts' });
+export const cleanupChm = cleanupRunbook({
+  name: 'cleanup-chm',
+  defaultConfig: 'runbooks/specs/chm.yaml',
+  configFlag: '--config',
+  migrate: 'runbooks/migrate-chm.ts',
+});
 
 if (import.meta.url === `file://${process.argv[1]}`) await runCli(cleanupChm);

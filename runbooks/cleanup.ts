@@ -12,7 +12,9 @@ import { cleanupSteps, gatherCleanup, type CleanupFacts } from '../src/migrate/c
 import { specExamples, specSchema } from '../src/migrate/spec.ts';
 
 /** The cleanup runbook; `cleanup-chm.ts` is this one with CHM's spec as its default. */
-export function cleanupRunbook(o: { name?: string; defaultConfig?: string; configFlag?: '--config' | '--spec'; migrate?: string } = {}): Runbook<typeof specSchema, CleanupFacts> {
+export function cleanupRunbook(
+  o: { name?: string; defaultConfig?: string; configFlag?: '--config' | '--spec'; migrate?: string } = {},
+): Runbook<typeof specSchema, CleanupFacts> {
   const name = o.name ?? 'cleanup';
   return {
     name,

@@ -4,7 +4,7 @@
  *   npx tsx runbooks/demo.ts [--dry-run] [--config runbooks/demo.lab.yaml]
  */
 import { z } from 'zod';
-import { remote, sudo } from '../src/engine/command.ts';
+import { remote } from '../src/engine/command.ts';
 import { makeDir, writeFile } from '../src/engine/files.ts';
 import type { Runbook } from '../src/engine/runbook.ts';
 import { sshExamples, sshSchema, sshTarget } from '../src/engine/ssh-config.ts';
@@ -19,8 +19,10 @@ const schema = z.object({
   settleSeconds: z.number().default(0),
 });
 type Config = z.infer<typeof schema>;
-interface Facts { volumeOwner?: string; containerExists: boolean }
-
+interface Facts {
+  volumeOwner?: string;
+  containerExists: boolean;
+}
 
 export const demo: Runbook<typeof schema, Facts> = {
   name: 'demo',
@@ -30,10 +32,14 @@ export const demo: Runbook<typeof schema, Facts> = {
   ssh: (c) => sshTarget(c.ssh),
   async gather(probe, c, { runId }) {
     const problems = [];
-    const v = await probe(remote(['docker', 'volume', 'inspect', '-f', '{{index .Labels "io.cutover.run"}}', c.volume]));
+    const v = await probe(
+      remote(['docker', 'volume', 'inspect', '-f', '{{index .Labels "io.cutover.run"}}', c.volume]),
+    );
     const volumeOwner = v.code === 0 ? v.stdout.trim() || '(none)' : undefined;
     if (volumeOwner && volumeOwner !== runId)
-      problems.push({ message: `a volume named ${c.volume} already exists and was not made by this run (label io.cutover.run=${volumeOwner}): remove it or choose another \`volume\`` });
+      problems.push({
+        message: `a volume named ${c.volume} already exists and was not made by this run (label io.cutover.run=${volumeOwner}): remove it or choose another \`volume\``,
+      });
     const k = await probe(remote(['docker', 'container', 'inspect', c.container]));
     return { facts: { volumeOwner, containerExists: k.code === 0 }, problems };
   },
@@ -42,7 +48,10 @@ export const demo: Runbook<typeof schema, Facts> = {
     {
       id: 'write-file',
       title: `write ${c.dir}/hello.txt`,
-      plan: ({ runId }) => [makeDir(c.dir, runId, 'ubuntu:ubuntu'), ...writeFile(`${c.dir}/hello.txt`, `hello from run ${runId}\n`, runId, { owner: 'ubuntu:ubuntu' })],
+      plan: ({ runId }) => [
+        makeDir(c.dir, runId, 'ubuntu:ubuntu'),
+        ...writeFile(`${c.dir}/hello.txt`, `hello from run ${runId}\n`, runId, { owner: 'ubuntu:ubuntu' }),
+      ],
     },
     {
       id: 'volume',
@@ -61,7 +70,20 @@ export const demo: Runbook<typeof schema, Facts> = {
       title: `start container ${c.container}`,
       plan: ({ runId }) => [
         {
-          cmd: remote(['docker', 'run', '-d', '--pull', 'never', '--name', c.container, '--label', `io.cutover.run=${runId}`, '-v', `${c.volume}:/data`, c.image]),
+          cmd: remote([
+            'docker',
+            'run',
+            '-d',
+            '--pull',
+            'never',
+            '--name',
+            c.container,
+            '--label',
+            `io.cutover.run=${runId}`,
+            '-v',
+            `${c.volume}:/data`,
+            c.image,
+          ]),
           undo: [{ kind: 'docker', op: 'containerRemoveOwned', name: c.container, runId }],
           undoKind: 'removes-ours',
           creates: [{ type: 'container', name: c.container }],

@@ -7,6 +7,10 @@
 import { runCli } from '../src/cli/main.ts';
 import { migrateRunbook } from './migrate.ts';
 
-export const migrateChm = migrateRunbook({ name: 'migrate-chm', defaultConfig: 'runbooks/specs/chm.yaml', configFlag: '--config' });
+export const migrateChm = migrateRunbook({
+  name: 'migrate-chm',
+  defaultConfig: 'runbooks/specs/chm.yaml',
+  configFlag: '--config',
+});
 
 if (import.meta.url === `file://${process.argv[1]}`) await runCli(migrateChm);

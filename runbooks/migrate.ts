@@ -14,7 +14,9 @@ import { specExamples, specSchema } from '../src/migrate/spec.ts';
 import { specPlanNotes, specSteps } from '../src/migrate/steps.ts';
 
 /** The migration runbook; `migrate-chm.ts` is this one with CHM's spec as its default. */
-export function migrateRunbook(o: { name?: string; defaultConfig?: string; configFlag?: '--config' | '--spec' } = {}): Runbook<typeof specSchema, SpecFacts> {
+export function migrateRunbook(
+  o: { name?: string; defaultConfig?: string; configFlag?: '--config' | '--spec' } = {},
+): Runbook<typeof specSchema, SpecFacts> {
   const name = o.name ?? 'migrate';
   const cmd = `npx tsx runbooks/${name}.ts`;
   const configFlag = o.configFlag ?? '--spec';

@@ -26,7 +26,10 @@ import { UserError } from '../src/util/errors.ts';
 const CMD = 'npx tsx runbooks/pg.ts';
 const DEFAULT_CONFIG = 'runbooks/pg/dimini.yaml';
 
-export function pgRunbook(mode: PgMode, o: { dump?: string; configArg?: string } = {}): Runbook<typeof pgSchema, PgFacts> {
+export function pgRunbook(
+  mode: PgMode,
+  o: { dump?: string; configArg?: string } = {},
+): Runbook<typeof pgSchema, PgFacts> {
   const configArg = o.configArg ? ` --config ${o.configArg}` : '';
   return {
     name: `pg-${mode}`,
@@ -36,21 +39,37 @@ export function pgRunbook(mode: PgMode, o: { dump?: string; configArg?: string }
     examples: pgExamples,
     ssh: (c) => sshTarget(c.ssh),
     gather: (probe, c, ctx) => gatherPg(probe, c, mode, ctx, o.dump),
-    fingerprint: (f) => ({ ...f, pgdataFree: undefined, hostFree: undefined, db: f.db && { ...f.db, bytes: undefined, connections: undefined } }),
+    fingerprint: (f) => ({
+      ...f,
+      pgdataFree: undefined,
+      hostFree: undefined,
+      db: f.db && { ...f.db, bytes: undefined, connections: undefined },
+    }),
     steps: pgSteps(mode),
     // before a --resume or --rollback touches anything: a lost session's pgtool may still be renaming
     settle: (c, runId) => [settle(c, runId)],
     planNotes: (c, f) => [
       `database ${c.postgres.db} in container ${f.container} (PostgreSQL ${f.server}${f.db ? `, ${(f.db.bytes / 1e6).toFixed(1)} MB` : ', does not exist yet'})`,
-      ...(mode === 'restore' && f.source ? [`from ${f.source.localDump} (database ${f.source.manifest.db}, snapshot at ${f.source.manifest.at}; ${f.source.hostCopy ? `its host copy ${f.source.hostCopy} is intact: no upload` : 'uploaded to the host'})`] : []),
+      ...(mode === 'restore' && f.source
+        ? [
+            `from ${f.source.localDump} (database ${f.source.manifest.db}, snapshot at ${f.source.manifest.at}; ${f.source.hostCopy ? `its host copy ${f.source.hostCopy} is intact: no upload` : 'uploaded to the host'})`,
+          ]
+        : []),
       'nothing is ever dropped but what this run made and never swapped in: a database replaced or emptied is kept under a new name until you drop it',
     ],
     leftAfterRollback: (c, runId) => [
       `kept on purpose: the host-side backups in ${hostPgDir(runId)}, if any (never deleted by a rollback)`,
-      ...(mode === 'reset' ? [`kept on purpose: ${dbName(c.postgres.db, 'new', runId)}, the emptied database, if the reset happened (it may hold writes): drop it when sure`] : []),
+      ...(mode === 'reset'
+        ? [
+            `kept on purpose: ${dbName(c.postgres.db, 'new', runId)}, the emptied database, if the reset happened (it may hold writes): drop it when sure`,
+          ]
+        : []),
     ],
     report: (ctx) => pgReport(mode, CMD, configArg, ctx),
-    summary: (ctx) => ({ lines: pgLines(mode, CMD, configArg, ctx), data: { mode, db: ctx.config.postgres.db, runId: ctx.runId } }),
+    summary: (ctx) => ({
+      lines: pgLines(mode, CMD, configArg, ctx),
+      data: { mode, db: ctx.config.postgres.db, runId: ctx.runId },
+    }),
   };
 }
 
@@ -63,7 +82,10 @@ export const USAGE = `usage: ${CMD} MODE --config FILE [options]
 
 /** `pg.ts backups`: local only (no SSH): this database's backups, newest first, and how to restore each. */
 function printBackups(argv: string[]): number {
-  const val = (f: string) => { const i = argv.findIndex((a) => a === f || (f === '--config' && a === '-c')); return i >= 0 ? argv[i + 1] : undefined; };
+  const val = (f: string) => {
+    const i = argv.findIndex((a) => a === f || (f === '--config' && a === '-c'));
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
   const configArg = val('--config');
   const db = loadConfig(resolve(configArg ?? resolve(PROJECT_ROOT, DEFAULT_CONFIG)), pgSchema, pgExamples).postgres.db;
   const dir = resolve(val('--backups-dir') ?? resolve(PROJECT_ROOT, 'backups'));
@@ -73,12 +95,16 @@ function printBackups(argv: string[]): number {
     return 0;
   }
   if (!list.length) {
-    process.stdout.write(`no backups of ${db} in ${dir}: make one with ${CMD} backup${configArg ? ` --config ${configArg}` : ''}\n`);
+    process.stdout.write(
+      `no backups of ${db} in ${dir}: make one with ${CMD} backup${configArg ? ` --config ${configArg}` : ''}\n`,
+    );
     return 0;
   }
   process.stdout.write(`backups of ${db} in ${dir}, newest first:\n`);
   for (const b of list)
-    process.stdout.write(`  ${b.runId}  snapshot ${b.at}  ${formatBytes(b.bytes)}, ${b.tables} tables, ${b.rows} rows; a restore checks ${b.checks}${b.problem ? `; NOT USABLE: ${b.problem}` : `\n      ${CMD} restore${configArg ? ` --config ${configArg}` : ''} --dump ${relative(process.cwd(), b.dir) || '.'}/ --yes`}\n`);
+    process.stdout.write(
+      `  ${b.runId}  snapshot ${b.at}  ${formatBytes(b.bytes)}, ${b.tables} tables, ${b.rows} rows; a restore checks ${b.checks}${b.problem ? `; NOT USABLE: ${b.problem}` : `\n      ${CMD} restore${configArg ? ` --config ${configArg}` : ''} --dump ${relative(process.cwd(), b.dir) || '.'}/ --yes`}\n`,
+    );
   return 0;
 }
 
@@ -86,7 +112,10 @@ function printBackups(argv: string[]): number {
 export function parsePgArgs(argv: string[]): { mode: PgMode; dump?: string; confirm?: string; rest: string[] } {
   const [mode, ...args] = argv;
   if (mode !== 'backup' && mode !== 'restore' && mode !== 'reset')
-    throw new UserError(`${mode ? `unknown mode '${mode}'` : 'no mode given'}: run \`${CMD} backup|restore|reset|backups --config FILE\` (${CMD} --help says more)`, 2);
+    throw new UserError(
+      `${mode ? `unknown mode '${mode}'` : 'no mode given'}: run \`${CMD} backup|restore|reset|backups --config FILE\` (${CMD} --help says more)`,
+      2,
+    );
   const rest: string[] = [];
   let dump: string | undefined;
   let confirm: string | undefined;
@@ -116,11 +145,20 @@ async function confirmReset(rest: string[], confirm: string | undefined): Promis
   let typed = confirm;
   if (typed === undefined && process.stdin.isTTY && process.stdout.isTTY && !has('--json')) {
     const { input } = await import('@inquirer/prompts');
-    typed = await input({ message: `reset empties database ${db} (after a verified backup; the old one is kept under a new name). Type its name to confirm:` });
+    typed = await input({
+      message: `reset empties database ${db} (after a verified backup; the old one is kept under a new name). Type its name to confirm:`,
+    });
   }
   if (typed === undefined)
-    throw new UserError(`reset replaces database ${db} with an empty one (after a verified backup; the old one is kept): confirm by typing its name: --confirm ${db}`, 2);
-  if (typed !== db) throw new UserError(`the name typed (${JSON.stringify(typed)}) is not the database's (${db}): nothing was changed`, 2);
+    throw new UserError(
+      `reset replaces database ${db} with an empty one (after a verified backup; the old one is kept): confirm by typing its name: --confirm ${db}`,
+      2,
+    );
+  if (typed !== db)
+    throw new UserError(
+      `the name typed (${JSON.stringify(typed)}) is not the database's (${db}): nothing was changed`,
+      2,
+    );
   return has('--yes', '-y') ? rest : [...rest, '--yes'];
 }
 

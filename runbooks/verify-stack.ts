@@ -19,14 +19,20 @@ import { foundWords, stackSteps, type StackFacts } from '../src/stacks/steps.ts'
 const results = (c: StackConfig, runDir: string) => {
   const steps = stackSteps(c);
   const titles = Object.fromEntries(steps.map((s) => [s.id, s.title]));
-  return { titles, results: checkResults(Journal.read(join(runDir, 'journal.jsonl')), steps.map((s) => s.id)) };
+  return {
+    titles,
+    results: checkResults(
+      Journal.read(join(runDir, 'journal.jsonl')),
+      steps.map((s) => s.id),
+    ),
+  };
 };
 /** What the dry run's summary adds: how the stack was found and what a rollback returns it to. */
 const notes = {
   planNotes: (c: StackConfig, f: StackFacts) => [
-    `Found: ${foundWords(f)}${f.found.files.length ? ` with ${f.found.files.join(', ')}` : ''};`
-      + ` the last step, a failure or --rollback puts it back so`
-      + `${(f.found.services ?? []).length ? '' : ' (down; volumes kept)'}.`,
+    `Found: ${foundWords(f)}${f.found.files.length ? ` with ${f.found.files.join(', ')}` : ''};` +
+      ` the last step, a failure or --rollback puts it back so` +
+      `${(f.found.services ?? []).length ? '' : ' (down; volumes kept)'}.`,
     `Never run: docker compose down -v${c.freshVolumes ? ' (except stack.fresh-volumes, confirmed by its volume names)' : ''}; volumes ${f.volumes.join(', ') || '(none yet)'} are kept.`,
   ],
 };
@@ -49,15 +55,27 @@ export const verifyStack: Runbook<typeof stackSchema, StackFacts> = {
       `# verify-stack ${config.stack.project}, run ${runId}`,
       '',
       `- ${head(config)}`,
-      `- found ${foundWords(facts)} (${facts.found.files.join(', ') || 'no files'}), and left so;`
-        + ` volumes: ${facts.volumes.join(', ') || 'none'}`,
-      `- deadline ${config.deadlineSeconds} s; step times: ${Object.entries(timings).map(([k, ms]) => `${k} ${(ms / 1000).toFixed(1)} s`).join(', ')}`,
-      `- ${r.every((x) => x.status === 'pass') ? 'every check holds' : `did not hold: ${r.filter((x) => x.status !== 'pass').map((x) => `${x.id} (${x.status})`).join(', ')}`}`,
+      `- found ${foundWords(facts)} (${facts.found.files.join(', ') || 'no files'}), and left so;` +
+        ` volumes: ${facts.volumes.join(', ') || 'none'}`,
+      `- deadline ${config.deadlineSeconds} s; step times: ${Object.entries(timings)
+        .map(([k, ms]) => `${k} ${(ms / 1000).toFixed(1)} s`)
+        .join(', ')}`,
+      `- ${
+        r.every((x) => x.status === 'pass')
+          ? 'every check holds'
+          : `did not hold: ${r
+              .filter((x) => x.status !== 'pass')
+              .map((x) => `${x.id} (${x.status})`)
+              .join(', ')}`
+      }`,
     ]);
   },
   summary: ({ config, runDir }) => {
     const { titles, results: r } = results(config, runDir);
-    return { lines: checklistLines(r, titles, `checklist: ${head(config)}`), data: { stack: config.stack.project, ok: r.every((x) => x.status === 'pass'), checks: r } };
+    return {
+      lines: checklistLines(r, titles, `checklist: ${head(config)}`),
+      data: { stack: config.stack.project, ok: r.every((x) => x.status === 'pass'), checks: r },
+    };
   },
 };
 

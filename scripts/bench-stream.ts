@@ -22,9 +22,15 @@ import { SshConnection } from '../src/ssh/connection.ts';
 
 const [mode, src, out, transport = 'openssh'] = process.argv.slice(2);
 const ssh = resolve(import.meta.dirname, '../.lab/ssh');
-const conn = await SshConnection.connect({ host: '127.0.0.1', port: 2222, user: 'ubuntu', keyPath: `${ssh}/id_ed25519`, knownHostsPath: `${ssh}/known_hosts` });
+const conn = await SshConnection.connect({
+  host: '127.0.0.1',
+  port: 2222,
+  user: 'ubuntu',
+  keyPath: `${ssh}/id_ed25519`,
+  knownHostsPath: `${ssh}/known_hosts`,
+});
 const exec = new SshExecutor(conn, transport as BulkTransport);
-let bytes = 0;
+let bytes: number;
 let runId = '';
 const steps: unknown[] = [];
 const t0 = process.hrtime.bigint();
@@ -35,18 +41,39 @@ if (mode === 'stream') {
   // The runbook's own backup steps, exactly as migrate-chm plans them for CHM's spec.
   const config = loadConfig(resolve(import.meta.dirname, '../runbooks/specs/chm.yaml'), specSchema);
   runId = newRunId();
-  const facts = { dataBytes: { chroma: 0, pdfs: 0, transcripts: 0 }, hostFree: 0, neighbours: {}, ports: '', volumes: {}, images: [] };
+  const facts = {
+    dataBytes: { chroma: 0, pdfs: 0, transcripts: 0 },
+    hostFree: 0,
+    neighbours: {},
+    ports: '',
+    volumes: {},
+    images: [],
+  };
   // Run by the runner itself, so the actions marked alongside overlap as in a real run.
-  const plan = specSteps(config).filter((x) => ['backup.prepare', 'backup.snapshot', 'backup.stream'].includes(x.id))
+  const plan = specSteps(config)
+    .filter((x) => ['backup.prepare', 'backup.snapshot', 'backup.stream'].includes(x.id))
     .map((step) => ({ step, actions: step.plan({ config, facts, runId, runDir: out }) }));
   // Where the time went, step by step and action by action (ms), in the output line
-  const journal = { append: (e: { type: string; step?: string; index?: number; ms?: number }) => { if (e.ms !== undefined) steps.push([e.step, e.index ?? 'step', e.ms]); } };
+  const journal = {
+    append: (e: { type: string; step?: string; index?: number; ms?: number }) => {
+      if (e.ms !== undefined) steps.push([e.step, e.index ?? 'step', e.ms]);
+    },
+  };
   const r = await executePlan({ plan, exec, journal: journal as never, hooks: { event: () => {} } });
   if (!r.ok) throw new Error(`the backup steps failed at ${r.failedStep}: ${r.error}`);
-  bytes = readdirSync(out).filter((f) => f.endsWith('.tar')).reduce((n, f) => n + statSync(resolve(out, f)).size, 0);
+  bytes = readdirSync(out)
+    .filter((f) => f.endsWith('.tar'))
+    .reduce((n, f) => n + statSync(resolve(out, f)).size, 0);
 }
 const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
 // the host-side copy removed outside the timed part: cleanup of the bench, not the backup's cost
 if (runId) await exec.run(sudo(['rm', '-rf', `/var/lib/cutover/backups/${runId}`]));
 exec.close();
-console.log(JSON.stringify({ bytes, seconds, maxRssMB: process.resourceUsage().maxRSS / 1024, ...(steps.length ? { steps } : {}) }));
+console.log(
+  JSON.stringify({
+    bytes,
+    seconds,
+    maxRssMB: process.resourceUsage().maxRSS / 1024,
+    ...(steps.length ? { steps } : {}),
+  }),
+);

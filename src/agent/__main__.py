@@ -58,13 +58,16 @@ import os, signal, sys
 
 if sys.argv[1:2] == ["supervisor"]:  # tools of their own, with their own usage and exit codes
     import supervisor_boot
+
     sys.exit(supervisor_boot.main(sys.argv[2:]))
 if sys.argv[1:2] == ["pg-data"]:
     import pg_data
+
     sys.exit(pg_data.main(sys.argv[1:]))
 
 if sys.argv[1:2] == ["ask"]:  # on the host, inside the freeze: nothing else of the agent is imported
     import standby
+
     if len(sys.argv) < 4:
         sys.stderr.write("usage: ask SOCK CMD ARGS...\n")
         sys.exit(2)
@@ -80,7 +83,15 @@ import core
 from core import Terminated, say
 from delta import cmd_delta
 from failure import run_reported
-from multi import cmd_delta_all, cmd_keep_volume, cmd_parity_all, cmd_restore, cmd_restore_all, cmd_sync_back_all, cmd_verify_all
+from multi import (
+    cmd_delta_all,
+    cmd_keep_volume,
+    cmd_parity_all,
+    cmd_restore,
+    cmd_restore_all,
+    cmd_sync_back_all,
+    cmd_verify_all,
+)
 from settle import cmd_settle
 from snapshot import cmd_snapshot
 from syncback import cmd_sync_back
@@ -88,10 +99,23 @@ from tarstream import cmd_merge_manifest, cmd_tar_stream
 from verify import cmd_parity, cmd_verify
 
 
-CMDS = {"snapshot": cmd_snapshot, "tar-stream": cmd_tar_stream, "merge-manifest": cmd_merge_manifest,
-        "verify": cmd_verify, "delta": cmd_delta, "parity": cmd_parity, "sync-back": cmd_sync_back,
-        "settle": cmd_settle, "restore": cmd_restore, "restore-all": cmd_restore_all, "verify-all": cmd_verify_all, "delta-all": cmd_delta_all,
-        "parity-all": cmd_parity_all, "sync-back-all": cmd_sync_back_all, "keep-volume": cmd_keep_volume}
+CMDS = {
+    "snapshot": cmd_snapshot,
+    "tar-stream": cmd_tar_stream,
+    "merge-manifest": cmd_merge_manifest,
+    "verify": cmd_verify,
+    "delta": cmd_delta,
+    "parity": cmd_parity,
+    "sync-back": cmd_sync_back,
+    "settle": cmd_settle,
+    "restore": cmd_restore,
+    "restore-all": cmd_restore_all,
+    "verify-all": cmd_verify_all,
+    "delta-all": cmd_delta_all,
+    "parity-all": cmd_parity_all,
+    "sync-back-all": cmd_sync_back_all,
+    "keep-volume": cmd_keep_volume,
+}
 
 
 def _raise_signal(signum, frame):
@@ -107,6 +131,7 @@ def main(argv):
     core.CTX.cmd, fn, args = argv[1], CMDS[argv[1]], argv[2:]
     if fn is not cmd_snapshot:
         import inspect
+
         try:
             inspect.signature(fn).bind(*args)
         except TypeError:
@@ -123,5 +148,6 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["serve"] and len(sys.argv) >= 3:
         import standby
         from verify import load_manifest
+
         standby.serve(sys.argv[2], sys.argv[3:], main, load_manifest)
     sys.exit(main(sys.argv))

@@ -55,7 +55,9 @@ describe('host agent (python3, run here on temp dirs)', () => {
     writeFileSync(join(dst, 'Annual Report 2023.pdf'), '%PDF-1.4 tampered');
     const bad = agent('verify', join(out, 'manifest.json'), 'pdfs', dst);
     expect(bad.status).toBe(5);
-    expect(bad.stderr.toString()).toBe(`verify FAILED for pdfs in ${dst}: 1 differ: Annual Report 2023.pdf: size 17 (found) vs 12 (manifest)\n`);
+    expect(bad.stderr.toString()).toBe(
+      `verify FAILED for pdfs in ${dst}: 1 differ: Annual Report 2023.pdf: size 17 (found) vs 12 (manifest)\n`,
+    );
   });
 
   it('delta brings a restored copy up to the live dir: changed, added and deleted files', () => {
@@ -87,8 +89,16 @@ describe('host agent (python3, run here on temp dirs)', () => {
     execFileSync('tar', ['-xf', join(out, 'odd.tar'), '-C', x]);
     expect(execFileSync('diff', ['-r', '--no-dereference', t, x]).toString()).toBe('');
     expect(readFileSync(join(x, long), 'utf8')).toBe('long name');
-    expect(execFileSync('stat', ['-c', '%a', join(x, 'script.sh')]).toString().trim()).toBe('750');
-    expect(execFileSync('readlink', [join(x, 'link')]).toString().trim()).toBe('script.sh');
+    expect(
+      execFileSync('stat', ['-c', '%a', join(x, 'script.sh')])
+        .toString()
+        .trim(),
+    ).toBe('750');
+    expect(
+      execFileSync('readlink', [join(x, 'link')])
+        .toString()
+        .trim(),
+    ).toBe('script.sh');
     const m = JSON.parse(readFileSync(join(out, 'odd.tar.manifest.json'), 'utf8'));
     expect(Object.keys(m.files).sort()).toEqual([long, 'empty', 'exact-512', 'link', 'script.sh'].sort());
     expect(m.files.link).toEqual({ link: 'script.sh' });
@@ -138,7 +148,12 @@ describe('host agent (python3, run here on temp dirs)', () => {
 
     // A forged proof (the stat file claims the changed file is as verified): only the sample sees it.
     // (in Python: nanosecond times do not fit a JS number)
-    execFileSync('python3', ['-c', 'import os,sys,time,json; p,v=sys.argv[1:]; d=json.load(open(p)); s=os.stat(v); d["sub/d3.pdf"]=[s.st_size, s.st_mtime_ns, s.st_ctime_ns, time.time_ns() + 10**10]; json.dump(d, open(p, "w"))', stat, victim]);
+    execFileSync('python3', [
+      '-c',
+      'import os,sys,time,json; p,v=sys.argv[1:]; d=json.load(open(p)); s=os.stat(v); d["sub/d3.pdf"]=[s.st_size, s.st_mtime_ns, s.st_ctime_ns, time.time_ns() + 10**10]; json.dump(d, open(p, "w"))',
+      stat,
+      victim,
+    ]);
     expect(parity('0').status).toBe(0); // no sample: the forged proof is believed
     expect(parity('64').status).toBe(7); // the sample (everything, here) catches it
   });
@@ -171,13 +186,26 @@ describe('the agent as the runbook ships it: src/agent as one zip (buildHostTool
   const zip = join(root, 'agent.pyz');
   writeFileSync(zip, buildHostTool(AGENT).bundle, { mode: 0o755 });
   const fromZip = (...args: string[]) => spawnSync('python3', [zip, ...args], { maxBuffer: 64 << 20, env: ENV });
-  const modules = readdirSync(AGENT).filter((f) => f.endsWith('.py')).sort();
+  const modules = readdirSync(AGENT)
+    .filter((f) => f.endsWith('.py'))
+    .sort();
 
   it('holds every module of the package, none named like a standard module (the dir or zip is first on sys.path)', () => {
-    const listed = execFileSync('python3', ['-c', 'import sys, zipfile; print(*zipfile.ZipFile(sys.argv[1]).namelist())', zip]).toString().trim().split(' ');
+    const listed = execFileSync('python3', [
+      '-c',
+      'import sys, zipfile; print(*zipfile.ZipFile(sys.argv[1]).namelist())',
+      zip,
+    ])
+      .toString()
+      .trim()
+      .split(' ');
     expect(listed).toEqual(modules);
     expect(listed).toContain('__main__.py');
-    const clash = execFileSync('python3', ['-c', 'import sys; print(*sorted(set(sys.argv[1:]) & sys.stdlib_module_names))', ...modules.map((m) => m.replace(/\.py$/, ''))]);
+    const clash = execFileSync('python3', [
+      '-c',
+      'import sys; print(*sorted(set(sys.argv[1:]) & sys.stdlib_module_names))',
+      ...modules.map((m) => m.replace(/\.py$/, '')),
+    ]);
     expect(clash.toString()).toBe('\n');
   });
 
@@ -208,13 +236,24 @@ describe('the agent as the runbook ships it: src/agent as one zip (buildHostTool
   });
 
   it('a host whose file system encoding is not UTF-8: the zip and the dir run themselves again in UTF-8 mode (same names in the manifest)', () => {
-    const env = { PATH: process.env.PATH, LC_ALL: 'C', PYTHONUTF8: '0', PYTHONCOERCECLOCALE: '0', PYTHONDONTWRITEBYTECODE: '1' };
-    expect(execFileSync('python3', ['-c', 'import sys; print(sys.getfilesystemencoding())'], { env }).toString()).toBe('ascii\n');
+    const env = {
+      PATH: process.env.PATH,
+      LC_ALL: 'C',
+      PYTHONUTF8: '0',
+      PYTHONCOERCECLOCALE: '0',
+      PYTHONDONTWRITEBYTECODE: '1',
+    };
+    expect(execFileSync('python3', ['-c', 'import sys; print(sys.getfilesystemencoding())'], { env }).toString()).toBe(
+      'ascii\n',
+    );
     const live = join(root, 'locale');
     mkdirSync(live);
     writeFileSync(join(live, 'Übersicht.pdf'), 'ü');
     writeFileSync(at(live, ODD[0]), 'not UTF-8');
-    for (const [how, argv] of [['zip', [zip]], ['dir', [AGENT]]] as const) {
+    for (const [how, argv] of [
+      ['zip', [zip]],
+      ['dir', [AGENT]],
+    ] as const) {
       const out = join(root, `locale-${how}.tar`);
       const r = spawnSync('python3', [...argv, 'tar-stream', live, out], { env, maxBuffer: 64 << 20 });
       expect(r.status, r.stderr.toString()).toBe(0);

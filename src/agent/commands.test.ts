@@ -1,7 +1,18 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
-  chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync,
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -17,7 +28,11 @@ describe('host agent on what real hosts have: failures in one line, settle, the 
     const src = join(t, 'src');
     mkdirSync(src);
     writeFileSync(join(src, 'a.pdf'), randomBytes(5_000_000));
-    const cut = spawnSync('bash', ['-c', `"${PY}" "${AGENT}" tar-stream "${src}" "${t}/out.tar" | head -c 1000 >/dev/null; exit \${PIPESTATUS[0]}`], { env: ENV });
+    const cut = spawnSync(
+      'bash',
+      ['-c', `"${PY}" "${AGENT}" tar-stream "${src}" "${t}/out.tar" | head -c 1000 >/dev/null; exit \${PIPESTATUS[0]}`],
+      { env: ENV },
+    );
     expect(cut.status).toBe(9);
     expect(oneLine(cut)).toMatch(/^tar-stream: the connection was cut \(stdout closed\)/);
     expect(readdirSync(t).filter((x) => x.startsWith('out.tar'))).toEqual([]);
@@ -28,7 +43,10 @@ describe('host agent on what real hosts have: failures in one line, settle, the 
     const outDir = join(t, 'out');
     mkdirSync(outDir, { mode: 0o777 });
     chmodSync(outDir, 0o777);
-    const py = [PY, '/usr/bin/python3'].find((p) => !isRoot || spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', p, '-c', '']).status === 0);
+    const py = [PY, '/usr/bin/python3'].find(
+      (p) =>
+        !isRoot || spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', p, '-c', '']).status === 0,
+    );
     if (!py) return; // no interpreter another user can run: nothing to show here
     // a copy another user can read: the checkout itself may be in a mode-700 dir (a CI clone under mktemp -d)
     const agentCopy = join(t, 'agent');
@@ -40,9 +58,13 @@ describe('host agent on what real hosts have: failures in one line, settle, the 
     }
     const argv = [py, agentCopy, 'tar-stream', src, join(outDir, 'pdfs.tar')];
     const opts = { maxBuffer: 64 << 20, env: ENV }; // the archive goes to stdout
-    const r = isRoot ? spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', ...argv], opts) : spawnSync(argv[0], argv.slice(1), opts);
+    const r = isRoot
+      ? spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', ...argv], opts)
+      : spawnSync(argv[0], argv.slice(1), opts);
     expect(r.status).toBe(13);
-    expect(oneLine(r)).toBe(`tar-stream: permission denied reading ${src}/secret.pdf: Permission denied: run it as root, or fix the owner/mode of that path\n`);
+    expect(oneLine(r)).toBe(
+      `tar-stream: permission denied reading ${src}/secret.pdf: Permission denied: run it as root, or fix the owner/mode of that path\n`,
+    );
     expect(readdirSync(outDir)).toEqual([]);
   });
 
@@ -64,10 +86,14 @@ describe('host agent on what real hosts have: failures in one line, settle, the 
     writeFileSync(join(vol, 'f.pdf'), 'DOC F');
     const p = agent('parity', manifest, 'pdfs', live, vol, join(b, 'none.json'));
     expect(p.status).toBe(7);
-    expect(oneLine(p)).toBe('parity FAILED for pdfs: 7 differ: a.pdf: size 5 (live) vs 12 (volume); b.pdf: content differs; d.pdf: file (live) vs link (volume); f.pdf: content differs; link l: -> a.pdf (live) vs -> b.pdf (volume); and 2 more\n');
+    expect(oneLine(p)).toBe(
+      'parity FAILED for pdfs: 7 differ: a.pdf: size 5 (live) vs 12 (volume); b.pdf: content differs; d.pdf: file (live) vs link (volume); f.pdf: content differs; link l: -> a.pdf (live) vs -> b.pdf (volume); and 2 more\n',
+    );
     const v = agent('verify', manifest, 'pdfs', vol);
     expect(v.status).toBe(5);
-    expect(oneLine(v)).toBe(`verify FAILED for pdfs in ${vol}: 7 differ: a.pdf: size 12 (found) vs 5 (manifest); b.pdf: content differs; c.pdf: missing; d.pdf: link where the manifest has a file; f.pdf: content differs; and 2 more\n`);
+    expect(oneLine(v)).toBe(
+      `verify FAILED for pdfs in ${vol}: 7 differ: a.pdf: size 12 (found) vs 5 (manifest); b.pdf: content differs; c.pdf: missing; d.pdf: link where the manifest has a file; f.pdf: content differs; and 2 more\n`,
+    );
   });
 
   it('sync-back is safe to run again: a stale part of any kind is removed, KEEP_AS is never overwritten; names, links, owner kept', () => {
@@ -81,7 +107,11 @@ describe('host agent on what real hosts have: failures in one line, settle, the 
     const part = `${live}.cutover-part`;
     const keep = `${live}.pre-rollback-R`;
     let round = 0;
-    for (const stale of [() => mkdirSync(join(part, 'half'), { recursive: true }), () => writeFileSync(part, 'x'), () => symlinkSync(vol, part)]) {
+    for (const stale of [
+      () => mkdirSync(join(part, 'half'), { recursive: true }),
+      () => writeFileSync(part, 'x'),
+      () => symlinkSync(vol, part),
+    ]) {
       mkdirSync(live);
       writeFileSync(join(live, 'old.pdf'), `bare metal ${round}`);
       stale();
@@ -109,7 +139,9 @@ describe('host agent on what real hosts have: failures in one line, settle, the 
     try {
       const r = agent('sync-back', vol, live, keep, OWNER);
       expect(r.status).not.toBe(0);
-      expect(oneLine(r)).toBe(`sync-back: cannot remove ${part} left by an earlier attempt (Operation not permitted): remove it by hand, then retry\n`);
+      expect(oneLine(r)).toBe(
+        `sync-back: cannot remove ${part} left by an earlier attempt (Operation not permitted): remove it by hand, then retry\n`,
+      );
       expect(readFileSync(join(live, 'old.pdf'), 'utf8')).toBe('bare metal');
     } finally {
       spawnSync('chattr', ['-i', join(part, 'stuck')]);
@@ -125,19 +157,34 @@ describe('host agent on what real hosts have: failures in one line, settle, the 
     mkdirSync(bin);
     writeFileSync(join(t, 'containers'), 'quick\nstuck\n');
     writeFileSync(join(t, 'standby'), 'warm\n');
-    writeFileSync(join(bin, 'docker'), `#!/bin/sh
+    writeFileSync(
+      join(bin, 'docker'),
+      `#!/bin/sh
 case "$1" in
   ps) echo "$@" >> ${t}/ps-args
       case "$*" in *role=standby*) cat ${t}/standby ;; *) cat ${t}/containers; sed -i '/^quick$/d' ${t}/containers ;; esac ;;
   rm) shift 2; for id in "$@"; do sed -i "/^$id$/d" ${t}/containers ${t}/standby; echo "$id" >> ${t}/removed; done ;;
 esac
-`, { mode: 0o755 });
-    const sleeper = (id: string, ignoreTerm = false, agentName = 'agent.py') => spawn(PY, ['-c', `import signal, time\n${ignoreTerm ? 'signal.signal(signal.SIGTERM, signal.SIG_IGN)\n' : ''}time.sleep(60)`, agentName, id], { stdio: 'ignore' });
+`,
+      { mode: 0o755 },
+    );
+    const sleeper = (id: string, ignoreTerm = false, agentName = 'agent.py') =>
+      spawn(
+        PY,
+        [
+          '-c',
+          `import signal, time\n${ignoreTerm ? 'signal.signal(signal.SIGTERM, signal.SIG_IGN)\n' : ''}time.sleep(60)`,
+          agentName,
+          id,
+        ],
+        { stdio: 'ignore' },
+      );
     const mine = sleeper(run); // as an agent.py of an earlier version
     const zipped = sleeper(run, false, '/agent.pyz'); // as the agent is run now, in a helper container
     const stubborn = sleeper(run, true); // ignores SIGTERM: SIGKILL after 10 s
     const other = sleeper(`RUNY${process.pid}`, false, '/agent.pyz');
-    const settle = (PATH: string) => spawnSync(PY, [AGENT, 'settle', run, '1'], { env: { PATH, PYTHONDONTWRITEBYTECODE: '1' } });
+    const settle = (PATH: string) =>
+      spawnSync(PY, [AGENT, 'settle', run, '1'], { env: { PATH, PYTHONDONTWRITEBYTECODE: '1' } });
     try {
       execFileSync('sleep', ['0.3']);
       const r = settle(`${bin}:/usr/bin:/bin`);
@@ -151,15 +198,27 @@ esac
       expect(readFileSync(join(t, 'removed'), 'utf8')).toBe('warm\nstuck\n');
       expect(readFileSync(join(t, 'ps-args'), 'utf8').split('\n').slice(0, 2)).toEqual([
         `ps -aq --filter label=io.cutover.run=${run} --filter label=io.cutover.role=standby`,
-        `ps -q --filter label=io.cutover.run=${run} --filter label=io.cutover.role=helper`]);
-      const pids = out.stopped.filter((x: string) => x.startsWith('pid')).map((x: string) => Number(x.split(/[ :]/)[1]));
+        `ps -q --filter label=io.cutover.run=${run} --filter label=io.cutover.role=helper`,
+      ]);
+      const pids = out.stopped
+        .filter((x: string) => x.startsWith('pid'))
+        .map((x: string) => Number(x.split(/[ :]/)[1]));
       expect(pids.sort()).toEqual([mine.pid, zipped.pid, stubborn.pid].sort());
-      const alive = (pid?: number) => existsSync(`/proc/${pid}`) && readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1][0] !== 'Z';
-      expect([alive(mine.pid), alive(zipped.pid), alive(stubborn.pid), alive(other.pid)]).toEqual([false, false, false, true]); // another run's: left alone
+      const alive = (pid?: number) =>
+        existsSync(`/proc/${pid}`) && readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1][0] !== 'Z';
+      expect([alive(mine.pid), alive(zipped.pid), alive(stubborn.pid), alive(other.pid)]).toEqual([
+        false,
+        false,
+        false,
+        true,
+      ]); // another run's: left alone
       // without a docker CLI: said in the JSON, not fatal
       const nodocker = settle('/nonexistent');
       expect(nodocker.status, nodocker.stderr.toString()).toBe(0);
-      expect(JSON.parse(nodocker.stdout.toString())).toMatchObject({ docker: expect.stringMatching(/missing/), stopped: [] });
+      expect(JSON.parse(nodocker.stdout.toString())).toMatchObject({
+        docker: expect.stringMatching(/missing/),
+        stopped: [],
+      });
       // a docker CLI that fails: fatal, one line
       writeFileSync(join(bin, 'docker'), '#!/bin/sh\necho "Cannot connect to the Docker daemon" >&2\nexit 1\n');
       const broken = settle(`${bin}:/usr/bin:/bin`);
@@ -184,7 +243,15 @@ esac
     mkdirSync(vol);
     writeFileSync(join(vol, 'stale-from-an-earlier-attempt'), 'x');
     const me = `${process.getuid!()}:${process.getgid!()}`;
-    const r = agent('restore', join(b, 'pdfs.tar'), vol, me, join(b, 'manifest.json'), 'pdfs', join(b, 'restored', 'pdfs.stat.json'));
+    const r = agent(
+      'restore',
+      join(b, 'pdfs.tar'),
+      vol,
+      me,
+      join(b, 'manifest.json'),
+      'pdfs',
+      join(b, 'restored', 'pdfs.stat.json'),
+    );
     expect(r.status, r.stderr.toString()).toBe(0);
     expect(readdirSync(vol).sort()).toEqual(['a', 'link']);
     expect(readlinkSync(join(vol, 'link'))).toBe('a/one.pdf');
@@ -215,9 +282,17 @@ esac
     expect(readFileSync(join(root, 'kept', 'chatbot_pdfs'), 'utf8')).toBe('RUN1\n');
     expect(agent('delta-all', 'm', me, 'no-equals').stderr.toString()).toMatch(/delta-all: no-equals is not X=X=X/);
     // a data set the manifest does not have: one line naming what it has, before any process starts
-    const none = agent('parity-all', join(b, 'manifest.json'), join(b, 'restored'), `pdfs=${live}=${vol}`, `nope=${live}=${vol}`);
+    const none = agent(
+      'parity-all',
+      join(b, 'manifest.json'),
+      join(b, 'restored'),
+      `pdfs=${live}=${vol}`,
+      `nope=${live}=${vol}`,
+    );
     expect(none.status).toBe(2);
     expect(none.stdout.toString()).toBe('');
-    expect(none.stderr.toString().trim()).toMatch(/^parity-all: .*manifest\.json has no data set nope \(it has pdfs\)$/);
+    expect(none.stderr.toString().trim()).toMatch(
+      /^parity-all: .*manifest\.json has no data set nope \(it has pdfs\)$/,
+    );
   });
 });

@@ -12,6 +12,7 @@ NAMES = "utf-8; undecodable bytes as \\udcNN (PEP 383)"
 
 # ---- names are bytes
 
+
 def fsb(name):
     """The bytes of NAME as the file system has them. Names from os.scandir and argv carry undecodable
     bytes as lone surrogates (PEP 383): a bare .encode() raises on them."""
@@ -23,14 +24,14 @@ def show(name):
     s = fsb(name).decode("utf-8", "backslashreplace")
     if s.isprintable():
         return s
-    return "".join(c if c.isprintable() or ord(c) > 0xff else "\\x%02x" % ord(c) for c in s)
+    return "".join(c if c.isprintable() or ord(c) > 0xFF else "\\x%02x" % ord(c) for c in s)
 
 
 def side_of(rel):
     """The database REL would be a side file of (REL without its -wal, -shm or -journal), or None."""
     for s in SIDES:
         if rel.endswith(s) and len(rel) > len(s):
-            return rel[:-len(s)]
+            return rel[: -len(s)]
     return None
 
 
@@ -43,6 +44,7 @@ def is_utf8(name):
 
 
 # ---- failures: one line, partial outputs removed
+
 
 class Fail(Exception):
     """An expected failure: exit CODE with one line for the operator."""
@@ -63,11 +65,12 @@ class Terminated(BaseException):
 
 class _Ctx:
     """What the top-level error message needs to know about the running command."""
+
     cmd = "agent"
-    reads = ()       # paths this command reads from: an error under them is "reading", else "writing"
-    source = None    # the tree being copied: its size goes into a disk-full message
+    reads = ()  # paths this command reads from: an error under them is "reading", else "writing"
+    source = None  # the tree being copied: its size goes into a disk-full message
     progress = None  # () -> bytes written so far
-    done = 0         # bytes copied so far, for commands that copy file by file
+    done = 0  # bytes copied so far, for commands that copy file by file
 
 
 CTX = _Ctx()

@@ -57,8 +57,9 @@ def named_dbs(cmd, root, rels):
         if s is None or not S.S_ISREG(s.st_mode):
             raise Fail(1, "%s: --db %s: no such file in %s" % (cmd, show(rel), show(root)))
         if not has_header(p):
-            raise Fail(1, "%s: --db %s: %s is not a SQLite database (no \"SQLite format 3\" header)"
-                       % (cmd, show(rel), show(p)))
+            raise Fail(
+                1, '%s: --db %s: %s is not a SQLite database (no "SQLite format 3" header)' % (cmd, show(rel), show(p))
+            )
         out.append(norm)
     return out
 
@@ -70,6 +71,7 @@ def sides(dbs):
 
 # ---- the live-stat record (snapshot -> tar-stream)
 
+
 def stat_entry(dbs, find):
     return {"dbs": sorted(dbs), "find": bool(find)}
 
@@ -80,6 +82,7 @@ def read_live_stat(path):
     if not path:
         return {}, {"dbs": [], "find": False}
     import json
+
     with open(path) as f:
         live = json.load(f)
     info = live.pop(STAT_KEY, None)
@@ -103,6 +106,7 @@ def mark(cmd, files, root, info):
 
 
 # ---- the rule delta and parity share
+
 
 class Databases:
     """Which files of a data set are SQLite databases, by its archive in the manifest: those it marks

@@ -37,7 +37,11 @@ def explain(e):
         return 28, "%s: host disk full writing %s%s: free space on the host, then retry" % (core.CTX.cmd, path, note)
     if e.errno in (errno.EACCES, errno.EPERM):
         return 13, "%s: permission denied %s %s: %s: run it as root, or fix the owner/mode of that path" % (
-            core.CTX.cmd, verb, path, e.strerror)
+            core.CTX.cmd,
+            verb,
+            path,
+            e.strerror,
+        )
     if e.errno == errno.ENOENT:
         return 1, "%s: %s does not exist: check the path, or whether something else removed it" % (core.CTX.cmd, path)
     if e.errno == errno.EROFS:
@@ -58,7 +62,9 @@ def failure(e):
             pass
         done = " after %s" % mb(core.CTX.progress()) if core.CTX.progress else ""
         return 9, "%s: the connection was cut (stdout closed)%s; nothing incomplete was left: rerun it" % (
-            core.CTX.cmd, done)
+            core.CTX.cmd,
+            done,
+        )
     if isinstance(e, OSError):
         return explain(e)
     if isinstance(e, Terminated):
@@ -81,6 +87,7 @@ def run_reported(fn, args):
         code, line = failure(e)
         if os.environ.get("CUTOVER_DEBUG") == "1":
             import traceback
+
             traceback.print_exc()
         say(line)
         return code

@@ -31,7 +31,9 @@ def cmd_restore(tar, dest, owner, manifest_path, name, stat_out=None):
         remove_any(e.path)
     r = subprocess.run(["tar", "-xf", tar, "--warning=no-unknown-keyword", "-C", dest], stderr=subprocess.PIPE)
     if r.returncode != 0:
-        last = [l for l in r.stderr.decode(errors="backslashreplace").splitlines() if l.strip()][-1:] or ["exit %d" % r.returncode]
+        last = [line for line in r.stderr.decode(errors="backslashreplace").splitlines() if line.strip()][-1:] or [
+            "exit %d" % r.returncode
+        ]
         raise Fail(1, "restore: unpacking %s into %s failed: %s" % (show(tar), show(dest), last[0]))
     for root, dirs, files in os.walk(dest):
         for n in dirs + files:
@@ -93,9 +95,25 @@ def cmd_restore_all(manifest_path, stat_dir, *specs):
     """restore, for every data set at once, each from NAME.tar beside MANIFEST: fails if any fails, once
     all ended."""
     base = os.path.dirname(manifest_path)
-    return _parallel("restore", manifest_path, [
-        (name, cmd_restore, (os.path.join(base, name + ".tar"), dest, owner, manifest_path, name,
-                             os.path.join(stat_dir, name + ".stat.json"))) for name, dest, owner in _pairs(specs, 3)])
+    return _parallel(
+        "restore",
+        manifest_path,
+        [
+            (
+                name,
+                cmd_restore,
+                (
+                    os.path.join(base, name + ".tar"),
+                    dest,
+                    owner,
+                    manifest_path,
+                    name,
+                    os.path.join(stat_dir, name + ".stat.json"),
+                ),
+            )
+            for name, dest, owner in _pairs(specs, 3)
+        ],
+    )
 
 
 def cmd_verify_all(manifest_path, *specs):
@@ -106,21 +124,33 @@ def cmd_verify_all(manifest_path, *specs):
 
 def cmd_delta_all(manifest_path, owner, *specs):
     """delta, for every data set at once (this runs inside the write freeze): fails if any fails."""
-    return _parallel("delta", manifest_path, [(name, cmd_delta, (manifest_path, name, live, dest, owner))
-                                              for name, live, dest in _pairs(specs, 3)])
+    return _parallel(
+        "delta",
+        manifest_path,
+        [(name, cmd_delta, (manifest_path, name, live, dest, owner)) for name, live, dest in _pairs(specs, 3)],
+    )
 
 
 def cmd_parity_all(manifest_path, stat_dir, *specs):
     """parity, for every data set at once (this runs inside the write freeze): fails if any fails."""
-    return _parallel("parity", manifest_path, [
-        (name, cmd_parity, (manifest_path, name, live, vol, os.path.join(stat_dir, name + ".stat.json")))
-        for name, live, vol in _pairs(specs, 3)])
+    return _parallel(
+        "parity",
+        manifest_path,
+        [
+            (name, cmd_parity, (manifest_path, name, live, vol, os.path.join(stat_dir, name + ".stat.json")))
+            for name, live, vol in _pairs(specs, 3)
+        ],
+    )
 
 
 def cmd_sync_back_all(run_id, *specs):
     for src, live in _pairs(specs, 2):
         # The data's own owner (the app's account), else its parent's: never root's by accident
-        st = os.lstat(live) if os.path.isdir(live) and not os.path.islink(live) else os.stat(os.path.dirname(live.rstrip("/")) or "/")
+        st = (
+            os.lstat(live)
+            if os.path.isdir(live) and not os.path.islink(live)
+            else os.stat(os.path.dirname(live.rstrip("/")) or "/")
+        )
         cmd_sync_back(src, live, live.rstrip("/") + ".pre-rollback-" + run_id, "%d:%d" % (st.st_uid, st.st_gid))
     return 0
 

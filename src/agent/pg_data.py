@@ -12,9 +12,11 @@ Exit codes: 0 ok; 1 error (one line on stderr); 2 usage; 7 parity failed; 9 stdo
 """
 import hashlib, json, os, subprocess, sys
 
-DIGEST_TABLES = ("select format('%I.%I', n.nspname, c.relname), c.relkind from pg_class c "
-                 "join pg_namespace n on n.oid = c.relnamespace where c.relkind in ('r', 'p', 'S') "
-                 "and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg_toast%' order by 1")
+DIGEST_TABLES = (
+    "select format('%I.%I', n.nspname, c.relname), c.relkind from pg_class c "
+    "join pg_namespace n on n.oid = c.relnamespace where c.relkind in ('r', 'p', 'S') "
+    "and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg_toast%' order by 1"
+)
 
 
 class Fail(Exception):
@@ -38,12 +40,32 @@ def host_psql(db, sql):
 
 
 def box_psql(container, user, db, sql):
-    return run(["docker", "exec", "-e", "PGOPTIONS=" + SESSION, container, "psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-U", user, "-d", db,
-                "-c", sql])
+    return run(
+        [
+            "docker",
+            "exec",
+            "-e",
+            "PGOPTIONS=" + SESSION,
+            container,
+            "psql",
+            "-X",
+            "-At",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-U",
+            user,
+            "-d",
+            db,
+            "-c",
+            sql,
+        ]
+    )
 
 
 def run(argv, stdin=None, stdout=subprocess.PIPE):
-    r = subprocess.run(argv, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, env=dict(os.environ, PGOPTIONS=SESSION))
+    r = subprocess.run(
+        argv, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, env=dict(os.environ, PGOPTIONS=SESSION)
+    )
     if r.returncode:
         err = r.stderr.decode(errors="backslashreplace").strip().splitlines()
         raise Fail(1, "%s failed (exit %d): %s" % (" ".join(argv[:6]), r.returncode, err[-1] if err else "no message"))
@@ -58,14 +80,19 @@ def digest(psql):
         if kind == "S":
             out[name] = psql("select last_value || ' ' || is_called from %s" % name).strip()
         else:
-            out[name] = psql("select count(*) || ' ' || coalesce(md5(string_agg(md5(t::text), '' order by md5(t::text))), '') "
-                             "from %s t" % name).strip()
+            out[name] = psql(
+                "select count(*) || ' ' || coalesce(md5(string_agg(md5(t::text), '' order by md5(t::text))), '') "
+                "from %s t" % name
+            ).strip()
     return out
 
 
 def differences(a, b):
-    return ["%s: %s (host) vs %s (container)" % (t, a.get(t, "missing"), b.get(t, "missing"))
-            for t in sorted(set(a) | set(b)) if a.get(t) != b.get(t)]
+    return [
+        "%s: %s (host) vs %s (container)" % (t, a.get(t, "missing"), b.get(t, "missing"))
+        for t in sorted(set(a) | set(b))
+        if a.get(t) != b.get(t)
+    ]
 
 
 def cmd_dump(db, out):
@@ -89,8 +116,24 @@ def _recreate(container, user, db, dump):
     box_psql(container, user, "postgres", "DROP DATABASE IF EXISTS %s WITH (FORCE)" % ident(db))
     box_psql(container, user, "postgres", "CREATE DATABASE %s OWNER %s" % (ident(db), ident(user)))
     with open(dump, "rb") as f:
-        run(["docker", "exec", "-i", container, "pg_restore", "-U", user, "-d", db, "--no-owner", "--role", user,
-             "--exit-on-error"], stdin=f)
+        run(
+            [
+                "docker",
+                "exec",
+                "-i",
+                container,
+                "pg_restore",
+                "-U",
+                user,
+                "-d",
+                db,
+                "--no-owner",
+                "--role",
+                user,
+                "--exit-on-error",
+            ],
+            stdin=f,
+        )
 
 
 def cmd_restore(container, user, db, dump):
@@ -105,7 +148,11 @@ def cmd_parity(db, container, user):
     b = digest(lambda sql: box_psql(container, user, db, sql))
     diff = differences(a, b)
     if diff:
-        raise Fail(7, "parity FAILED for database %s (%d of %d tables differ): %s" % (db, len(diff), len(a | b), "; ".join(diff[:5])))
+        raise Fail(
+            7,
+            "parity FAILED for database %s (%d of %d tables differ): %s"
+            % (db, len(diff), len(a | b), "; ".join(diff[:5])),
+        )
     print(json.dumps({"parity": db, "tables": len(a)}))
     return 0
 
@@ -124,36 +171,67 @@ def _marker(keep_as):
 
 
 def _ours(db, keep_as):
-    return host_psql("postgres", "select coalesce(shobj_description(oid, 'pg_database'), '') from pg_database "
-                     "where datname = %s" % _lit(db)).strip() == _marker(keep_as)
+    return host_psql(
+        "postgres",
+        "select coalesce(shobj_description(oid, 'pg_database'), '') from pg_database " "where datname = %s" % _lit(db),
+    ).strip() == _marker(keep_as)
 
 
 def cmd_sync_back(container, user, db, keep_as, dump_out):
     if _exists(db) and not _exists(keep_as):
-        if not differences(digest(lambda sql: host_psql(db, sql)), digest(lambda sql: box_psql(container, user, db, sql))):
+        if not differences(
+            digest(lambda sql: host_psql(db, sql)), digest(lambda sql: box_psql(container, user, db, sql))
+        ):
             print(json.dumps({"sync_back": "unchanged", "db": db}))
             return 0
     with open(dump_out + ".part", "wb") as f:
         run(["docker", "exec", container, "pg_dump", "-Fc", "-U", user, "-d", db], stdout=f)
     os.replace(dump_out + ".part", dump_out)
     if not _exists(keep_as):
-        host_psql("postgres", "select pg_terminate_backend(pid) from pg_stat_activity where datname = '%s'" % db.replace("'", "''"))
+        host_psql(
+            "postgres",
+            "select pg_terminate_backend(pid) from pg_stat_activity where datname = '%s'" % db.replace("'", "''"),
+        )
         host_psql("postgres", "ALTER DATABASE %s RENAME TO %s" % (ident(db), ident(keep_as)))
     elif _exists(db):
         # An earlier attempt kept the original already. What is at DB now is dropped only when that attempt made it
         # (its marker): a database the operator made or wrote meanwhile is theirs.
         if not _ours(db, keep_as):
-            raise Fail(1, "database %s exists on the host and was not made by this rollback (the host's own is kept as %s): it may hold "
-                       "writes made since; rename or drop it yourself once checked, then run the rollback again" % (db, keep_as))
+            raise Fail(
+                1,
+                "database %s exists on the host and was not made by this rollback (the host's own is kept as %s): it may hold "
+                "writes made since; rename or drop it yourself once checked, then run the rollback again"
+                % (db, keep_as),
+            )
         host_psql("postgres", "DROP DATABASE %s WITH (FORCE)" % ident(db))
-    owner = host_psql("postgres", "select pg_get_userbyid(datdba) from pg_database where datname = %s" % _lit(keep_as)).strip()
+    owner = host_psql(
+        "postgres", "select pg_get_userbyid(datdba) from pg_database where datname = %s" % _lit(keep_as)
+    ).strip()
     host_psql("postgres", "CREATE DATABASE %s OWNER %s" % (ident(db), ident(owner or user)))
     host_psql("postgres", "COMMENT ON DATABASE %s IS %s" % (ident(db), _lit(_marker(keep_as))))
     with open(dump_out, "rb") as f:
-        run(["runuser", "-u", "postgres", "--", "pg_restore", "-d", db, "--no-owner", "--role", owner or user, "--exit-on-error"], stdin=f)
+        run(
+            [
+                "runuser",
+                "-u",
+                "postgres",
+                "--",
+                "pg_restore",
+                "-d",
+                db,
+                "--no-owner",
+                "--role",
+                owner or user,
+                "--exit-on-error",
+            ],
+            stdin=f,
+        )
     diff = differences(digest(lambda sql: host_psql(db, sql)), digest(lambda sql: box_psql(container, user, db, sql)))
     if diff:
-        raise Fail(7, "sync-back of database %s: the restored copy differs from the container's: %s" % (db, "; ".join(diff[:5])))
+        raise Fail(
+            7,
+            "sync-back of database %s: the restored copy differs from the container's: %s" % (db, "; ".join(diff[:5])),
+        )
     print(json.dumps({"sync_back": "copied", "db": db, "kept": keep_as}))
     return 0
 

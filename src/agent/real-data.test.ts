@@ -1,10 +1,31 @@
 import { execFileSync } from 'node:child_process';
 import {
-  linkSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { agent, OWNER, at, names, oneLine, shaFile, sparseFile, members, chromaDir, ODD, tempDirs, sha } from './testing.ts';
+import {
+  agent,
+  OWNER,
+  at,
+  names,
+  oneLine,
+  shaFile,
+  sparseFile,
+  members,
+  chromaDir,
+  ODD,
+  tempDirs,
+  sha,
+} from './testing.ts';
 
 describe('host agent on what real hosts have: names, symlinks, sparse files, hard links', () => {
   const { fresh, backup } = tempDirs('agent-data-');
@@ -30,7 +51,16 @@ describe('host agent on what real hosts have: names, symlinks, sparse files, har
     expect(text).toContain('"\\udcff\\udcfe.pdf"');
     const m = JSON.parse(text);
     expect(m.names).toMatch(/PEP 383/);
-    expect(Object.keys(m.files).sort()).toEqual(['back\\slash.pdf', 'link-\udcff\udcfe.pdf', 'new\nline.pdf', 'r\udce9sum\udce9.pdf', 'sub/\udcff\udcfe.pdf', '\udcff\udcfe.pdf'].sort());
+    expect(Object.keys(m.files).sort()).toEqual(
+      [
+        'back\\slash.pdf',
+        'link-\udcff\udcfe.pdf',
+        'new\nline.pdf',
+        'r\udce9sum\udce9.pdf',
+        'sub/\udcff\udcfe.pdf',
+        '\udcff\udcfe.pdf',
+      ].sort(),
+    );
 
     const stat = join(b, 'restored', 'pdfs.stat.json');
     const v = agent('verify', manifest, 'pdfs', vol, stat);
@@ -46,7 +76,9 @@ describe('host agent on what real hosts have: names, symlinks, sparse files, har
     writeFileSync(at(vol, ODD[0]), 'DOC 0');
     const bad = agent('verify', manifest, 'pdfs', vol);
     expect(bad.status).toBe(5);
-    expect(oneLine(bad)).toBe(`verify FAILED for pdfs in ${vol}: 2 differ: new\\x0aline.pdf: content differs; \\xff\\xfe.pdf: content differs\n`);
+    expect(oneLine(bad)).toBe(
+      `verify FAILED for pdfs in ${vol}: 2 differ: new\\x0aline.pdf: content differs; \\xff\\xfe.pdf: content differs\n`,
+    );
 
     // delta: a new Latin-1 name, a changed and a deleted odd name
     const vol2 = join(t, 'vol2');
@@ -76,7 +108,9 @@ describe('host agent on what real hosts have: names, symlinks, sparse files, har
     const snap = agent('snapshot', chroma, join(t, 'stage', 'chroma'));
     expect(snap.status, snap.stderr.toString()).toBe(0);
     expect(readFileSync(at(join(t, 'stage', 'chroma', 'seg'), ODD[0]), 'utf8')).toBe('index');
-    expect(Object.keys(JSON.parse(readFileSync(join(t, 'stage', 'chroma.live-stat.json'), 'utf8')))).toContain('seg/\udcff\udcfe.pdf');
+    expect(Object.keys(JSON.parse(readFileSync(join(t, 'stage', 'chroma.live-stat.json'), 'utf8')))).toContain(
+      'seg/\udcff\udcfe.pdf',
+    );
   });
 
   it('symlinks are data: archived, verified and compared by target, carried by delta and sync-back as links, never followed', () => {
@@ -92,7 +126,12 @@ describe('host agent on what real hosts have: names, symlinks, sparse files, har
     execFileSync('sleep', ['0.2']);
     const { b, manifest, vol } = backup(t, live);
     const m = JSON.parse(readFileSync(join(b, 'pdfs.tar.manifest.json'), 'utf8'));
-    expect(m.files).toMatchObject({ rel: { link: 'doc.pdf' }, abs: { link: '/etc/hostname' }, gone: { link: '/nonexistent/x' }, dirlink: { link: 'sub' } });
+    expect(m.files).toMatchObject({
+      rel: { link: 'doc.pdf' },
+      abs: { link: '/etc/hostname' },
+      gone: { link: '/nonexistent/x' },
+      dirlink: { link: 'sub' },
+    });
     expect(Object.keys(m.files).sort()).toEqual(['abs', 'dirlink', 'doc.pdf', 'gone', 'rel', 'sub/in-sub.pdf']);
     expect(readlinkSync(join(vol, 'gone'))).toBe('/nonexistent/x');
     const stat = join(b, 'restored', 'pdfs.stat.json');
@@ -106,7 +145,9 @@ describe('host agent on what real hosts have: names, symlinks, sparse files, har
     symlinkSync('other.pdf', join(vol, 'rel'));
     const v = agent('verify', manifest, 'pdfs', vol);
     expect(v.status).toBe(5);
-    expect(oneLine(v)).toBe(`verify FAILED for pdfs in ${vol}: 1 differ: link rel: -> doc.pdf (manifest) vs -> other.pdf (found)\n`);
+    expect(oneLine(v)).toBe(
+      `verify FAILED for pdfs in ${vol}: 1 differ: link rel: -> doc.pdf (manifest) vs -> other.pdf (found)\n`,
+    );
     const p = agent('parity', manifest, 'pdfs', live, vol, stat);
     expect(p.status).toBe(7);
     expect(oneLine(p)).toBe('parity FAILED for pdfs: 1 differ: link rel: -> doc.pdf (live) vs -> other.pdf (volume)\n');
@@ -156,13 +197,21 @@ describe('host agent on what real hosts have: names, symlinks, sparse files, har
     const sparseOf = (tar: Buffer) => {
       const ms = members(tar);
       const i = ms.findIndex((x) => x.type === 'x' && x.body.includes('GNU.sparse.name=./big.img'));
-      const recs = ms[i].body.toString('latin1').split('\n').filter((r) => r.includes('GNU.sparse'));
+      const recs = ms[i].body
+        .toString('latin1')
+        .split('\n')
+        .filter((r) => r.includes('GNU.sparse'));
       return { recs, body: ms[i + 1].body, name: ms[i + 1].name };
     };
     const ours = sparseOf(readFileSync(join(b, 'pdfs.tar')));
     const gnu = sparseOf(readFileSync(join(t, 'gnu.tar')));
     expect(ours.recs).toEqual(gnu.recs);
-    expect(ours.recs).toEqual(['22 GNU.sparse.major=1', '22 GNU.sparse.minor=0', '29 GNU.sparse.name=./big.img', '34 GNU.sparse.realsize=1073741824']);
+    expect(ours.recs).toEqual([
+      '22 GNU.sparse.major=1',
+      '22 GNU.sparse.minor=0',
+      '29 GNU.sparse.name=./big.img',
+      '34 GNU.sparse.realsize=1073741824',
+    ]);
     expect(ours.body.equals(gnu.body)).toBe(true);
     expect(ours.name).toMatch(/GNUSparseFile\.\d+\/big\.img$/);
     // GNU tar extracts a sparse file with the same content
@@ -207,7 +256,8 @@ describe('host agent on what real hosts have: names, symlinks, sparse files, har
     const m = JSON.parse(readFileSync(join(b, 'pdfs.tar.manifest.json'), 'utf8'));
     expect(m.files['c.pdf']).toMatchObject({ hardlink: 'a.pdf', size: 6, sha256: sha(Buffer.from('shared')) });
     expect(m.files['sub/b.pdf']).toMatchObject({ hardlink: 'a.pdf' });
-    const group = (dir: string, ...ps: string[]) => ps.map((p) => `${statSync(join(dir, p)).ino}/${statSync(join(dir, p)).nlink}`);
+    const group = (dir: string, ...ps: string[]) =>
+      ps.map((p) => `${statSync(join(dir, p)).ino}/${statSync(join(dir, p)).nlink}`);
     const [first] = group(vol, 'a.pdf');
     expect(first.endsWith('/3')).toBe(true);
     expect(group(vol, 'a.pdf', 'c.pdf', 'sub/b.pdf')).toEqual([first, first, first]);

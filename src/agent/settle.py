@@ -54,8 +54,9 @@ def _docker(*args):
 
 
 def _helpers(run_id):
-    return _docker("ps", "-q", "--filter", "label=io.cutover.run=%s" % run_id,
-                   "--filter", "label=io.cutover.role=helper")
+    return _docker(
+        "ps", "-q", "--filter", "label=io.cutover.run=%s" % run_id, "--filter", "label=io.cutover.role=helper"
+    )
 
 
 def _settle_containers(run_id, seconds, report):
@@ -65,7 +66,9 @@ def _settle_containers(run_id, seconds, report):
         return
     # The cutover's standby helper never ends on its own: removed at once (what a lost session ran in it
     # with docker exec dies with it); the commands meant for it then run in throwaway helpers.
-    standby = _docker("ps", "-aq", "--filter", "label=io.cutover.run=%s" % run_id, "--filter", "label=io.cutover.role=standby")
+    standby = _docker(
+        "ps", "-aq", "--filter", "label=io.cutover.run=%s" % run_id, "--filter", "label=io.cutover.role=standby"
+    )
     if standby:
         _docker("rm", "-f", *sorted(standby))
         report["stopped"] += ["standby container %s" % c for c in sorted(standby)]
@@ -80,12 +83,20 @@ def _settle_containers(run_id, seconds, report):
         subprocess.run(["docker", "rm", "-f", *sorted(pending)], capture_output=True)  # some may have just ended
         report["stopped"] += ["container %s" % c for c in sorted(pending)]
         if set(_helpers(run_id)) & pending:
-            raise Fail(1, "settle: helper containers of %s still running after docker rm -f: %s"
-                       % (run_id, " ".join(sorted(pending))))
+            raise Fail(
+                1,
+                "settle: helper containers of %s still running after docker rm -f: %s"
+                % (run_id, " ".join(sorted(pending))),
+            )
+
     # Ended but not removed (created and never started, or --rm still pending): a re-run reuses the name.
     def ended():
-        return set(_docker("ps", "-aq", "--filter", "label=io.cutover.run=%s" % run_id,
-                           "--filter", "label=io.cutover.role=helper"))
+        return set(
+            _docker(
+                "ps", "-aq", "--filter", "label=io.cutover.run=%s" % run_id, "--filter", "label=io.cutover.role=helper"
+            )
+        )
+
     gone_by = time.monotonic() + 10
     left = ended()
     if left:

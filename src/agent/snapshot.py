@@ -43,9 +43,11 @@ def _db_sig(path):
     read. A commit changes one of them: it appends to the -wal, or (rollback journal, checkpoint) writes
     the file. Not ctime: SQLite run as root chowns the -wal to the database's owner whenever it opens it,
     a reader too (this copy)."""
+
     def one(p):
         s = _lstat_data(p)
         return [s.st_size, s.st_mtime_ns, time.time_ns()] if s else None
+
     return [one(path), one(path + "-wal")]
 
 
@@ -180,14 +182,20 @@ def _paused(src, dst, state, dirs, dbs, pause, resume):
         _copy_dbs(src, dst, dbs, state)
         moved = _moved_while_paused(src, state, dbs)
         if moved is not None:
-            raise Fail(3, "snapshot: %s changed while the app was paused (%s): check that the pause command "
-                          "stops every writer, then retry" % (show(src), show(moved)))
+            raise Fail(
+                3,
+                "snapshot: %s changed while the app was paused (%s): check that the pause command "
+                "stops every writer, then retry" % (show(src), show(moved)),
+            )
     except BaseException:
         _resume(resume)  # the first failure is the one reported; a failed resume says so itself
         raise
     if not _resume(resume):
-        raise Fail(4, "snapshot: the copy is complete, but the resume command failed: the app may still be "
-                      "paused: run it by hand: %s" % resume)
+        raise Fail(
+            4,
+            "snapshot: the copy is complete, but the resume command failed: the app may still be "
+            "paused: run it by hand: %s" % resume,
+        )
     return int((time.monotonic() - t0) * 1000)
 
 
@@ -201,8 +209,9 @@ def _resume(cmd):
     finally:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
     if rc:
-        say("snapshot: the resume command failed (exit %d): the app may still be paused: run it by hand: %s"
-             % (rc, cmd))
+        say(
+            "snapshot: the resume command failed (exit %d): the app may still be paused: run it by hand: %s" % (rc, cmd)
+        )
     return rc == 0
 
 
@@ -224,9 +233,12 @@ def _snapshot_options(args):
         else:
             pos.append(a)
     if len(pos) != 2 or bool(opt["--pause"]) != bool(opt["--resume"]) or not opt["--attempts"].isdigit():
-        raise Fail(2, "usage: snapshot SRC_CHROMA DEST_CHROMA [--pause SH_CMD --resume SH_CMD] [--attempts N]"
-                      " [--db REL]... [--find-dbs] (a pause needs its resume; without --db or --find-dbs, SRC is"
-                      " a ChromaDB dir)")
+        raise Fail(
+            2,
+            "usage: snapshot SRC_CHROMA DEST_CHROMA [--pause SH_CMD --resume SH_CMD] [--attempts N]"
+            " [--db REL]... [--find-dbs] (a pause needs its resume; without --db or --find-dbs, SRC is"
+            " a ChromaDB dir)",
+        )
     # 0 attempts: pause at once
     return pos[0], pos[1], opt["--pause"], opt["--resume"], int(opt["--attempts"]), named, find
 
@@ -270,9 +282,12 @@ def cmd_snapshot(*args):
             time.sleep(0.2 * n)
     else:
         if not pause:
-            raise Fail(3, "snapshot: %s kept changing during %d copy attempts: retry with --pause "
-                          "(e.g. --pause 'supervisorctl stop chatbot-backend' --resume "
-                          "'supervisorctl start chatbot-backend')" % (show(src), attempts))
+            raise Fail(
+                3,
+                "snapshot: %s kept changing during %d copy attempts: retry with --pause "
+                "(e.g. --pause 'supervisorctl stop chatbot-backend' --resume "
+                "'supervisorctl start chatbot-backend')" % (show(src), attempts),
+            )
         n += 1
         paused_ms = _paused(src, dst, state, dirs, dbs, pause, resume)
     record = {rel: v for rel, v in state.items() if v}  # lets the cutover delta skip unchanged files
@@ -283,6 +298,15 @@ def cmd_snapshot(*args):
     complete(stat_file + ".part")
     complete(dst)
     complete(stat_file)
-    print(json.dumps({"snapshot": dst, "attempts": n, "paused_ms": paused_ms, "files": len(state) + len(dbs.all()),
-                      "databases": sorted(dbs.all())}))
+    print(
+        json.dumps(
+            {
+                "snapshot": dst,
+                "attempts": n,
+                "paused_ms": paused_ms,
+                "files": len(state) + len(dbs.all()),
+                "databases": sorted(dbs.all()),
+            }
+        )
+    )
     return 0

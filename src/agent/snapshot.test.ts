@@ -41,7 +41,15 @@ while True:
     time.sleep(0.04)
 `;
   /** integrity_check, max row, row count of the copy's database, its header.bin and last index line. */
-  const consistency = (dir: string) => execFileSync(PY, ['-c', 'import sqlite3,sys; d=sys.argv[1]; c=sqlite3.connect(d+"/chroma.sqlite3"); print(c.execute("pragma integrity_check").fetchone()[0], *c.execute("select max(i), count(*) from t").fetchone(), open(d+"/seg/header.bin").read(), open(d+"/seg/data_level0.bin").read().split()[-1])', dir]).toString().trim().split(' ');
+  const consistency = (dir: string) =>
+    execFileSync(PY, [
+      '-c',
+      'import sqlite3,sys; d=sys.argv[1]; c=sqlite3.connect(d+"/chroma.sqlite3"); print(c.execute("pragma integrity_check").fetchone()[0], *c.execute("select max(i), count(*) from t").fetchone(), open(d+"/seg/header.bin").read(), open(d+"/seg/data_level0.bin").read().split()[-1])',
+      dir,
+    ])
+      .toString()
+      .trim()
+      .split(' ');
 
   it('snapshot converges while the app writes, or says so in one line; with --pause it pauses once and the copy is of one moment', () => {
     const t = fresh();
@@ -65,8 +73,17 @@ while True:
         expect([ok, count, header, last]).toEqual(['ok', max, max, max]);
       }
       // with --pause: one pause, measured, and the app resumed
-      const r = agent('snapshot', chroma, join(t, 'stage'), '--attempts', '2',
-        '--pause', `touch ${ctl}/pause; while [ ! -e ${ctl}/paused ]; do sleep 0.01; done`, '--resume', `rm -f ${ctl}/pause ${ctl}/paused`);
+      const r = agent(
+        'snapshot',
+        chroma,
+        join(t, 'stage'),
+        '--attempts',
+        '2',
+        '--pause',
+        `touch ${ctl}/pause; while [ ! -e ${ctl}/paused ]; do sleep 0.01; done`,
+        '--resume',
+        `rm -f ${ctl}/pause ${ctl}/paused`,
+      );
       expect(r.status, r.stderr.toString()).toBe(0);
       const out = JSON.parse(r.stdout.toString());
       expect(out).toMatchObject({ snapshot: join(t, 'stage'), attempts: 3, files: 13 });
@@ -93,14 +110,34 @@ while True:
     chromaDir(chroma);
     writeFileSync(join(chroma, 'index.bin'), 'index');
     // the paused pass fails (the database is gone): one line, the app resumed, no half copy
-    const f = agent('snapshot', chroma, join(t, 'stage'), '--attempts', '0', '--pause', `mv ${chroma}/chroma.sqlite3 ${t}/`, '--resume', `touch ${t}/resumed`);
+    const f = agent(
+      'snapshot',
+      chroma,
+      join(t, 'stage'),
+      '--attempts',
+      '0',
+      '--pause',
+      `mv ${chroma}/chroma.sqlite3 ${t}/`,
+      '--resume',
+      `touch ${t}/resumed`,
+    );
     expect(f.status).toBe(1);
     expect(oneLine(f)).toMatch(/chroma\.sqlite3 does not exist/);
     expect(existsSync(join(t, 'resumed'))).toBe(true);
     expect(existsSync(join(t, 'stage'))).toBe(false);
     execFileSync('mv', [join(t, 'chroma.sqlite3'), chroma]);
     // SIGTERM (the SSH session went away) while paused
-    const k = agent('snapshot', chroma, join(t, 'stage'), '--attempts', '0', '--pause', 'kill -TERM $PPID; sleep 1', '--resume', `touch ${t}/resumed2`);
+    const k = agent(
+      'snapshot',
+      chroma,
+      join(t, 'stage'),
+      '--attempts',
+      '0',
+      '--pause',
+      'kill -TERM $PPID; sleep 1',
+      '--resume',
+      `touch ${t}/resumed2`,
+    );
     expect(k.status).toBe(143);
     expect(oneLine(k)).toMatch(/^snapshot: stopped by SIGTERM/);
     expect(existsSync(join(t, 'resumed2'))).toBe(true);
@@ -115,15 +152,24 @@ while True:
     const t = fresh();
     const chroma = join(t, 'chroma');
     mkdirSync(chroma);
-    execFileSync(PY, ['-c', 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("create table t(x blob)"); c.executemany("insert into t values (randomblob(4000))", [()]*3000); c.commit()', join(chroma, 'chroma.sqlite3')]);
+    execFileSync(PY, [
+      '-c',
+      'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("create table t(x blob)"); c.executemany("insert into t values (randomblob(4000))", [()]*3000); c.commit()',
+      join(chroma, 'chroma.sqlite3'),
+    ]);
     const r = agent('snapshot', chroma, join(t, 'stage'));
     expect(r.status, r.stderr.toString()).toBe(0);
     expect(JSON.parse(r.stdout.toString())).toMatchObject({ attempts: 1, paused_ms: null, files: 1 });
-    const check = 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print(c.execute("pragma integrity_check").fetchone()[0], c.execute("select count(*), sum(length(x)) from t").fetchone())';
-    expect(execFileSync(PY, ['-c', check, join(t, 'stage', 'chroma.sqlite3')]).toString()).toBe('ok (3000, 12000000)\n');
+    const check =
+      'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print(c.execute("pragma integrity_check").fetchone()[0], c.execute("select count(*), sum(length(x)) from t").fetchone())';
+    expect(execFileSync(PY, ['-c', check, join(t, 'stage', 'chroma.sqlite3')]).toString()).toBe(
+      'ok (3000, 12000000)\n',
+    );
     const old = agent('snapshot', chroma, join(t, 'stage2'), 'http://127.0.0.1:8000/stats', join(t, 'stats.json'));
     expect(old.status).toBe(2);
-    expect(oneLine(old)).toMatch(/^usage: snapshot SRC_CHROMA DEST_CHROMA \[--pause SH_CMD --resume SH_CMD\] \[--attempts N\]/);
+    expect(oneLine(old)).toMatch(
+      /^usage: snapshot SRC_CHROMA DEST_CHROMA \[--pause SH_CMD --resume SH_CMD\] \[--attempts N\]/,
+    );
   });
 
   it.runIf(isRoot)('a full disk is one line, exit 28, and leaves no partial file (tar-stream, snapshot)', () => {
@@ -140,11 +186,17 @@ while True:
     try {
       const r = agent('tar-stream', src, join(full, 'pdfs.tar'));
       expect(r.status).toBe(28);
-      expect(oneLine(r)).toMatch(new RegExp(`^tar-stream: host disk full writing ${full}/pdfs\\.tar\\.part after \\d+\\.\\d MB \\(the source is 5\\.0 MB\\): free space on the host, then retry\n$`));
+      expect(oneLine(r)).toMatch(
+        new RegExp(
+          `^tar-stream: host disk full writing ${full}/pdfs\\.tar\\.part after \\d+\\.\\d MB \\(the source is 5\\.0 MB\\): free space on the host, then retry\n$`,
+        ),
+      );
       expect(readdirSync(full)).toEqual([]);
       const s = agent('snapshot', chroma, join(full, 'chroma'));
       expect(s.status).toBe(28);
-      expect(oneLine(s)).toMatch(/^snapshot: host disk full writing .*index\.bin after .* \(the source is 3\.\d MB\): free space on the host, then retry\n$/);
+      expect(oneLine(s)).toMatch(
+        /^snapshot: host disk full writing .*index\.bin after .* \(the source is 3\.\d MB\): free space on the host, then retry\n$/,
+      );
       expect(readdirSync(full)).toEqual([]);
     } finally {
       execFileSync('umount', [full]);

@@ -1,6 +1,15 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, closeSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  closeSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { agent, chromaDir, members, OWNER, oneLine, PY, shaFile, tempDirs } from './testing.ts';
@@ -26,13 +35,31 @@ while True:
 `;
   /** integrity_check, row count, max id and journal mode of the database at P (read through its WAL, if any;
    * read-only: a read-write connection would checkpoint the WAL into the file when it closes). */
-  const rows = (p: string, table = 't') => execFileSync(PY, ['-c', `import sqlite3,sys; c=sqlite3.connect("file:" + sys.argv[1] + "?mode=ro", uri=True); print(c.execute("pragma integrity_check").fetchone()[0], *c.execute("select count(*), coalesce(max(rowid), 0) from ${table}").fetchone(), c.execute("pragma journal_mode").fetchone()[0])`, p]).toString().trim().split(' ');
-  const sql = (p: string, ...stmts: string[]) => execFileSync(PY, ['-c', 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); [c.execute(s) for s in sys.argv[2:]]; c.commit()', p, ...stmts]);
+  const rows = (p: string, table = 't') =>
+    execFileSync(PY, [
+      '-c',
+      `import sqlite3,sys; c=sqlite3.connect("file:" + sys.argv[1] + "?mode=ro", uri=True); print(c.execute("pragma integrity_check").fetchone()[0], *c.execute("select count(*), coalesce(max(rowid), 0) from ${table}").fetchone(), c.execute("pragma journal_mode").fetchone()[0])`,
+      p,
+    ])
+      .toString()
+      .trim()
+      .split(' ');
+  const sql = (p: string, ...stmts: string[]) =>
+    execFileSync(PY, [
+      '-c',
+      'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); [c.execute(s) for s in sys.argv[2:]]; c.commit()',
+      p,
+      ...stmts,
+    ]);
   /** A dir with sub/other.sqlite (rollback journal, 50 rows) and an uploads tree, a plain file named like a journal among them. */
   const appDir = (live: string) => {
     mkdirSync(join(live, 'sub'), { recursive: true });
     mkdirSync(join(live, 'uploads', '2024'), { recursive: true });
-    sql(join(live, 'sub', 'other.sqlite'), 'create table o(id integer primary key, b blob)', ...Array.from({ length: 50 }, (_, i) => `insert into o values (${i + 1}, randomblob(300))`));
+    sql(
+      join(live, 'sub', 'other.sqlite'),
+      'create table o(id integer primary key, b blob)',
+      ...Array.from({ length: 50 }, (_, i) => `insert into o values (${i + 1}, randomblob(300))`),
+    );
     writeFileSync(join(live, 'uploads', 'a.pdf'), '%PDF-1.4 a');
     writeFileSync(join(live, 'uploads', '2024', 'b.pdf'), randomBytes(200_000));
     writeFileSync(join(live, 'uploads', 'notes-journal'), 'not a database: bytes');
@@ -63,7 +90,11 @@ while True:
       // snapshot: both databases found by header and copied by the backup API, of one moment with the uploads
       const snap = agent('snapshot', live, stage, '--find-dbs', '--attempts', '5');
       expect(snap.status, snap.stderr.toString()).toBe(0);
-      expect(JSON.parse(snap.stdout.toString())).toMatchObject({ databases: ['app.db', 'sub/other.sqlite'], files: 5, paused_ms: null });
+      expect(JSON.parse(snap.stdout.toString())).toMatchObject({
+        databases: ['app.db', 'sub/other.sqlite'],
+        files: 5,
+        paused_ms: null,
+      });
       expect(readdirSync(stage).sort()).toEqual(['app.db', 'sub', 'uploads']); // no -wal, -shm
       const [ok, count, max, mode] = rows(join(stage, 'app.db'));
       expect([ok, count, mode]).toEqual(['ok', max, 'delete']); // a byte copy of app.db would say wal, and miss the WAL's rows
@@ -80,10 +111,18 @@ while True:
       expect(agent('merge-manifest', b, 'app').status).toBe(0);
       const m = JSON.parse(readFileSync(manifest, 'utf8')).archives.app;
       expect(m.find_dbs).toBe(true);
-      expect(Object.keys(m.files).filter((r) => m.files[r].sqlite).sort()).toEqual(['app.db', 'sub/other.sqlite']);
+      expect(
+        Object.keys(m.files)
+          .filter((r) => m.files[r].sqlite)
+          .sort(),
+      ).toEqual(['app.db', 'sub/other.sqlite']);
       expect(m.files['app.db'].logical).toMatch(/^[0-9a-f]{64}$/);
       expect(m.files['uploads/notes-journal'].sqlite).toBeUndefined();
-      expect(members(readFileSync(join(b, 'app.tar'))).map((x) => x.name).filter((n) => /-(wal|shm)$/.test(n))).toEqual([]);
+      expect(
+        members(readFileSync(join(b, 'app.tar')))
+          .map((x) => x.name)
+          .filter((n) => /-(wal|shm)$/.test(n)),
+      ).toEqual([]);
       // the same live dir streamed as a plain files data set is bytes: its WAL among them, no database known
       const plain = agent('tar-stream', live, join(t, 'plain.tar'));
       expect(plain.status, plain.stderr.toString()).toBe(0);
@@ -100,7 +139,11 @@ while True:
       expect(rows(join(vol, 'app.db'))).toEqual(['ok', count, max, 'delete']);
 
       // after the backup: a new WAL database (its writer gone, its rows only in late.db-wal), a new upload
-      execFileSync(PY, ['-c', 'import os,sqlite3,sys; c=sqlite3.connect(sys.argv[1], isolation_level=None); c.execute("pragma journal_mode=wal"); c.execute("create table t(id integer primary key)"); [c.execute("insert into t values (?)", (i + 1,)) for i in range(30)]; os._exit(0)', join(live, 'late.db')]);
+      execFileSync(PY, [
+        '-c',
+        'import os,sqlite3,sys; c=sqlite3.connect(sys.argv[1], isolation_level=None); c.execute("pragma journal_mode=wal"); c.execute("create table t(id integer primary key)"); [c.execute("insert into t values (?)", (i + 1,)) for i in range(30)]; os._exit(0)',
+        join(live, 'late.db'),
+      ]);
       expect(existsSync(join(live, 'late.db-wal'))).toBe(true);
       writeFileSync(join(live, 'uploads', 'c.pdf'), '%PDF-1.4 c');
     } finally {
@@ -137,7 +180,11 @@ while True:
     const t = fresh();
     const live = join(t, 'live');
     mkdirSync(live);
-    execFileSync(PY, ['-c', 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1], isolation_level=None); c.execute("pragma journal_mode=wal"); c.execute("create table t(id integer primary key, v blob)"); c.executemany("insert into t values (?, randomblob(500))", [(i,) for i in range(4000)]); c.close()', join(live, 'app.db')]);
+    execFileSync(PY, [
+      '-c',
+      'import sqlite3,sys; c=sqlite3.connect(sys.argv[1], isolation_level=None); c.execute("pragma journal_mode=wal"); c.execute("create table t(id integer primary key, v blob)"); c.executemany("insert into t values (?, randomblob(500))", [(i,) for i in range(4000)]); c.close()',
+      join(live, 'app.db'),
+    ]);
     const stage = join(t, 'stage');
     expect(agent('snapshot', live, stage, '--find-dbs').status).toBe(0);
     const b = join(t, 'b');
@@ -148,7 +195,10 @@ while True:
     mkdirSync(vol);
     expect(agent('restore', join(b, 'app.tar'), vol, OWNER, manifest, 'app', volStat).status).toBe(0);
     // after the backup: ten rows changed, the writer closed the database (no WAL left); an old WAL in the volume
-    sql(join(live, 'app.db'), ...Array.from({ length: 10 }, (_, i) => `update t set v = randomblob(500) where id = ${i * 400}`));
+    sql(
+      join(live, 'app.db'),
+      ...Array.from({ length: 10 }, (_, i) => `update t set v = randomblob(500) where id = ${i * 400}`),
+    );
     expect(existsSync(join(live, 'app.db-wal'))).toBe(false);
     writeFileSync(join(vol, 'app.db-wal'), randomBytes(4096));
     const d = agent('delta', manifest, 'app', live, vol);
@@ -167,7 +217,7 @@ while True:
     expect(p.status, p.stderr.toString()).toBe(0);
     expect(JSON.parse(p.stdout.toString())).toMatchObject({ databases: 1, databases_by_pages: 1 });
     // one row changed in the volume: neither its pages nor its content are the live database's
-    sql(join(vol, 'app.db'), 'update t set v = x\'00\' where id = 1');
+    sql(join(vol, 'app.db'), "update t set v = x'00' where id = 1");
     expect(agent('parity', manifest, 'app', live, vol, volStat).status).toBe(7);
   });
 
@@ -181,7 +231,9 @@ while True:
     expect(oneLine(missing)).toBe(`snapshot: --db nope.db: no such file in ${live}\n`);
     const notDb = agent('snapshot', live, join(t, 'stage'), '--db', 'app.db', '--db', 'uploads/a.pdf');
     expect(notDb.status).toBe(1);
-    expect(oneLine(notDb)).toBe(`snapshot: --db uploads/a.pdf: ${live}/uploads/a.pdf is not a SQLite database (no "SQLite format 3" header)\n`);
+    expect(oneLine(notDb)).toBe(
+      `snapshot: --db uploads/a.pdf: ${live}/uploads/a.pdf is not a SQLite database (no "SQLite format 3" header)\n`,
+    );
     const dir = agent('snapshot', live, join(t, 'stage'), '--db', 'sub');
     expect(dir.status).toBe(1);
     expect(oneLine(dir)).toBe(`snapshot: --db sub: no such file in ${live}\n`);
@@ -196,7 +248,10 @@ while True:
     const named = agent('snapshot', live, join(t, 'stage'), '--db', './app.db');
     expect(named.status, named.stderr.toString()).toBe(0);
     expect(JSON.parse(named.stdout.toString())).toMatchObject({ databases: ['app.db'], files: 5 });
-    expect(JSON.parse(readFileSync(join(t, 'stage.live-stat.json'), 'utf8'))['/sqlite']).toEqual({ dbs: ['app.db'], find: false });
+    expect(JSON.parse(readFileSync(join(t, 'stage.live-stat.json'), 'utf8'))['/sqlite']).toEqual({
+      dbs: ['app.db'],
+      find: false,
+    });
     // --find-dbs in a dir without any: fine, and its archive has none
     const none = join(t, 'uploads-only');
     execFileSync('cp', ['-a', join(live, 'uploads'), none]);
@@ -213,7 +268,11 @@ while True:
     const t = fresh();
     const vol = join(t, 'vol');
     appDir(vol);
-    sql(join(vol, 'app.db'), 'create table t(id integer primary key, v text)', ...Array.from({ length: 400 }, (_, i) => `insert into t values (${i + 1}, '${'x'.repeat(100)}')`));
+    sql(
+      join(vol, 'app.db'),
+      'create table t(id integer primary key, v text)',
+      ...Array.from({ length: 400 }, (_, i) => `insert into t values (${i + 1}, '${'x'.repeat(100)}')`),
+    );
     const live = join(t, 'app');
     execFileSync('cp', ['-a', vol, live]);
     sql(join(vol, 'app.db'), "insert into t values (401, 'written by the container')");
@@ -226,11 +285,16 @@ while True:
     const fd = openSync(join(vol, 'app.db'), 'r+');
     writeSync(fd, randomBytes(8192), 0, 8192, 4096);
     closeSync(fd);
-    const listing = () => execFileSync('sh', ['-c', 'cd "$1" && find . -type f -exec sha256sum {} + | sort', 'sh', live]).toString();
+    const listing = () =>
+      execFileSync('sh', ['-c', 'cd "$1" && find . -type f -exec sha256sum {} + | sort', 'sh', live]).toString();
     const before = listing();
     const r = agent('sync-back', vol, live, join(t, 'app.kept'), OWNER);
     expect(r.status).toBe(8);
-    expect(oneLine(r)).toMatch(new RegExp(`^refusing to sync ${vol} back to ${live}: its SQLite database app\\.db is not sound \\(.+\\); bare metal left untouched\n$`));
+    expect(oneLine(r)).toMatch(
+      new RegExp(
+        `^refusing to sync ${vol} back to ${live}: its SQLite database app\\.db is not sound \\(.+\\); bare metal left untouched\n$`,
+      ),
+    );
     expect(listing()).toBe(before);
     expect(readdirSync(t).sort()).toEqual(['app', 'app.kept', 'vol']); // nothing kept a second time, no part left
     expect(rows(join(live, 'app.db'))).toEqual(['ok', '401', '401', 'delete']);
@@ -264,7 +328,11 @@ while True:
     delete all.archives.chroma.find_dbs;
     delete all.archives.chroma.files['chroma.sqlite3'].sqlite;
     writeFileSync(manifest, JSON.stringify(all));
-    execFileSync(PY, ['-c', 'import os,sqlite3,sys; c=sqlite3.connect(sys.argv[1], isolation_level=None); [c.execute("insert into t values (?)", (100 + i,)) for i in range(7)]; os._exit(0)', join(live, 'chroma.sqlite3')]);
+    execFileSync(PY, [
+      '-c',
+      'import os,sqlite3,sys; c=sqlite3.connect(sys.argv[1], isolation_level=None); [c.execute("insert into t values (?)", (100 + i,)) for i in range(7)]; os._exit(0)',
+      join(live, 'chroma.sqlite3'),
+    ]);
     expect(existsSync(join(live, 'chroma.sqlite3-wal'))).toBe(true);
     const d = agent('delta', manifest, 'chroma', live, vol);
     expect(d.status, d.stderr.toString()).toBe(0);

@@ -21,6 +21,7 @@ def _nonempty(path):
 class _Recovered(sqlite3.Connection):
     """A connection to a private copy of a database and its hot journal, rolled back by SQLite itself; the
     copy goes with the connection."""
+
     tmpdir = None
 
     def close(self):
@@ -50,8 +51,11 @@ def _open_recovered(path):
         raise
     if _nonempty(db + "-journal"):
         c.close()
-        raise Fail(1, "%s: %s has a hot journal that SQLite did not roll back on a copy: open it with sqlite3 as its "
-                   "owner (that rolls it back), then run again" % (core.CTX.cmd, show(path)))
+        raise Fail(
+            1,
+            "%s: %s has a hot journal that SQLite did not roll back on a copy: open it with sqlite3 as its "
+            "owner (that rolls it back), then run again" % (core.CTX.cmd, show(path)),
+        )
     return c
 
 
@@ -92,6 +96,7 @@ def _yield_to_writer(deadline):
         if deadline and (restarts[0] > 3 or time.monotonic() > deadline):
             raise Busy()
         time.sleep(0.001)
+
     return progress
 
 
@@ -114,7 +119,7 @@ def sqlite_copy(src, dst, deadline=None, check=True):
             d.execute("PRAGMA journal_mode=DELETE")
             ok = d.execute("PRAGMA integrity_check").fetchone()[0] if check else "ok"
         except sqlite3.Error as e:
-            if getattr(e, "sqlite_errorcode", 0) & 0xff == 13:  # SQLITE_FULL
+            if getattr(e, "sqlite_errorcode", 0) & 0xFF == 13:  # SQLITE_FULL
                 raise OSError(errno.ENOSPC, "No space left on device", tmp) from None
             raise
         finally:
@@ -132,8 +137,12 @@ def sqlite_logical(path):
     c = open_ro(path)
     c.text_factory = lambda b: b.decode("utf-8", "surrogateescape")  # any bytes a TEXT value holds
     try:
-        tables = [r[0] for r in c.execute(
-            "select name from sqlite_master where type='table' and name not like 'sqlite_%' order by name")]
+        tables = [
+            r[0]
+            for r in c.execute(
+                "select name from sqlite_master where type='table' and name not like 'sqlite_%' order by name"
+            )
+        ]
         for t in tables:
             h.update(fsb(t))
             cols = [r[1] for r in c.execute('pragma table_info("%s")' % t)]
@@ -181,7 +190,7 @@ def same_database(a, b):
 
 
 def quick_check(db):
-    """"ok", or what is wrong with the database DB."""
+    """ "ok", or what is wrong with the database DB."""
     try:
         c = open_ro(db)
     except sqlite3.Error as e:

@@ -10,17 +10,28 @@ describe('same_database: pages when they can prove it, logical content otherwise
   const { fresh } = tempDirs('agent-sqlite-');
   /** Runs python with the agent's modules importable; prints what the last expression returns. */
   const py = (code: string, ...args: string[]) =>
-    execFileSync(PY, ['-c', `import sys; sys.path.insert(0, ${JSON.stringify(AGENT)}); import sqlite\n${code}`, ...args], { env: ENV }).toString().trim();
+    execFileSync(
+      PY,
+      ['-c', `import sys; sys.path.insert(0, ${JSON.stringify(AGENT)}); import sqlite\n${code}`, ...args],
+      { env: ENV },
+    )
+      .toString()
+      .trim();
   const same = (a: string, b: string) => py('print(*sqlite.same_database(sys.argv[1], sys.argv[2]))', a, b);
   /** A WAL database of 2000 rows of 500 random bytes at P, its WAL checkpointed away. */
-  const make = (p: string) => py(`
+  const make = (p: string) =>
+    py(
+      `
 import sqlite3
 c = sqlite3.connect(sys.argv[1], isolation_level=None)
 c.execute("pragma journal_mode=wal")
 c.execute("create table t(id integer primary key, b blob)")
 c.executemany("insert into t values (?, randomblob(500))", [(i,) for i in range(2000)])
-c.close()`, p);
-  const sql = (p: string, stmt: string) => py('import sqlite3; c = sqlite3.connect(sys.argv[1]); c.execute(sys.argv[2]); c.commit(); c.close()', p, stmt);
+c.close()`,
+      p,
+    );
+  const sql = (p: string, stmt: string) =>
+    py('import sqlite3; c = sqlite3.connect(sys.argv[1]); c.execute(sys.argv[2]); c.commit(); c.close()', p, stmt);
 
   it('a backup-API copy (its journal mode changed) is the same by its pages; one changed row is not, by either path', () => {
     const d = fresh();
@@ -28,7 +39,7 @@ c.close()`, p);
     make(live);
     py('sqlite.sqlite_copy(sys.argv[1], sys.argv[2])', live, copy);
     expect(same(live, copy)).toBe('True pages');
-    sql(copy, 'update t set b = x\'00\' where id = 7');
+    sql(copy, "update t set b = x'00' where id = 7");
     expect(same(live, copy)).toBe('False logical');
     // the same rows in other bytes (a row added and removed again): the same content, found by reading it
     const moved = join(d, 'moved.db');
@@ -43,12 +54,15 @@ c.close()`, p);
     const [live, copy] = [join(d, 'live.db'), join(d, 'copy.db')];
     make(live);
     // commits left in the WAL (no checkpoint: the process ends without closing)
-    py(`
+    py(
+      `
 import os, sqlite3
 c = sqlite3.connect(sys.argv[1], isolation_level=None)
 c.execute("pragma wal_autocheckpoint=0")
 c.execute("insert into t values (5000, x'01')")
-os._exit(0)`, live);
+os._exit(0)`,
+      live,
+    );
     expect(Number(py('import os; print(os.path.getsize(sys.argv[1] + "-wal"))', live))).toBeGreaterThan(0);
     py('sqlite.sqlite_copy(sys.argv[1], sys.argv[2])', live, copy);
     expect(same(live, copy)).toBe('True logical');
@@ -64,9 +78,17 @@ os._exit(0)`, live);
 describe('a database with a hot journal (DELETE mode, its writer killed mid-transaction)', () => {
   const { fresh } = tempDirs('agent-hot-');
   const py = (code: string, ...args: string[]) =>
-    execFileSync(PY, ['-c', `import sys; sys.path.insert(0, ${JSON.stringify(AGENT)}); import sqlite\n${code}`, ...args], { env: ENV }).toString().trim();
+    execFileSync(
+      PY,
+      ['-c', `import sys; sys.path.insert(0, ${JSON.stringify(AGENT)}); import sqlite\n${code}`, ...args],
+      { env: ENV },
+    )
+      .toString()
+      .trim();
   /** 3000 committed rows of 'a' at P, then a transaction setting every row to 'b' killed after its pages spilled. */
-  const torn = (p: string) => py(`
+  const torn = (p: string) =>
+    py(
+      `
 import os, signal, sqlite3, subprocess
 c = sqlite3.connect(sys.argv[1])
 c.execute("create table t(id integer primary key, v text, pad blob)")
@@ -77,13 +99,28 @@ import os, signal, sqlite3, sys
 c = sqlite3.connect(sys.argv[1]); c.execute("pragma cache_size=5"); c.execute("begin")
 c.execute("update t set v = 'b'")
 os.kill(os.getpid(), signal.SIGKILL)''', sys.argv[1]])
-print(os.path.getsize(sys.argv[1] + "-journal"))`, p);
+print(os.path.getsize(sys.argv[1] + "-journal"))`,
+      p,
+    );
   /** What a reader ignoring the journal sees: SQLite's immutable=1 on the torn file. */
-  const ignoringJournal = (p: string) => py('import sqlite3; print(sorted(set(r[0] for r in sqlite3.connect("file:" + sys.argv[1] + "?mode=ro&immutable=1", uri=True).execute("select v from t"))))', p);
+  const ignoringJournal = (p: string) =>
+    py(
+      'import sqlite3; print(sorted(set(r[0] for r in sqlite3.connect("file:" + sys.argv[1] + "?mode=ro&immutable=1", uri=True).execute("select v from t"))))',
+      p,
+    );
   /** SQLite's own recovery, on a copy of the file and its journal: the state every committed transaction left. */
   const recovered = (d: string, p: string) => {
-    execFileSync('sh', ['-c', 'mkdir "$1/own" && cp "$2" "$1/own/x.db" && cp "$2-journal" "$1/own/x.db-journal"', 'sh', d, p]);
-    return py('import sqlite3; c = sqlite3.connect(sys.argv[1]); print(c.execute("select count(*), group_concat(distinct v) from t").fetchone())', join(d, 'own', 'x.db'));
+    execFileSync('sh', [
+      '-c',
+      'mkdir "$1/own" && cp "$2" "$1/own/x.db" && cp "$2-journal" "$1/own/x.db-journal"',
+      'sh',
+      d,
+      p,
+    ]);
+    return py(
+      'import sqlite3; c = sqlite3.connect(sys.argv[1]); print(c.execute("select count(*), group_concat(distinct v) from t").fetchone())',
+      join(d, 'own', 'x.db'),
+    );
   };
 
   it('is read, copied and compared as its committed state, never as the torn file; the live files are untouched', () => {
@@ -97,7 +134,12 @@ print(os.path.getsize(sys.argv[1] + "-journal"))`, p);
     // the backup's and the delta's copy (backup API), its logical hash, and parity's compare
     const copy = join(d, 'copy.db');
     py('sqlite.sqlite_copy(sys.argv[1], sys.argv[2])', live, copy);
-    expect(py('import sqlite3; print(sqlite3.connect(sys.argv[1]).execute("select count(*), group_concat(distinct v) from t").fetchone())', copy)).toBe("(3000, 'a')");
+    expect(
+      py(
+        'import sqlite3; print(sqlite3.connect(sys.argv[1]).execute("select count(*), group_concat(distinct v) from t").fetchone())',
+        copy,
+      ),
+    ).toBe("(3000, 'a')");
     expect(py('print(*sqlite.same_database(sys.argv[1], sys.argv[2]))', live, copy)).toBe('True logical');
     const tornCopy = join(d, 'torn-copy.db');
     execFileSync('cp', [live, tornCopy]);

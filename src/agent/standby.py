@@ -39,8 +39,11 @@ def ask(sock_path, argv):
     try:
         code = int(_recv_exact(conn, 4).decode())
     except (EOFError, ValueError, OSError):
-        sys.stderr.write("cutover agent: the cutover helper ended before %s finished (its container was "
-                         "removed or the command was killed): run it again, or resume the run\n" % os.fsdecode(argv[0] if argv else b"?"))
+        sys.stderr.write(
+            "cutover agent: the cutover helper ended before %s finished (its container was "
+            "removed or the command was killed): run it again, or resume the run\n"
+            % os.fsdecode(argv[0] if argv else b"?")
+        )
         return 1
     return code
 

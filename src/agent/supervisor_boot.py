@@ -36,7 +36,9 @@ def main_conf(conf):
     for c in DEFAULT_CONFS:
         if os.path.isfile(c):
             return c
-    raise Fail("no supervisord config at %s: set the service's manager right, or its config path" % " or ".join(DEFAULT_CONFS))
+    raise Fail(
+        "no supervisord config at %s: set the service's manager right, or its config path" % " or ".join(DEFAULT_CONFS)
+    )
 
 
 def parse(text):
@@ -67,13 +69,15 @@ def find(name, conf):
     for path in candidates(conf):
         with open(path, "rb") as f:
             lines = f.read().decode("utf-8", "surrogateescape").splitlines()
-        if any(h.match(l) for l in lines):
+        if any(h.match(line) for line in lines):
             hits.append(path)
     if not hits:
         raise Fail("no [program:%s] in %s or the files it includes: check the service name" % (name, conf))
     if len(hits) > 1:
-        raise Fail("[program:%s] is defined in %s: supervisord reads only one; remove the others first"
-                   % (name, " and ".join(hits)))
+        raise Fail(
+            "[program:%s] is defined in %s: supervisord reads only one; remove the others first"
+            % (name, " and ".join(hits))
+        )
     return hits[0]
 
 
@@ -124,8 +128,10 @@ def write_like(path, data, like):
 def reread():
     r = subprocess.run(["supervisorctl", "reread"], capture_output=True, text=True)
     if r.returncode != 0 and "No config updates" not in r.stdout:
-        raise Fail("supervisorctl reread failed (%s): check supervisord is running (supervisorctl status)"
-                   % (r.stdout + r.stderr).strip().splitlines()[-1:])
+        raise Fail(
+            "supervisorctl reread failed (%s): check supervisord is running (supervisorctl status)"
+            % (r.stdout + r.stderr).strip().splitlines()[-1:]
+        )
 
 
 def sha(b):

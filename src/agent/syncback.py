@@ -69,13 +69,19 @@ def cmd_sync_back(src, live, keep_as, owner):
         db = os.path.join(src, SQLITE)
         check = quick_check(db) if os.path.isfile(db) else "missing"
         if check != "ok":
-            raise Fail(8, "refusing to sync %s back to %s: it has no sound %s (%s); bare metal left untouched"
-                       % (show(src), show(live), SQLITE, check))
+            raise Fail(
+                8,
+                "refusing to sync %s back to %s: it has no sound %s (%s); bare metal left untouched"
+                % (show(src), show(live), SQLITE, check),
+            )
     for rel in find_dbs(src):
         check = quick_check(os.path.join(src, rel))
         if check != "ok":
-            raise Fail(8, "refusing to sync %s back to %s: its SQLite database %s is not sound (%s); bare metal "
-                          "left untouched" % (show(src), show(live), show(rel), check))
+            raise Fail(
+                8,
+                "refusing to sync %s back to %s: its SQLite database %s is not sound (%s); bare metal "
+                "left untouched" % (show(src), show(live), show(rel), check),
+            )
     if os.path.isdir(live) and digest(src) == digest(live):
         print(json.dumps({"sync_back": "unchanged", "live": live}))
         return 0
@@ -83,8 +89,11 @@ def cmd_sync_back(src, live, keep_as, owner):
     try:
         remove_any(tmp)
     except OSError as e:
-        raise Fail(1, "sync-back: cannot remove %s left by an earlier attempt (%s): remove it by hand, then retry"
-                   % (show(tmp), e.strerror)) from None
+        raise Fail(
+            1,
+            "sync-back: cannot remove %s left by an earlier attempt (%s): remove it by hand, then retry"
+            % (show(tmp), e.strerror),
+        ) from None
     partial(tmp)
     copy_tree(src, tmp, uid, gid)
     kept = None

@@ -10,11 +10,11 @@ REGTYPE, LNKTYPE, SYMTYPE, DIRTYPE = b"0", b"1", b"2", b"5"
 
 def _header(nb, mode, uid, gid, size, mtime, kind, lb=b""):
     h = bytearray(512)
-    h[0:len(nb)] = nb
+    h[0 : len(nb)] = nb
     h[100:148] = b"%07o\0%07o\0%07o\0%011o\0%011o\0" % (mode, uid, gid, size, mtime)
     h[148:156] = b"        "
     h[156] = kind[0]
-    h[157:157 + len(lb)] = lb
+    h[157 : 157 + len(lb)] = lb
     h[257:265] = b"ustar\x0000"
     h[148:156] = b"%06o\0 " % sum(h)
     return bytes(h)
@@ -60,8 +60,12 @@ def _ustar(name, mode, uid, gid, size, mtime, kind, link="", recs=b"", binary=Fa
         return _header(nb, mode, uid, gid, size, mtime, kind, lb)
     if binary:
         recs = _pax_record(b"hdrcharset", b"BINARY") + recs
-    return (_header(b"././@PaxHeader", 0o644, 0, 0, len(recs), mtime, b"x") + recs + bytes(-len(recs) % 512)
-            + _header(nb, mode, uid, gid, size, mtime, kind, lb))
+    return (
+        _header(b"././@PaxHeader", 0o644, 0, 0, len(recs), mtime, b"x")
+        + recs
+        + bytes(-len(recs) % 512)
+        + _header(nb, mode, uid, gid, size, mtime, kind, lb)
+    )
 
 
 class Archive:
@@ -119,8 +123,12 @@ class Archive:
                 h = self.plain(arc, src, s)
             if identity(os.fstat(fd)) != identity(s):
                 self.flag(arc)
-        self.files[rel] = {"size": s.st_size, "mtime": int(s.st_mtime), "sha256": h.hexdigest(),
-                           "live": self.live.get(rel, identity(s) + [read_at])}
+        self.files[rel] = {
+            "size": s.st_size,
+            "mtime": int(s.st_mtime),
+            "sha256": h.hexdigest(),
+            "live": self.live.get(rel, identity(s) + [read_at]),
+        }
         if arc in self.changed:
             self.files[rel]["changed_while_read"] = True
 
@@ -128,8 +136,13 @@ class Archive:
         """A later path of an inode already archived: a link entry, no data (GNU tar links it on extraction)."""
         self.w.write(_ustar(arc, S.S_IMODE(s.st_mode), s.st_uid, s.st_gid, 0, int(s.st_mtime), LNKTYPE, "./" + first))
         m, rel = self.files[first], arc[2:]
-        self.files[rel] = {"hardlink": first, "size": m["size"], "mtime": m["mtime"], "sha256": m["sha256"],
-                           "live": self.live.get(rel, identity(s) + [read_at])}
+        self.files[rel] = {
+            "hardlink": first,
+            "size": m["size"],
+            "mtime": m["mtime"],
+            "sha256": m["sha256"],
+            "live": self.live.get(rel, identity(s) + [read_at]),
+        }
 
     def plain(self, arc, src, s):
         self.w.write(_ustar(arc, S.S_IMODE(s.st_mode), s.st_uid, s.st_gid, s.st_size, int(s.st_mtime), REGTYPE))
@@ -156,11 +169,26 @@ class Archive:
         m = b"%d\n" % len(reg) + b"".join(b"%d\n%d\n" % r for r in reg)
         m += bytes(-len(m) % 512)
         data = sum(n for _, n in reg)
-        recs = (_pax_record(b"GNU.sparse.major", b"1") + _pax_record(b"GNU.sparse.minor", b"0")
-                + _pax_record(b"GNU.sparse.name", fsb(arc)) + _pax_record(b"GNU.sparse.realsize", b"%d" % size))
+        recs = (
+            _pax_record(b"GNU.sparse.major", b"1")
+            + _pax_record(b"GNU.sparse.minor", b"0")
+            + _pax_record(b"GNU.sparse.name", fsb(arc))
+            + _pax_record(b"GNU.sparse.realsize", b"%d" % size)
+        )
         stand_in = "./GNUSparseFile.0/" + _ascii(fsb(os.path.basename(arc))).decode()
-        self.w.write(_ustar(stand_in[:100], S.S_IMODE(s.st_mode), s.st_uid, s.st_gid, len(m) + data,
-                            int(s.st_mtime), REGTYPE, recs=recs, binary=not is_utf8(arc)))
+        self.w.write(
+            _ustar(
+                stand_in[:100],
+                S.S_IMODE(s.st_mode),
+                s.st_uid,
+                s.st_gid,
+                len(m) + data,
+                int(s.st_mtime),
+                REGTYPE,
+                recs=recs,
+                binary=not is_utf8(arc),
+            )
+        )
         self.w.write(m)
         h, pos = hashlib.sha256(), 0
         for off, n in reg:

@@ -16,6 +16,7 @@ class _Fanout:
 
     def __init__(self, f, path):
         import queue, threading
+
         self.f, self.path, self.so = f, path, sys.stdout.buffer
         self.h, self.n, self.buf = hashlib.sha256(), 0, bytearray()
         self.q, self.error = queue.Queue(maxsize=16), None
@@ -50,6 +51,7 @@ class _Fanout:
 
     def _drain(self):
         import threading
+
         unsynced, syncer = 0, None
         while True:
             b = self.q.get()
@@ -70,7 +72,7 @@ class _Fanout:
             try:
                 mv = memoryview(b)
                 while mv:  # a raw write may write less than asked
-                    mv = mv[self.f.write(mv):]
+                    mv = mv[self.f.write(mv) :]
                 self.h.update(b)
                 # Flush the host copy to disk as it grows (on a third thread), so the final fsync
                 # only waits for the tail.
@@ -143,12 +145,16 @@ def cmd_tar_stream(root, out, live_stat=None):
         except OSError as e:
             raise named(e, part) from None
     if a.changed:
-        say("tar-stream: %d entries changed, vanished or were not regular while read (first: %s); "
-             "the cutover delta carries their final state" % (len(a.changed), ", ".join(map(show, a.changed[:3]))))
+        say(
+            "tar-stream: %d entries changed, vanished or were not regular while read (first: %s); "
+            "the cutover delta carries their final state" % (len(a.changed), ", ".join(map(show, a.changed[:3])))
+        )
     find = mark("tar-stream", a.files, root, dbs)
     manifest = {"names": NAMES, "files": a.files, "find_dbs": find, "sha256": w.h.hexdigest(), "bytes": w.n}
-    outputs = [(out + ".manifest.json", json.dumps(manifest)),  # C encoder: json.dump is pure Python
-               (out + ".sha256", "%s  %s\n" % (w.h.hexdigest(), os.path.basename(out)))]
+    outputs = [
+        (out + ".manifest.json", json.dumps(manifest)),  # C encoder: json.dump is pure Python
+        (out + ".sha256", "%s  %s\n" % (w.h.hexdigest(), os.path.basename(out))),
+    ]
     for path, text in outputs:
         with open(partial(path + ".part"), "w") as f:
             f.write(text)
@@ -165,10 +171,17 @@ def cmd_merge_manifest(backup_dir, *names):
     archives = {n: json.load(open(os.path.join(backup_dir, n + ".tar.manifest.json"))) for n in names}
     tmp = partial(os.path.join(backup_dir, "manifest.json.part"))
     with open(tmp, "w") as f:
-        f.write(json.dumps({"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "names": NAMES,
-                            "archives": archives}, sort_keys=True))
+        f.write(
+            json.dumps(
+                {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "names": NAMES, "archives": archives},
+                sort_keys=True,
+            )
+        )
     os.replace(tmp, os.path.join(backup_dir, "manifest.json"))
     complete(tmp)
-    print(json.dumps({n: {"files": len(a["files"]), "bytes": a["bytes"], "sha256": a["sha256"]}
-                      for n, a in archives.items()}))
+    print(
+        json.dumps(
+            {n: {"files": len(a["files"]), "bytes": a["bytes"], "sha256": a["sha256"]} for n, a in archives.items()}
+        )
+    )
     return 0

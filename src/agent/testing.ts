@@ -1,6 +1,16 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readdirSync, readSync, rmSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  ftruncateSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect } from 'vitest';
@@ -22,7 +32,10 @@ export const [UID, GID] = isRoot ? [1234, 5678] : [process.getuid!(), process.ge
 export const OWNER = `${UID}:${GID}`;
 /** DIR/NAME as a Buffer path: NAME may hold any byte but '/' and NUL. */
 export const at = (dir: string, name: Buffer | string) => Buffer.concat([Buffer.from(`${dir}/`), Buffer.from(name)]);
-export const names = (dir: string) => readdirSync(dir, { encoding: 'buffer' }).map((n) => n.toString('hex')).sort();
+export const names = (dir: string) =>
+  readdirSync(dir, { encoding: 'buffer' })
+    .map((n) => n.toString('hex'))
+    .sort();
 export const oneLine = (r: { stderr: Buffer }) => {
   const e = r.stderr.toString();
   expect(e).not.toMatch(/Traceback/);
@@ -52,7 +65,11 @@ export const members = (tar: Buffer) => {
     const h = tar.subarray(i, i + 512);
     if (h.every((x) => x === 0)) break;
     const size = parseInt(h.subarray(124, 136).toString('latin1').replace(/\0/g, '').trim() || '0', 8);
-    out.push({ type: String.fromCharCode(h[156]), name: h.subarray(0, 100).toString('latin1').replace(/\0+$/, ''), body: tar.subarray(i + 512, i + 512 + size) });
+    out.push({
+      type: String.fromCharCode(h[156]),
+      name: h.subarray(0, 100).toString('latin1').replace(/\0+$/, ''),
+      body: tar.subarray(i + 512, i + 512 + size),
+    });
     i += 512 + Math.ceil(size / 512) * 512;
   }
   return out;
@@ -60,7 +77,12 @@ export const members = (tar: Buffer) => {
 /** A minimal ChromaDB dir: a WAL SQLite database with ROWS rows and whatever index files are added. */
 export const chromaDir = (dir: string, rows = 3) => {
   mkdirSync(dir, { recursive: true });
-  execFileSync(PY, ['-c', 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("pragma journal_mode=wal"); c.execute("create table t(i integer primary key)"); c.executemany("insert into t values (?)", [(i,) for i in range(int(sys.argv[2]))]); c.commit()', join(dir, 'chroma.sqlite3'), String(rows)]);
+  execFileSync(PY, [
+    '-c',
+    'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("pragma journal_mode=wal"); c.execute("create table t(i integer primary key)"); c.executemany("insert into t values (?)", [(i,) for i in range(int(sys.argv[2]))]); c.commit()',
+    join(dir, 'chroma.sqlite3'),
+    String(rows),
+  ]);
 };
 
 /** Names real hosts have: not UTF-8, Latin-1, a newline, a backslash. */

@@ -35,7 +35,11 @@ def manifest_archive(path, name):
     """NAME's archive in the manifest at PATH: {"files": {rel: entry}, "find_dbs", ...} (load_manifest)."""
     archives = load_manifest(path)["archives"]
     if name not in archives:
-        raise Fail(2, "%s: %s has no data set %s (it has %s)" % (core.CTX.cmd, show(path), show(name), ", ".join(map(show, sorted(archives))) or "none"))
+        raise Fail(
+            2,
+            "%s: %s has no data set %s (it has %s)"
+            % (core.CTX.cmd, show(path), show(name), ", ".join(map(show, sorted(archives))) or "none"),
+        )
     return archives[name]
 
 
@@ -50,8 +54,11 @@ def _verify_one(r, m, p, got):
         if not S.S_ISLNK(s.st_mode):
             return "%s: %s where the manifest has a link" % (show(r), _kind(s))
         t = os.readlink(p)
-        return None if t == m["link"] else "link %s: -> %s (manifest) vs -> %s (found)" % (
-            show(r), show(m["link"]), show(t))
+        return (
+            None
+            if t == m["link"]
+            else "link %s: -> %s (manifest) vs -> %s (found)" % (show(r), show(m["link"]), show(t))
+        )
     if not S.S_ISREG(s.st_mode):
         return "%s: %s where the manifest has a file" % (show(r), _kind(s))
     if "hardlink" in m:
@@ -119,7 +126,10 @@ def _parity_kinds(rel, sl, sv, pl, pv, ll, lv):
         tl, tv = os.readlink(pl), os.readlink(pv)
         return None if tl == tv else "link %s: -> %s (live) vs -> %s (volume)" % (show(rel), show(tl), show(tv))
     if ll.get(rel, rel) != lv.get(rel, rel):
-        side = lambda lead: "a hard link of %s" % show(lead) if lead != rel else "its own file"
+
+        def side(lead):
+            return "a hard link of %s" % show(lead) if lead != rel else "its own file"
+
         return "%s: %s (live) vs %s (volume)" % (show(rel), side(ll.get(rel, rel)), side(lv.get(rel, rel)))
     return None
 
@@ -190,6 +200,18 @@ def cmd_parity(manifest_path, name, live, vol, vol_stat, sample_mb="16"):
     diff += ["only in volume: %s" % show(r) for r in sorted(set(vf) - set(lf))]
     if diff:
         raise Fail(7, _failed("parity FAILED for %s" % name, diff))
-    print(json.dumps({"parity": name, "files": len(lf), "proven_by_stat": len(proven), "hashed": hashed,
-                      "sampled": sampled, "databases": len(dbs), "databases_by_pages": by_pages, "ms": laps.ms}))
+    print(
+        json.dumps(
+            {
+                "parity": name,
+                "files": len(lf),
+                "proven_by_stat": len(proven),
+                "hashed": hashed,
+                "sampled": sampled,
+                "databases": len(dbs),
+                "databases_by_pages": by_pages,
+                "ms": laps.ms,
+            }
+        )
+    )
     return 0

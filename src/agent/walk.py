@@ -8,6 +8,7 @@ from core import BUF, SKIP, ZEROS, named, side_of
 
 # ---- walking: regular files and symlinks are data
 
+
 def scan(root):
     """(rel, path, DirEntry) of everything under ROOT, each directory's entries sorted and listed before
     what is under them. A subdirectory that vanishes while listed is skipped (the app deletes); any other
@@ -103,6 +104,7 @@ def leaders(stats):
 
 # ---- content: holes read as zeros, and are kept as holes
 
+
 def _regions(fd, size):
     """(offset, length) of each data region of FD below SIZE (SEEK_DATA/SEEK_HOLE); the rest are holes."""
     out, off = [], 0
@@ -133,7 +135,7 @@ def regions(fd, s):
 
 def hash_zeros(h, n):
     while n > 0:
-        h.update(ZEROS[:min(n, BUF)])
+        h.update(ZEROS[: min(n, BUF)])
         n -= BUF
 
 
@@ -217,12 +219,12 @@ def patch_bytes(src, dst, block=4096):
             y = pread_full(o, len(x), off, dst)
             if x != y:
                 for k in range(0, len(x), block):
-                    if x[k:k + block] != y[k:k + block]:
+                    if x[k : k + block] != y[k : k + block]:
                         try:
-                            os.pwrite(o, x[k:k + block], off + k)
+                            os.pwrite(o, x[k : k + block], off + k)
                         except OSError as e:
                             raise named(e, dst) from None
-                        wrote += len(x[k:k + block])
+                        wrote += len(x[k : k + block])
             off += len(x)
         os.ftruncate(o, off)
         os.fsync(o)

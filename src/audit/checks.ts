@@ -11,7 +11,11 @@ export const CHECKS = {
   'dev-deps': { title: 'no dev dependencies in the final image', cis: '4.3', dockle: 'CIS-DI-0003' },
   'base-pinned': { title: 'base images pinned (no latest, no untagged)', cis: '4.2', dockle: 'DKL-DI-0006' },
   size: { title: 'image size within budget', cis: '4.3', dockle: '–' },
-  dockerignore: { title: '.dockerignore keeps secrets and bulk out of the context', cis: '4.10', dockle: 'DKL-LI-0003' },
+  dockerignore: {
+    title: '.dockerignore keeps secrets and bulk out of the context',
+    cis: '4.10',
+    dockle: 'DKL-LI-0003',
+  },
   'resource-limits': { title: 'memory and CPU limits in compose', cis: '5.10, 5.11', dockle: '–' },
   'restart-policy': { title: 'restart policy in compose', cis: '5.14', dockle: '–' },
 } as const;
@@ -52,6 +56,12 @@ export interface CheckResult {
   fatal?: boolean;
 }
 
-export function result(id: CheckId, status: Status, summary: string, evidence: Evidence[] = [], fix?: string): CheckResult {
+export function result(
+  id: CheckId,
+  status: Status,
+  summary: string,
+  evidence: Evidence[] = [],
+  fix?: string,
+): CheckResult {
   return { id, status, summary, evidence, ...(status === 'fail' && fix ? { fix } : {}) };
 }

@@ -21,8 +21,21 @@ export interface Reader {
 export const BULKY_DIRS = ['.git', 'node_modules', 'venv', '.venv'];
 /** File names worth checking in a context (find -name globs). */
 export const SENSITIVE_NAMES = [
-  '.env', '.env.*', 'id_rsa', 'id_dsa', 'id_ecdsa', 'id_ed25519', '*.pem', '*.key', '*.p12', '*.pfx',
-  '.npmrc', '.pypirc', '.netrc', '.git-credentials', '.pgpass',
+  '.env',
+  '.env.*',
+  'id_rsa',
+  'id_dsa',
+  'id_ecdsa',
+  'id_ed25519',
+  '*.pem',
+  '*.key',
+  '*.p12',
+  '*.pfx',
+  '.npmrc',
+  '.pypirc',
+  '.netrc',
+  '.git-credentials',
+  '.pgpass',
 ];
 
 export async function gatherContext(r: Reader, dir: string, field: string): Promise<ContextFacts> {
@@ -38,10 +51,15 @@ export async function gatherContext(r: Reader, dir: string, field: string): Prom
   let devRequirements: ContextFacts['devRequirements'];
   for (const f of ['requirements-dev.txt', 'dev-requirements.txt', 'requirements/dev.txt']) {
     const text = await r.read(posix.join(dir, f));
-    if (text !== null) { devRequirements = { file: f, text }; break; }
+    if (text !== null) {
+      devRequirements = { file: f, text };
+      break;
+    }
   }
   return {
-    dir, dockerignore, files,
+    dir,
+    dockerignore,
+    files,
     ...(requirements !== undefined ? { requirements } : {}),
     ...(devRequirements ? { devRequirements } : {}),
   };
@@ -49,7 +67,9 @@ export async function gatherContext(r: Reader, dir: string, field: string): Prom
 
 /** Compose's own default: variables from the .env beside the compose file. `field` names where the file was given. */
 export async function gatherCompose(
-  r: Reader, c: NonNullable<ImageConfig['compose']>, field: string,
+  r: Reader,
+  c: NonNullable<ImageConfig['compose']>,
+  field: string,
 ): Promise<NonNullable<ImageFacts['compose']>> {
   const text = await r.read(c.file);
   if (text === null) throw new UserError(`compose file ${c.file} does not exist ${r.where}: fix \`${field}\``);

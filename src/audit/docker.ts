@@ -7,7 +7,9 @@ import { createRequire } from 'node:module';
 import type Dockerode from 'dockerode';
 
 export type DockerImage = Pick<Dockerode.Image, 'inspect' | 'get'>;
-export interface DockerImages { getImage(name: string): DockerImage }
+export interface DockerImages {
+  getImage(name: string): DockerImage;
+}
 
 type ModemClass = new (opts: { socketPath: string }) => { Promise: PromiseConstructor };
 type ImageClass = new (modem: unknown, name: string) => DockerImage;

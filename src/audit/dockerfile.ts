@@ -15,7 +15,15 @@ export interface Instr {
   stage: number;
 }
 
-export interface FromInfo { line: number; image: string; name?: string; tag?: string; digest?: string; stageRef?: number; platform?: string }
+export interface FromInfo {
+  line: number;
+  image: string;
+  name?: string;
+  tag?: string;
+  digest?: string;
+  stageRef?: number;
+  platform?: string;
+}
 
 export interface DockerfileFacts {
   path: string;
@@ -29,8 +37,15 @@ export interface DockerfileFacts {
 /** The instruction's arguments as written, flags included (--from=builder), continuation lines joined. */
 const textOf = (lines: string[], i: Instruction) => {
   const r = i.getRange();
-  const raw = lines.slice(r.start.line, r.end.line + 1).map((l) => l.replace(/\\\s*$/, '')).filter((l) => !/^\s*#/.test(l)).join(' ');
-  return raw.replace(/\s+/g, ' ').trim().replace(/^\S+\s*/, '');
+  const raw = lines
+    .slice(r.start.line, r.end.line + 1)
+    .map((l) => l.replace(/\\\s*$/, ''))
+    .filter((l) => !/^\s*#/.test(l))
+    .join(' ');
+  return raw
+    .replace(/\s+/g, ' ')
+    .trim()
+    .replace(/^\S+\s*/, '');
 };
 const line1 = (i: Instruction) => i.getRange().start.line + 1;
 
@@ -47,7 +62,9 @@ export function parseDockerfile(path: string, content: string): DockerfileFacts 
       const f = ins as unknown as import('dockerfile-ast').From;
       const image = f.getImage() ?? '';
       const name = f.getBuildStage() ?? undefined;
-      const refIdx = stages.findIndex((s) => s.name && s.name.toLowerCase() === (f.getImageName() ?? image).toLowerCase() && !f.getImageTag());
+      const refIdx = stages.findIndex(
+        (s) => s.name && s.name.toLowerCase() === (f.getImageName() ?? image).toLowerCase() && !f.getImageTag(),
+      );
       const from: FromInfo = {
         line: line1(ins),
         image: resolveArgs(df, image, ins),
@@ -61,10 +78,14 @@ export function parseDockerfile(path: string, content: string): DockerfileFacts 
       continue;
     }
     if (kw === 'ENV' || kw === 'ARG' || kw === 'LABEL') {
-      const props = (ins as unknown as { getProperties(): { getName(): string; getValue(): string | null }[] }).getProperties();
-      for (const p of props) settings.push({ keyword: kw, key: p.getName(), value: p.getValue(), line: line1(ins), stage: current });
+      const props = (
+        ins as unknown as { getProperties(): { getName(): string; getValue(): string | null }[] }
+      ).getProperties();
+      for (const p of props)
+        settings.push({ keyword: kw, key: p.getName(), value: p.getValue(), line: line1(ins), stage: current });
     }
-    if (current >= 0) stages[current].instructions.push({ keyword: kw, line: line1(ins), args: text(ins), stage: current });
+    if (current >= 0)
+      stages[current].instructions.push({ keyword: kw, line: line1(ins), args: text(ins), stage: current });
   }
   const chainOf = (i: number, seen = new Set<number>()): Instr[] => {
     if (i < 0 || seen.has(i)) return [];
@@ -77,7 +98,10 @@ export function parseDockerfile(path: string, content: string): DockerfileFacts 
 
 /** Substitute ARGs declared before the first FROM (FROM python:${PY}). */
 function resolveArgs(df: import('dockerfile-ast').Dockerfile, image: string, ins: Instruction): string {
-  return image.replace(/\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?/g, (m, v: string) => df.resolveVariable(v, ins.getRange().start.line) ?? m);
+  return image.replace(
+    /\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?/g,
+    (m, v: string) => df.resolveVariable(v, ins.getRange().start.line) ?? m,
+  );
 }
 
 /** The base images that are not pinned to a tag: `latest` or no tag at all. Digests pass. */
@@ -85,8 +109,12 @@ export function unpinnedFroms(f: DockerfileFacts): { from: FromInfo; why: string
   const out: { from: FromInfo; why: string }[] = [];
   for (const s of f.stages) {
     const fr = s.from;
-    if (fr.stageRef !== undefined || fr.image.toLowerCase() === 'scratch' || fr.digest || /@sha256:/.test(fr.image)) continue;
-    if (/\$/.test(fr.image)) { out.push({ from: fr, why: `${fr.image} depends on a build arg without a default` }); continue; }
+    if (fr.stageRef !== undefined || fr.image.toLowerCase() === 'scratch' || fr.digest || /@sha256:/.test(fr.image))
+      continue;
+    if (/\$/.test(fr.image)) {
+      out.push({ from: fr, why: `${fr.image} depends on a build arg without a default` });
+      continue;
+    }
     // the tag is what follows the last ':' after the last '/' (registry:port/name has a ':' before '/')
     const last = fr.image.slice(fr.image.lastIndexOf('/') + 1);
     const tag = last.includes(':') ? last.slice(last.indexOf(':') + 1) : '';
@@ -97,16 +125,42 @@ export function unpinnedFroms(f: DockerfileFacts): { from: FromInfo; why: string
 }
 
 export const lastOf = (chain: Instr[], kw: string) => [...chain].reverse().find((i) => i.keyword === kw);
-export const describe = (path: string, i: Instr) => `${path}:${i.line} ${i.keyword} ${i.args.length > 90 ? `${i.args.slice(0, 90)}…` : i.args}`;
+export const describe = (path: string, i: Instr) =>
+  `${path}:${i.line} ${i.keyword} ${i.args.length > 90 ? `${i.args.slice(0, 90)}…` : i.args}`;
 
-export interface HistoryItem { created_by?: string; empty_layer?: boolean }
+export interface HistoryItem {
+  created_by?: string;
+  empty_layer?: boolean;
+}
 
 /** The instruction keyword a history entry came from (legacy builder `#(nop) KW`, BuildKit `KW …`, else RUN). */
 export function historyKeyword(createdBy: string): string {
   const nop = /#\(nop\)\s+([A-Z]+)/.exec(createdBy);
   if (nop) return nop[1];
   const bk = /^([A-Z]+)\s/.exec(createdBy.trim());
-  if (bk && ['RUN', 'COPY', 'ADD', 'ENV', 'ARG', 'LABEL', 'USER', 'WORKDIR', 'EXPOSE', 'CMD', 'ENTRYPOINT', 'HEALTHCHECK', 'VOLUME', 'STOPSIGNAL', 'SHELL', 'ONBUILD', 'MAINTAINER'].includes(bk[1])) return bk[1];
+  if (
+    bk &&
+    [
+      'RUN',
+      'COPY',
+      'ADD',
+      'ENV',
+      'ARG',
+      'LABEL',
+      'USER',
+      'WORKDIR',
+      'EXPOSE',
+      'CMD',
+      'ENTRYPOINT',
+      'HEALTHCHECK',
+      'VOLUME',
+      'STOPSIGNAL',
+      'SHELL',
+      'ONBUILD',
+      'MAINTAINER',
+    ].includes(bk[1])
+  )
+    return bk[1];
   return 'RUN';
 }
 
@@ -132,7 +186,9 @@ export function alignHistory(history: HistoryItem[], chain: Instr[]): Map<number
 /** History index of each layer (layer i is the i-th history entry that is not an empty layer). */
 export function layerHistory(history: HistoryItem[]): number[] {
   const out: number[] = [];
-  history.forEach((h, j) => { if (!h.empty_layer) out.push(j); });
+  history.forEach((h, j) => {
+    if (!h.empty_layer) out.push(j);
+  });
   return out;
 }
 
@@ -142,8 +198,15 @@ export function simpleCommands(cmd: string): string[][] {
   let word = '';
   let quote: '"' | "'" | undefined;
   let quoted = false;
-  const endWord = () => { if (word || quoted) cmds[cmds.length - 1].push(word); word = ''; quoted = false; };
-  const endCmd = () => { endWord(); cmds.push([]); };
+  const endWord = () => {
+    if (word || quoted) cmds[cmds.length - 1].push(word);
+    word = '';
+    quoted = false;
+  };
+  const endCmd = () => {
+    endWord();
+    cmds.push([]);
+  };
   for (let i = 0; i < cmd.length; i++) {
     const ch = cmd[i];
     if (quote) {
@@ -152,12 +215,34 @@ export function simpleCommands(cmd: string): string[][] {
       else word += ch;
       continue;
     }
-    if (ch === '"' || ch === "'") { quote = ch; quoted = true; continue; }
-    if (ch === '\\' && i + 1 < cmd.length) { word += cmd[++i]; continue; }
-    if (/\s/.test(ch) && ch !== '\n') { endWord(); continue; }
-    if (ch === '$' && cmd[i + 1] === '(') { endCmd(); i++; continue; }
-    if (ch === ')') { endCmd(); cmds[cmds.length - 1].push('\0'); continue; } // the rest of the outer command, not a new one
-    if (';&|(`\n'.includes(ch)) { endCmd(); if ((ch === '&' || ch === '|') && cmd[i + 1] === ch) i++; continue; }
+    if (ch === '"' || ch === "'") {
+      quote = ch;
+      quoted = true;
+      continue;
+    }
+    if (ch === '\\' && i + 1 < cmd.length) {
+      word += cmd[++i];
+      continue;
+    }
+    if (/\s/.test(ch) && ch !== '\n') {
+      endWord();
+      continue;
+    }
+    if (ch === '$' && cmd[i + 1] === '(') {
+      endCmd();
+      i++;
+      continue;
+    }
+    if (ch === ')') {
+      endCmd();
+      cmds[cmds.length - 1].push('\0');
+      continue;
+    } // the rest of the outer command, not a new one
+    if (';&|(`\n'.includes(ch)) {
+      endCmd();
+      if ((ch === '&' || ch === '|') && cmd[i + 1] === ch) i++;
+      continue;
+    }
     word += ch;
   }
   endWord();
@@ -167,7 +252,10 @@ export function simpleCommands(cmd: string): string[][] {
 /** The words a shell command line runs: the first word of each simple command. */
 export function shellCommands(cmd: string): string[] {
   const out: string[] = [];
-  const wrapper = (w: string) => ['exec', 'command', 'env', 'nice', 'timeout', '!', 'then', 'do', 'else', 'if', 'while', 'until'].includes(w.replace(/^\/(usr\/)?bin\//, ''));
+  const wrapper = (w: string) =>
+    ['exec', 'command', 'env', 'nice', 'timeout', '!', 'then', 'do', 'else', 'if', 'while', 'until'].includes(
+      w.replace(/^\/(usr\/)?bin\//, ''),
+    );
   for (const words of simpleCommands(cmd)) {
     let i = 0;
     while (i < words.length && /^[A-Za-z_][A-Za-z0-9_]*=/.test(words[i])) i++; // FOO=bar cmd
@@ -184,4 +272,26 @@ export function shellCommands(cmd: string): string[] {
 }
 
 /** Shell builtins: nothing to find in the image for them. */
-export const SHELL_BUILTINS = new Set(['exit', 'true', 'false', 'test', '[', 'echo', 'cd', 'printf', 'return', ':', 'set', 'export', 'read', 'eval', 'trap', 'wait', 'kill', 'pwd', 'type', 'source', '.']);
+export const SHELL_BUILTINS = new Set([
+  'exit',
+  'true',
+  'false',
+  'test',
+  '[',
+  'echo',
+  'cd',
+  'printf',
+  'return',
+  ':',
+  'set',
+  'export',
+  'read',
+  'eval',
+  'trap',
+  'wait',
+  'kill',
+  'pwd',
+  'type',
+  'source',
+  '.',
+]);

@@ -24,8 +24,16 @@ export async function readRemote(conn: SshConnection, path: string): Promise<str
 }
 
 const SENSITIVE_FIND = [
-  '(', ...BULKY_DIRS.flatMap((n, i) => [...(i ? ['-o'] : []), '-name', n]), ')', '-prune', '-print', '-o',
-  '(', ...SENSITIVE_NAMES.flatMap((n, i) => [...(i ? ['-o'] : []), '-name', n]), ')', '-print',
+  '(',
+  ...BULKY_DIRS.flatMap((n, i) => [...(i ? ['-o'] : []), '-name', n]),
+  ')',
+  '-prune',
+  '-print',
+  '-o',
+  '(',
+  ...SENSITIVE_NAMES.flatMap((n, i) => [...(i ? ['-o'] : []), '-name', n]),
+  ')',
+  '-print',
 ];
 
 /** The host's files, over SSH. */
@@ -37,27 +45,41 @@ export function remoteReader(conn: SshConnection): Reader {
       const find = `find . -mindepth 1 ${SENSITIVE_FIND.map(shQuote).join(' ')} | head -n 5000`;
       const r = await conn.exec(`cd ${shQuote(dir)} && ${find}`);
       if (r.code !== 0) throw new Error(r.stderr.trim().split('\n')[0]);
-      return r.stdout.split('\n').filter(Boolean).map((p) => p.replace(/^\.\//, ''));
+      return r.stdout
+        .split('\n')
+        .filter(Boolean)
+        .map((p) => p.replace(/^\.\//, ''));
     },
   };
 }
 
-export async function gatherImage(conn: SshConnection, docker: DockerImages, cfg: AuditConfig, img: ImageConfig, index: number): Promise<ImageFacts> {
+export async function gatherImage(
+  conn: SshConnection,
+  docker: DockerImages,
+  cfg: AuditConfig,
+  img: ImageConfig,
+  index: number,
+): Promise<ImageFacts> {
   const field = `images[${index}]`;
   let inspect: ImageInspect;
   try {
     inspect = (await docker.getImage(img.name).inspect()) as unknown as ImageInspect;
   } catch (e) {
     const status = (e as { statusCode?: number }).statusCode;
-    if (status === 404) throw new UserError(`image ${img.name} is not on the host: build it there (docker build -t ${img.name} …) or fix \`${field}.name\``);
+    if (status === 404)
+      throw new UserError(
+        `image ${img.name} is not on the host: build it there (docker build -t ${img.name} …) or fix \`${field}.name\``,
+      );
     throw e;
   }
   let dockerfile: ImageFacts['dockerfile'];
   if (img.dockerfile) {
     const text = await readRemote(conn, img.dockerfile);
-    if (text === null) throw new UserError(`Dockerfile ${img.dockerfile} does not exist on the host: fix \`${field}.dockerfile\``);
+    if (text === null)
+      throw new UserError(`Dockerfile ${img.dockerfile} does not exist on the host: fix \`${field}.dockerfile\``);
     dockerfile = parseDockerfile(img.dockerfile, text);
-    if (!dockerfile.stages.length) throw new UserError(`${img.dockerfile} has no FROM: is it a Dockerfile? fix \`${field}.dockerfile\``);
+    if (!dockerfile.stages.length)
+      throw new UserError(`${img.dockerfile} has no FROM: is it a Dockerfile? fix \`${field}.dockerfile\``);
   }
   const ctxDir = img.context ?? (img.dockerfile ? dirname(img.dockerfile) : undefined);
   const reader = remoteReader(conn);
@@ -73,7 +95,10 @@ export async function gatherImage(conn: SshConnection, docker: DockerImages, cfg
   const counted = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       read += chunk.length;
-      if (collect && read - last >= 8 * 1024 * 1024) { last = read; collect(); }
+      if (collect && read - last >= 8 * 1024 * 1024) {
+        last = read;
+        collect();
+      }
       cb(null, chunk);
     },
   });

@@ -3,7 +3,13 @@ import { pack } from 'tar-stream';
 import { describe, expect, it } from 'vitest';
 import { fateOf, keptFile, resolvePath, scanSavedImage } from './layers.ts';
 
-type Ent = { name: string; body?: string | Buffer; type?: 'directory' | 'symlink' | 'file'; linkname?: string; mode?: number };
+type Ent = {
+  name: string;
+  body?: string | Buffer;
+  type?: 'directory' | 'symlink' | 'file';
+  linkname?: string;
+  mode?: number;
+};
 
 async function tarOf(entries: Ent[]): Promise<Buffer> {
   const p = pack();
@@ -24,9 +30,16 @@ async function savedImage(layers: Ent[][], history: { created_by: string; empty_
   const ids = layers.map((_, i) => `${String(i).repeat(8)}`);
   const entries: Ent[] = [];
   // out of order on purpose: the manifest, not the archive order, gives the layer order
-  for (const i of [...ids.keys()].reverse()) entries.push({ name: `${ids[i]}/`, type: 'directory' }, { name: `${ids[i]}/layer.tar`, body: tars[i] });
-  entries.push({ name: 'abc.json', body: JSON.stringify({ history, rootfs: { diff_ids: ids.map((x) => `sha256:${x}`) } }) });
-  entries.push({ name: 'manifest.json', body: JSON.stringify([{ Config: 'abc.json', Layers: ids.map((x) => `${x}/layer.tar`) }]) });
+  for (const i of [...ids.keys()].reverse())
+    entries.push({ name: `${ids[i]}/`, type: 'directory' }, { name: `${ids[i]}/layer.tar`, body: tars[i] });
+  entries.push({
+    name: 'abc.json',
+    body: JSON.stringify({ history, rootfs: { diff_ids: ids.map((x) => `sha256:${x}`) } }),
+  });
+  entries.push({
+    name: 'manifest.json',
+    body: JSON.stringify([{ Config: 'abc.json', Layers: ids.map((x) => `${x}/layer.tar`) }]),
+  });
   return tarOf(entries);
 }
 
@@ -35,12 +48,15 @@ describe('docker save stream scanner', () => {
     const img = await savedImage(
       [
         [
-          { name: 'usr/', type: 'directory' }, { name: 'usr/bin/', type: 'directory' },
-          { name: 'usr/bin/dash', body: 'ELF', mode: 0o755 }, { name: 'usr/bin/curl', body: 'ELF', mode: 0o755 },
+          { name: 'usr/', type: 'directory' },
+          { name: 'usr/bin/', type: 'directory' },
+          { name: 'usr/bin/dash', body: 'ELF', mode: 0o755 },
+          { name: 'usr/bin/curl', body: 'ELF', mode: 0o755 },
           { name: 'bin', type: 'symlink', linkname: 'usr/bin' },
           { name: 'etc/passwd', body: 'root:x:0:0::/root:/bin/sh\napp:x:10001:10001::/home/app:/bin/sh\n' },
           { name: 'etc/ssl/certs/ca.pem', body: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n' },
-          { name: 'cache/', type: 'directory' }, { name: 'cache/a.txt', body: 'old' },
+          { name: 'cache/', type: 'directory' },
+          { name: 'cache/a.txt', body: 'old' },
         ],
         [
           { name: 'app/', type: 'directory' },
@@ -51,10 +67,16 @@ describe('docker save stream scanner', () => {
         [
           { name: 'app/.wh..env', body: '' },
           { name: 'usr/bin/.wh.curl', body: '' },
-          { name: 'cache/.wh..wh..opq', body: '' }, { name: 'cache/b.txt', body: 'new' },
+          { name: 'cache/.wh..wh..opq', body: '' },
+          { name: 'cache/b.txt', body: 'new' },
         ],
       ],
-      [{ created_by: '/bin/sh -c #(nop) ADD file:abc in /' }, { created_by: '/bin/sh -c #(nop)  CMD ["sh"]', empty_layer: true }, { created_by: '/bin/sh -c #(nop) COPY dir:x in /app' }, { created_by: '/bin/sh -c rm -f /app/.env /usr/bin/curl' }],
+      [
+        { created_by: '/bin/sh -c #(nop) ADD file:abc in /' },
+        { created_by: '/bin/sh -c #(nop)  CMD ["sh"]', empty_layer: true },
+        { created_by: '/bin/sh -c #(nop) COPY dir:x in /app' },
+        { created_by: '/bin/sh -c rm -f /app/.env /usr/bin/curl' },
+      ],
     );
     const fs = await scanSavedImage(Readable.from([img]));
     expect(fs.layers).toHaveLength(3);
@@ -81,7 +103,10 @@ describe('docker save stream scanner', () => {
   });
 
   it('a file replaced in a later layer is reported as replaced', async () => {
-    const img = await savedImage([[{ name: 'root/.ssh/id_rsa', body: 'x' }], [{ name: 'root/.ssh/id_rsa', body: 'y' }]], [{ created_by: 'a' }, { created_by: 'b' }]);
+    const img = await savedImage(
+      [[{ name: 'root/.ssh/id_rsa', body: 'x' }], [{ name: 'root/.ssh/id_rsa', body: 'y' }]],
+      [{ created_by: 'a' }, { created_by: 'b' }],
+    );
     const fs = await scanSavedImage(Readable.from([img]));
     expect(fateOf(fs, 0, 'root/.ssh/id_rsa')).toEqual({ visible: false, by: 1, how: 'replaced' });
   });

@@ -16,7 +16,13 @@ import { CONFIG_TOKEN, configLike, isText, scanText, secretFileName } from './se
 export const SMALL_FILE = 1024 * 1024;
 
 export type EntryType = 'file' | 'dir' | 'symlink' | 'link' | 'other';
-export interface Entry { layer: number; type: EntryType; mode: number; size: number; link?: string }
+export interface Entry {
+  layer: number;
+  type: EntryType;
+  mode: number;
+  size: number;
+  link?: string;
+}
 
 export interface LayerScan {
   /** entries by normalized path (no leading slash) */
@@ -49,7 +55,15 @@ export function wanted(path: string): number {
 
 export const normPath = (p: string) => p.replace(/^(\.\/|\/)+/, '').replace(/\/+$/, '');
 const typeOf = (h: Headers): EntryType =>
-  h.type === 'file' || h.type === 'contiguous-file' ? 'file' : h.type === 'directory' ? 'dir' : h.type === 'symlink' ? 'symlink' : h.type === 'link' ? 'link' : 'other';
+  h.type === 'file' || h.type === 'contiguous-file'
+    ? 'file'
+    : h.type === 'directory'
+      ? 'dir'
+      : h.type === 'symlink'
+        ? 'symlink'
+        : h.type === 'link'
+          ? 'link'
+          : 'other';
 
 function readAll(stream: Readable, max: number): Promise<Buffer | undefined> {
   return new Promise((res, rej) => {
@@ -64,15 +78,26 @@ function readAll(stream: Readable, max: number): Promise<Buffer | undefined> {
   });
 }
 
-const drain = (stream: Readable) => new Promise<void>((res, rej) => { stream.on('end', res); stream.on('error', rej); stream.resume(); });
+const drain = (stream: Readable) =>
+  new Promise<void>((res, rej) => {
+    stream.on('end', res);
+    stream.on('error', rej);
+    stream.resume();
+  });
 
 /** One layer's tar, streamed. */
 export async function scanLayer(stream: Readable): Promise<LayerScan> {
   const scan: LayerScan = { entries: new Map(), whiteouts: [], opaque: [], secrets: [], kept: new Map(), bytes: 0 };
   const ex = extract();
-  const done = new Promise<void>((res, rej) => { ex.on('finish', res); ex.on('error', rej); });
+  const done = new Promise<void>((res, rej) => {
+    ex.on('finish', res);
+    ex.on('error', rej);
+  });
   ex.on('entry', (h, body, next) => {
-    handleEntry(scan, h, asReadable(body)).then(() => next(), (e) => next(e));
+    handleEntry(scan, h, asReadable(body)).then(
+      () => next(),
+      (e) => next(e),
+    );
   });
   stream.on('error', (e) => ex.destroy(e));
   stream.pipe(ex);
@@ -85,8 +110,14 @@ async function handleEntry(scan: LayerScan, h: Headers, body: Readable): Promise
   const slash = path.lastIndexOf('/');
   const dir = slash < 0 ? '' : path.slice(0, slash);
   const base = path.slice(slash + 1);
-  if (base === '.wh..wh..opq') { scan.opaque.push(dir); return drain(body); }
-  if (base.startsWith('.wh.')) { scan.whiteouts.push(dir ? `${dir}/${base.slice(4)}` : base.slice(4)); return drain(body); }
+  if (base === '.wh..wh..opq') {
+    scan.opaque.push(dir);
+    return drain(body);
+  }
+  if (base.startsWith('.wh.')) {
+    scan.whiteouts.push(dir ? `${dir}/${base.slice(4)}` : base.slice(4));
+    return drain(body);
+  }
   if (!path) return drain(body);
   const type = typeOf(h);
   const size = h.size ?? 0;
@@ -104,7 +135,11 @@ async function handleEntry(scan: LayerScan, h: Headers, body: Readable): Promise
   if (keep) scan.kept.set(path, data);
   if (byName === 'secret') {
     const hit = isText(data) ? scanText(data.toString('utf8'), { configFile: true })[0] : undefined;
-    scan.secrets.push({ path, why: `secret file name${hit ? `; ${hit.pattern} on line ${hit.line}: ${hit.excerpt}` : ''}`, size });
+    scan.secrets.push({
+      path,
+      why: `secret file name${hit ? `; ${hit.pattern} on line ${hit.line}: ${hit.excerpt}` : ''}`,
+      size,
+    });
     return;
   }
   if (size > SMALL_FILE || !prefilter(data) || !isText(data)) return;
@@ -114,11 +149,14 @@ async function handleEntry(scan: LayerScan, h: Headers, body: Readable): Promise
     return;
   }
   const hits = scanText(text, { configFile: configLike(path), yaml: /\.ya?ml$/.test(path) });
-  if (hits.length) scan.secrets.push({ path, why: hits.map((x) => `${x.pattern} on line ${x.line}: ${x.excerpt}`).join('; '), size });
+  if (hits.length)
+    scan.secrets.push({ path, why: hits.map((x) => `${x.pattern} on line ${x.line}: ${x.excerpt}`).join('; '), size });
 }
 
 /** Cheap byte search before any regex: most files hold none of these. */
-const NEEDLES = ['sk-', 'AKIA', 'PRIVATE KEY', 'assword', 'ASSWORD', 'asswd', 'ASSWD', '_auth'].map((s) => Buffer.from(s));
+const NEEDLES = ['sk-', 'AKIA', 'PRIVATE KEY', 'assword', 'ASSWORD', 'asswd', 'ASSWD', '_auth'].map((s) =>
+  Buffer.from(s),
+);
 const prefilter = (b: Buffer) => NEEDLES.some((n) => b.includes(n));
 
 /**
@@ -131,7 +169,10 @@ export async function scanSavedImage(stream: Readable): Promise<ImageFs> {
   let manifest: { Layers?: string[]; Config?: string }[] | undefined;
   const small = new Map<string, Buffer>();
   const ex = extract();
-  const done = new Promise<void>((res, rej) => { ex.on('finish', res); ex.on('error', rej); });
+  const done = new Promise<void>((res, rej) => {
+    ex.on('finish', res);
+    ex.on('error', rej);
+  });
   ex.on('entry', (h, entry, next) => {
     const body = asReadable(entry);
     const name = normPath(h.name);
@@ -155,13 +196,23 @@ export async function scanSavedImage(stream: Readable): Promise<ImageFs> {
       if ('tar' in peeked) byName.set(name, await scanLayer(peeked.tar));
       else if (peeked.data) small.set(name, peeked.data); // a config or manifest blob
     };
-    step().then(() => next(), (e) => next(e));
+    step().then(
+      () => next(),
+      (e) => next(e),
+    );
   });
   stream.on('error', (e) => ex.destroy(e));
   stream.pipe(ex);
   await done;
   if (!manifest?.[0]?.Layers) throw new Error('the image stream has no manifest.json: not a docker save archive');
-  const empty = (): LayerScan => ({ entries: new Map(), whiteouts: [], opaque: [], secrets: [], kept: new Map(), bytes: 0 });
+  const empty = (): LayerScan => ({
+    entries: new Map(),
+    whiteouts: [],
+    opaque: [],
+    secrets: [],
+    kept: new Map(),
+    bytes: 0,
+  });
   const layers = manifest[0].Layers.map((l) => {
     const n = normPath(l);
     return byName.get(n) ?? byName.get(links.get(n) ?? '') ?? empty();
@@ -199,7 +250,10 @@ function peekTar(body: Readable): Promise<{ tar: Readable } | { data?: Buffer }>
         body.pipe(out);
         return res({ tar: out });
       }
-      readAll(body, 16 * SMALL_FILE).then((rest) => res({ data: rest ? Buffer.concat([first, rest]) : undefined }), rej);
+      readAll(body, 16 * SMALL_FILE).then(
+        (rest) => res({ data: rest ? Buffer.concat([first, rest]) : undefined }),
+        rej,
+      );
     };
     const onEnd = () => res({ data: Buffer.concat(head) }); // shorter than one tar header: small JSON
     body.on('data', onData);
@@ -225,10 +279,15 @@ export function mergeLayers(layers: LayerScan[]): Map<string, Entry> {
  * What became of a file layer `layer` added: still visible, or the later layer that deleted it
  * (whiteout of it or a parent, or an opaque parent) or replaced it.
  */
-export function fateOf(fs: ImageFs, layer: number, path: string): { visible: true } | { visible: false; by: number; how: 'deleted' | 'replaced' } {
+export function fateOf(
+  fs: ImageFs,
+  layer: number,
+  path: string,
+): { visible: true } | { visible: false; by: number; how: 'deleted' | 'replaced' } {
   for (let m = layer + 1; m < fs.layers.length; m++) {
     const l = fs.layers[m];
-    if (l.whiteouts.some((w) => under(path, w)) || l.opaque.some((d) => path !== d && under(path, d))) return { visible: false, by: m, how: 'deleted' };
+    if (l.whiteouts.some((w) => under(path, w)) || l.opaque.some((d) => path !== d && under(path, d)))
+      return { visible: false, by: m, how: 'deleted' };
     if (l.entries.has(path)) return { visible: false, by: m, how: 'replaced' };
   }
   return { visible: true };
@@ -244,7 +303,11 @@ export function keptFile(fs: ImageFs, path: string): Buffer | undefined {
  * Resolve a path in the merged filesystem, following symlinks in every component (usrmerge makes
  * /bin a link to usr/bin). Returns the final path and its entry, or undefined.
  */
-export function resolvePath(merged: Map<string, Entry>, path: string, depth = 0): { path: string; entry: Entry } | undefined {
+export function resolvePath(
+  merged: Map<string, Entry>,
+  path: string,
+  depth = 0,
+): { path: string; entry: Entry } | undefined {
   if (depth > 20) return undefined;
   const parts = normPath(path).split('/').filter(Boolean);
   let cur = '';

@@ -10,7 +10,12 @@ import { parseDockerfile } from './dockerfile.ts';
 import type { DockerfileOnlyFacts } from './prebuild.ts';
 
 const glob = (g: string) =>
-  new RegExp(`^${g.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+  new RegExp(
+    `^${g
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+  );
 const NAMES = SENSITIVE_NAMES.map(glob);
 const LIMIT = 5000;
 
@@ -22,7 +27,10 @@ export function listSensitive(dir: string): string[] {
     for (const e of entries) {
       if (out.length >= LIMIT) return;
       const p = rel ? `${rel}/${e.name}` : e.name;
-      if (BULKY_DIRS.includes(e.name)) { out.push(p); continue; }
+      if (BULKY_DIRS.includes(e.name)) {
+        out.push(p);
+        continue;
+      }
       if (NAMES.some((re) => re.test(e.name))) out.push(p);
       if (e.isDirectory()) walk(p);
     }
@@ -47,7 +55,11 @@ export const localReader: Reader = {
   sensitive: async (dir) => listSensitive(dir),
 };
 
-export interface LocalOptions { dockerfile: string; context?: string; compose?: { file: string; service: string } }
+export interface LocalOptions {
+  dockerfile: string;
+  context?: string;
+  compose?: { file: string; service: string };
+}
 
 export async function gatherLocal(o: LocalOptions): Promise<DockerfileOnlyFacts> {
   const path = resolve(o.dockerfile);

@@ -8,11 +8,25 @@
 import dockerignore, { type Ignore } from '@balena/dockerignore';
 import { result, type CheckResult, type Evidence } from './checks.ts';
 import {
-  checkBasePinned, checkCompose, checkDockerignore, composeService, excludedBy, TOOL_PKG,
-  type ContextFacts, type ImageFacts, type ImageReport,
+  checkBasePinned,
+  checkCompose,
+  checkDockerignore,
+  composeService,
+  excludedBy,
+  TOOL_PKG,
+  type ContextFacts,
+  type ImageFacts,
+  type ImageReport,
 } from './audit.ts';
 import {
-  describe, lastOf, shellCommands, simpleCommands, SHELL_BUILTINS, type DockerfileFacts, type FromInfo, type Instr,
+  describe,
+  lastOf,
+  shellCommands,
+  simpleCommands,
+  SHELL_BUILTINS,
+  type DockerfileFacts,
+  type FromInfo,
+  type Instr,
 } from './dockerfile.ts';
 import { secretFileName, secretSetting } from './secrets.ts';
 
@@ -26,8 +40,12 @@ export interface DockerfileOnlyFacts {
 export const needsImage = (what: string, seen = '') =>
   `needs an image (${what}): run with --image NAME${seen ? `; ${seen}` : ''}`;
 
-const at = (df: DockerfileFacts, i: Instr): Evidence =>
-  ({ what: '', instruction: describe(df.path, i), file: df.path, line: i.line });
+const at = (df: DockerfileFacts, i: Instr): Evidence => ({
+  what: '',
+  instruction: describe(df.path, i),
+  file: df.path,
+  line: i.line,
+});
 const finalFrom = (df: DockerfileFacts) => df.stages[df.stages.length - 1].from;
 const fromEvidence = (df: DockerfileFacts, what: string): Evidence => {
   const fr = finalFrom(df);
@@ -49,8 +67,9 @@ export function auditDockerfile(f: DockerfileOnlyFacts): ImageReport {
   return { image: f.dockerfile.path, dockerfile: f.dockerfile.path, checks };
 }
 
-const NON_ROOT_FIX = 'create a user and switch to it at the end of the final stage: RUN useradd --uid 10001 '
-  + '--create-home app, then USER 10001 (numeric, so Kubernetes runAsNonRoot can verify it)';
+const NON_ROOT_FIX =
+  'create a user and switch to it at the end of the final stage: RUN useradd --uid 10001 ' +
+  '--create-home app, then USER 10001 (numeric, so Kubernetes runAsNonRoot can verify it)';
 
 export function nonRootOf(df: DockerfileFacts): CheckResult {
   const u = lastOf(df.finalChain, 'USER');
@@ -65,7 +84,7 @@ export function nonRootOf(df: DockerfileFacts): CheckResult {
     return result('non-root', 'undecided', needsImage('the user a build arg makes', `USER ${u.args}`), [ev]);
   if (user === '0' || user === 'root')
     return result('non-root', 'fail', `the final stage's last USER is ${u.args}: root`, [ev], NON_ROOT_FIX);
-  const note = /^[0-9]+$/.test(user) ? '' : '; a name: its uid is in the image\'s /etc/passwd, checked with --image';
+  const note = /^[0-9]+$/.test(user) ? '' : "; a name: its uid is in the image's /etc/passwd, checked with --image";
   return { ...result('non-root', 'pass', `runs as ${u.args} (line ${u.line}${note})`), evidence: [ev] };
 }
 
@@ -73,7 +92,11 @@ export function nonRootOf(df: DockerfileFacts): CheckResult {
 export function healthcheckCommands(args: string): string[] {
   const cmd = args.replace(/^(?:--\S+\s+)*CMD\s+/i, '');
   if (cmd.startsWith('[')) {
-    try { return [(JSON.parse(cmd) as string[])[0]].filter(Boolean); } catch { /* shell form after all */ }
+    try {
+      return [(JSON.parse(cmd) as string[])[0]].filter(Boolean);
+    } catch {
+      /* shell form after all */
+    }
   }
   return ['/bin/sh', ...new Set(shellCommands(cmd).filter((c) => !SHELL_BUILTINS.has(c)))];
 }
@@ -81,8 +104,9 @@ export function healthcheckCommands(args: string): string[] {
 export function healthcheckOf(f: DockerfileOnlyFacts): CheckResult {
   const df = f.dockerfile;
   const hc = lastOf(df.finalChain, 'HEALTHCHECK');
-  const fix = 'add to the final stage: HEALTHCHECK --interval=30s --timeout=5s --retries=3 CMD <a probe the image has, '
-    + 'e.g. curl -fsS http://127.0.0.1:PORT/health || exit 1>';
+  const fix =
+    'add to the final stage: HEALTHCHECK --interval=30s --timeout=5s --retries=3 CMD <a probe the image has, ' +
+    'e.g. curl -fsS http://127.0.0.1:PORT/health || exit 1>';
   if (hc && /^NONE\b/i.test(hc.args.trim())) {
     const ev = { ...at(df, hc), what: 'HEALTHCHECK NONE' };
     return result('healthcheck', 'fail', 'HEALTHCHECK NONE: the healthcheck is disabled', [ev], fix);
@@ -99,15 +123,25 @@ export function healthcheckOf(f: DockerfileOnlyFacts): CheckResult {
     const test = typeof ht.test === 'string' ? ['CMD-SHELL', ht.test] : ht.test;
     const where = `${f.compose!.file} services.${f.compose!.service}.healthcheck`;
     const cmds = test[0] === 'CMD' ? [test[1]] : healthcheckCommands(test.slice(1).join(' '));
-    return result('healthcheck', 'undecided', needsImage(`does it have ${cmds.join(', ')}?`, `healthcheck in ${where}`),
-      [{ what: `compose healthcheck runs ${runs(cmds)}`, file: f.compose!.file }]);
+    return result(
+      'healthcheck',
+      'undecided',
+      needsImage(`does it have ${cmds.join(', ')}?`, `healthcheck in ${where}`),
+      [{ what: `compose healthcheck runs ${runs(cmds)}`, file: f.compose!.file }],
+    );
   }
   const c = f.compose;
   const why = 'no HEALTHCHECK: nothing tells Docker (or compose depends_on) when the app is up';
-  return result('healthcheck', 'fail', why, [
-    fromEvidence(df, 'the final stage has no HEALTHCHECK'),
-    ...(c ? [{ what: `${c.file} services.${c.service} has no healthcheck either`, file: c.file }] : []),
-  ], fix);
+  return result(
+    'healthcheck',
+    'fail',
+    why,
+    [
+      fromEvidence(df, 'the final stage has no HEALTHCHECK'),
+      ...(c ? [{ what: `${c.file} services.${c.service} has no healthcheck either`, file: c.file }] : []),
+    ],
+    fix,
+  );
 }
 
 /** base-pinned as on an image, with each base's FROM line as the evidence of a pass too. */
@@ -115,8 +149,12 @@ export function basePinnedOf(df: DockerfileFacts): CheckResult {
   const r = checkBasePinned({ dockerfile: df });
   if (r.status !== 'pass') return r;
   const bases = df.stages.filter((s) => s.from.stageRef === undefined).map((s) => s.from);
-  const ev = (b: FromInfo) =>
-    ({ what: `FROM ${b.image}`, instruction: `${df.path}:${b.line} FROM ${b.image}`, file: df.path, line: b.line });
+  const ev = (b: FromInfo) => ({
+    what: `FROM ${b.image}`,
+    instruction: `${df.path}:${b.line} FROM ${b.image}`,
+    file: df.path,
+    line: b.line,
+  });
   return { ...r, evidence: bases.map(ev) };
 }
 
@@ -142,7 +180,10 @@ export function copyArgs(args: string): { flags: string[]; sources: string[] } {
 
 /** Does a COPY source (context-relative, globs allowed) take this context path (or a dir above it)? */
 export function sourceTakes(source: string, path: string): boolean {
-  const s = source.replace(/^(\.\/)+/, '').replace(/^\/+/, '').replace(/\/+$/, '');
+  const s = source
+    .replace(/^(\.\/)+/, '')
+    .replace(/^\/+/, '')
+    .replace(/\/+$/, '');
   if (s === '' || s === '.') return true;
   return excludedBy(ignore().add(s), path);
 }
@@ -158,8 +199,13 @@ function copiedSecrets(df: DockerfileFacts, c: ContextFacts): Evidence[] {
     for (const p of secret) {
       if (!sources.some((s) => !/^[a-z]+:\/\/|^git@/.test(s) && sourceTakes(s, p))) continue;
       const why = c.dockerignore === null ? ', no .dockerignore' : '';
-      ev.push({ ...at(df, i), what: `${c.dir}/${p} (a secret file in the context${why}) is copied into the image; `
-        + 'deleting it in a later layer leaves it in this one', file: `${c.dir}/${p}` });
+      ev.push({
+        ...at(df, i),
+        what:
+          `${c.dir}/${p} (a secret file in the context${why}) is copied into the image; ` +
+          'deleting it in a later layer leaves it in this one',
+        file: `${c.dir}/${p}`,
+      });
     }
   }
   return ev;
@@ -174,8 +220,10 @@ export function secretsOf(f: DockerfileOnlyFacts): CheckResult {
     if (!why || seen.has(`${s.key}=${s.value ?? ''}`)) continue;
     seen.add(`${s.key}=${s.value ?? ''}`);
     const builder = s.stage >= 0 && !df.finalChain.some((i) => i.stage === s.stage);
-    const stage = builder ? ` (stage ${df.stages[s.stage].name ?? s.stage}: not in the final image, `
-      + 'still in the Dockerfile and the builder\'s history)' : '';
+    const stage = builder
+      ? ` (stage ${df.stages[s.stage].name ?? s.stage}: not in the final image, ` +
+        "still in the Dockerfile and the builder's history)"
+      : '';
     const instruction = `${df.path}:${s.line} ${s.keyword} ${s.key}=…`;
     ev.push({ what: `${s.keyword} in the Dockerfile${stage}: ${why}`, instruction, file: df.path, line: s.line });
   }
@@ -185,10 +233,15 @@ export function secretsOf(f: DockerfileOnlyFacts): CheckResult {
     return result('secrets', 'undecided', needsImage('the files in its layers', `none in ENV/ARG/LABEL${copies}`));
   }
   const what = `${ev.length} secret${ev.length > 1 ? 's' : ''} baked into the image or its Dockerfile`;
-  return result('secrets', 'fail', what, ev,
-    'remove them from ENV/ARG/LABEL and pass them at run time (compose env_file or secrets); keep secret files out of '
-    + 'the build context with .dockerignore (deleting them in a later layer leaves them in the earlier one); '
-    + 'rotate every exposed key');
+  return result(
+    'secrets',
+    'fail',
+    what,
+    ev,
+    'remove them from ENV/ARG/LABEL and pass them at run time (compose env_file or secrets); keep secret files out of ' +
+      'the build context with .dockerignore (deleting them in a later layer leaves them in the earlier one); ' +
+      'rotate every exposed key',
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -198,7 +251,12 @@ const isTool = (p: string) => TOOL_PKG.test(p) || p === 'gcc-c++';
 const APT = { install: 'add', remove: 'del', purge: 'del' } as const;
 const RPM = { install: 'add', remove: 'del', erase: 'del' } as const;
 const PKG_OPS: Record<string, Record<string, 'add' | 'del'> | undefined> = {
-  apt: APT, 'apt-get': APT, apk: { add: 'add', del: 'del' }, yum: RPM, dnf: RPM, microdnf: RPM,
+  apt: APT,
+  'apt-get': APT,
+  apk: { add: 'add', del: 'del' },
+  yum: RPM,
+  dnf: RPM,
+  microdnf: RPM,
 };
 
 /** Packages a shell line installs and removes (apt-get/apt, apk, yum/dnf/microdnf); apk --virtual groups kept. */
@@ -249,10 +307,16 @@ export function toolchainOf(df: DockerfileFacts): CheckResult {
     return result('toolchain', 'undecided', summary);
   }
   const ev = [...installed].map(([p, v]) => ({
-    ...at(df, v.by), what: `${p} installed in the final stage, not removed`,
+    ...at(df, v.by),
+    what: `${p} installed in the final stage, not removed`,
   }));
   const what = `a build toolchain ships in the final image: ${[...installed.keys()].join(', ')}`;
-  return result('toolchain', 'fail', what, ev,
-    'install compilers only in a builder stage and COPY --from=builder just the built artifacts; or purge them in the '
-    + 'same RUN that used them (apt-get purge -y --auto-remove gcc)');
+  return result(
+    'toolchain',
+    'fail',
+    what,
+    ev,
+    'install compilers only in a builder stage and COPY --from=builder just the built artifacts; or purge them in the ' +
+      'same RUN that used them (apt-get purge -y --auto-remove gcc)',
+  );
 }

@@ -16,16 +16,19 @@ export interface AuditReport {
 }
 
 const evLine = (e: Evidence) => {
-  const where = [e.layer ? `layer ${e.layer}${e.layerId ? ` ${e.layerId}` : ''}` : '', e.instruction ?? ''].filter(Boolean).join(', ');
+  const where = [e.layer ? `layer ${e.layer}${e.layerId ? ` ${e.layerId}` : ''}` : '', e.instruction ?? '']
+    .filter(Boolean)
+    .join(', ');
   return `${e.what}${where && !e.what.includes(e.instruction ?? '\0') ? ` [${where}]` : ''}`;
 };
 
 const pad = (s: string, n: number) => s + ' '.repeat(Math.max(0, n - [...s].length));
 
 /** Beside an image's name: id, size, layers; for a Dockerfile audited without an image, that there is none. */
-const headline = (img: ImageReport) => img.id === undefined
-  ? 'Dockerfile only, no image: – marks what needs one'
-  : `${img.id.replace(/^sha256:/, '').slice(0, 12)}  ${formatBytes(img.size ?? 0)}, ${img.layers ?? 0} layers`;
+const headline = (img: ImageReport) =>
+  img.id === undefined
+    ? 'Dockerfile only, no image: – marks what needs one'
+    : `${img.id.replace(/^sha256:/, '').slice(0, 12)}  ${formatBytes(img.size ?? 0)}, ${img.layers ?? 0} layers`;
 
 /** "3 images on HOST: …" or "1 Dockerfile (no image): …, 4 not decided without an image". */
 function totals(r: AuditReport): string {
@@ -39,15 +42,18 @@ function totals(r: AuditReport): string {
   const f = r.fatalFailures;
   const fatal = f.length ? `, ${f.length} fatal (${f.join(', ')}): exit 1` : '';
   const open = undecided ? `, ${undecided} not decided without an image` : '';
-  const verdict = failed ? `${failed} check${failed > 1 ? 's' : ''} failed`
-    : undecided ? 'no check failed' : 'every check passed';
+  const verdict = failed
+    ? `${failed} check${failed > 1 ? 's' : ''} failed`
+    : undecided
+      ? 'no check failed'
+      : 'every check passed';
   return `${what}: ${verdict}${open}${fatal}`;
 }
 
 export function renderTerminal(r: AuditReport, color: boolean): string {
   const c = (code: string, s: string) => (color ? `\x1b[${code}m${s}\x1b[0m` : s);
   const mark = (x: CheckResult) =>
-    (x.status === 'pass' ? c('32', MARK.pass) : x.status === 'fail' ? c('31', MARK.fail) : c('2', MARK[x.status]));
+    x.status === 'pass' ? c('32', MARK.pass) : x.status === 'fail' ? c('31', MARK.fail) : c('2', MARK[x.status]);
   const width = process.stdout.columns && color ? process.stdout.columns : 160;
   const out: string[] = [];
   for (const img of r.images) {
@@ -73,14 +79,21 @@ export function renderTerminal(r: AuditReport, color: boolean): string {
 const md = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
 export function renderMarkdown(r: AuditReport, when = new Date()): string {
-  const out: string[] = [`# Image audit ${r.runId}`, '', `Host: ${r.host}. ${when.toISOString()}. Checks map to the CIS Docker Benchmark (v1.6.0 numbering) and dockle checkpoints.`, ''];
+  const out: string[] = [
+    `# Image audit ${r.runId}`,
+    '',
+    `Host: ${r.host}. ${when.toISOString()}. Checks map to the CIS Docker Benchmark (v1.6.0 numbering) and dockle checkpoints.`,
+    '',
+  ];
   if (r.fatalFailures.length) out.push(`**Fatal failures (exit 1):** ${r.fatalFailures.join(', ')}`, '');
   for (const img of r.images) {
-    const head = img.id === undefined
-      ? headline(img)
-      : `\`${img.id}\`, ${formatBytes(img.size ?? 0)}, ${img.layers ?? 0} layers`;
+    const head =
+      img.id === undefined ? headline(img) : `\`${img.id}\`, ${formatBytes(img.size ?? 0)}, ${img.layers ?? 0} layers`;
     out.push(`## ${img.image}`, '', head, '', '| | check | CIS | dockle | result |', '|---|---|---|---|---|');
-    for (const x of img.checks) out.push(`| ${MARK[x.status]} | ${x.id}${x.fatal ? ' (fatal)' : ''} | ${CHECKS[x.id].cis} | ${CHECKS[x.id].dockle} | ${md(x.summary)} |`);
+    for (const x of img.checks)
+      out.push(
+        `| ${MARK[x.status]} | ${x.id}${x.fatal ? ' (fatal)' : ''} | ${CHECKS[x.id].cis} | ${CHECKS[x.id].dockle} | ${md(x.summary)} |`,
+      );
     out.push('');
     for (const x of img.checks.filter((y) => y.status === 'fail')) {
       out.push(`### ✗ ${x.id}: ${CHECKS[x.id].title}`, '', md(x.summary), '');

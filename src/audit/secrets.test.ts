@@ -7,7 +7,10 @@ describe('secret patterns', () => {
     expect(hits).toEqual([{ pattern: 'OpenAI-style API key (sk-…)', line: 2, excerpt: 'sk-proj-…(40 chars)' }]);
     expect(scanText('aws AKIAIOSFODNN7EXAMPL3 x')[0].pattern).toMatch(/AKIA/);
     const pem = `-----BEGIN RSA PRIVATE KEY-----\n${'A'.repeat(64)}\n-----END RSA PRIVATE KEY-----\n`;
-    expect(scanText(pem)[0]).toMatchObject({ pattern: 'private key block', excerpt: '-----BEGIN RSA PRIVATE KEY-----' });
+    expect(scanText(pem)[0]).toMatchObject({
+      pattern: 'private key block',
+      excerpt: '-----BEGIN RSA PRIVATE KEY-----',
+    });
   });
 
   it('is precise: words containing sk-, documentation key stubs, code arguments are not secrets', () => {
@@ -18,7 +21,10 @@ describe('secret patterns', () => {
   });
 
   it('password= only in config-like files, not in comments, not placeholders', () => {
-    expect(scanText('DB_PASSWORD=hunter2xx\n', { configFile: true })[0]).toMatchObject({ pattern: 'password=…', excerpt: 'DB_PASSWORD=***' });
+    expect(scanText('DB_PASSWORD=hunter2xx\n', { configFile: true })[0]).toMatchObject({
+      pattern: 'password=…',
+      excerpt: 'DB_PASSWORD=***',
+    });
     expect(scanText('# input_password = secret\n', { configFile: true })).toEqual([]);
     expect(scanText('PASSWORD=\nPASSWORD=${DB_PASS}\nPASSWORD=<your password>\n', { configFile: true })).toEqual([]);
     expect(scanText('passwd:         files\n', { configFile: true })).toEqual([]); // nsswitch.conf

@@ -9,7 +9,10 @@ export const CONTENT_PATTERNS: { name: string; re: RegExp }[] = [
   { name: 'OpenAI-style API key (sk-…)', re: /(?<![A-Za-z0-9_-])sk-(?:proj-|live-|test-)?[A-Za-z0-9_-]{20,}/ },
   { name: 'AWS access key id (AKIA…)', re: /(?<![A-Z0-9])AKIA[0-9A-Z]{16}(?![A-Z0-9])/ },
   // a real key has a base64 body (documentation examples with XXXX do not)
-  { name: 'private key block', re: /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----(?:\r?\n[^\n]{0,100}){0,3}?\r?\n[A-Za-z0-9+/]{40,}/ },
+  {
+    name: 'private key block',
+    re: /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----(?:\r?\n[^\n]{0,100}){0,3}?\r?\n[A-Za-z0-9+/]{40,}/,
+  },
 ];
 
 /**
@@ -17,9 +20,15 @@ export const CONTENT_PATTERNS: { name: string; re: RegExp }[] = [
  * ${VAR} or <placeholder>). Only in config-like files (see configLike): in code, `password=` is
  * an argument name (`connect(password=password)`), not a secret.
  */
-export const PASSWORD_LINE = { name: 'password=…', re: /^[ \t]*(?:export[ \t]+)?[A-Za-z0-9_.-]*(?:password|passwd|PASSWORD|PASSWD)[ \t]*=[ \t]*(?![ \t]*$|\$|<|"\$|'\$|""|''|~|null\b|None\b)["']?[^\s"'#]{3,}/m };
+export const PASSWORD_LINE = {
+  name: 'password=…',
+  re: /^[ \t]*(?:export[ \t]+)?[A-Za-z0-9_.-]*(?:password|passwd|PASSWORD|PASSWD)[ \t]*=[ \t]*(?![ \t]*$|\$|<|"\$|'\$|""|''|~|null\b|None\b)["']?[^\s"'#]{3,}/m,
+};
 /** The YAML form, in .yml/.yaml files: `password: VALUE`. */
-export const PASSWORD_YAML = { name: 'password: … (YAML)', re: /^[ \t]*[A-Za-z0-9_.-]*(?:password|passwd|PASSWORD|PASSWD):[ \t]+(?!\$|<|"\$|'\$|""|''|~|null\b)["']?[^\s"'#{}]{3,}/m };
+export const PASSWORD_YAML = {
+  name: 'password: … (YAML)',
+  re: /^[ \t]*[A-Za-z0-9_.-]*(?:password|passwd|PASSWORD|PASSWD):[ \t]+(?!\$|<|"\$|'\$|""|''|~|null\b)["']?[^\s"'#{}]{3,}/m,
+};
 
 /** Files whose password= lines are settings: .env files, ini/conf/yaml/toml/properties. */
 export function configLike(path: string): boolean {
@@ -29,8 +38,15 @@ export function configLike(path: string): boolean {
 
 /** Names that are secrets whatever they hold. */
 const SECRET_NAMES = [
-  /^\.env$/, /^\.env\.(?!example$|sample$|template$|dist$|defaults?$)[^/]+$/,
-  /^id_(rsa|dsa|ecdsa|ed25519)$/, /^\.git-credentials$/, /^\.netrc$/, /^\.pgpass$/, /^credentials$/, /^\.npmrc$/, /^\.pypirc$/,
+  /^\.env$/,
+  /^\.env\.(?!example$|sample$|template$|dist$|defaults?$)[^/]+$/,
+  /^id_(rsa|dsa|ecdsa|ed25519)$/,
+  /^\.git-credentials$/,
+  /^\.netrc$/,
+  /^\.pgpass$/,
+  /^credentials$/,
+  /^\.npmrc$/,
+  /^\.pypirc$/,
 ];
 /** Names that are secrets only if the content says so (a .pem is often a public certificate). */
 const KEY_FILE_EXT = /\.(pem|key|p12|pfx)$/;
@@ -52,12 +68,20 @@ export function secretFileName(path: string): NameVerdict {
   return KEY_FILE_EXT.test(base) ? 'maybe' : undefined;
 }
 
-export interface ContentHit { pattern: string; line: number; excerpt: string }
+export interface ContentHit {
+  pattern: string;
+  line: number;
+  excerpt: string;
+}
 
 /** First hit of each content pattern, with its line and a redacted excerpt. */
 export function scanText(text: string, opts: { configFile?: boolean; yaml?: boolean } = {}): ContentHit[] {
   const hits: ContentHit[] = [];
-  const patterns = [...CONTENT_PATTERNS, ...(opts.configFile ? [PASSWORD_LINE] : []), ...(opts.yaml ? [PASSWORD_YAML] : [])];
+  const patterns = [
+    ...CONTENT_PATTERNS,
+    ...(opts.configFile ? [PASSWORD_LINE] : []),
+    ...(opts.yaml ? [PASSWORD_YAML] : []),
+  ];
   for (const { name, re } of patterns) {
     const m = re.exec(text);
     if (!m) continue;
@@ -79,7 +103,8 @@ export function redact(s: string): string {
   return t.length <= 8 ? '***' : `${t.slice(0, Math.min(8, Math.floor(t.length / 3)))}…(${t.length} chars)`;
 }
 
-const SECRET_KEY = /(^|[_.-])(PASSWORD|PASSWD|SECRET|TOKEN|API[_.-]?KEY|ACCESS[_.-]?KEY|PRIVATE[_.-]?KEY|SECRET[_.-]?KEY|CREDENTIALS?|AUTH[_.-]?KEY)([_.-]|$)/i;
+const SECRET_KEY =
+  /(^|[_.-])(PASSWORD|PASSWD|SECRET|TOKEN|API[_.-]?KEY|ACCESS[_.-]?KEY|PRIVATE[_.-]?KEY|SECRET[_.-]?KEY|CREDENTIALS?|AUTH[_.-]?KEY)([_.-]|$)/i;
 
 /**
  * A KEY=value setting that holds a secret: a secret-looking key with a literal value (a reference

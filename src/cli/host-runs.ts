@@ -26,14 +26,25 @@ export function runState(runId: string, entries: Stamped[]): HostRun {
   const since = entries.lastIndexOf(runs.at(-1)!);
   const last = entries.slice(since);
   const done = last.filter((e) => e.type === 'step-done').at(-1) as { step?: string } | undefined;
-  const end = [...last].reverse().find((e) => ['run-done', 'run-failed', 'run-rolled-back', 'undo-failed'].includes(e.type));
+  const end = [...last]
+    .reverse()
+    .find((e) => ['run-done', 'run-failed', 'run-rolled-back', 'undo-failed'].includes(e.type));
   const state = !end
     ? `stopped or still running after ${done?.step ?? 'no step'}`
-    : end.type === 'run-done' ? 'finished'
-      : end.type === 'run-rolled-back' ? 'rolled back'
-        : end.type === 'undo-failed' ? `rollback stopped at ${(end as { step: string }).step}`
+    : end.type === 'run-done'
+      ? 'finished'
+      : end.type === 'run-rolled-back'
+        ? 'rolled back'
+        : end.type === 'undo-failed'
+          ? `rollback stopped at ${(end as { step: string }).step}`
           : `failed at ${(end as { step: string }).step}`;
-  return { runId, runbook: first?.runbook ?? '?', operator: first?.operator ?? '?', startedAt: first?.startedAt ?? '?', state };
+  return {
+    runId,
+    runbook: first?.runbook ?? '?',
+    operator: first?.operator ?? '?',
+    startedAt: first?.startedAt ?? '?',
+    state,
+  };
 }
 
 /** The runs the host's journal mirrors know, newest first, one line each, and who holds the lock. */
@@ -42,13 +53,26 @@ export async function listHostRuns(probe: Probe): Promise<string[]> {
   const runs: HostRun[] = [];
   for (const block of out.split(/^== /m).filter(Boolean)) {
     const [id, ...lines] = block.split('\n');
-    const entries = lines.filter(Boolean).flatMap((l) => { try { return [JSON.parse(l) as Stamped]; } catch { return []; } });
+    const entries = lines.filter(Boolean).flatMap((l) => {
+      try {
+        return [JSON.parse(l) as Stamped];
+      } catch {
+        return [];
+      }
+    });
     if (entries.some((e) => e.type === 'run')) runs.push(runState(id.trim(), entries));
   }
   runs.sort((a, b) => b.runId.localeCompare(a.runId));
   const owner = parseLockOwner((await probe(lockProbe())).stdout);
   return [
-    owner ? `host lock: held by run ${owner.runId}${owner.runbook ? ` of ${owner.runbook}` : ''} (operator ${owner.operator}, since ${owner.since})` : 'host lock: free',
-    ...(runs.length ? runs.map((r) => `${r.runId}  ${r.runbook}  ${r.operator}  started ${r.startedAt}  ${r.state}${owner?.runId === r.runId ? '  (holds the lock)' : ''}`) : ['no runs recorded on this host']),
+    owner
+      ? `host lock: held by run ${owner.runId}${owner.runbook ? ` of ${owner.runbook}` : ''} (operator ${owner.operator}, since ${owner.since})`
+      : 'host lock: free',
+    ...(runs.length
+      ? runs.map(
+          (r) =>
+            `${r.runId}  ${r.runbook}  ${r.operator}  started ${r.startedAt}  ${r.state}${owner?.runId === r.runId ? '  (holds the lock)' : ''}`,
+        )
+      : ['no runs recorded on this host']),
   ];
 }

@@ -8,13 +8,24 @@ function scripted(selects: string[], inputs: string[] = []): Ask & { asked: stri
   const asked: string[] = [];
   return {
     asked,
-    select: (async (q: { message: string }) => { asked.push(q.message); return selects.shift(); }) as never,
-    input: (async (q: { message: string }) => { asked.push(q.message); return inputs.shift() ?? ''; }) as never,
+    select: (async (q: { message: string }) => {
+      asked.push(q.message);
+      return selects.shift();
+    }) as never,
+    input: (async (q: { message: string }) => {
+      asked.push(q.message);
+      return inputs.shift() ?? '';
+    }) as never,
   };
 }
 const step = (destructive: boolean): PlannedStep<unknown, unknown> => ({
   step: { id: 'cutover.stop-writer', title: 'stop the bare-metal writer', destructive, plan: () => [] },
-  actions: [{ cmd: remote(['supervisorctl', 'stop', 'chatbot-backend']), undo: [remote(['supervisorctl', 'start', 'chatbot-backend'])] }],
+  actions: [
+    {
+      cmd: remote(['supervisorctl', 'stop', 'chatbot-backend']),
+      undo: [remote(['supervisorctl', 'start', 'chatbot-backend'])],
+    },
+  ],
 });
 
 describe('--interactive prompts', () => {
@@ -22,7 +33,9 @@ describe('--interactive prompts', () => {
     const printed: string[] = [];
     const ask = scripted(['show', 'run']);
     expect(await askBeforeStep(step(false), { yes: false, print: (s) => printed.push(s) }, ask)).toBe('run');
-    expect(printed.join('\n')).toMatch(/\+ remote: supervisorctl stop chatbot-backend\n\s+\$ remote: supervisorctl stop chatbot-backend\n\s+↩ remote: supervisorctl start chatbot-backend\n\s+\$ remote: supervisorctl start/);
+    expect(printed.join('\n')).toMatch(
+      /\+ remote: supervisorctl stop chatbot-backend\n\s+\$ remote: supervisorctl stop chatbot-backend\n\s+↩ remote: supervisorctl start chatbot-backend\n\s+\$ remote: supervisorctl start/,
+    );
   });
   it('a destructive step needs its id typed back; a wrong answer asks for the id again, not the whole menu', async () => {
     const ask = scripted(['run'], ['yes', 'cutover.stop-writer']);

@@ -43,7 +43,9 @@ export async function askBeforeStep(
 /** The step id typed back; a wrong answer asks for the id again, an empty one goes back to the menu. */
 async function confirmed(id: string, print: (s: string) => void, ask: Ask): Promise<boolean> {
   for (;;) {
-    const typed = (await ask.input({ message: `type "${id}" to confirm this destructive step (empty: back to the menu)` })).trim();
+    const typed = (
+      await ask.input({ message: `type "${id}" to confirm this destructive step (empty: back to the menu)` })
+    ).trim();
     if (typed === id) return true;
     if (!typed) return false;
     print(`    "${typed}" is not "${id}"`);

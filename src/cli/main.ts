@@ -32,7 +32,7 @@ export { newRunId, planToJson, selectSteps, factsFingerprint } from './plan-file
 /** Entry point of every runbook: one error boundary, one line on failure, non-zero exit. */
 export async function runCli<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv = process.argv.slice(2)): Promise<never> {
   let verbose = argv.includes('--verbose') || argv.includes('-v');
-  let code = 0;
+  let code: number;
   // What a run keeps here (archives, database dumps, journals, plans, reports) is the operator's alone: 0600 in 0700 dirs.
   process.umask(0o077);
   try {

@@ -35,8 +35,8 @@ const runId = (v: string) => {
 export function parseOptions(name: string, argv: string[]): CliOptions {
   const program = new Command(name)
     .description(`runbook ${name}: normal run, --dry-run rehearsal, or --interactive step by step`)
-    .option('-c, --config <file>', 'YAML config (default: the runbook\'s lab config)')
-    .option('--spec <file>', 'the app\'s spec (runbooks/migrate.ts; the same as --config)')
+    .option('-c, --config <file>', "YAML config (default: the runbook's lab config)")
+    .option('--spec <file>', "the app's spec (runbooks/migrate.ts; the same as --config)")
     .option('-n, --dry-run', 'print the exact plan (facts are read from the host) and change nothing', false)
     .option('--out <file>', 'with --dry-run: save the plan and the fingerprint of the facts it was made from')
     .option('--plan <file>', 'execute a saved plan; refused if the host changed since')
@@ -54,21 +54,34 @@ export function parseOptions(name: string, argv: string[]): CliOptions {
     .option('--backups-dir <dir>', 'where the local backups and journals go (default: backups/ in the project)')
     .option('--runs', 'list the runs the host knows (any runbook, any machine) with their state, and the lock', false)
     .option('--accept-new-host-key', 'trust an unknown host key on first connect and remember it', false)
-    .option('--take-over', 'with --resume/--rollback: take over a run another checkout holds (it must be down or stopped)', false)
+    .option(
+      '--take-over',
+      'with --resume/--rollback: take over a run another checkout holds (it must be down or stopped)',
+      false,
+    )
     .allowExcessArguments(false);
   parseOrExit(program, argv);
   const o = program.opts();
   if (o.spec && o.config) throw new UserError('--spec and --config name the same file: give one');
   if (o.spec) o.config = o.spec;
-  const opts: CliOptions = { ...(o as CliOptions), rollbackOnFailure: o.rollback !== false && typeof o.rollback !== 'boolean' ? true : o.rollback !== false };
+  const opts: CliOptions = {
+    ...(o as CliOptions),
+    rollbackOnFailure: o.rollback !== false && typeof o.rollback !== 'boolean' ? true : o.rollback !== false,
+  };
   // commander maps --rollback <id> and --no-rollback to the same key: split them.
   opts.rollback = typeof o.rollback === 'string' ? o.rollback : undefined;
   opts.rollbackOnFailure = o.rollback !== false;
-  const modes = [opts.dryRun && '--dry-run', opts.resume && '--resume', opts.rollback && '--rollback', opts.plan && '--plan'].filter(Boolean);
+  const modes = [
+    opts.dryRun && '--dry-run',
+    opts.resume && '--resume',
+    opts.rollback && '--rollback',
+    opts.plan && '--plan',
+  ].filter(Boolean);
   if (modes.length > 1) throw new UserError(`${modes.join(' and ')} cannot be combined: pick one`);
   if (opts.out && !opts.dryRun) throw new UserError('--out saves a dry-run plan: add --dry-run');
   if (opts.only && (opts.from || opts.to)) throw new UserError('--only cannot be combined with --from/--to');
   if (opts.interactive && opts.json) throw new UserError('--interactive and --json cannot be combined');
-  if (opts.takeOver && !opts.resume && !opts.rollback) throw new UserError('--take-over takes over an existing run: add --resume RUN_ID or --rollback RUN_ID');
+  if (opts.takeOver && !opts.resume && !opts.rollback)
+    throw new UserError('--take-over takes over an existing run: add --resume RUN_ID or --rollback RUN_ID');
   return opts;
 }

@@ -20,14 +20,25 @@ export function factsFingerprint(stable: unknown): string {
 function canonicalJson(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
   if (v && typeof v === 'object')
-    return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
   return JSON.stringify(v);
 }
 
 /** Keep the steps the operator selected with --from/--to/--only. */
-export function selectSteps<T extends { step: { id: string } }>(plan: T[], o: Pick<CliOptions, 'from' | 'to' | 'only' | 'failAt'>): T[] {
+export function selectSteps<T extends { step: { id: string } }>(
+  plan: T[],
+  o: Pick<CliOptions, 'from' | 'to' | 'only' | 'failAt'>,
+): T[] {
   const ids = plan.map((p) => p.step.id);
-  for (const [flag, id] of [['--from', o.from], ['--to', o.to], ['--only', o.only], ['--fail-at', o.failAt]] as const) {
+  for (const [flag, id] of [
+    ['--from', o.from],
+    ['--to', o.to],
+    ['--only', o.only],
+    ['--fail-at', o.failAt],
+  ] as const) {
     if (id && !ids.includes(id)) throw new UserError(`${flag} ${id}: no such step (steps: ${ids.join(', ')})`);
   }
   if (o.only) return plan.filter((p) => p.step.id === o.only);
@@ -45,7 +56,13 @@ export interface SavedPlan {
   steps: { id: string; title: string; actions: { cmd: string; undo: string[] }[] }[];
 }
 
-export function planToJson(runbook: string, runId: string, config: string, fingerprint: string, plan: PlannedStep<unknown, unknown>[]): SavedPlan {
+export function planToJson(
+  runbook: string,
+  runId: string,
+  config: string,
+  fingerprint: string,
+  plan: PlannedStep<unknown, unknown>[],
+): SavedPlan {
   return {
     runbook,
     runId,
@@ -58,4 +75,3 @@ export function planToJson(runbook: string, runId: string, config: string, finge
     })),
   };
 }
-

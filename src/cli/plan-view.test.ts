@@ -13,16 +13,31 @@ import { planSummary } from './plan-view.ts';
 
 const MB = 1024 * 1024;
 const facts: SpecFacts = {
-  dataBytes: { chroma: 5 * MB, pdfs: 6 * MB, transcripts: MB }, hostFree: 10_000 * MB, neighbours: { mediahub: ['/mediahub-backend id1 t1'] }, ports: '', volumes: {}, images: [],
+  dataBytes: { chroma: 5 * MB, pdfs: 6 * MB, transcripts: MB },
+  hostFree: 10_000 * MB,
+  neighbours: { mediahub: ['/mediahub-backend id1 t1'] },
+  ports: '',
+  volumes: {},
+  images: [],
 };
 
 /** The dry run's text for CHM's spec, exactly as the CLI prints it (same runner, same reporter), run id replaced. */
-async function planText(runId: string, verbose = false, config = 'runbooks/specs/chm.yaml', f: SpecFacts = facts): Promise<string> {
+async function planText(
+  runId: string,
+  verbose = false,
+  config = 'runbooks/specs/chm.yaml',
+  f: SpecFacts = facts,
+): Promise<string> {
   process.env.CUTOVER_OPERATOR = 'operator';
   const c = loadConfig(resolve(import.meta.dirname, '../..', config), specSchema);
-  const plan = specSteps(c).map((step) => ({ step, actions: step.plan({ config: c, facts: f, runId, runDir: `/laptop/backups/${runId}` }) }));
+  const plan = specSteps(c).map((step) => ({
+    step,
+    actions: step.plan({ config: c, facts: f, runId, runDir: `/laptop/backups/${runId}` }),
+  }));
   let out = '';
-  const reporter = new LineReporter(verbose, (s) => { out += s; });
+  const reporter = new LineReporter(verbose, (s) => {
+    out += s;
+  });
   await executePlan({ plan, exec: new DryRunExecutor(), hooks: { event: (e) => reporter.event(e) } });
   for (const l of planSummary(plan, { lines: specPlanNotes(c, f) })) reporter.line(l);
   return out.replaceAll(runId, '<run>');
@@ -37,10 +52,17 @@ describe('the plan as the operator reads it', () => {
     expect(a).not.toMatch(/sh -c|\$1|sudo -n/);
   });
 
-  it('golden: the systemd app\'s plan (systemd units, a host PostgreSQL, two writers of one SQLite database, a worker no route reaches)', async () => {
+  it("golden: the systemd app's plan (systemd units, a host PostgreSQL, two writers of one SQLite database, a worker no route reaches)", async () => {
     process.env.PGPASSWORD = 'lab-secret-never-printed';
     process.env.POSTGRES_PASSWORD = 'lab-secret-never-printed';
-    const sd: SpecFacts = { dataBytes: { appdb: 2 * MB, uploads: 3 * MB }, hostFree: 10_000 * MB, neighbours: {}, ports: '', volumes: {}, images: [] };
+    const sd: SpecFacts = {
+      dataBytes: { appdb: 2 * MB, uploads: 3 * MB },
+      hostFree: 10_000 * MB,
+      neighbours: {},
+      ports: '',
+      volumes: {},
+      images: [],
+    };
     const a = await planText('20261122-101010-aaaa', false, 'runbooks/specs/sdlab.yaml', sd);
     expect(await planText('20991231-235959-ffff', false, 'runbooks/specs/sdlab.yaml', sd)).toBe(a);
     await expect(a).toMatchFileSnapshot('../../test/golden/migrate-sdlab.plan.txt');
@@ -50,22 +72,48 @@ describe('the plan as the operator reads it', () => {
 
   it('--verbose adds the exact command under each line, and the exact commands still carry the run id', async () => {
     const v = await planText('20261122-101010-aaaa', true);
-    expect(v).toMatch(/\+ create volume chatbot_chroma \(labelled with this run\)\n {8}\$ docker api: volumeCreate \{"name":"chatbot_chroma","labels":\{"io.cutover.run":"<run>"/);
-    expect(v).toMatch(/\+ stop supervisor program chatbot-backend\n {8}\$ remote \(sudo\): supervisorctl stop chatbot-backend/);
+    expect(v).toMatch(
+      /\+ create volume chatbot_chroma \(labelled with this run\)\n {8}\$ docker api: volumeCreate \{"name":"chatbot_chroma","labels":\{"io.cutover.run":"<run>"/,
+    );
+    expect(v).toMatch(
+      /\+ stop supervisor program chatbot-backend\n {8}\$ remote \(sudo\): supervisorctl stop chatbot-backend/,
+    );
   });
 
   it('the summary counts changes, undos, checks, destructive steps and data moved', () => {
-    const step = (id: string, destructive = false, takesWrites = false) => ({ id, title: id, destructive, takesWrites, plan: () => [] });
+    const step = (id: string, destructive = false, takesWrites = false) => ({
+      id,
+      title: id,
+      destructive,
+      takesWrites,
+      plan: () => [],
+    });
     const plan: PlannedStep<unknown, unknown>[] = [
-      { step: step('a'), actions: [
-        { cmd: remote(['true'], { says: 'x' }), undo: [remote(['undo'])] },
-        { cmd: { kind: 'download', argv: ['cat'], localPath: '/l', label: 'a.tar', expectedBytes: 2_000_000 } },
-        { cmd: remote(['check'], { reads: true }) },
-      ] },
-      { step: step('b', true, true), actions: [{ cmd: { kind: 'docker', op: 'volumeCreate', name: 'v', labels: {} }, undo: [remote(['rm'])], undoKind: 'destroys-data', creates: [{ type: 'volume', name: 'v' }] }, { cmd: remote(['w']), undoneBy: 'the rm above' }] },
+      {
+        step: step('a'),
+        actions: [
+          { cmd: remote(['true'], { says: 'x' }), undo: [remote(['undo'])] },
+          { cmd: { kind: 'download', argv: ['cat'], localPath: '/l', label: 'a.tar', expectedBytes: 2_000_000 } },
+          { cmd: remote(['check'], { reads: true }) },
+        ],
+      },
+      {
+        step: step('b', true, true),
+        actions: [
+          {
+            cmd: { kind: 'docker', op: 'volumeCreate', name: 'v', labels: {} },
+            undo: [remote(['rm'])],
+            undoKind: 'destroys-data',
+            creates: [{ type: 'volume', name: 'v' }],
+          },
+          { cmd: remote(['w']), undoneBy: 'the rm above' },
+        ],
+      },
     ];
     const s = planSummary(plan).join('\n');
-    expect(s).toContain('Plan: 2 steps, 4 changes (3 undone by a rollback, 1 never undone), 1 checks that change nothing.');
+    expect(s).toContain(
+      'Plan: 2 steps, 4 changes (3 undone by a rollback, 1 never undone), 1 checks that change nothing.',
+    );
     expect(s).toContain('  never undone: a');
     expect(s).toContain('Destructive steps (typed confirmation in --interactive, --yes otherwise): b.');
     expect(s).toContain('a rollback from b on keeps them: volume v.');

@@ -15,7 +15,13 @@ export interface ActionView {
 }
 
 /** From a planned action. */
-export function actionView(a: { cmd: Command; undo?: Command[]; undoKind?: UndoKind; undoneBy?: string; alongside?: boolean }): ActionView {
+export function actionView(a: {
+  cmd: Command;
+  undo?: Command[];
+  undoKind?: UndoKind;
+  undoneBy?: string;
+  alongside?: boolean;
+}): ActionView {
   return {
     says: says(a.cmd),
     reads: Boolean(a.cmd.reads),
@@ -28,10 +34,24 @@ export function actionView(a: { cmd: Command; undo?: Command[]; undoKind?: UndoK
 }
 
 /** From the runner's action event. */
-export function eventView(e: { what: string; undo: string[]; says: string; undoSays: string[]; reads: boolean; undoKind?: UndoKind; undoneBy?: string; alongside?: boolean }): ActionView {
+export function eventView(e: {
+  what: string;
+  undo: string[];
+  says: string;
+  undoSays: string[];
+  reads: boolean;
+  undoKind?: UndoKind;
+  undoneBy?: string;
+  alongside?: boolean;
+}): ActionView {
   return {
-    says: e.says, reads: e.reads, exact: e.what, undo: e.undoSays.map((s, i) => ({ says: s, exact: e.undo[i] })),
-    ...(e.undoKind ? { undoKind: e.undoKind } : {}), ...(e.undoneBy ? { undoneBy: e.undoneBy } : {}), ...(e.alongside ? { alongside: true } : {}),
+    says: e.says,
+    reads: e.reads,
+    exact: e.what,
+    undo: e.undoSays.map((s, i) => ({ says: s, exact: e.undo[i] })),
+    ...(e.undoKind ? { undoKind: e.undoKind } : {}),
+    ...(e.undoneBy ? { undoneBy: e.undoneBy } : {}),
+    ...(e.alongside ? { alongside: true } : {}),
   };
 }
 
@@ -44,7 +64,10 @@ export function actionLines(v: ActionView, verbose: boolean, takesWritesStep?: s
   if (verbose) out.push(`        $ ${v.exact}`);
   if (v.alongside) out.push('        ∥ runs alongside the rest of this step, which ends when it finished');
   for (const u of v.undo) {
-    const note = v.undoKind === 'destroys-data' ? `  [destroys data: never run once ${takesWritesStep ?? 'the containers take writes'} began; kept instead]` : '';
+    const note =
+      v.undoKind === 'destroys-data'
+        ? `  [destroys data: never run once ${takesWritesStep ?? 'the containers take writes'} began; kept instead]`
+        : '';
     out.push(`        ↩ ${u.says}${note}`);
     if (verbose) out.push(`            $ ${u.exact}`);
   }
@@ -65,10 +88,21 @@ export function planSummary(plan: PlannedStep<unknown, unknown>[], notes: PlanNo
   const undoable = changes.filter(({ a }) => a.undo?.length || a.undoneBy);
   const noUndo = [...new Set(changes.filter(({ a }) => !a.undo?.length && !a.undoneBy).map(({ step }) => step.id))];
   const destructiveSteps = plan.filter((p) => p.step.destructive).map((p) => p.step.id);
-  const destroys = [...new Set(actions.filter(({ a }) => a.undoKind === 'destroys-data').flatMap(({ a }) => (a.creates ?? []).map((r) => `${r.type} ${r.name}`)))];
+  const destroys = [
+    ...new Set(
+      actions
+        .filter(({ a }) => a.undoKind === 'destroys-data')
+        .flatMap(({ a }) => (a.creates ?? []).map((r) => `${r.type} ${r.name}`)),
+    ),
+  ];
   const keptAfter = plan.find((p) => p.step.takesWrites)?.step.id;
-  const bytes = actions.reduce((n, { a }) => n + (a.cmd.kind === 'download' && a.cmd.expectedBytes ? a.cmd.expectedBytes : 0), 0);
-  const archives = actions.filter(({ a }) => a.cmd.kind === 'download' && a.cmd.expectedBytes !== undefined).map(({ a }) => a.cmd.kind === 'download' ? `${a.cmd.label} ${formatBytes(a.cmd.expectedBytes ?? 0)}` : '');
+  const bytes = actions.reduce(
+    (n, { a }) => n + (a.cmd.kind === 'download' && a.cmd.expectedBytes ? a.cmd.expectedBytes : 0),
+    0,
+  );
+  const archives = actions
+    .filter(({ a }) => a.cmd.kind === 'download' && a.cmd.expectedBytes !== undefined)
+    .map(({ a }) => (a.cmd.kind === 'download' ? `${a.cmd.label} ${formatBytes(a.cmd.expectedBytes ?? 0)}` : ''));
   const line = '─'.repeat(60);
   return [
     line,
@@ -77,7 +111,11 @@ export function planSummary(plan: PlannedStep<unknown, unknown>[], notes: PlanNo
     destructiveSteps.length
       ? `Destructive steps (typed confirmation in --interactive, --yes otherwise): ${destructiveSteps.join(', ')}.`
       : 'Destructive steps: none.',
-    ...(destroys.length ? [`Removing these may destroy data, so a rollback ${keptAfter ? `from ${keptAfter} on keeps them` : 'keeps them once they may hold the only copy'}: ${destroys.join(', ')}.`] : []),
+    ...(destroys.length
+      ? [
+          `Removing these may destroy data, so a rollback ${keptAfter ? `from ${keptAfter} on keeps them` : 'keeps them once they may hold the only copy'}: ${destroys.join(', ')}.`,
+        ]
+      : []),
     ...(bytes ? [`Data moved: ${formatBytes(bytes)} on disk (${archives.join(', ')}).`] : []),
     ...(notes.lines ?? []),
     'Exact commands: --verbose; the plan as data: --out plan.json (then --plan plan.json runs exactly it).',

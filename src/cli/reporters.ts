@@ -25,9 +25,11 @@ export class RateMeter {
   format(p: Progress): string {
     const secs = Math.max((this.now() - this.start) / 1000, 0.001);
     const rate = p.bytes / secs;
-    if (p.done) return `${p.label}: ${formatBytes(p.bytes)} in ${secs.toFixed(1)}s, ${formatBytes(rate)}/s${p.estimatedBytes !== undefined ? ` (estimated ${formatBytes(p.estimatedBytes)})` : ''}`;
+    if (p.done)
+      return `${p.label}: ${formatBytes(p.bytes)} in ${secs.toFixed(1)}s, ${formatBytes(rate)}/s${p.estimatedBytes !== undefined ? ` (estimated ${formatBytes(p.estimatedBytes)})` : ''}`;
     if (!p.totalBytes) return `${p.label}: ${formatBytes(p.bytes)}, ${formatBytes(rate)}/s`;
-    if (p.bytes > p.totalBytes) return `${p.label}: ${formatBytes(p.bytes)} (estimated ${formatBytes(p.totalBytes)}), ${formatBytes(rate)}/s`;
+    if (p.bytes > p.totalBytes)
+      return `${p.label}: ${formatBytes(p.bytes)} (estimated ${formatBytes(p.totalBytes)}), ${formatBytes(rate)}/s`;
     const eta = rate > 0 ? `, ETA ${Math.max(0, Math.ceil((p.totalBytes - p.bytes) / rate))}s` : '';
     return `${p.label}: ${formatBytes(p.bytes)} of about ${formatBytes(p.totalBytes)}, ${formatBytes(rate)}/s${eta}`;
   }
@@ -49,7 +51,10 @@ export class LineReporter implements Reporter {
   private meters = new Map<string, RateMeter>();
   private lastProgress = 0;
   private dry = false;
-  constructor(private verbose = false, private write: (s: string) => void = (s) => process.stdout.write(s)) {}
+  constructor(
+    private verbose = false,
+    private write: (s: string) => void = (s) => process.stdout.write(s),
+  ) {}
   line(text: string): void {
     this.write(`${text}\n`);
   }
@@ -111,7 +116,10 @@ interface Deferred {
 function deferred(): Deferred {
   let resolve!: () => void;
   let reject!: (e: Error) => void;
-  const promise = new Promise<void>((res, rej) => { resolve = res; reject = rej; });
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
   promise.catch(() => {});
   return { promise, resolve, reject };
 }
@@ -135,7 +143,9 @@ export class ListrReporter implements Reporter {
       plan.map((p) => ({
         title: `${p.step.id}: ${p.step.title}`,
         task: async (_ctx: unknown, task: { output: string; skip: (m?: string) => void }) => {
-          this.outputs.set(p.step.id, (s) => { task.output = s; });
+          this.outputs.set(p.step.id, (s) => {
+            task.output = s;
+          });
           await this.ends.get(p.step.id)!.promise;
           const why = this.skips.get(p.step.id);
           if (why) task.skip(`${p.step.id}: skipped (${why})`);

@@ -11,7 +11,6 @@ export function appendToReport(runDir: string, section: string): void {
   if (existsSync(report)) appendFileSync(report, `\n${section}`);
 }
 
-
 /** A rollback that stopped at a failed undo: where, why, and that nothing older was touched. */
 export function rollbackStoppedMessage(u: { undoFailures: string[]; unreachable?: boolean }, again: string): string {
   const [first] = u.undoFailures;
@@ -25,7 +24,11 @@ export function leftLines(kept: Resource[], extra: string[]): string[] {
   const volumes = [...new Set(kept.filter((r) => r.type === 'volume').map((r) => r.name))].sort();
   const other = kept.filter((r) => r.type !== 'volume');
   return [
-    ...(volumes.length ? [`kept on purpose: volumes ${volumes.join(', ')} (they may hold the only copy of writes the containers took); once bare metal is checked, remove them with: docker volume rm ${volumes.join(' ')}`] : []),
+    ...(volumes.length
+      ? [
+          `kept on purpose: volumes ${volumes.join(', ')} (they may hold the only copy of writes the containers took); once bare metal is checked, remove them with: docker volume rm ${volumes.join(' ')}`,
+        ]
+      : []),
     ...other.map((r) => `kept on purpose: ${r.type} ${r.name}`),
     ...extra,
   ];
@@ -38,12 +41,17 @@ export function leftLines(kept: Resource[], extra: string[]): string[] {
  */
 export async function adoptHostJournal(journalPath: string, host: string, runId: string): Promise<void> {
   const local = existsSync(journalPath) ? readFileSync(journalPath, 'utf8') : '';
-  if (!local && !host) throw new UserError(`no journal for run ${runId}, here (${journalPath}) or on the host: check the run id (--runs lists the host's runs)`);
+  if (!local && !host)
+    throw new UserError(
+      `no journal for run ${runId}, here (${journalPath}) or on the host: check the run id (--runs lists the host's runs)`,
+    );
   // Either copy may be the longer one (this machine's mirror lagged, or another machine went on), but one must
   // extend the other: two copies that went different ways are two histories, and only the operator knows which holds.
   const [short, long] = host.length <= local.length ? [host, local] : [local, host];
   if (!long.startsWith(short))
-    throw new UserError(`the journal of run ${runId} here (${journalPath}) and the host's differ: keep the one that is the truth (copy it over the other), then run again`);
+    throw new UserError(
+      `the journal of run ${runId} here (${journalPath}) and the host's differ: keep the one that is the truth (copy it over the other), then run again`,
+    );
   if (host.length <= local.length) return;
   mkdirSync(dirname(journalPath), { recursive: true });
   writeFileSync(journalPath, host);
@@ -66,9 +74,13 @@ export function claimRun(runDir: string, runId: string): void {
         const stat = existsSync(`/proc/${pid}/stat`) ? readFileSync(`/proc/${pid}/stat`, 'utf8') : '';
         alive = !/^\d+ \(.*\) Z/.test(stat);
       }
-    } catch { /* not running */ }
-    if (alive) throw new UserError(`run ${runId} is still running (process ${pid}): wait for it, or stop it (Ctrl-C) before --resume/--rollback`);
+    } catch {
+      /* not running */
+    }
+    if (alive)
+      throw new UserError(
+        `run ${runId} is still running (process ${pid}): wait for it, or stop it (Ctrl-C) before --resume/--rollback`,
+      );
   }
   writeFileSync(pidFile, `${process.pid}\n`);
 }
-

@@ -14,7 +14,13 @@ export class RunLog {
 
   line(text: string): void {
     const t = new Date().toISOString();
-    appendFileSync(this.path, text.split('\n').map((l) => `${t} ${l}\n`).join(''));
+    appendFileSync(
+      this.path,
+      text
+        .split('\n')
+        .map((l) => `${t} ${l}\n`)
+        .join(''),
+    );
   }
 
   event(e: RunEvent): void {
@@ -26,14 +32,35 @@ export class RunLog {
       case 'step-skipped':
         return this.line(`  skip ${e.id} (${e.why})`);
       case 'action':
-        return this.line(`  ${e.reads ? '·' : '+'} ${e.says}\n      $ ${e.what}${e.undo.map((u) => `\n      undo: ${u}`).join('')}`);
+        return this.line(
+          `  ${e.reads ? '·' : '+'} ${e.says}\n      $ ${e.what}${e.undo.map((u) => `\n      undo: ${u}`).join('')}`,
+        );
       case 'progress':
         if (e.progress.done) this.line(`    ${e.progress.label}: ${e.progress.bytes} bytes`);
         return;
       case 'step-failed':
-        return this.line(`  ✗ ${e.id} failed: ${e.error}${e.detail ? `\n${e.detail.split('\n').map((l) => `      | ${l}`).join('\n')}` : ''}`);
+        return this.line(
+          `  ✗ ${e.id} failed: ${e.error}${
+            e.detail
+              ? `\n${e.detail
+                  .split('\n')
+                  .map((l) => `      | ${l}`)
+                  .join('\n')}`
+              : ''
+          }`,
+        );
       case 'undo':
-        return this.line(`  ↩ ${e.ok ? 'undone' : 'UNDO FAILED'} (${e.id}): ${e.what}\n      $ ${e.exact}${e.error ? `\n      error: ${e.error}` : ''}${e.detail ? `\n${e.detail.trim().split('\n').map((l) => `      | ${l}`).join('\n')}` : ''}`);
+        return this.line(
+          `  ↩ ${e.ok ? 'undone' : 'UNDO FAILED'} (${e.id}): ${e.what}\n      $ ${e.exact}${e.error ? `\n      error: ${e.error}` : ''}${
+            e.detail
+              ? `\n${e.detail
+                  .trim()
+                  .split('\n')
+                  .map((l) => `      | ${l}`)
+                  .join('\n')}`
+              : ''
+          }`,
+        );
       case 'kept':
         return this.line(`  ⚑ kept (${e.id}): ${e.resources.map((r) => `${r.type} ${r.name}`).join(', ')}`);
       case 'info':

@@ -85,11 +85,17 @@ export interface CommandResult {
 export function describe(cmd: Command): string {
   switch (cmd.kind) {
     case 'remote': {
-      const env = cmd.env ? Object.entries(cmd.env).map(([k, v]) => `${k}=${typeof v === 'string' ? v : '[REDACTED]'}`) : [];
+      const env = cmd.env
+        ? Object.entries(cmd.env).map(([k, v]) => `${k}=${typeof v === 'string' ? v : '[REDACTED]'}`)
+        : [];
       return `remote${cmd.user ? ` (as ${cmd.user})` : cmd.sudo ? ' (sudo)' : ''}: ${env.length ? `env ${env.join(' ')} ` : ''}${shJoin(cmd.argv)}`;
     }
     case 'upload': {
-      const what = cmd.localPath ? cmd.localPath : isSecret(cmd.content) ? '[REDACTED]' : `${Buffer.byteLength(cmd.content ?? '')} bytes`;
+      const what = cmd.localPath
+        ? cmd.localPath
+        : isSecret(cmd.content)
+          ? '[REDACTED]'
+          : `${Buffer.byteLength(cmd.content ?? '')} bytes`;
       return `upload${cmd.sudo ? ' (sudo)' : ''}: ${what} -> ${cmd.path}${cmd.mode ? ` (mode ${cmd.mode})` : ''}${cmd.owner ? ` (owner ${cmd.owner})` : ''}`;
     }
     case 'download':
@@ -136,7 +142,8 @@ export const sudo = (argv: string[], opts: Omit<RemoteCommand, 'kind' | 'argv' |
  * `ps`): the wrapper reads NAME=octal-escaped lines up to an empty one, exports each (printf is the
  * shell's builtin: no process carries the value), then runs the command with the rest of stdin.
  */
-const SECRET_ENV = 'while IFS= read -r l && [ -n "$l" ]; do v=$(printf "%bx" "${l#*=}"); export "${l%%=*}=${v%x}"; done; exec "$@"';
+const SECRET_ENV =
+  'while IFS= read -r l && [ -n "$l" ]; do v=$(printf "%bx" "${l#*=}"); export "${l%%=*}=${v%x}"; done; exec "$@"';
 
 /** Each byte as \0ooo (printf %b reads it back exactly: newlines, quotes, any byte but NUL). */
 const octal = (v: string) => [...Buffer.from(v, 'utf8')].map((b) => `\\0${b.toString(8).padStart(3, '0')}`).join('');
@@ -156,7 +163,8 @@ export function remoteInvocation(cmd: Pick<RemoteCommand, 'argv' | 'sudo' | 'env
   const sudoArgv = cmd.user ? ['sudo', '-n', '-u', cmd.user, '-H', '--'] : cmd.sudo ? ['sudo', '-n', '--'] : [];
   const argv = [...(plain.length ? ['env', ...plain] : []), ...cmd.argv];
   if (!secret.length) return { command: shJoin([...sudoArgv, ...argv]) };
-  if (secret.some(([k]) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(k))) throw new Error('a secret env name must be a shell name');
+  if (secret.some(([k]) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)))
+    throw new Error('a secret env name must be a shell name');
   return {
     command: shJoin([...sudoArgv, 'sh', '-c', SECRET_ENV, 'sh', ...argv]),
     stdin: `${secret.map(([k, v]) => `${k}=${octal(v.reveal())}\n`).join('')}\n`,
@@ -166,7 +174,8 @@ export function remoteInvocation(cmd: Pick<RemoteCommand, 'argv' | 'sudo' | 'env
 /** Remote argv as one sh string, with sudo and plain env applied (a command with secrets: remoteInvocation). */
 export function remoteString(cmd: Pick<RemoteCommand, 'argv' | 'sudo' | 'env' | 'user'>): string {
   const inv = remoteInvocation(cmd);
-  if (inv.stdin !== undefined) throw new Error('a command with secrets runs through remoteInvocation (its secrets go on stdin)');
+  if (inv.stdin !== undefined)
+    throw new Error('a command with secrets runs through remoteInvocation (its secrets go on stdin)');
   return inv.command;
 }
 
@@ -174,7 +183,9 @@ export function remoteString(cmd: Pick<RemoteCommand, 'argv' | 'sudo' | 'env' | 
 function reviveBytes(v: unknown): Buffer | undefined {
   if (Buffer.isBuffer(v)) return v;
   const o = v as { type?: unknown; data?: unknown } | null;
-  return o && typeof o === 'object' && o.type === 'Buffer' && Array.isArray(o.data) ? Buffer.from(o.data as number[]) : undefined;
+  return o && typeof o === 'object' && o.type === 'Buffer' && Array.isArray(o.data)
+    ? Buffer.from(o.data as number[])
+    : undefined;
 }
 
 /** A command read back from a journal, its secrets named by variable made Secrets again (read when it runs); bytes Buffers again. */
@@ -186,7 +197,9 @@ export function reviveSecrets(cmd: Command): Command {
     case 'download':
       return cmd.env ? { ...cmd, env: env(cmd.env) } : cmd;
     case 'upload':
-      return cmd.content === undefined ? cmd : { ...cmd, content: reviveBytes(cmd.content) ?? (reviveSecret(cmd.content) as string | Secret) };
+      return cmd.content === undefined
+        ? cmd
+        : { ...cmd, content: reviveBytes(cmd.content) ?? (reviveSecret(cmd.content) as string | Secret) };
     default:
       return cmd;
   }

@@ -7,19 +7,32 @@ import { UserError } from '../util/errors.ts';
  * Load a YAML config and validate it with zod. Every error names the file, the field, what was
  * wrong and an example of right (from `examples`, keyed by dotted field path).
  */
-export function loadConfig<T extends z.ZodType>(path: string, schema: T, examples: Record<string, string> = {}, flag = '--config FILE (see runbooks/*.example.yaml)'): z.infer<T> {
+export function loadConfig<T extends z.ZodType>(
+  path: string,
+  schema: T,
+  examples: Record<string, string> = {},
+  flag = '--config FILE (see runbooks/*.example.yaml)',
+): z.infer<T> {
   if (!existsSync(path)) throw new UserError(`config ${path} does not exist: pass ${flag}`);
   const doc = parseDocument(readFileSync(path, 'utf8'));
   if (doc.errors.length) {
     const e = doc.errors[0];
-    throw new UserError(`config ${path}: not valid YAML at line ${e.linePos?.[0].line ?? '?'}: ${e.message.split('\n')[0]}`);
+    throw new UserError(
+      `config ${path}: not valid YAML at line ${e.linePos?.[0].line ?? '?'}: ${e.message.split('\n')[0]}`,
+    );
   }
   const parsed = schema.safeParse(doc.toJS());
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const field = issue.path.join('.') || '(top level)';
-    const example = exampleFor(examples, issue.path.filter((p): p is string => typeof p === 'string'), field);
-    throw new UserError(`config ${path}: field \`${field}\`: ${issue.message}${example ? ` (example: ${example})` : ''}`);
+    const example = exampleFor(
+      examples,
+      issue.path.filter((p): p is string => typeof p === 'string'),
+      field,
+    );
+    throw new UserError(
+      `config ${path}: field \`${field}\`: ${issue.message}${example ? ` (example: ${example})` : ''}`,
+    );
   }
   return parsed.data;
 }

@@ -11,8 +11,8 @@ const sh = (root: string, then = '') =>
   spawnSync('sh', ['-c', `set -e\n${HOST_STATE_SH.replaceAll(HOST_STATE, root)}\n${then}`], { encoding: 'utf8' });
 const mode = (p: string) => (statSync(p).mode & 0o777).toString(8);
 
-describe('HOST_STATE: root\'s only', () => {
-  it('is made 0700, a looser one is tightened, and what the same shell makes next is root\'s only', () => {
+describe("HOST_STATE: root's only", () => {
+  it("is made 0700, a looser one is tightened, and what the same shell makes next is root's only", () => {
     const t = mkdtempSync(join(tmpdir(), 'hoststate-'));
     const root = join(t, 'cutover');
     expect(sh(root, `mkdir -p ${root}/backups/r1; : > ${root}/backups/r1/chroma.tar`).status).toBe(0);
@@ -29,8 +29,10 @@ describe('HOST_STATE: root\'s only', () => {
     symlinkSync(join(t, 'elsewhere'), join(t, 'cutover'));
     const r = sh(join(t, 'cutover'));
     expect(r.status).toBe(1);
-    expect(r.stderr).toBe(`refusing: ${t}/cutover is a symlink (to ${t}/elsewhere); cutover keeps its backups there,`
-      + ` root's only: put a real directory there (move the link's target to ${t}/cutover), then run again\n`);
+    expect(r.stderr).toBe(
+      `refusing: ${t}/cutover is a symlink (to ${t}/elsewhere); cutover keeps its backups there,` +
+        ` root's only: put a real directory there (move the link's target to ${t}/cutover), then run again\n`,
+    );
     expect(mode(join(t, 'elsewhere'))).not.toBe('700');
   });
 });
@@ -41,10 +43,16 @@ describe('makeDir and writeFile: plans whose host side never follows a link (src
     const a = makeDir('/home/ubuntu/chm-deploy', run, 'ubuntu:ubuntu');
     const marker = `/var/lib/cutover/runs/${run}/created/home%2Fubuntu%2Fchm-deploy`;
     const cmd = a.cmd as RemoteCommand;
-    expect([cmd.sudo, cmd.argv[0], cmd.argv[1], ...cmd.argv.slice(3)]).toEqual([true, 'python3', '-c',
-      'mkdir', '/home/ubuntu/chm-deploy', 'ubuntu:ubuntu', marker]);
-    expect((a.undo![0] as RemoteCommand).argv.slice(3))
-      .toEqual(['rmdir', '/home/ubuntu/chm-deploy', marker]);
+    expect([cmd.sudo, cmd.argv[0], cmd.argv[1], ...cmd.argv.slice(3)]).toEqual([
+      true,
+      'python3',
+      '-c',
+      'mkdir',
+      '/home/ubuntu/chm-deploy',
+      'ubuntu:ubuntu',
+      marker,
+    ]);
+    expect((a.undo![0] as RemoteCommand).argv.slice(3)).toEqual(['rmdir', '/home/ubuntu/chm-deploy', marker]);
     const programs = [a.cmd, ...a.undo!].map((c) => (c as RemoteCommand).argv[0]);
     expect(programs).toEqual(['python3', 'python3']); // no sh, no chown
   });
@@ -54,11 +62,13 @@ describe('makeDir and writeFile: plans whose host side never follows a link (src
     const [keep, write] = writeFile('/home/ubuntu/chm-deploy/secrets.env', 'K=v\n', run, opts);
     const kept = `/var/lib/cutover/runs/${run}/kept/home%2Fubuntu%2Fchm-deploy%2Fsecrets.env`;
     expect((keep.cmd as RemoteCommand).argv.slice(3)).toEqual(['keep', '/home/ubuntu/chm-deploy/secrets.env', kept]);
-    expect((keep.undo![0] as RemoteCommand).argv.slice(3))
-      .toEqual(['restore', '/home/ubuntu/chm-deploy/secrets.env', kept]);
+    expect((keep.undo![0] as RemoteCommand).argv.slice(3)).toEqual([
+      'restore',
+      '/home/ubuntu/chm-deploy/secrets.env',
+      kept,
+    ]);
     expect(write.cmd).toMatchObject({ kind: 'upload', mode: '600', owner: 'ubuntu:ubuntu', sudo: true });
     const programs = [keep.cmd, ...keep.undo!].map((c) => (c as RemoteCommand).argv[0]);
     expect(programs).toEqual(['python3', 'python3']); // no cp -a
   });
 });
-

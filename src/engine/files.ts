@@ -18,8 +18,10 @@ root's only: put a real directory there (move the link's target to ${HOST_STATE}
 fi
 mkdir -p -m 700 ${HOST_STATE}; chown root:root ${HOST_STATE}; chmod 700 ${HOST_STATE}`;
 export const runStateDir = (runId: string) => `${HOST_STATE}/runs/${runId}`;
-const keptPath = (runId: string, path: string) => `${runStateDir(runId)}/kept/${path.replace(/^\/+/, '').replace(/\//g, '%2F')}`;
-const markerPath = (runId: string, path: string) => `${runStateDir(runId)}/created/${path.replace(/^\/+/, '').replace(/\//g, '%2F')}`;
+const keptPath = (runId: string, path: string) =>
+  `${runStateDir(runId)}/kept/${path.replace(/^\/+/, '').replace(/\//g, '%2F')}`;
+const markerPath = (runId: string, path: string) =>
+  `${runStateDir(runId)}/created/${path.replace(/^\/+/, '').replace(/\//g, '%2F')}`;
 
 /**
  * Make a directory (its owner set on it, never through a link); remember in the run's host state that this run
@@ -42,20 +44,32 @@ export function makeDir(path: string, runId: string, owner?: string): Action {
  * Write a file, keeping a copy of whatever it overwrites (a file or a link, as it was); the undo puts the old one
  * back, or removes the file if there was none. Never through a link (src/engine/nofollow.py).
  */
-export function writeFile(path: string, content: string | Secret, runId: string, opts: { mode?: string; owner?: string } = {}): Action[] {
+export function writeFile(
+  path: string,
+  content: string | Secret,
+  runId: string,
+  opts: { mode?: string; owner?: string } = {},
+): Action[] {
   const kept = keptPath(runId, path);
   const name = path.split('/').pop();
   return [
     {
       cmd: sudo(nofollow('keep', path, kept), { says: `keep the existing ${path}, if any, to put back on rollback` }),
-      undo: [sudo(nofollow('restore', path, kept), {
-        says: `put back the kept ${name} (or remove it, if there was none before)`,
-      })],
+      undo: [
+        sudo(nofollow('restore', path, kept), {
+          says: `put back the kept ${name} (or remove it, if there was none before)`,
+        }),
+      ],
       creates: [{ type: 'file', name: path, keptAt: kept }],
     },
     {
       cmd: {
-        kind: 'upload', path, content, mode: opts.mode ?? '644', sudo: true, ...(opts.owner ? { owner: opts.owner } : {}),
+        kind: 'upload',
+        path,
+        content,
+        mode: opts.mode ?? '644',
+        sudo: true,
+        ...(opts.owner ? { owner: opts.owner } : {}),
         says: `write ${path} (${typeof content === 'string' ? formatBytes(Buffer.byteLength(content)) : 'secret content, never printed'}; mode ${opts.mode ?? '644'}${opts.owner ? `, owner ${opts.owner}` : ''})`,
       },
       undoneBy: `the put-back of ${name} above`,

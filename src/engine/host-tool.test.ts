@@ -19,7 +19,7 @@ describe('host tool bundle (a Python package as one deterministic zip)', () => {
   writeFileSync(join(pkg, '__pycache__', 'greet.cpython-311.pyc'), 'left out');
   afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-  it('the same sources give the same bytes (not the files\' times), sorted stored entries of every *.py', () => {
+  it("the same sources give the same bytes (not the files' times), sorted stored entries of every *.py", () => {
     const a = buildHostTool(pkg);
     utimesSync(join(pkg, 'greet.py'), new Date('2001-02-03'), new Date('2001-02-03'));
     const b = buildHostTool(pkg);
@@ -27,17 +27,21 @@ describe('host tool bundle (a Python package as one deterministic zip)', () => {
     expect(a.sha256).toBe(createHash('sha256').update(a.bundle).digest('hex'));
     const z = join(root, 'a.pyz');
     writeFileSync(z, a.bundle);
-    const r = spawnSync('python3', ['-c', `import sys, zipfile
+    const r = spawnSync('python3', [
+      '-c',
+      `import sys, zipfile
 z = zipfile.ZipFile(sys.argv[1])
 print(z.testzip())
 for i in z.infolist():
     print(i.filename, i.compress_type, i.date_time, oct(i.external_attr >> 16), i.file_size)
-`, z]);
+`,
+      z,
+    ]);
     expect(r.status, r.stderr.toString()).toBe(0);
     expect(r.stdout.toString()).toBe(
-      'None\n'
-      + `__main__.py 0 (1980, 1, 1, 0, 0, 0) 0o100644 ${MAIN.length}\n`
-      + `greet.py 0 (1980, 1, 1, 0, 0, 0) 0o100644 ${GREET.length}\n`,
+      'None\n' +
+        `__main__.py 0 (1980, 1, 1, 0, 0, 0) 0o100644 ${MAIN.length}\n` +
+        `greet.py 0 (1980, 1, 1, 0, 0, 0) 0o100644 ${GREET.length}\n`,
     );
   });
 
@@ -52,7 +56,13 @@ for i in z.infolist():
 
   it('as an upload: the plan counts its bytes; read back from a journal (JSON) it is the same bytes', () => {
     const { bundle } = buildHostTool(pkg);
-    const up: UploadCommand = { kind: 'upload', path: '/var/lib/cutover/tool.pyz', content: bundle, mode: '755', sudo: true };
+    const up: UploadCommand = {
+      kind: 'upload',
+      path: '/var/lib/cutover/tool.pyz',
+      content: bundle,
+      mode: '755',
+      sudo: true,
+    };
     expect(describeCmd(up)).toBe(`upload (sudo): ${bundle.length} bytes -> /var/lib/cutover/tool.pyz (mode 755)`);
     const back = reviveSecrets(JSON.parse(JSON.stringify(up))) as UploadCommand;
     expect(Buffer.isBuffer(back.content) && back.content.equals(bundle)).toBe(true);

@@ -95,11 +95,14 @@ export function buildHostTool(dir: string): HostTool {
  * the text is exactly the script the parts were cut from.
  */
 export function joinScript(base: string | URL, parts: readonly string[]): string {
-  return parts.map((name, i) => {
-    const text = readFileSync(new URL(name, base), 'utf8');
-    const nl = text.indexOf('\n');
-    const head = `# part ${i + 1}/${parts.length} of `;
-    if (nl < 0 || !text.startsWith(head)) throw new Error(`${name}: a script part's first line is its header, "${head}..."`);
-    return text.slice(nl + 1);
-  }).join('');
+  return parts
+    .map((name, i) => {
+      const text = readFileSync(new URL(name, base), 'utf8');
+      const nl = text.indexOf('\n');
+      const head = `# part ${i + 1}/${parts.length} of `;
+      if (nl < 0 || !text.startsWith(head))
+        throw new Error(`${name}: a script part's first line is its header, "${head}..."`);
+      return text.slice(nl + 1);
+    })
+    .join('');
 }

@@ -28,8 +28,18 @@ describe('joinScript (a host script kept in parts, run as one text)', () => {
 });
 
 const scripts = [
-  { name: 'pgtool', parts: PGTOOL_PARTS, base: new URL('../pg/ops.ts', import.meta.url), text: uploadTool('20261123-010203-wxyz').content as string },
-  { name: 'probe', parts: PROBE_PARTS, base: new URL('../stacks/steps.ts', import.meta.url), text: joinScript(new URL('../stacks/steps.ts', import.meta.url), PROBE_PARTS) },
+  {
+    name: 'pgtool',
+    parts: PGTOOL_PARTS,
+    base: new URL('../pg/ops.ts', import.meta.url),
+    text: uploadTool('20261123-010203-wxyz').content as string,
+  },
+  {
+    name: 'probe',
+    parts: PROBE_PARTS,
+    base: new URL('../stacks/steps.ts', import.meta.url),
+    text: joinScript(new URL('../stacks/steps.ts', import.meta.url), PROBE_PARTS),
+  },
 ];
 
 describe.each(scripts)('$name: its parts joined into one script', ({ parts, base, text }) => {
@@ -38,7 +48,10 @@ describe.each(scripts)('$name: its parts joined into one script', ({ parts, base
     expect(text).not.toMatch(/^# part \d+\/\d+ of /m);
     const lengths = parts.map((p) => readFileSync(new URL(p, base), 'utf8').split('\n').length - 2);
     expect(text.split('\n').length - 1).toBe(lengths.reduce((a, b) => a + b, 0));
-    const r = spawnSync('python3', ['-c', 'import ast,sys; ast.parse(sys.stdin.read())'], { input: text, encoding: 'utf8' });
+    const r = spawnSync('python3', ['-c', 'import ast,sys; ast.parse(sys.stdin.read())'], {
+      input: text,
+      encoding: 'utf8',
+    });
     expect(r.status, r.stderr).toBe(0);
   });
 

@@ -4,11 +4,28 @@ import type { Command } from './command.ts';
 import type { Resource, UndoKind } from './step.ts';
 
 export type JournalEntry =
-  | { type: 'run'; runId: string; runbook: string; operator: string; config: string; startedAt: string; mode: 'run' | 'resume' | 'rollback' }
+  | {
+      type: 'run';
+      runId: string;
+      runbook: string;
+      operator: string;
+      config: string;
+      startedAt: string;
+      mode: 'run' | 'resume' | 'rollback';
+    }
   /** takesWrites: from here on, what the run made may hold the only copy of data (never destroyed by a rollback). */
   | { type: 'step-start'; step: string; takesWrites?: boolean }
   /** Written before the command runs, so a kill -9 in the middle still leaves its undo on disk. */
-  | { type: 'action'; step: string; index: number; what: string; undo: Command[]; creates: Resource[]; undoKind?: UndoKind; keep?: Command[] }
+  | {
+      type: 'action';
+      step: string;
+      index: number;
+      what: string;
+      undo: Command[];
+      creates: Resource[];
+      undoKind?: UndoKind;
+      keep?: Command[];
+    }
   /** out: the command's stdout when short (an agent's JSON summary), for the report. */
   | { type: 'action-done'; step: string; index: number; ms: number; out?: string }
   | { type: 'step-done'; step: string; ms: number }
@@ -105,7 +122,10 @@ export function replay(entries: Stamped[]): RunState {
       case 'run':
         state.runId ??= e.runId;
         state.runbook ??= e.runbook;
-        if (e.mode !== 'rollback') { state.finished = false; state.rolledBack = false; }
+        if (e.mode !== 'rollback') {
+          state.finished = false;
+          state.rolledBack = false;
+        }
         break;
       case 'step-start': {
         const s = step(e.step);
@@ -117,8 +137,15 @@ export function replay(entries: Stamped[]): RunState {
         const s = step(e.step);
         s.actions = s.actions.filter((a) => a.index !== e.index || !a.undone);
         s.actions.push({
-          index: e.index, what: e.what, undo: e.undo, creates: e.creates, undoKind: e.undoKind ?? 'restores', keep: e.keep ?? [],
-          done: false, undone: false, kept: false,
+          index: e.index,
+          what: e.what,
+          undo: e.undo,
+          creates: e.creates,
+          undoKind: e.undoKind ?? 'restores',
+          keep: e.keep ?? [],
+          done: false,
+          undone: false,
+          kept: false,
         });
         break;
       }
@@ -143,7 +170,10 @@ export function replay(entries: Stamped[]): RunState {
       }
       case 'undo-kept': {
         const a = [...step(e.step).actions].reverse().find((x) => x.index === e.index && !x.undone);
-        if (a) { a.undone = true; a.kept = true; }
+        if (a) {
+          a.undone = true;
+          a.kept = true;
+        }
         state.kept.push(...e.kept);
         break;
       }

@@ -60,7 +60,9 @@ export function takeLock(lockDir: string, runId: string, operator: string): Acti
 }
 
 export function releaseLockCmd(lockDir: string, runId: string): RemoteCommand {
-  return sudo(['sh', '-c', RELEASE, 'sh', lockDir, runId], { says: `release the host lock ${lockDir}, if this run holds it` });
+  return sudo(['sh', '-c', RELEASE, 'sh', lockDir, runId], {
+    says: `release the host lock ${lockDir}, if this run holds it`,
+  });
 }
 
 /** Read-only probe: who holds the lock, if anyone. */

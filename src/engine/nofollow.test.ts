@@ -1,7 +1,18 @@
 import { spawn, spawnSync } from 'node:child_process';
 import {
-  chmodSync, existsSync, lchownSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync,
-  statSync, symlinkSync, utimesSync, writeFileSync,
+  chmodSync,
+  existsSync,
+  lchownSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -67,14 +78,16 @@ describe.skipIf(!asRoot)('nofollow put: root writes a file, never through a link
     plant(elsewhere, join(t, 'frontend'));
     const r = put(join(t, 'frontend/Dockerfile'), 'FROM x\n');
     expect(r.code).toBe(1);
-    expect(r.err).toBe(`refusing ${t}/frontend/Dockerfile: ${t}/frontend is a symlink owned by ${WHO}, and root never`
-      + ' writes through a link another account controls: replace the link with a real directory, or set the config'
-      + ' to its target\n');
+    expect(r.err).toBe(
+      `refusing ${t}/frontend/Dockerfile: ${t}/frontend is a symlink owned by ${WHO}, and root never` +
+        ' writes through a link another account controls: replace the link with a real directory, or set the config' +
+        ' to its target\n',
+    );
     unchanged(target);
     expect(readdirSync(elsewhere)).toEqual(['Dockerfile']);
   });
 
-  it('follows a link root made (the admin\'s layout)', () => {
+  it("follows a link root made (the admin's layout)", () => {
     mkdirSync(join(t, 'real'));
     symlinkSync(join(t, 'real'), join(t, 'admin-link'));
     expect(put(join(t, 'admin-link/f'), 'x').code).toBe(0);
@@ -117,8 +130,9 @@ describe.skipIf(!asRoot)('nofollow put: root writes a file, never through a link
     mkdirSync(join(t, 'isdir'));
     expect(put(join(t, 'isdir'), 'x').err).toMatch(/isdir: it is a directory: move it away, then run again\n$/);
     expect(put('relative/path', 'x').err).toMatch(/^refusing relative\/path: not an absolute path/);
-    expect(put(join(t, 'f2'), 'x', '644', 'no-such-user-here').err)
-      .toMatch(/owner no-such-user-here: no such user or group on the host: fix the owner in the config/);
+    expect(put(join(t, 'f2'), 'x', '644', 'no-such-user-here').err).toMatch(
+      /owner no-such-user-here: no such user or group on the host: fix the owner in the config/,
+    );
     expect(run(['bogus' as 'put', '', '', '', ''])).toMatchObject({ code: 1 });
   });
 });
@@ -141,13 +155,21 @@ describe.skipIf(!asRoot)('nofollow keep and restore: what a rollback puts back',
     expect(run(['keep', p, kept]).code).toBe(0); // a second keep (a resumed run) keeps the first copy
     expect(run(['restore', p, kept]).code).toBe(0);
     const s = statSync(p);
-    expect([readFileSync(p, 'utf8'), mode(p), s.uid, s.gid, s.mtimeMs])
-      .toEqual(['OLD=1\n', '640', APP, APP, 1_700_000_000_000]);
+    expect([readFileSync(p, 'utf8'), mode(p), s.uid, s.gid, s.mtimeMs]).toEqual([
+      'OLD=1\n',
+      '640',
+      APP,
+      APP,
+      1_700_000_000_000,
+    ]);
   });
 
   it('a planted link comes back as the link (even a dangling one), and its target is never touched', () => {
     const target = rootFile(t);
-    for (const [name, to] of [['Dockerfile', target.path], ['dangling', join(t, 'nowhere')]]) {
+    for (const [name, to] of [
+      ['Dockerfile', target.path],
+      ['dangling', join(t, 'nowhere')],
+    ]) {
       const p = join(t, name);
       plant(to, p);
       const kept = join(state, `kept/${name}`);
@@ -208,8 +230,10 @@ describe.skipIf(!asRoot)('nofollow mkdir and rmdir: a dir this run makes, remove
     plant(target, join(t, 'linked'));
     const r = run(['mkdir', join(t, 'linked'), `${APP}:${APP}`, marker('linked')]);
     expect(r.code).toBe(1);
-    expect(r.err).toBe(`refusing ${t}/linked: it is a symlink (to ${target}); cutover makes and owns this directory`
-      + ' itself: remove the link, or set the config to a real directory\n');
+    expect(r.err).toBe(
+      `refusing ${t}/linked: it is a symlink (to ${target}); cutover makes and owns this directory` +
+        ' itself: remove the link, or set the config to a real directory\n',
+    );
     expect([statSync(target).uid, existsSync(marker('linked'))]).toEqual([0, false]);
   });
 
@@ -221,10 +245,12 @@ describe.skipIf(!asRoot)('nofollow mkdir and rmdir: a dir this run makes, remove
 
     expect(run(['mkdir', join(t, 'b'), '', marker('b')]).code).toBe(0);
     mkdirSync(join(t, 'b/gate'));
-    writeFileSync(join(t, 'b/gate/app-notes.txt'), 'the app\'s');
-    expect(run(['rmdir', join(t, 'b'), marker('b')]))
-      .toMatchObject({ code: 0, out: `kept ${t}/b: holds files not made by this run\n` });
-    expect(readFileSync(join(t, 'b/gate/app-notes.txt'), 'utf8')).toBe('the app\'s');
+    writeFileSync(join(t, 'b/gate/app-notes.txt'), "the app's");
+    expect(run(['rmdir', join(t, 'b'), marker('b')])).toMatchObject({
+      code: 0,
+      out: `kept ${t}/b: holds files not made by this run\n`,
+    });
+    expect(readFileSync(join(t, 'b/gate/app-notes.txt'), 'utf8')).toBe("the app's");
 
     expect(run(['mkdir', join(t, 'c'), '', marker('c')]).code).toBe(0);
     symlinkSync('/etc', join(t, 'c/link')); // a link is not a directory this run made: kept, and /etc untouched

@@ -32,7 +32,11 @@ export interface Runbook<S extends z.ZodType, F> {
   /** Examples quoted in config errors, keyed by field path. */
   examples?: Record<string, string>;
   ssh(config: z.infer<S>): SshTarget;
-  gather(probe: Probe, config: z.infer<S>, ctx: { runId: string; resuming: boolean; backupsDir: string }): Promise<Facts<F>>;
+  gather(
+    probe: Probe,
+    config: z.infer<S>,
+    ctx: { runId: string; resuming: boolean; backupsDir: string },
+  ): Promise<Facts<F>>;
   /** The stable part of the facts: a saved plan is refused when this changes. */
   fingerprint(facts: F): unknown;
   steps(config: z.infer<S>): Step<z.infer<S>, F>[];
@@ -47,7 +51,13 @@ export interface Runbook<S extends z.ZodType, F> {
   /** Lines for the operator after a rollback: what is left on purpose (backups, kept data). */
   leftAfterRollback?(config: z.infer<S>, runId: string): string[];
   /** Written after a run (report.md), from the journal's notes and the facts. */
-  report?(ctx: { config: z.infer<S>; facts: F; runId: string; runDir: string; timings: Record<string, number> }): Promise<string> | string;
+  report?(ctx: {
+    config: z.infer<S>;
+    facts: F;
+    runId: string;
+    runDir: string;
+    timings: Record<string, number>;
+  }): Promise<string> | string;
   /**
    * Printed after a run, its report written (ok or not): the result for the operator (a checklist), as
    * lines, or with --json one {"type":"summary","data"} line.

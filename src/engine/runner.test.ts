@@ -14,7 +14,10 @@ const argvOf = (c: Command) => (c.kind === 'remote' ? c.argv.join(' ') : c.kind)
 function demoPlan(): PlannedStep<unknown, unknown>[] {
   const mk = (id: string, n: number): PlannedStep<unknown, unknown> => ({
     step: { id, title: id, plan: () => [] },
-    actions: Array.from({ length: n }, (_, i) => ({ cmd: remote(['do', id, String(i)]), undo: [remote(['undo', id, String(i)])] })),
+    actions: Array.from({ length: n }, (_, i) => ({
+      cmd: remote(['do', id, String(i)]),
+      undo: [remote(['undo', id, String(i)])],
+    })),
   });
   return [mk('a', 2), mk('b', 1), mk('c', 2)];
 }
@@ -66,7 +69,13 @@ describe('executePlan (saga)', () => {
     const first = new RecordingExecutor((c) => (argvOf(c) === 'do c 1' ? { code: 1 } : undefined));
     await executePlan({ plan: demoPlan(), exec: first, journal: j, noRollback: true, hooks: hooks() });
     const second = new RecordingExecutor();
-    const out = await executePlan({ plan: demoPlan(), exec: second, journal: j, resume: replay(Journal.read(j.path)), hooks: hooks() });
+    const out = await executePlan({
+      plan: demoPlan(),
+      exec: second,
+      journal: j,
+      resume: replay(Journal.read(j.path)),
+      hooks: hooks(),
+    });
     expect(out.ok).toBe(true);
     expect(second.ran.map(argvOf)).toEqual(['undo c 1', 'undo c 0', 'do c 0', 'do c 1']);
   });
@@ -78,7 +87,9 @@ describe('executePlan (saga)', () => {
     const real = new RecordingExecutor();
     await executePlan({ plan: demoPlan(), exec: real, journal: newJournal(), hooks: hooks() });
     expect(dry.printed).toEqual(real.ran);
-    expect(events.filter((e) => e.type === 'action').every((e) => e.type === 'action' && e.dryRun && e.undo.length === 1)).toBe(true);
+    expect(
+      events.filter((e) => e.type === 'action').every((e) => e.type === 'action' && e.dryRun && e.undo.length === 1),
+    ).toBe(true);
   });
 
   it('stops between actions when the operator asks, then rolls back', async () => {
@@ -98,20 +109,41 @@ describe('executePlan (saga)', () => {
 /** A store of data (volume v), a step that opens it to writes, and a step after it whose undo fails or not. */
 function dataPlan(): PlannedStep<unknown, unknown>[] {
   return [
-    { step: { id: 'make', title: 'make', plan: () => [] }, actions: [{
-      cmd: remote(['create', 'v']), undo: [remote(['remove', 'v'])], undoKind: 'destroys-data',
-      keep: [remote(['record-kept', 'v'])], creates: [{ type: 'volume', name: 'v' }],
-    }] },
-    { step: { id: 'build', title: 'build', plan: () => [] }, actions: [{ cmd: remote(['build', 'img']), undo: [remote(['rmi', 'img'])], undoKind: 'removes-ours' }] },
-    { step: { id: 'open', title: 'open', takesWrites: true, plan: () => [] }, actions: [{ cmd: remote(['open']), undo: [remote(['copy-back'])] }] },
-    { step: { id: 'after', title: 'after', plan: () => [] }, actions: [{ cmd: remote(['after']), undo: [remote(['undo-after'])] }] },
+    {
+      step: { id: 'make', title: 'make', plan: () => [] },
+      actions: [
+        {
+          cmd: remote(['create', 'v']),
+          undo: [remote(['remove', 'v'])],
+          undoKind: 'destroys-data',
+          keep: [remote(['record-kept', 'v'])],
+          creates: [{ type: 'volume', name: 'v' }],
+        },
+      ],
+    },
+    {
+      step: { id: 'build', title: 'build', plan: () => [] },
+      actions: [{ cmd: remote(['build', 'img']), undo: [remote(['rmi', 'img'])], undoKind: 'removes-ours' }],
+    },
+    {
+      step: { id: 'open', title: 'open', takesWrites: true, plan: () => [] },
+      actions: [{ cmd: remote(['open']), undo: [remote(['copy-back'])] }],
+    },
+    {
+      step: { id: 'after', title: 'after', plan: () => [] },
+      actions: [{ cmd: remote(['after']), undo: [remote(['undo-after'])] }],
+    },
   ];
 }
 
 /** A RecordingExecutor whose connection drops on the named commands (once each), and reconnects or not. */
 class FlakyExecutor extends RecordingExecutor {
   reconnects = 0;
-  constructor(private dropOn: string[], private canReconnect = true, respond?: (c: Command) => Partial<{ code: number; stderr: string }> | undefined) {
+  constructor(
+    private dropOn: string[],
+    private canReconnect = true,
+    respond?: (c: Command) => Partial<{ code: number; stderr: string }> | undefined,
+  ) {
     super(respond);
   }
   override async run(cmd: Command) {
@@ -135,7 +167,9 @@ describe('the operator quitting (--interactive)', () => {
     const events: RunEvent[] = [];
     let n = 0;
     const out = await executePlan({
-      plan: demoPlan(), exec, journal: newJournal(),
+      plan: demoPlan(),
+      exec,
+      journal: newJournal(),
       hooks: { event: (e) => events.push(e), beforeStep: async () => (n++ === 1 ? 'rollback' : 'run') },
     });
     expect(out).toMatchObject({ ok: false, quit: 'rollback', rolledBack: true, failedStep: 'b' });
@@ -156,7 +190,7 @@ describe('rollback safety rules (every runbook)', () => {
     expect(replay(Journal.read(j.path)).kept).toEqual([{ type: 'volume', name: 'v' }]);
   });
 
-  it('before that step the same undo runs: what the run made holds no one else\'s data yet', async () => {
+  it("before that step the same undo runs: what the run made holds no one else's data yet", async () => {
     const exec = new RecordingExecutor();
     const out = await executePlan({ plan: dataPlan(), exec, journal: newJournal(), failAt: 'build', hooks: hooks() });
     expect(out.rolledBack).toBe(true);
@@ -165,8 +199,17 @@ describe('rollback safety rules (every runbook)', () => {
   });
 
   it('the first undo that fails stops the rollback there; running it again resumes from that undo', async () => {
-    const plan = dataPlan().slice(0, 2).concat([{ step: { id: 'after', title: 'after', plan: () => [] }, actions: [{ cmd: remote(['after']), undo: [remote(['undo-after'])] }] }]);
-    const exec = new RecordingExecutor((c) => (argvOf(c) === 'undo-after' ? { code: 1, stderr: 'sync-back failed half-way' } : undefined));
+    const plan = dataPlan()
+      .slice(0, 2)
+      .concat([
+        {
+          step: { id: 'after', title: 'after', plan: () => [] },
+          actions: [{ cmd: remote(['after']), undo: [remote(['undo-after'])] }],
+        },
+      ]);
+    const exec = new RecordingExecutor((c) =>
+      argvOf(c) === 'undo-after' ? { code: 1, stderr: 'sync-back failed half-way' } : undefined,
+    );
     const j = newJournal();
     const out = await executePlan({ plan, exec, journal: j, failAt: 'after', hooks: hooks() });
     expect(out.rolledBack).toBe(false);
@@ -182,7 +225,13 @@ describe('rollback safety rules (every runbook)', () => {
 
   it('a connection lost mid-step: reconnect, settle what the lost session left running, then roll back', async () => {
     const exec = new FlakyExecutor(['build img']);
-    const out = await executePlan({ plan: dataPlan(), exec, journal: newJournal(), settle: [remote(['settle', 'run'])], hooks: hooks() });
+    const out = await executePlan({
+      plan: dataPlan(),
+      exec,
+      journal: newJournal(),
+      settle: [remote(['settle', 'run'])],
+      hooks: hooks(),
+    });
     expect(out.rolledBack).toBe(true);
     expect(exec.reconnects).toBe(1);
     expect(exec.ran.map(argvOf)).toEqual(['create v', 'build img', 'settle run', 'rmi img', 'remove v']);
@@ -191,20 +240,43 @@ describe('rollback safety rules (every runbook)', () => {
   it('a host that stays unreachable: a resumable stop that says so, nothing recorded as undone', async () => {
     const exec = new FlakyExecutor(['build img'], false);
     const j = newJournal();
-    const out = await executePlan({ plan: dataPlan(), exec, journal: j, settle: [remote(['settle', 'run'])], hooks: hooks() });
+    const out = await executePlan({
+      plan: dataPlan(),
+      exec,
+      journal: j,
+      settle: [remote(['settle', 'run'])],
+      hooks: hooks(),
+    });
     expect(out).toMatchObject({ ok: false, unreachable: true, stoppedResumable: true, rolledBack: false });
-    expect(replay(Journal.read(j.path)).steps.flatMap((s) => s.actions).filter((a) => a.undone)).toEqual([]);
+    expect(
+      replay(Journal.read(j.path))
+        .steps.flatMap((s) => s.actions)
+        .filter((a) => a.undone),
+    ).toEqual([]);
   });
 
   it('a connection lost during an undo: reconnect, settle, retry it once; an unreachable host stops the rollback with no false record', async () => {
     const ok = new FlakyExecutor(['rmi img']);
-    const out = await executePlan({ plan: dataPlan().slice(0, 2), exec: ok, journal: newJournal(), failAt: 'build', settle: [remote(['settle'])], hooks: hooks() });
+    const out = await executePlan({
+      plan: dataPlan().slice(0, 2),
+      exec: ok,
+      journal: newJournal(),
+      failAt: 'build',
+      settle: [remote(['settle'])],
+      hooks: hooks(),
+    });
     expect(out.rolledBack).toBe(true);
     expect(ok.ran.map(argvOf).slice(2)).toEqual(['rmi img', 'settle', 'rmi img', 'remove v']);
 
     const down = new FlakyExecutor(['rmi img'], false);
     const j = newJournal();
-    const out2 = await executePlan({ plan: dataPlan().slice(0, 2), exec: down, journal: j, failAt: 'build', hooks: hooks() });
+    const out2 = await executePlan({
+      plan: dataPlan().slice(0, 2),
+      exec: down,
+      journal: j,
+      failAt: 'build',
+      hooks: hooks(),
+    });
     expect(out2).toMatchObject({ rolledBack: false, unreachable: true });
     expect(down.ran.map(argvOf)).not.toContain('remove v');
     const st = replay(Journal.read(j.path));
@@ -238,12 +310,15 @@ describe('journal', () => {
       }
     }
     const plan = (): PlannedStep<unknown, unknown>[] => [
-      { step: { id: 's', title: 's', plan: () => [] }, actions: [
-        { cmd: remote(['snap', 'one', '100']), alongside: true },
-        { cmd: remote(['snap', 'two', '50']), alongside: true },
-        { cmd: remote(['stream', 'a', '30']) },
-        { cmd: remote(['stream', 'b', '30']) },
-      ] },
+      {
+        step: { id: 's', title: 's', plan: () => [] },
+        actions: [
+          { cmd: remote(['snap', 'one', '100']), alongside: true },
+          { cmd: remote(['snap', 'two', '50']), alongside: true },
+          { cmd: remote(['stream', 'a', '30']) },
+          { cmd: remote(['stream', 'b', '30']) },
+        ],
+      },
       { step: { id: 't', title: 't', plan: () => [] }, actions: [{ cmd: remote(['after', '1']) }] },
     ];
 
@@ -254,15 +329,36 @@ describe('journal', () => {
       const out = await executePlan({ plan: plan(), exec, journal: j, hooks: hooks(events) });
       expect(out.ok).toBe(true);
       expect(exec.log).toEqual([
-        'start snap one 100', 'start stream a 30', 'end stream a 30', 'start stream b 30', 'end stream b 30', 'end snap one 100',
-        'start snap two 50', 'end snap two 50', 'start after 1', 'end after 1',
+        'start snap one 100',
+        'start stream a 30',
+        'end stream a 30',
+        'start stream b 30',
+        'end stream b 30',
+        'end snap one 100',
+        'start snap two 50',
+        'end snap two 50',
+        'start after 1',
+        'end after 1',
       ]);
       const entries = Journal.read(j.path);
-      expect(entries.filter((e) => e.type === 'action' && e.step === 's').map((e) => (e.type === 'action' ? e.index : -1))).toEqual([0, 1, 2, 3]);
-      expect(entries.filter((e) => e.type === 'action-done' && e.step === 's').map((e) => (e.type === 'action-done' ? e.index : -1))).toEqual([2, 3, 0, 1]);
-      expect(events.filter((e) => e.type === 'action').map((e) => (e.type === 'action' ? [e.says, Boolean(e.alongside)] : []))).toEqual([
-        [expect.stringContaining('snap one'), true], [expect.stringContaining('snap two'), true], [expect.stringContaining('stream a'), false],
-        [expect.stringContaining('stream b'), false], [expect.stringContaining('after'), false],
+      expect(
+        entries.filter((e) => e.type === 'action' && e.step === 's').map((e) => (e.type === 'action' ? e.index : -1)),
+      ).toEqual([0, 1, 2, 3]);
+      expect(
+        entries
+          .filter((e) => e.type === 'action-done' && e.step === 's')
+          .map((e) => (e.type === 'action-done' ? e.index : -1)),
+      ).toEqual([2, 3, 0, 1]);
+      expect(
+        events
+          .filter((e) => e.type === 'action')
+          .map((e) => (e.type === 'action' ? [e.says, Boolean(e.alongside)] : [])),
+      ).toEqual([
+        [expect.stringContaining('snap one'), true],
+        [expect.stringContaining('snap two'), true],
+        [expect.stringContaining('stream a'), false],
+        [expect.stringContaining('stream b'), false],
+        [expect.stringContaining('after'), false],
       ]);
     });
 
@@ -272,7 +368,14 @@ describe('journal', () => {
       expect(out.ok).toBe(false);
       expect(out.failedStep).toBe('s');
       expect(out.error).toMatch(/broken/);
-      expect(exec.log).toEqual(['start snap one 100', 'start stream a 30', 'end stream a 30', 'start stream b 30', 'end stream b 30', 'end snap one 100']);
+      expect(exec.log).toEqual([
+        'start snap one 100',
+        'start stream a 30',
+        'end stream a 30',
+        'start stream b 30',
+        'end stream b 30',
+        'end snap one 100',
+      ]);
     });
 
     it('a foreground failure waits for the background action running, starts none queued behind it, then fails the step', async () => {

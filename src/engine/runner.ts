@@ -14,7 +14,20 @@ export type RunEvent =
    * what/undo: the exact commands; says/undoSays: the same in an operator's words; reads: a check
    * that changes nothing; keptAfter: for a destroys-data undo, the step from which it is never run.
    */
-  | { type: 'action'; id: string; what: string; undo: string[]; says: string; undoSays: string[]; reads: boolean; undoKind?: UndoKind; keptAfter?: string; undoneBy?: string; alongside?: boolean; dryRun: boolean }
+  | {
+      type: 'action';
+      id: string;
+      what: string;
+      undo: string[];
+      says: string;
+      undoSays: string[];
+      reads: boolean;
+      undoKind?: UndoKind;
+      keptAfter?: string;
+      undoneBy?: string;
+      alongside?: boolean;
+      dryRun: boolean;
+    }
   | { type: 'progress'; id: string; progress: Progress }
   /** detail: the full command and everything it printed on stderr (shown with --verbose). */
   | { type: 'step-failed'; id: string; error: string; detail?: string }
@@ -70,7 +83,7 @@ export interface UndoOutcome {
 }
 
 export interface ExecuteOptions {
-  plan: PlannedStep<any, any>[];
+  plan: PlannedStep<unknown, unknown>[];
   exec: Executor;
   journal?: Journal;
   /** State replayed from this run's journal when resuming: done steps are skipped, a partial one is undone first. */
@@ -119,7 +132,8 @@ export async function executePlan(o: ExecuteOptions): Promise<RunOutcome> {
       if (earlier && journal && !exec.dryRun) {
         // Partly done when the run stopped: undo its actions, then run the step again from the start.
         const u = await undoFromJournal(journal, exec, hooks, id, o.settle);
-        if (u.undoFailures.length) throw new Error(`cannot redo ${id}: undoing its partial work failed: ${u.undoFailures[0]}`);
+        if (u.undoFailures.length)
+          throw new Error(`cannot redo ${id}: undoing its partial work failed: ${u.undoFailures[0]}`);
       }
       const decision = hooks.beforeStep ? await hooks.beforeStep(p, i) : 'run';
       if (decision === 'skip') {
@@ -144,25 +158,50 @@ export async function executePlan(o: ExecuteOptions): Promise<RunOutcome> {
         for (const [index, a] of p.actions.entries()) {
           const what = describe(a.cmd);
           hooks.event({
-            type: 'action', id, what, undo: (a.undo ?? []).map(describe), says: says(a.cmd), undoSays: (a.undo ?? []).map(says), reads: Boolean(a.cmd.reads),
-            ...(a.undoKind ? { undoKind: a.undoKind } : {}), ...(a.undoKind === 'destroys-data' && keptAfter ? { keptAfter } : {}), ...(a.undoneBy ? { undoneBy: a.undoneBy } : {}),
-            ...(a.alongside ? { alongside: true } : {}), dryRun: exec.dryRun,
+            type: 'action',
+            id,
+            what,
+            undo: (a.undo ?? []).map(describe),
+            says: says(a.cmd),
+            undoSays: (a.undo ?? []).map(says),
+            reads: Boolean(a.cmd.reads),
+            ...(a.undoKind ? { undoKind: a.undoKind } : {}),
+            ...(a.undoKind === 'destroys-data' && keptAfter ? { keptAfter } : {}),
+            ...(a.undoneBy ? { undoneBy: a.undoneBy } : {}),
+            ...(a.alongside ? { alongside: true } : {}),
+            dryRun: exec.dryRun,
           });
           journal?.append({
-            type: 'action', step: id, index, what, undo: a.undo ?? [], creates: a.creates ?? [],
-            ...(a.undoKind ? { undoKind: a.undoKind } : {}), ...(a.keep ? { keep: a.keep } : {}),
+            type: 'action',
+            step: id,
+            index,
+            what,
+            undo: a.undo ?? [],
+            creates: a.creates ?? [],
+            ...(a.undoKind ? { undoKind: a.undoKind } : {}),
+            ...(a.keep ? { keep: a.keep } : {}),
           });
           const run = async () => {
             const ta = Date.now();
-            const r = await exec.run(a.cmd, { onProgress: (progress) => hooks.event({ type: 'progress', id, progress }) });
+            const r = await exec.run(a.cmd, {
+              onProgress: (progress) => hooks.event({ type: 'progress', id, progress }),
+            });
             if (!exec.dryRun) a.check?.(r);
             const out = r.stdout.trim();
-            journal?.append({ type: 'action-done', step: id, index, ms: Date.now() - ta, ...(out && out.length <= SHORT_OUT ? { out } : {}) });
+            journal?.append({
+              type: 'action-done',
+              step: id,
+              index,
+              ms: Date.now() - ta,
+              ...(out && out.length <= SHORT_OUT ? { out } : {}),
+            });
           };
           if (a.alongside) {
             const inLane = () => (backgroundError || failing ? undefined : run());
             // The first starts at once (before the next action), the others when the one before finished.
-            lane = (lane === idle ? run() : lane.then(inLane)).catch((e) => { backgroundError ??= e; });
+            lane = (lane === idle ? run() : lane.then(inLane)).catch((e) => {
+              backgroundError ??= e;
+            });
             continue;
           }
           await run();
@@ -194,7 +233,17 @@ export async function executePlan(o: ExecuteOptions): Promise<RunOutcome> {
     if (e instanceof QuitRequested) hooks.event({ type: 'info', message: `before ${step}: ${error}` });
     else hooks.event({ type: 'step-failed', id: step, error, ...(detail ? { detail } : {}) });
     const quit = e instanceof QuitRequested ? { quit: e.rollback ? ('rollback' as const) : ('stop' as const) } : {};
-    const stop = { ok: false, failedStep: step, error, undone: [], undoFailures: [], kept: [], rolledBack: false, stoppedResumable: true, ...quit };
+    const stop = {
+      ok: false,
+      failedStep: step,
+      error,
+      undone: [],
+      undoFailures: [],
+      kept: [],
+      rolledBack: false,
+      stoppedResumable: true,
+      ...quit,
+    };
     if (isConnectionLost(e) && !exec.dryRun) {
       // The lost session may have left work running on the host: nothing more runs until it is settled.
       try {
@@ -208,7 +257,15 @@ export async function executePlan(o: ExecuteOptions): Promise<RunOutcome> {
     const wantRollback = e instanceof QuitRequested ? e.rollback : !o.noRollback;
     if (!wantRollback || !journal || exec.dryRun) return stop;
     const u = await undoFromJournal(journal, exec, hooks, undefined, o.settle);
-    return { ok: false, failedStep: step, error, ...u, rolledBack: u.undoFailures.length === 0, stoppedResumable: false, ...quit };
+    return {
+      ok: false,
+      failedStep: step,
+      error,
+      ...u,
+      rolledBack: u.undoFailures.length === 0,
+      stoppedResumable: false,
+      ...quit,
+    };
   }
 }
 
@@ -255,7 +312,15 @@ export async function undoFromJournal(
         failed = errorMessage(e);
         unreachable = e instanceof HostUnreachable;
         const stderr = (e as { result?: { stderr?: string } }).result?.stderr;
-        hooks.event({ type: 'undo', id: step, what: says(cmd), exact: describe(cmd), ok: false, error: failed, ...(stderr ? { detail: stderr } : {}) });
+        hooks.event({
+          type: 'undo',
+          id: step,
+          what: says(cmd),
+          exact: describe(cmd),
+          ok: false,
+          error: failed,
+          ...(stderr ? { detail: stderr } : {}),
+        });
         break;
       }
     }
@@ -282,7 +347,8 @@ async function runUndo(exec: Executor, hooks: RunHooks, cmd: Command, settle: Co
     await exec.run(cmd);
   } catch (e) {
     if (!isConnectionLost(e)) throw e;
-    if (!(await recover(exec, settle, hooks))) throw new HostUnreachable(`${errorMessage(e)}; the host cannot be reached again`);
+    if (!(await recover(exec, settle, hooks)))
+      throw new HostUnreachable(`${errorMessage(e)}; the host cannot be reached again`);
     await exec.run(cmd);
   }
 }

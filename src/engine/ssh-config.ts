@@ -26,5 +26,12 @@ export const sshExamples = {
 const expand = (p: string) => resolve(p.startsWith('~/') ? `${homedir()}/${p.slice(2)}` : p);
 
 export function sshTarget(c: z.infer<typeof sshSchema>): SshTarget {
-  return { host: c.host, port: c.port, user: c.user, keyPath: expand(c.key), knownHostsPath: expand(c.knownHosts), reconnectSeconds: c.reconnectSeconds };
+  return {
+    host: c.host,
+    port: c.port,
+    user: c.user,
+    keyPath: expand(c.key),
+    knownHostsPath: expand(c.knownHosts),
+    reconnectSeconds: c.reconnectSeconds,
+  };
 }

@@ -17,7 +17,10 @@ exit 1`;
 
 /** Wait until a container's healthcheck says healthy (Compose v1 and v2 alike). */
 export function waitHealthy(name: string, seconds = 120): RemoteCommand {
-  return remote(['sh', '-c', WAIT_HEALTHY, 'sh', name, String(seconds)], { says: `wait until container ${name} is healthy (up to ${seconds} s)`, reads: true });
+  return remote(['sh', '-c', WAIT_HEALTHY, 'sh', name, String(seconds)], {
+    says: `wait until container ${name} is healthy (up to ${seconds} s)`,
+    reads: true,
+  });
 }
 
 const WAIT_ANSWERS = `i=0
@@ -45,17 +48,54 @@ export interface WaitAnswersOptions {
 /** Poll a URL every 0.05 s until it answers; `what` names the service in the failure line. */
 export function waitAnswers(url: string, what: string, o: WaitAnswersOptions): RemoteCommand {
   const seconds = o.seconds ?? 120;
-  return remote(['sh', '-c', WAIT_ANSWERS, 'sh', o.host ?? '', url, String(seconds), o.token ?? '', o.strict ? 'strict' : 'any', what, o.insecure ? 'insecure' : ''], {
-    says: `wait until ${what.replace(/ \(.*\)$/, '')} answers at ${url}${o.host ? ` (Host ${o.host})` : ''}${o.strict ? ' with 2xx' : ''} (up to ${seconds} s)`,
-    reads: true,
-  });
+  return remote(
+    [
+      'sh',
+      '-c',
+      WAIT_ANSWERS,
+      'sh',
+      o.host ?? '',
+      url,
+      String(seconds),
+      o.token ?? '',
+      o.strict ? 'strict' : 'any',
+      what,
+      o.insecure ? 'insecure' : '',
+    ],
+    {
+      says: `wait until ${what.replace(/ \(.*\)$/, '')} answers at ${url}${o.host ? ` (Host ${o.host})` : ''}${o.strict ? ' with 2xx' : ''} (up to ${seconds} s)`,
+      reads: true,
+    },
+  );
 }
 
 /** One GET that must answer 2xx (curl retries for about 10 s while a service comes up). */
 export function httpCheck(url: string, o: { host: string; token?: string; insecure?: boolean }): RemoteCommand {
   const token = o.token ? ['-H', `X-Cutover-Verify: ${o.token}`] : [];
-  return remote(['curl', '-fsS', ...(o.insecure ? ['-k'] : []), '-m', '10', '--retry', '10', '--retry-all-errors', '--retry-delay', '1', '-o', '/dev/null', '-w', '%{http_code}', '-H', `Host: ${o.host}`, ...token, url], {
-    says: `GET ${url} with Host ${o.host}${o.token ? ' (through the closed gate)' : ''}: must answer 2xx`,
-    reads: true,
-  });
+  return remote(
+    [
+      'curl',
+      '-fsS',
+      ...(o.insecure ? ['-k'] : []),
+      '-m',
+      '10',
+      '--retry',
+      '10',
+      '--retry-all-errors',
+      '--retry-delay',
+      '1',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      '-H',
+      `Host: ${o.host}`,
+      ...token,
+      url,
+    ],
+    {
+      says: `GET ${url} with Host ${o.host}${o.token ? ' (through the closed gate)' : ''}: must answer 2xx`,
+      reads: true,
+    },
+  );
 }

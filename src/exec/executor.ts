@@ -32,10 +32,21 @@ export interface Executor {
  */
 export class CommandFailed extends Error {
   readonly command: string;
-  constructor(readonly cmd: Command, readonly result: CommandResult) {
-    const lines = (result.stderr || result.stdout).trim().split('\n').map((l) => l.trim()).filter(Boolean);
+  constructor(
+    readonly cmd: Command,
+    readonly result: CommandResult,
+  ) {
+    const lines = (result.stderr || result.stdout)
+      .trim()
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean);
     const last = lines.filter((l) => !/^(Traceback|File "|\^+$)/.test(l)).at(-1);
-    super(last ? `${last} (exit ${result.code}${lines.length > 1 ? `; ${lines.length - 1} more lines with --verbose` : ''})` : `${describe(cmd)} exited ${result.code}`);
+    super(
+      last
+        ? `${last} (exit ${result.code}${lines.length > 1 ? `; ${lines.length - 1} more lines with --verbose` : ''})`
+        : `${describe(cmd)} exited ${result.code}`,
+    );
     this.command = describe(cmd);
     this.name = 'CommandFailed';
   }

@@ -4,6 +4,7 @@
 # started (SIGTERM, SIGKILL after 5 s), and gives the Docker API a moment to finish what a killed client
 # had already asked (a container create). Prints one JSON line: what it stopped.
 import json, os, signal, sys, time
+
 run, session = sys.argv[1], sys.argv[2]
 os.makedirs("/run/cutover", mode=0o755, exist_ok=True)
 os.chmod("/run/cutover", 0o755)
@@ -38,12 +39,16 @@ while grown:
     tree |= kids
     grown = bool(kids)
 tree -= mine
+
+
 def alive(pid):
     try:
         with open("/proc/%d/stat" % pid, "rb") as f:
             return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
     except (OSError, IndexError):
         return False
+
+
 for sig, wait in ((signal.SIGTERM, 5), (signal.SIGKILL, 2)):
     for pid in filter(alive, tree):
         try:
@@ -56,11 +61,15 @@ for sig, wait in ((signal.SIGTERM, 5), (signal.SIGKILL, 2)):
 left = sorted(filter(alive, tree))
 if tree:
     time.sleep(1)
+
+
 def words(argv):
     """The command a marked shell ran (after its marker), long words (inline scripts) cut to a mark."""
     at = next((i for i, w in enumerate(argv) if w.startswith(marker)), -1)
-    ws = [w.decode("utf-8", "backslashreplace") for w in argv[at + 1:] if w]
+    ws = [w.decode("utf-8", "backslashreplace") for w in argv[at + 1 :] if w]
     return " ".join(w if len(w) <= 60 else w[:20] + "..." for w in ws)[:240]
+
+
 stopped = ["pid %d: %s" % (p, words(procs[p][1])) for p in sorted(stale - mine)]
 print(json.dumps({"fenced": run, "session": session, "stopped": stopped, "left": left}))
 sys.exit(1 if left else 0)

@@ -32,7 +32,10 @@ describe.skipIf(!canWriteRun)('fence: a lost session cannot go on', () => {
     // the old session's last command: a shell with a child, as a `docker run` under sudo would be
     const child = spawn('sh', ['-c', old.wrap('sh -c "sleep 300 & wait"')], { stdio: 'ignore', detached: true });
     await new Promise((r) => setTimeout(r, 300));
-    const kids = execFileSync('pgrep', ['-P', String(child.pid)], { encoding: 'utf8' }).trim().split('\n').map(Number);
+    const kids = execFileSync('pgrep', ['-P', String(child.pid)], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .map(Number);
     expect(kids.length).toBeGreaterThan(0);
 
     const fresh = new Session(runId);

@@ -10,11 +10,14 @@ import { shJoin } from '../util/quote.ts';
  * stops every process tree an older one left: its last command cannot go on behind the settle.
  */
 const SCRIPT = readFileSync(new URL('./fence.py', import.meta.url), 'utf8')
-  .split('\n').filter((l) => l.trim() && !l.trimStart().startsWith('#')).join('\n');
+  .split('\n')
+  .filter((l) => l.trim() && !l.trimStart().startsWith('#'))
+  .join('\n');
 
-const CHECK = 'm=${0#cutover-session-}; f=/run/cutover/${m%-*}; '
-  + 'if [ -e "$f" ] && [ "$(cat "$f")" != "${m##*-}" ]; then '
-  + 'echo "cutover: not run: a newer session settled run ${m%-*} (this command is from a lost one)" >&2; exit 111; fi; "$@"';
+const CHECK =
+  'm=${0#cutover-session-}; f=/run/cutover/${m%-*}; ' +
+  'if [ -e "$f" ] && [ "$(cat "$f")" != "${m##*-}" ]; then ' +
+  'echo "cutover: not run: a newer session settled run ${m%-*} (this command is from a lost one)" >&2; exit 111; fi; "$@"';
 
 export class Session {
   /** Letters and digits only: the marker's last part. */

@@ -16,20 +16,33 @@ export class JournalMirror {
   private sink?: PassThrough;
   private done?: Promise<unknown>;
 
-  constructor(private readonly conn: SshConnection, readonly runId: string) {}
+  constructor(
+    private readonly conn: SshConnection,
+    readonly runId: string,
+  ) {}
 
   /** Replace the host copy with `content` (the local journal), then keep appending. */
   async sync(content: string): Promise<void> {
     this.drop();
     const path = hostJournalPath(this.runId);
-    const put = remoteString(sudo(['sh', '-c', 'umask 077; mkdir -p "$(dirname "$1")" && cat > "$1.part" && mv -f "$1.part" "$1"', 'sh', path]));
+    const put = remoteString(
+      sudo([
+        'sh',
+        '-c',
+        'umask 077; mkdir -p "$(dirname "$1")" && cat > "$1.part" && mv -f "$1.part" "$1"',
+        'sh',
+        path,
+      ]),
+    );
     const r = await this.conn.exec(put, { stdin: content });
     if (r.code !== 0) throw new Error(`cannot mirror the journal on the host (${path}): ${r.stderr.trim()}`);
     const sink = new PassThrough();
     this.sink = sink;
-    this.done = this.conn.exec(remoteString(sudo(['sh', '-c', 'exec cat >> "$1"', 'sh', path])), { stdin: sink }).catch(() => {
-      if (this.sink === sink) this.sink = undefined; // the connection went: the next sync (after a reconnect) starts over
-    });
+    this.done = this.conn
+      .exec(remoteString(sudo(['sh', '-c', 'exec cat >> "$1"', 'sh', path])), { stdin: sink })
+      .catch(() => {
+        if (this.sink === sink) this.sink = undefined; // the connection went: the next sync (after a reconnect) starts over
+      });
   }
 
   append(line: string): void {
@@ -52,6 +65,8 @@ export class JournalMirror {
 
 /** The host's copy of a run's journal ('' when it has none). */
 export async function readHostJournal(conn: SshConnection, runId: string): Promise<string> {
-  const r = await conn.exec(remoteString(sudo(['sh', '-c', 'cat "$1" 2>/dev/null || true', 'sh', hostJournalPath(runId)])));
+  const r = await conn.exec(
+    remoteString(sudo(['sh', '-c', 'cat "$1" 2>/dev/null || true', 'sh', hostJournalPath(runId)])),
+  );
   return r.code === 0 ? r.stdout : '';
 }

@@ -7,12 +7,18 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type Docker from 'dockerode';
 import {
-  remoteInvocation, remoteString, type Command, type CommandResult, type DockerCommand, type DownloadCommand, type Invocation, type UploadCommand,
+  remoteInvocation,
+  remoteString,
+  type Command,
+  type CommandResult,
+  type DockerCommand,
+  type DownloadCommand,
+  type Invocation,
+  type UploadCommand,
 } from '../engine/command.ts';
 
 export { remoteInvocation, remoteString };
 import type { SshConnection } from '../ssh/connection.ts';
-import { shJoin } from '../util/quote.ts';
 import { isSecret } from '../util/secret.ts';
 import { SyncedFile } from '../util/synced-file.ts';
 import { CommandFailed, type Executor, type RunOptions } from './executor.ts';
@@ -45,7 +51,10 @@ export class SshExecutor implements Executor {
   /** This process's session of the run: every command runs marked with it (set once the run id is known). */
   session?: Session;
 
-  constructor(readonly conn: SshConnection, readonly bulk: BulkTransport = defaultBulkTransport()) {}
+  constructor(
+    readonly conn: SshConnection,
+    readonly bulk: BulkTransport = defaultBulkTransport(),
+  ) {}
 
   /** A command line as it goes to the host: in this session's marked shell, when there is one. */
   private line(command: string): string {
@@ -62,28 +71,59 @@ export class SshExecutor implements Executor {
     // Not in the marked shell: the fence is what moves the run to this session (the check would refuse it).
     const r = await this.conn.exec(remoteString({ argv: this.session.fenceArgv(), sudo: true }));
     const last = r.stdout.trim().split('\n').pop() ?? '';
-    if (r.code !== 0) throw new Error(`cannot settle the earlier sessions of run ${this.session.runId} on the host: ${last || r.stderr.trim()}`);
+    if (r.code !== 0)
+      throw new Error(
+        `cannot settle the earlier sessions of run ${this.session.runId} on the host: ${last || r.stderr.trim()}`,
+      );
     return (JSON.parse(last) as { stopped: string[] }).stopped;
   }
 
   /** Stream a remote command's stdout into `sink` through the chosen transport. */
-  private async streamTo({ command, stdin }: Invocation, sink: import('node:stream').Writable): Promise<{ code: number; stderr: string }> {
+  private async streamTo(
+    { command, stdin }: Invocation,
+    sink: import('node:stream').Writable,
+  ): Promise<{ code: number; stderr: string }> {
     if (this.bulk === 'ssh2') {
       const r = await this.conn.exec(this.line(command), { stdout: sink, ...(stdin !== undefined ? { stdin } : {}) });
       return { code: r.code, stderr: r.stderr };
     }
     const t = this.conn.target;
-    const child = spawn('ssh', [
-      '-F', '/dev/null', '-p', String(t.port), '-i', t.keyPath, '-l', t.user,
-      '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes',
-      '-o', `UserKnownHostsFile=${t.knownHostsPath}`, '-o', 'Ciphers=aes128-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr',
-      '-o', 'Compression=no', '-T', t.host, this.line(command),
-    ], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(
+      'ssh',
+      [
+        '-F',
+        '/dev/null',
+        '-p',
+        String(t.port),
+        '-i',
+        t.keyPath,
+        '-l',
+        t.user,
+        '-o',
+        'IdentitiesOnly=yes',
+        '-o',
+        'BatchMode=yes',
+        '-o',
+        'StrictHostKeyChecking=yes',
+        '-o',
+        `UserKnownHostsFile=${t.knownHostsPath}`,
+        '-o',
+        'Ciphers=aes128-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr',
+        '-o',
+        'Compression=no',
+        '-T',
+        t.host,
+        this.line(command),
+      ],
+      { stdio: ['pipe', 'pipe', 'pipe'] },
+    );
     child.stdin.end(stdin ?? '');
     const stderrText = new TextSink(65536);
     child.stderr.on('data', (d: Buffer) => stderrText.write(d));
     child.stdout.pipe(sink, { end: false });
-    const stop = () => { if (child.exitCode === null) child.kill(); };
+    const stop = () => {
+      if (child.exitCode === null) child.kill();
+    };
     sink.once('error', stop);
     sink.once('close', stop);
     const code = await new Promise<number>((res) => child.on('close', (c) => res(c ?? 255)));
@@ -137,7 +177,9 @@ export class SshExecutor implements Executor {
       case 'docker':
         return this.dockerOp(cmd).catch((e: { statusCode?: number; message?: string }) => {
           if (e instanceof ConnectionLost || e?.statusCode || !this.conn.isLost) throw e;
-          throw new ConnectionLost(`lost the connection to the host during the Docker API call ${cmd.op} ${cmd.name}: ${e?.message ?? e}`);
+          throw new ConnectionLost(
+            `lost the connection to the host during the Docker API call ${cmd.op} ${cmd.name}: ${e?.message ?? e}`,
+          );
         });
       case 'local': {
         const { $ } = await import('zx');
@@ -184,7 +226,9 @@ export class SshExecutor implements Executor {
     const file = new SyncedFile(part); // flushed to disk as it arrives; durable when the stream ends
     let localError: NodeJS.ErrnoException | undefined;
     // Caught at once: a full local disk must become an operator error, never an unhandled rejection.
-    const done = pipeline(meter, file).catch((e: NodeJS.ErrnoException) => { localError = e; });
+    const done = pipeline(meter, file).catch((e: NodeJS.ErrnoException) => {
+      localError = e;
+    });
     let r: { code: number; stderr: string };
     try {
       r = await this.streamTo(remoteInvocation({ argv: cmd.argv, sudo: cmd.sudo, env: cmd.env }), meter);
@@ -249,7 +293,10 @@ export class SshExecutor implements Executor {
             if (err.statusCode === 404) return { code: 0, stdout: 'absent', stderr: '' };
             if (err.statusCode !== 409 || attempt >= 20) {
               if (err.statusCode === 409)
-                throw new Error(`volume ${cmd.name} is still in use by a container: see docker ps -a --filter volume=${cmd.name}; stop it, then run the rollback again`);
+                throw new Error(
+                  `volume ${cmd.name} is still in use by a container: see docker ps -a --filter volume=${cmd.name}; stop it, then run the rollback again`,
+                  { cause: e },
+                );
               throw e;
             }
             await new Promise((r) => setTimeout(r, 500));

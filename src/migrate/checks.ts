@@ -41,19 +41,54 @@ export function waitBareMetal(s: Spec, svc: string, seconds = 60): RemoteCommand
   const what = `bare-metal ${svc} (${s.services[svc].manager} ${s.services[svc].name})`;
   return t.path
     ? waitAnswers(`http://127.0.0.1:${t.port}${t.path}`, what, { strict: true, seconds })
-    : remote(['python3', '-c', POLL, '127.0.0.1', String(t.port), '', String(seconds), what], { says: `wait until ${what} accepts a connection on 127.0.0.1:${t.port} (up to ${seconds} s)`, reads: true });
+    : remote(['python3', '-c', POLL, '127.0.0.1', String(t.port), '', String(seconds), what], {
+        says: `wait until ${what} accepts a connection on 127.0.0.1:${t.port} (up to ${seconds} s)`,
+        reads: true,
+      });
 }
 
 /** Wait until the service's container answers as its check says, asked from a helper on the app's network. */
-export function waitContainer(s: Spec, svc: string, runId: string, network: string, seconds = 120): RemoteCommand | undefined {
+export function waitContainer(
+  s: Spec,
+  svc: string,
+  runId: string,
+  network: string,
+  seconds = 120,
+): RemoteCommand | undefined {
   const t = target(s, svc);
   if (!t) return undefined;
   const name = container(s, svc);
   const what = `container ${name} (see docker logs ${name})`;
-  return sudo(['docker', 'run', '--rm', '--pull', 'never', '--network', network, '--name', `cutover-${runId}-check-${svc}`,
-    '--label', `io.cutover.run=${runId}`, '--label', 'io.cutover.role=helper', s.helperImage,
-    'python3', '-c', POLL, name, String(t.port), t.path, String(seconds), what],
-  { says: `wait until ${name} answers ${t.path ? `2xx at ${t.path}` : 'a TCP connect'} on :${t.port}, asked on network ${network} (up to ${seconds} s)`, reads: true });
+  return sudo(
+    [
+      'docker',
+      'run',
+      '--rm',
+      '--pull',
+      'never',
+      '--network',
+      network,
+      '--name',
+      `cutover-${runId}-check-${svc}`,
+      '--label',
+      `io.cutover.run=${runId}`,
+      '--label',
+      'io.cutover.role=helper',
+      s.helperImage,
+      'python3',
+      '-c',
+      POLL,
+      name,
+      String(t.port),
+      t.path,
+      String(seconds),
+      what,
+    ],
+    {
+      says: `wait until ${name} answers ${t.path ? `2xx at ${t.path}` : 'a TCP connect'} on :${t.port}, asked on network ${network} (up to ${seconds} s)`,
+      reads: true,
+    },
+  );
 }
 
 /**
@@ -89,7 +124,22 @@ export function quietAfterStop(s: Spec, svc: string): RemoteCommand | undefined 
   const c = s.services[svc];
   if (c.port === undefined && c.manager !== 'systemd') return undefined;
   const what = `bare-metal ${svc} (${c.manager} ${c.name})`;
-  const proofs = [c.port !== undefined && `nothing listens on :${c.port}`, c.manager === 'systemd' && 'its unit\'s processes gone'].filter(Boolean).join(', ');
-  return sudo(['sh', '-c', QUIET, 'sh', c.port === undefined ? '-' : String(c.port), what, c.manager === 'systemd' ? systemdUnit(c.name) : ''],
-    { says: `read back that ${what} is stopped: ${proofs}`, reads: true });
+  const proofs = [
+    c.port !== undefined && `nothing listens on :${c.port}`,
+    c.manager === 'systemd' && "its unit's processes gone",
+  ]
+    .filter(Boolean)
+    .join(', ');
+  return sudo(
+    [
+      'sh',
+      '-c',
+      QUIET,
+      'sh',
+      c.port === undefined ? '-' : String(c.port),
+      what,
+      c.manager === 'systemd' ? systemdUnit(c.name) : '',
+    ],
+    { says: `read back that ${what} is stopped: ${proofs}`, reads: true },
+  );
 }

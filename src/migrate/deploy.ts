@@ -29,10 +29,14 @@ export function composeFile(s: Spec, runId: string): string {
   const pgInto = new Map(pgSets(s).map((p) => [p.into, p]));
   const services: Record<string, unknown> = {};
   for (const [key, svc] of Object.entries(s.services)) {
-    const mounts = fileSets(s).filter((f) => f.d.writers.includes(key)).map((f) => literal(`${f.volume}:${f.d.mount}`));
+    const mounts = fileSets(s)
+      .filter((f) => f.d.writers.includes(key))
+      .map((f) => literal(`${f.volume}:${f.d.mount}`));
     const pg = pgInto.get(key);
     if (pg) mounts.push(literal(`${pg.volume}:${pg.d.mount}`));
-    const dependsOn = pgSets(s).filter((p) => p.d.writers.includes(key) && p.into !== key).map((p) => p.into);
+    const dependsOn = pgSets(s)
+      .filter((p) => p.d.writers.includes(key) && p.into !== key)
+      .map((p) => p.into);
     services[key] = {
       image: serviceImage(s, key, runId),
       pull_policy: 'never',
@@ -41,7 +45,9 @@ export function composeFile(s: Spec, runId: string): string {
       mem_limit: svc.limits.memory,
       cpus: svc.limits.cpus,
       logging,
-      ...(Object.keys(svc.env).length ? { environment: Object.fromEntries(Object.entries(svc.env).map(([k, v]) => [k, literal(v)])) } : {}),
+      ...(Object.keys(svc.env).length
+        ? { environment: Object.fromEntries(Object.entries(svc.env).map(([k, v]) => [k, literal(v)])) }
+        : {}),
       ...(svc.secrets.length ? { env_file: [`./${secretsFileName(key)}`] } : {}),
       ...(mounts.length ? { volumes: mounts } : {}),
       ...(dependsOn.length ? { depends_on: [...new Set(dependsOn)] } : {}),
@@ -100,37 +106,50 @@ export function nginxConf(s: Spec): string {
   const hosts = [...new Set(s.routes.map((r) => r.host))];
   const tlsPort = s.nginx.tlsPort === 443 ? '' : `:${s.nginx.tlsPort}`;
   const server = (host: string) => {
-    const locations = s.routes.filter((r) => r.host === host).map((r) => {
-      const port = s.services[r.service].port;
-      const varName = `$up_${r.service.replace(/-/g, '_')}`;
-      return [
-        `        location ${r.prefix} {`,
-        // the container's name, unique on the host: a service key may also name a neighbour's service on a shared network
-        `            set ${varName} http://${container(s, r.service)}:${port};`,
-        ...(r.stripPrefix ? [`            rewrite ^${r.prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(.*)$ /$1 break;`] : []),
-        `            proxy_pass ${varName};`,
-        PROXY,
-        '        }',
-      ].join('\n');
-    });
+    const locations = s.routes
+      .filter((r) => r.host === host)
+      .map((r) => {
+        const port = s.services[r.service].port;
+        const varName = `$up_${r.service.replace(/-/g, '_')}`;
+        return [
+          `        location ${r.prefix} {`,
+          // the container's name, unique on the host: a service key may also name a neighbour's service on a shared network
+          `            set ${varName} http://${container(s, r.service)}:${port};`,
+          ...(r.stripPrefix
+            ? [`            rewrite ^${r.prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(.*)$ /$1 break;`]
+            : []),
+          `            proxy_pass ${varName};`,
+          PROXY,
+          '        }',
+        ].join('\n');
+      });
     return block(host, [`        include /etc/nginx/gate/${GATE_FILE};`, ...locations]);
   };
-  const block = (host: string, body: string[]) => [
-    '    server {',
-    '        listen 80;',
-    ...(tls ? ['        listen 443 ssl;', `        if ($scheme = http) { return 301 https://$host${tlsPort}$request_uri; }`] : []),
-    `        server_name ${host};`,
-    ...body,
-    '    }',
-  ].join('\n');
+  const block = (host: string, body: string[]) =>
+    [
+      '    server {',
+      '        listen 80;',
+      ...(tls
+        ? ['        listen 443 ssl;', `        if ($scheme = http) { return 301 https://$host${tlsPort}$request_uri; }`]
+        : []),
+      `        server_name ${host};`,
+      ...body,
+      '    }',
+    ].join('\n');
   // A neighbour this nginx serves (it holds the host's port 80): its routes as they were, no gate (it is not migrated).
-  const neighbour = (n: Spec['neighbours'][number], i: number) => block(n.host!, n.routes.map((r, j) => [
-    `        location ${r.prefix} {`,
-    `            set $nb_${i}_${j} http://${r.upstream};`,
-    `            proxy_pass $nb_${i}_${j};`,
-    PROXY,
-    '        }',
-  ].join('\n')));
+  const neighbour = (n: Spec['neighbours'][number], i: number) =>
+    block(
+      n.host!,
+      n.routes.map((r, j) =>
+        [
+          `        location ${r.prefix} {`,
+          `            set $nb_${i}_${j} http://${r.upstream};`,
+          `            proxy_pass $nb_${i}_${j};`,
+          PROXY,
+          '        }',
+        ].join('\n'),
+      ),
+    );
   return [
     `# Front door of ${s.app}, rendered by cutover from its spec: routes by Host header and path prefix.`,
     'events { worker_connections 1024; }',
@@ -139,8 +158,14 @@ export function nginxConf(s: Spec): string {
     '    access_log /dev/stdout;',
     '    error_log /dev/stderr warn;',
     '    client_max_body_size 100m;',
-    ...(tls ? [`    ssl_certificate ${TLS_MOUNT.cert};`, `    ssl_certificate_key ${TLS_MOUNT.key};`, '    ssl_protocols TLSv1.2 TLSv1.3;'] : []),
-    '    map $http_upgrade $connection_upgrade { default upgrade; \'\' close; }',
+    ...(tls
+      ? [
+          `    ssl_certificate ${TLS_MOUNT.cert};`,
+          `    ssl_certificate_key ${TLS_MOUNT.key};`,
+          '    ssl_protocols TLSv1.2 TLSv1.3;',
+        ]
+      : []),
+    "    map $http_upgrade $connection_upgrade { default upgrade; '' close; }",
     '    server {',
     '        listen 80 default_server;',
     ...(tls ? ['        listen 443 ssl default_server;'] : []),
@@ -157,7 +182,10 @@ export function nginxConf(s: Spec): string {
 export function secretsEnv(s: Spec, svc: string): Secret {
   const names = s.services[svc].secrets;
   const missing = names.filter((k) => !process.env[k]);
-  if (missing.length) throw new UserError(`secret ${missing.join(', ')} (services.${svc}.secrets) is not set (or empty) in this shell: export ${missing[0]}=... before running`);
+  if (missing.length)
+    throw new UserError(
+      `secret ${missing.join(', ')} (services.${svc}.secrets) is not set (or empty) in this shell: export ${missing[0]}=... before running`,
+    );
   return new Secret(names.map((k) => dotenvLine(k, process.env[k]!)).join(''));
 }
 

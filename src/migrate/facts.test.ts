@@ -15,18 +15,32 @@ function host(over: (argv: string) => { code: number; stdout: string } | undefin
     if (a.startsWith('curl')) return { code: 0, stdout: '200', stderr: '' };
     if (a === 'docker compose version') return { code: 0, stdout: 'Docker Compose version v2.29.0\n', stderr: '' };
     if (a === 'nproc') return { code: 0, stdout: '2\n', stderr: '' };
-    if (a.startsWith('docker volume inspect') || a.startsWith('docker inspect')) return { code: 1, stdout: '', stderr: 'no such object' };
+    if (a.startsWith('docker volume inspect') || a.startsWith('docker inspect'))
+      return { code: 1, stdout: '', stderr: 'no such object' };
     if (a.startsWith('ss ')) return { code: 0, stdout: '', stderr: '' };
     return { code: 0, stdout: '', stderr: '' };
   };
 }
-const spec = (over: Record<string, unknown> = {}) => specSchema.parse({
-  app: 'shop', ssh: { host: 'h', user: 'ops', key: '/k' }, owner: 'shop', deployDir: '/srv/shop/deploy',
-  services: { web: { manager: 'systemd', name: 'shop-web', port: 8100, check: { http: '/health' }, build: { image: 'shop:1' }, secrets: ['SHOP_KEY'] } },
-  data: { files: { path: '/srv/shop/files', kind: 'files', writers: ['web'], mount: '/files' } },
-  routes: [{ host: 'shop.example.com', service: 'web' }],
-  ...over,
-});
+const spec = (over: Record<string, unknown> = {}) =>
+  specSchema.parse({
+    app: 'shop',
+    ssh: { host: 'h', user: 'ops', key: '/k' },
+    owner: 'shop',
+    deployDir: '/srv/shop/deploy',
+    services: {
+      web: {
+        manager: 'systemd',
+        name: 'shop-web',
+        port: 8100,
+        check: { http: '/health' },
+        build: { image: 'shop:1' },
+        secrets: ['SHOP_KEY'],
+      },
+    },
+    data: { files: { path: '/srv/shop/files', kind: 'files', writers: ['web'], mount: '/files' } },
+    routes: [{ host: 'shop.example.com', service: 'web' }],
+    ...over,
+  });
 
 describe('preflight of a migration by spec', () => {
   it('a host that agrees: no problem, the facts it read', async () => {
@@ -38,29 +52,63 @@ describe('preflight of a migration by spec', () => {
 
   it('each assumption that does not hold is one line naming the field or the fix', async () => {
     delete process.env.SHOP_KEY;
-    const f = await gatherSpec(host((a) => (a.startsWith('ss ') ? { code: 0, stdout: 'LISTEN 0 511 0.0.0.0:80 users:(("apache2",pid=1,fd=3))' } : a.startsWith('docker volume inspect') ? { code: 0, stdout: '20261101-000000-zzzz\n' } : undefined)),
-      spec(), '20261203-000000-abcd', false, '/tmp');
+    const f = await gatherSpec(
+      host((a) =>
+        a.startsWith('ss ')
+          ? { code: 0, stdout: 'LISTEN 0 511 0.0.0.0:80 users:(("apache2",pid=1,fd=3))' }
+          : a.startsWith('docker volume inspect')
+            ? { code: 0, stdout: '20261101-000000-zzzz\n' }
+            : undefined,
+      ),
+      spec(),
+      '20261203-000000-abcd',
+      false,
+      '/tmp',
+    );
     const lines = f.problems.map((p) => p.message);
     expect(lines.find((l) => l.startsWith('port 80 is taken by apache2'))).toMatch(/stop apache2 or set `nginx\.port`/);
-    expect(lines.find((l) => l.includes('shop_files'))).toMatch(/already exists and was not made by this run \(made by run 20261101-000000-zzzz\)/);
-    expect(lines.find((l) => l.includes('SHOP_KEY'))).toMatch(/^`services\.web\.secrets`: SHOP_KEY is not set \(or empty\) in this shell/);
+    expect(lines.find((l) => l.includes('shop_files'))).toMatch(
+      /already exists and was not made by this run \(made by run 20261101-000000-zzzz\)/,
+    );
+    expect(lines.find((l) => l.includes('SHOP_KEY'))).toMatch(
+      /^`services\.web\.secrets`: SHOP_KEY is not set \(or empty\) in this shell/,
+    );
     for (const l of lines) expect(l.split('\n')).toHaveLength(1);
   });
 
-  it('a host PostgreSQL that also serves another app\'s database is refused before any change, naming it; the spec\'s own and a copy its rollback kept are not', async () => {
+  it("a host PostgreSQL that also serves another app's database is refused before any change, naming it; the spec's own and a copy its rollback kept are not", async () => {
     process.env.SHOP_KEY = 'k';
     const withPg = spec({
       services: {
-        web: { manager: 'systemd', name: 'shop-web', port: 8100, check: { http: '/health' }, build: { image: 'shop:1' }, secrets: ['SHOP_KEY'] },
+        web: {
+          manager: 'systemd',
+          name: 'shop-web',
+          port: 8100,
+          check: { http: '/health' },
+          build: { image: 'shop:1' },
+          secrets: ['SHOP_KEY'],
+        },
         db: { manager: 'systemd', name: 'postgresql', port: 5432, build: { image: 'postgres:16-alpine' } },
       },
-      data: { pg: { path: '/var/lib/postgresql/15/main', kind: 'postgres', writers: ['web'], mount: '/var/lib/postgresql/data', postgres: { db: 'shop', user: 'shop', into: 'db' } } },
+      data: {
+        pg: {
+          path: '/var/lib/postgresql/15/main',
+          kind: 'postgres',
+          writers: ['web'],
+          mount: '/var/lib/postgresql/data',
+          postgres: { db: 'shop', user: 'shop', into: 'db' },
+        },
+      },
     });
-    const cluster = (dbs: string[]) => host((a) => (a.includes('from pg_database') ? { code: 0, stdout: `${dbs.join('\n')}\n` } : undefined));
-    const lines = async (dbs: string[]) => (await gatherSpec(cluster(dbs), withPg, '20261203-000000-abcd', false, '/tmp')).problems.map((p) => p.message);
+    const cluster = (dbs: string[]) =>
+      host((a) => (a.includes('from pg_database') ? { code: 0, stdout: `${dbs.join('\n')}\n` } : undefined));
+    const lines = async (dbs: string[]) =>
+      (await gatherSpec(cluster(dbs), withPg, '20261203-000000-abcd', false, '/tmp')).problems.map((p) => p.message);
     expect(await lines(['shop', 'shop_pre_rollback_20261101_000000_zzzz'])).toEqual([]);
     const refused = await lines(['billing', 'shop', 'wiki']);
     expect(refused).toHaveLength(1);
-    expect(refused[0]).toMatch(/^`data\.pg\.postgres\.db`: the host's PostgreSQL also serves billing, wiki, which this spec does not name: the cutover stops the whole cluster \(systemd postgresql\)/);
+    expect(refused[0]).toMatch(
+      /^`data\.pg\.postgres\.db`: the host's PostgreSQL also serves billing, wiki, which this spec does not name: the cutover stops the whole cluster \(systemd postgresql\)/,
+    );
   });
 });

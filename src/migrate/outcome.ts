@@ -9,14 +9,18 @@ type At = { step: string; action: number };
  * open and the backend answering through it), read from the journal. */
 export function freezeSeconds(journalPath: string, freeze: { start: At; end: At }): number | undefined {
   const entries = Journal.read(journalPath);
-  const at = (p: { step: string; action: number }) => entries.find((e) => e.type === 'action-done' && e.step === p.step && e.index === p.action);
+  const at = (p: { step: string; action: number }) =>
+    entries.find((e) => e.type === 'action-done' && e.step === p.step && e.index === p.action);
   const stopped = at(freeze.start);
   const serving = at(freeze.end);
   if (!stopped || !serving) return undefined;
   return (Date.parse(serving.t) - Date.parse(stopped.t)) / 1000;
 }
 
-export interface SnapshotSaid { attempts: number; paused_ms?: number | null }
+export interface SnapshotSaid {
+  attempts: number;
+  paused_ms?: number | null;
+}
 
 /** Each snapshot agent's summary line, from the journal, by its action's index in backup.snapshot: attempts and the writers' pause. */
 export function snapshotSummaries(journalPath: string): Map<number, SnapshotSaid> {
@@ -41,7 +45,9 @@ export function snapshotSummary(journalPath: string): SnapshotSaid | undefined {
 
 /** What rollbacks of this run kept on purpose (data volumes the containers may have written to). */
 export function keptSection(journalPath: string): string[] {
-  const kept = replay(Journal.read(journalPath)).kept.filter((r) => r.type === 'volume').map((r) => r.name);
+  const kept = replay(Journal.read(journalPath))
+    .kept.filter((r) => r.type === 'volume')
+    .map((r) => r.name);
   if (!kept.length) return [];
   const names = [...new Set(kept)].sort();
   return [
@@ -57,7 +63,8 @@ export function runOutcome(entries: ReturnType<typeof Journal.read>) {
   const latest = entries.slice(Math.max(0, start));
   const failed = latest.filter((e) => e.type === 'run-failed').pop() as { step: string; error: string } | undefined;
   const rolledBack = latest.some((e) => e.type === 'run-rolled-back');
-  const undoFailed = latest.filter((e) => e.type === 'undo-failed').pop() as { step: string; error: string } | undefined;
+  const undoFailed = latest.filter((e) => e.type === 'undo-failed').pop() as
+    { step: string; error: string } | undefined;
   const finished = latest.some((e) => e.type === 'run-done') && !failed;
   const lastDone = latest.filter((e) => e.type === 'step-done').pop() as { step: string } | undefined;
   const result = finished
@@ -67,7 +74,6 @@ export function runOutcome(entries: ReturnType<typeof Journal.read>) {
       : `stopped after ${lastDone?.step ?? 'the start'} as asked (resumable)`;
   return { failed, rolledBack, undoFailed, finished, result };
 }
-
 
 /** The report's "What failed" section (none when the run did not fail): the step, its error, and the way on with `cmd`. */
 export function failedSection(o: ReturnType<typeof runOutcome>, cmd: string, runId: string, runDir: string): string[] {
@@ -90,5 +96,11 @@ export function failedSection(o: ReturnType<typeof runOutcome>, cmd: string, run
 
 /** The report's step timings table. */
 export function stepsTable(timings: Record<string, number>): string[] {
-  return ['## Steps', '| step | seconds |', '|---|---|', ...Object.entries(timings).map(([s, ms]) => `| ${s} | ${(ms / 1000).toFixed(2)} |`), ''];
+  return [
+    '## Steps',
+    '| step | seconds |',
+    '|---|---|',
+    ...Object.entries(timings).map(([s, ms]) => `| ${s} | ${(ms / 1000).toFixed(2)} |`),
+    '',
+  ];
 }

@@ -12,20 +12,33 @@ import type { Spec } from './spec.ts';
 /** The public URLs the deploy checks through nginx: per routed host its routes' wait paths, then the neighbours' paths. */
 function checkedUrls(s: Spec): string {
   const hosts = [...new Set(s.routes.map((r) => r.host))].map((host) => {
-    const paths = s.routes.filter((r) => r.host === host).map((r) => {
-      const c = s.services[r.service].check;
-      const p = typeof c === 'object' && 'http' in c ? viaRoute(s, r.service, c.http) : undefined;
-      return p && p.path.startsWith(r.prefix) ? p.path : r.prefix;
-    });
-    return [...new Set(paths)].sort((a, b) => a.length - b.length || a.localeCompare(b)).map((p) => publicUrl(s, host, p)).join(' and ');
+    const paths = s.routes
+      .filter((r) => r.host === host)
+      .map((r) => {
+        const c = s.services[r.service].check;
+        const p = typeof c === 'object' && 'http' in c ? viaRoute(s, r.service, c.http) : undefined;
+        return p && p.path.startsWith(r.prefix) ? p.path : r.prefix;
+      });
+    return [...new Set(paths)]
+      .sort((a, b) => a.length - b.length || a.localeCompare(b))
+      .map((p) => publicUrl(s, host, p))
+      .join(' and ');
   });
-  const neighbours = s.neighbours.filter((n) => n.host).flatMap((n) => n.checkPaths.map((p) => publicUrl(s, n.host!, p)));
+  const neighbours = s.neighbours
+    .filter((n) => n.host)
+    .flatMap((n) => n.checkPaths.map((p) => publicUrl(s, n.host!, p)));
   return [...hosts, ...neighbours].join(', ');
 }
 
 /** report.md of a migration by spec: what failed and the way on, the backups, parity, the freeze, the containers, what is left by hand. */
 export function specReport(cmd: string) {
-  return (ctx: { config: Spec; facts: SpecFacts; runId: string; runDir: string; timings: Record<string, number> }): string => {
+  return (ctx: {
+    config: Spec;
+    facts: SpecFacts;
+    runId: string;
+    runDir: string;
+    timings: Record<string, number>;
+  }): string => {
     const { config: s, facts, runId, runDir, timings } = ctx;
     const journal = resolve(runDir, 'journal.jsonl');
     const entries = Journal.read(journal);
@@ -39,7 +52,9 @@ export function specReport(cmd: string) {
     const staged = fileSets(s).filter((f) => f.d.kind !== 'files');
     const snapshots = snapshotSummaries(journal);
     const names = [...Object.keys(s.services).map((k) => container(s, k)), nginxContainer(s)];
-    const bareMetalPorts = Object.values(s.services).filter((v) => v.port).map((v) => v.port);
+    const bareMetalPorts = Object.values(s.services)
+      .filter((v) => v.port)
+      .map((v) => v.port);
     return [
       `# ${s.app} migration report — run ${runId}`,
       '',
@@ -56,48 +71,79 @@ export function specReport(cmd: string) {
         const a = manifest?.archives?.[f.key] as { bytes: number; files: object; sha256: string } | undefined;
         return `| ${f.key} (${f.d.kind}) | ${f.key}.tar | ${a ? formatBytes(a.bytes) : '-'} | ${a ? Object.keys(a.files).length : '-'} | ${a ? `\`${a.sha256}\`` : '-'} |`;
       }),
-      ...pgSets(s).map((p) => `| ${p.key} (postgres ${p.db}) | ${p.key}.dump | ${existsSync(resolve(runDir, `${p.key}.dump`)) ? formatBytes(readFileSync(resolve(runDir, `${p.key}.dump`)).length) : '-'} | | |`),
+      ...pgSets(s).map(
+        (p) =>
+          `| ${p.key} (postgres ${p.db}) | ${p.key}.dump | ${existsSync(resolve(runDir, `${p.key}.dump`)) ? formatBytes(readFileSync(resolve(runDir, `${p.key}.dump`)).length) : '-'} | | |`,
+      ),
       '',
-      ...(staged.length ? [
-        '## Snapshots of the live databases (backup.snapshot)',
-        ...staged.map((f, i) => {
-          const said = snapshots.get(i);
-          const what = f.d.kind === 'chromadb' ? 'the live ChromaDB' : 'SQLite';
-          if (!said) return `- ${f.key} (${what}): not reached`;
-          const paused = said.paused_ms === null || said.paused_ms === undefined
-            ? 'its writers were not paused'
-            : `its writers were paused for **${(said.paused_ms / 1000).toFixed(2)} s** (its files kept changing)`;
-          return `- ${f.key} (${what}): ${said.attempts} copy pass${said.attempts === 1 ? '' : 'es'}; ${paused}.`;
-        }),
-        '',
-      ] : []),
+      ...(staged.length
+        ? [
+            '## Snapshots of the live databases (backup.snapshot)',
+            ...staged.map((f, i) => {
+              const said = snapshots.get(i);
+              const what = f.d.kind === 'chromadb' ? 'the live ChromaDB' : 'SQLite';
+              if (!said) return `- ${f.key} (${what}): not reached`;
+              const paused =
+                said.paused_ms === null || said.paused_ms === undefined
+                  ? 'its writers were not paused'
+                  : `its writers were paused for **${(said.paused_ms / 1000).toFixed(2)} s** (its files kept changing)`;
+              return `- ${f.key} (${what}): ${said.attempts} copy pass${said.attempts === 1 ? '' : 'es'}; ${paused}.`;
+            }),
+            '',
+          ]
+        : []),
       '## Data parity (checked by the agent, file by file; SQLite row by row)',
       ...[
-        done('volumes.restore') && '- volumes.restore: every restored file equals the manifest (sha256; SQLite databases row by row), nothing extra.',
+        done('volumes.restore') &&
+          '- volumes.restore: every restored file equals the manifest (sha256; SQLite databases row by row), nothing extra.',
         done('verify.parity') && '- verify.parity: the volumes the containers started on still equal the backup.',
-        done('cutover.start') && '- cutover.start: before the gate opened, the volumes and databases held exactly the final bare-metal data (PostgreSQL table by table).',
+        done('cutover.start') &&
+          '- cutover.start: before the gate opened, the volumes and databases held exactly the final bare-metal data (PostgreSQL table by table).',
       ].filter((l): l is string => Boolean(l)),
       ...(done('volumes.restore') || done('cutover.start') ? [] : ['not reached']),
       '',
       '## Write freeze',
-      freeze !== undefined ? `Writers (${writers(s).join(', ')}) stopped → the gate open: **${freeze.toFixed(2)} s**.` : 'not reached',
+      freeze !== undefined
+        ? `Writers (${writers(s).join(', ')}) stopped → the gate open: **${freeze.toFixed(2)} s**.`
+        : 'not reached',
       '',
       '## Endpoints (through nginx)',
       `- ${checkedUrls(s)}: ${done('verify.endpoints') ? 'checked in verify.endpoints' : 'not reached'}`,
-      ...s.neighbours.map((n) => `- ${n.project}'s containers unchanged: ${done('verify.parity') ? `${facts.neighbours?.[n.project]?.length ?? 0} containers, same ids and start times (checked in verify.parity)` : 'not reached'}`),
-      ...s.routes.filter((r) => r.stripPrefix).map((r) => `- ${r.host}${r.prefix} reaches ${r.service} with the prefix stripped (${r.prefix}x → /x).`),
-      tls ? `- TLS: https on ${s.nginx.bind}:${s.nginx.tlsPort} with ${tls.cert}; http on :${s.nginx.port} redirects there.` : '- TLS: none, http only (no `nginx.tls` in the spec).',
+      ...s.neighbours.map(
+        (n) =>
+          `- ${n.project}'s containers unchanged: ${done('verify.parity') ? `${facts.neighbours?.[n.project]?.length ?? 0} containers, same ids and start times (checked in verify.parity)` : 'not reached'}`,
+      ),
+      ...s.routes
+        .filter((r) => r.stripPrefix)
+        .map((r) => `- ${r.host}${r.prefix} reaches ${r.service} with the prefix stripped (${r.prefix}x → /x).`),
+      tls
+        ? `- TLS: https on ${s.nginx.bind}:${s.nginx.tlsPort} with ${tls.cert}; http on :${s.nginx.port} redirects there.`
+        : '- TLS: none, http only (no `nginx.tls` in the spec).',
       '',
       '## Containers',
       '| container | memory limit | CPUs | data |',
       '|---|---|---|---|',
-      ...Object.entries(s.services).map(([k, v]) => `| ${container(s, k)} | ${v.limits.memory} | ${v.limits.cpus} | ${Object.entries(s.data).filter(([, d]) => (d.kind === 'postgres' ? d.postgres?.into === k : d.writers.includes(k))).map(([dk, d]) => `${volumeName(s, dk)}:${d.mount}`).join(', ')} |`),
+      ...Object.entries(s.services).map(
+        ([k, v]) =>
+          `| ${container(s, k)} | ${v.limits.memory} | ${v.limits.cpus} | ${Object.entries(s.data)
+            .filter(([, d]) => (d.kind === 'postgres' ? d.postgres?.into === k : d.writers.includes(k)))
+            .map(([dk, d]) => `${volumeName(s, dk)}:${d.mount}`)
+            .join(', ')} |`,
+      ),
       `| ${nginxContainer(s)} | ${s.nginx.limits.memory} | ${s.nginx.limits.cpus} | |`,
       '',
       `Logs: \`docker logs <container>\` (json-file, rotated at ${s.logs.maxSize}, ${s.logs.maxFile} files kept); usage: \`docker stats ${names.join(' ')}\`.`,
       '',
       ...keptSection(journal),
-      ...(o.finished ? [] : ['## Next', o.failed ? '- See "What failed" above.' : `- The run stopped as asked: \`${cmd} --resume ${runId}\` continues it, \`--rollback ${runId}\` undoes it.`, '']),
+      ...(o.finished
+        ? []
+        : [
+            '## Next',
+            o.failed
+              ? '- See "What failed" above.'
+              : `- The run stopped as asked: \`${cmd} --resume ${runId}\` continues it, \`--rollback ${runId}\` undoes it.`,
+            '',
+          ]),
       '## Still to do by hand, once the migration has finished',
       `- DNS: point ${[...new Set([...s.routes.map((r) => r.host), ...s.neighbours.flatMap((n) => (n.host ? [n.host] : []))])].join(', ')} at this host; nginx answers on ${nginxAt}.`,
       `- Firewall: open ${tls ? `${s.nginx.port} and ${s.nginx.tlsPort}` : `${s.nginx.port}`}${bareMetalPorts.length ? `; close the bare-metal ports ${bareMetalPorts.join(', ')}` : ''}.`,

@@ -11,42 +11,78 @@ const TOOL_DIR = `${import.meta.dirname}/../agent`;
 const edited = (text: string, name: string) => {
   const f = join(mkdtempSync(join(tmpdir(), 'sv-')), 'x.conf');
   writeFileSync(f, text);
-  const r = spawnSync('python3', ['-c', 'import sys; sys.path.insert(0, sys.argv[1]); import supervisor_boot as s; sys.stdout.write(s.edited(open(sys.argv[2], newline="").read(), sys.argv[3]))', TOOL_DIR, f, name], { encoding: 'utf8' });
+  const r = spawnSync(
+    'python3',
+    [
+      '-c',
+      'import sys; sys.path.insert(0, sys.argv[1]); import supervisor_boot as s; sys.stdout.write(s.edited(open(sys.argv[2], newline="").read(), sys.argv[3]))',
+      TOOL_DIR,
+      f,
+      name,
+    ],
+    { encoding: 'utf8' },
+  );
   expect(r.status, r.stderr).toBe(0);
   return r.stdout;
 };
 
 describe('service manager adapters', () => {
   it('systemd: stop/disable and their inverses, each read back; enable only what was enabled before the run', () => {
-    const c = serviceCommands({ manager: 'systemd', name: 'chatbot-backend.service' }, 'ubuntu', '20261203-000000-abcd');
+    const c = serviceCommands(
+      { manager: 'systemd', name: 'chatbot-backend.service' },
+      'ubuntu',
+      '20261203-000000-abcd',
+    );
     expect(show(c.stop)).toBe('remote (sudo): systemctl stop -- chatbot-backend.service');
-    expect(show(c.disable)).toMatch(/systemctl disable .*is-enabled .*disabled\|masked.* sh chatbot-backend\.service \/var\/lib\/cutover\/runs\/20261203-000000-abcd\/services\/systemd-chatbot-backend\.service\.was$/s);
+    expect(show(c.disable)).toMatch(
+      /systemctl disable .*is-enabled .*disabled\|masked.* sh chatbot-backend\.service \/var\/lib\/cutover\/runs\/20261203-000000-abcd\/services\/systemd-chatbot-backend\.service\.was$/s,
+    );
     expect(show(c.enable)).toMatch(/was=.*enabled\) systemctl enable .*\[ "\$s" = enabled \]/s);
-    expect(show(c.start)).toMatch(/systemctl start -- "\$1" \|\| exit 1\nsystemctl is-active --quiet -- "\$1" && exit 0\n.*= oneshot \] && .*Result --value -- "\$1"\)" = success \]/s);
+    expect(show(c.start)).toMatch(
+      /systemctl start -- "\$1" \|\| exit 1\nsystemctl is-active --quiet -- "\$1" && exit 0\n.*= oneshot \] && .*Result --value -- "\$1"\)" = success \]/s,
+    );
     // a name that is no unit name is one: a service (42 would read as a job id; app@1 is the instance)
-    expect(['42', 'app@1', 'prune.timer', 'app.socket'].map(systemdUnit)).toEqual(['42.service', 'app@1.service', 'prune.timer', 'app.socket']);
-    expect(show(serviceCommands({ manager: 'systemd', name: '42' }, 'ubuntu').stop)).toBe('remote (sudo): systemctl stop -- 42.service');
+    expect(['42', 'app@1', 'prune.timer', 'app.socket'].map(systemdUnit)).toEqual([
+      '42.service',
+      'app@1.service',
+      'prune.timer',
+      'app.socket',
+    ]);
+    expect(show(serviceCommands({ manager: 'systemd', name: '42' }, 'ubuntu').stop)).toBe(
+      'remote (sudo): systemctl stop -- 42.service',
+    );
     expect(c.status.okCodes).toEqual([0, 3]);
   });
   it('pm2 runs as the service owner, and its saved dump is read back; enable starts only that app from the ecosystem and fails when it cannot', () => {
     const p = serviceCommands({ manager: 'pm2', name: 'chatbot-frontend', ecosystem: '/x/eco.cjs' }, 'ubuntu');
     expect(show(p.stop)).toBe('remote (as ubuntu): pm2 stop chatbot-frontend');
-    expect(show(p.enable)).toMatch(/set -e; .*pm2 start "\$2" --only "\$1".*dump\.pm2.* 1' sh chatbot-frontend \/x\/eco\.cjs$/s);
+    expect(show(p.enable)).toMatch(
+      /set -e; .*pm2 start "\$2" --only "\$1".*dump\.pm2.* 1' sh chatbot-frontend \/x\/eco\.cjs$/s,
+    );
     expect(show(p.enable)).not.toMatch(/; pm2 save/); // never a trailing command that hides a failed start
     expect(show(p.disable)).toMatch(/dump\.pm2.*"\$1" 0'/s);
   });
-  it('supervisor: the program\'s own section is edited by the host tool, with the file kept for the undo', () => {
+  it("supervisor: the program's own section is edited by the host tool, with the file kept for the undo", () => {
     const s = serviceCommands({ manager: 'supervisor', name: 'chatbot-backend' }, 'ubuntu', '20261203-000000-abcd');
     expect(show(s.stop)).toBe('remote (sudo): supervisorctl stop chatbot-backend');
-    expect(show(s.disable)).toBe('remote (sudo): python3 /var/lib/cutover/runs/20261203-000000-abcd/agent.pyz supervisor off chatbot-backend /var/lib/cutover/runs/20261203-000000-abcd/services/supervisor-chatbot-backend');
+    expect(show(s.disable)).toBe(
+      'remote (sudo): python3 /var/lib/cutover/runs/20261203-000000-abcd/agent.pyz supervisor off chatbot-backend /var/lib/cutover/runs/20261203-000000-abcd/services/supervisor-chatbot-backend',
+    );
     expect(show(s.enable)).toMatch(/agent\.pyz supervisor restore chatbot-backend /);
     expect(show(s.start)).toMatch(/grep -q RUNNING/);
   });
   it('supervisor edit: defaults made explicit in that section only; existing lines replaced; other programs untouched', () => {
-    const file = '[program:a]\ncommand=/bin/a\n\n[program:b]\ncommand=/bin/b ; trailing comment\nautostart = true\nautorestart=unexpected\n\n[program:c]\ncommand=/bin/c\n';
-    expect(edited(file, 'a')).toBe('[program:a]\nautostart=false\nautorestart=false\ncommand=/bin/a\n\n[program:b]\ncommand=/bin/b ; trailing comment\nautostart = true\nautorestart=unexpected\n\n[program:c]\ncommand=/bin/c\n');
-    expect(edited(file, 'b')).toBe('[program:a]\ncommand=/bin/a\n\n[program:b]\nautostart=false\nautorestart=false\ncommand=/bin/b ; trailing comment\n\n[program:c]\ncommand=/bin/c\n');
-    expect(edited('[program:x]\r\ncommand=y\r\n', 'x')).toBe('[program:x]\r\nautostart=false\r\nautorestart=false\r\ncommand=y\r\n');
+    const file =
+      '[program:a]\ncommand=/bin/a\n\n[program:b]\ncommand=/bin/b ; trailing comment\nautostart = true\nautorestart=unexpected\n\n[program:c]\ncommand=/bin/c\n';
+    expect(edited(file, 'a')).toBe(
+      '[program:a]\nautostart=false\nautorestart=false\ncommand=/bin/a\n\n[program:b]\ncommand=/bin/b ; trailing comment\nautostart = true\nautorestart=unexpected\n\n[program:c]\ncommand=/bin/c\n',
+    );
+    expect(edited(file, 'b')).toBe(
+      '[program:a]\ncommand=/bin/a\n\n[program:b]\nautostart=false\nautorestart=false\ncommand=/bin/b ; trailing comment\n\n[program:c]\ncommand=/bin/c\n',
+    );
+    expect(edited('[program:x]\r\ncommand=y\r\n', 'x')).toBe(
+      '[program:x]\r\nautostart=false\r\nautorestart=false\r\ncommand=y\r\n',
+    );
     expect(edited(file, 'nope')).toBe(file);
   });
 });

@@ -16,7 +16,7 @@ const agentOf = (runId: string) => `${runStateDir(runId)}/agent.pyz`;
  * to systemctl show, `app@1` is the instance app@1.service).
  */
 export const systemdUnit = (name: string) =>
-  (/\.(service|socket|timer|path|target|mount|automount|swap|slice|scope|device)$/.test(name) ? name : `${name}.service`);
+  /\.(service|socket|timer|path|target|mount|automount|swap|slice|scope|device)$/.test(name) ? name : `${name}.service`;
 
 /**
  * systemctl start, read back the way systemd means "started": active, or, for a oneshot service (which is
@@ -39,7 +39,12 @@ const KIND: Record<Manager, string> = { supervisor: 'supervisor program', pm2: '
  * and enable keep what they need under the run's host state, so the undo puts back exactly what was.
  */
 export function serviceCommands(s: ServiceRef, owner: string, runId = 'RUN') {
-  const c = managerCommands(s, owner, `${runStateDir(runId)}/services/${s.manager}-${s.name.replace(/[^A-Za-z0-9@._-]/g, '_')}`, agentOf(runId));
+  const c = managerCommands(
+    s,
+    owner,
+    `${runStateDir(runId)}/services/${s.manager}-${s.name.replace(/[^A-Za-z0-9@._-]/g, '_')}`,
+    agentOf(runId),
+  );
   const what = `${KIND[s.manager]} ${s.name}`;
   return {
     status: { ...c.status, says: `read the state of ${what}`, reads: true },
@@ -86,7 +91,13 @@ function managerCommands(s: ServiceRef, owner: string, kept: string, agent: stri
       return {
         status: sudo(['supervisorctl', 'status', s.name], { okCodes: [0, 3] }),
         stop: sudo(['supervisorctl', 'stop', s.name]),
-        start: sudo(['sh', '-c', 'supervisorctl start "$1" >/dev/null 2>&1; supervisorctl status "$1" | grep -q RUNNING || { supervisorctl status "$1" >&2; exit 1; }', 'sh', s.name]),
+        start: sudo([
+          'sh',
+          '-c',
+          'supervisorctl start "$1" >/dev/null 2>&1; supervisorctl status "$1" | grep -q RUNNING || { supervisorctl status "$1" >&2; exit 1; }',
+          'sh',
+          s.name,
+        ]),
         // supervisord has no "disable": autostart=false and autorestart=false in the program's own section.
         disable: sudo(['python3', agent, 'supervisor', 'off', s.name, kept]),
         enable: sudo(['python3', agent, 'supervisor', 'restore', s.name, kept]),
@@ -97,14 +108,33 @@ function managerCommands(s: ServiceRef, owner: string, kept: string, agent: stri
       return {
         status: asOwner(owner, ['pm2', 'describe', s.name]),
         stop: asOwner(owner, ['pm2', 'stop', s.name]),
-        start: asOwner(owner, ['sh', '-c', `pm2 restart "$1" >/dev/null && pm2 jlist | node -e '${PM2_ONLINE}' "$1"`, 'sh', s.name]),
+        start: asOwner(owner, [
+          'sh',
+          '-c',
+          `pm2 restart "$1" >/dev/null && pm2 jlist | node -e '${PM2_ONLINE}' "$1"`,
+          'sh',
+          s.name,
+        ]),
         // pm2 resurrects what its dump lists: delete + save removes it from boot.
-        disable: asOwner(owner, ['sh', '-c', `set -e; pm2 delete "$1" >/dev/null 2>&1 || true; pm2 save --force >/dev/null\n${PM2_DUMP_SAYS} 0`, 'sh', s.name]),
-        enable: asOwner(owner, ['sh', '-c', `set -e; if ! pm2 describe "$1" >/dev/null 2>&1; then
+        disable: asOwner(owner, [
+          'sh',
+          '-c',
+          `set -e; pm2 delete "$1" >/dev/null 2>&1 || true; pm2 save --force >/dev/null\n${PM2_DUMP_SAYS} 0`,
+          'sh',
+          s.name,
+        ]),
+        enable: asOwner(owner, [
+          'sh',
+          '-c',
+          `set -e; if ! pm2 describe "$1" >/dev/null 2>&1; then
   [ -n "$2" ] || { echo "pm2 $1 is gone and no ecosystem file is configured to start it from: start it by hand" >&2; exit 1; }
   pm2 start "$2" --only "$1" >/dev/null; fi
-pm2 save --force >/dev/null\n${PM2_DUMP_SAYS} 1`, 'sh', s.name, s.ecosystem ?? '']),
-        disableProof: "its saved dump read back: it is not listed",
+pm2 save --force >/dev/null\n${PM2_DUMP_SAYS} 1`,
+          'sh',
+          s.name,
+          s.ecosystem ?? '',
+        ]),
+        disableProof: 'its saved dump read back: it is not listed',
         enableProof: 'its saved dump read back: it is listed',
       };
     case 'systemd': {

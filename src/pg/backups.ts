@@ -36,9 +36,18 @@ export function listBackups(backupsDir: string, db: string): BackupEntry[] {
     const dump = join(dir, `${f}.dump`);
     const size = existsSync(dump) ? statSync(dump).size : -1;
     out.push({
-      runId, dir, at: m.at, bytes: m.bytes, tables: m.tables.length, rows: m.tables.reduce((n, t) => n + t.rows, 0),
+      runId,
+      dir,
+      at: m.at,
+      bytes: m.bytes,
+      tables: m.tables.length,
+      rows: m.tables.reduce((n, t) => n + t.rows, 0),
       checks: m.tables.every((t) => t.sum !== undefined) ? 'row counts and content sums' : 'row counts only',
-      ...(size < 0 ? { problem: 'the dump is missing' } : size !== m.bytes ? { problem: `the dump is ${size} bytes, the manifest says ${m.bytes}` } : {}),
+      ...(size < 0
+        ? { problem: 'the dump is missing' }
+        : size !== m.bytes
+          ? { problem: `the dump is ${size} bytes, the manifest says ${m.bytes}` }
+          : {}),
     });
   }
   return out.sort((a, b) => b.at.localeCompare(a.at) || b.runId.localeCompare(a.runId));

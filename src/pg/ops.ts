@@ -25,7 +25,12 @@ export interface Dumps {
 
 export function dumpPaths(c: PgConfig, runId: string, runDir: string): Dumps {
   const f = fileSafe(c.postgres.db);
-  return { hostDump: `${hostPgDir(runId)}/${f}.dump`, hostManifest: `${hostPgDir(runId)}/${f}.manifest.json`, localDump: `${runDir}/${f}.dump`, localManifest: `${runDir}/${f}.manifest.json` };
+  return {
+    hostDump: `${hostPgDir(runId)}/${f}.dump`,
+    hostManifest: `${hostPgDir(runId)}/${f}.manifest.json`,
+    localDump: `${runDir}/${f}.dump`,
+    localManifest: `${runDir}/${f}.manifest.json`,
+  };
 }
 
 /**
@@ -44,7 +49,14 @@ export const hostToolPath = (runId: string) => `${runStateDir(runId)}/pgtool.py`
 
 /** Upload pgtool.py for this run, once, in its first step (every journaled call then names it by path, not as 20 KB of script). */
 export function uploadTool(runId: string): UploadCommand {
-  return { kind: 'upload', path: hostToolPath(runId), content: TOOL, mode: '600', sudo: true, says: `upload the pg tool for this run to ${hostToolPath(runId)}` };
+  return {
+    kind: 'upload',
+    path: hostToolPath(runId),
+    content: TOOL,
+    mode: '600',
+    sudo: true,
+    says: `upload the pg tool for this run to ${hostToolPath(runId)}`,
+  };
 }
 
 /**
@@ -52,7 +64,14 @@ export function uploadTool(runId: string): UploadCommand {
  * uploaded copy when `runId` is given (every step of a run), else sent inline (preflight and settle, which
  * run before a run's first step and must change nothing on the host).
  */
-export function pgtool(c: PgConfig, container: string, op: string, args: Record<string, unknown>, words: { says: string; reads?: boolean }, runId?: string): RemoteCommand {
+export function pgtool(
+  c: PgConfig,
+  container: string,
+  op: string,
+  args: Record<string, unknown>,
+  words: { says: string; reads?: boolean },
+  runId?: string,
+): RemoteCommand {
   const pw = c.postgres.passwordEnv;
   const env = pw ? { PGPASSWORD: Secret.fromEnv(pw) } : undefined;
   const a = { container, user: c.postgres.user, maintenanceDb: c.postgres.maintenanceDb, ...args };
@@ -66,11 +85,23 @@ export function pgtool(c: PgConfig, container: string, op: string, args: Record<
  * computed during the dump they cost a fifth of its speed, measured by npm run bench).
  */
 export function dump(c: PgConfig, container: string, d: Dumps, expectedBytes: number): DownloadCommand {
-  const cmd = pgtool(c, container, 'dump',
+  const cmd = pgtool(
+    c,
+    container,
+    'dump',
     { db: c.postgres.db, out: d.hostDump, manifest: d.hostManifest, dbBytes: expectedBytes, run: runOf(d) },
-    { says: '' }, runOf(d));
+    { says: '' },
+    runOf(d),
+  );
   return {
-    kind: 'download', argv: cmd.argv, sudo: true, ...(cmd.env ? { env: cmd.env } : {}), localPath: d.localDump, sha256File: `${d.hostDump}.sha256`, label: d.localDump.split('/').pop(), expectedBytes,
+    kind: 'download',
+    argv: cmd.argv,
+    sudo: true,
+    ...(cmd.env ? { env: cmd.env } : {}),
+    localPath: d.localDump,
+    sha256File: `${d.hostDump}.sha256`,
+    label: d.localDump.split('/').pop(),
+    expectedBytes,
     says: `pg_dump -Fc of database ${c.postgres.db} in one snapshot, streamed to ${d.localDump} and kept on the host (${d.hostDump}); sha256 equal on both ends; every table's row count read in the same snapshot`,
   };
 }
@@ -79,39 +110,103 @@ export function dump(c: PgConfig, container: string, d: Dumps, expectedBytes: nu
 const runOf = (d: Dumps) => /\/backups\/([^/]+)\/pg\//.exec(d.hostDump)?.[1];
 
 export function fetchManifest(d: Dumps, what = 'tables, row counts, sha256'): DownloadCommand {
-  return { kind: 'download', argv: ['cat', d.hostManifest], sudo: true, localPath: d.localManifest, label: d.localManifest.split('/').pop(), says: `copy the manifest (${what}) to ${d.localManifest}` };
+  return {
+    kind: 'download',
+    argv: ['cat', d.hostManifest],
+    sudo: true,
+    localPath: d.localManifest,
+    label: d.localManifest.split('/').pop(),
+    says: `copy the manifest (${what}) to ${d.localManifest}`,
+  };
 }
 
 /** The trial restore has the snapshot's row counts in every table: its content sums join the manifest (what a restore is checked against). */
 export function seal(c: PgConfig, container: string, db: string, manifest: string, runId?: string): RemoteCommand {
-  return pgtool(c, container, 'seal', { db, manifest, ...(runId ? { run: runId } : {}) }, {
-    says: `every table in ${db} has the snapshot's row count; record each table's content sum in the manifest` }, runId);
+  return pgtool(
+    c,
+    container,
+    'seal',
+    { db, manifest, ...(runId ? { run: runId } : {}) },
+    {
+      says: `every table in ${db} has the snapshot's row count; record each table's content sum in the manifest`,
+    },
+    runId,
+  );
 }
 
 export function uploadDump(localDump: string, hostDump: string): UploadCommand {
-  return { kind: 'upload', path: hostDump, localPath: localDump, mode: '600', sudo: true, says: `upload ${localDump} to the host (${hostDump})` };
+  return {
+    kind: 'upload',
+    path: hostDump,
+    localPath: localDump,
+    mode: '600',
+    sudo: true,
+    says: `upload ${localDump} to the host (${hostDump})`,
+  };
 }
 
 export function removeUpload(hostDump: string): RemoteCommand {
   return sudo(['rm', '-f', hostDump], { says: `remove the uploaded copy ${hostDump} (the local dump stays)` });
 }
 
-export function load(c: PgConfig, container: string, file: string, sha256: string, into: string, runId: string): RemoteCommand {
-  return pgtool(c, container, 'load', { file, sha256, new: into, like: c.postgres.db, run: runId },
-    { says: `create database ${into} (owner, encoding and locale as ${c.postgres.db}'s; commented with this run), check the dump's sha256, pg_restore it there in one transaction` }, runId);
+export function load(
+  c: PgConfig,
+  container: string,
+  file: string,
+  sha256: string,
+  into: string,
+  runId: string,
+): RemoteCommand {
+  return pgtool(
+    c,
+    container,
+    'load',
+    { file, sha256, new: into, like: c.postgres.db, run: runId },
+    {
+      says: `create database ${into} (owner, encoding and locale as ${c.postgres.db}'s; commented with this run), check the dump's sha256, pg_restore it there in one transaction`,
+    },
+    runId,
+  );
 }
 
 export function verify(c: PgConfig, container: string, db: string, manifest: string, runId: string): RemoteCommand {
-  return pgtool(c, container, 'verify', { db, manifest }, { says: `every table in ${db} has the dump's row count and content sum (no table missing, none extra; row counts only for a backup verified by list)`, reads: true }, runId);
+  return pgtool(
+    c,
+    container,
+    'verify',
+    { db, manifest },
+    {
+      says: `every table in ${db} has the dump's row count and content sum (no table missing, none extra; row counts only for a backup verified by list)`,
+      reads: true,
+    },
+    runId,
+  );
 }
 
 export function listDump(c: PgConfig, container: string, file: string, manifest: string, runId: string): RemoteCommand {
-  return pgtool(c, container, 'list', { file, manifest }, { says: `read the whole dump with pg_restore --list (sha256 checked first); it holds every table of the manifest`, reads: true }, runId);
+  return pgtool(
+    c,
+    container,
+    'list',
+    { file, manifest },
+    {
+      says: `read the whole dump with pg_restore --list (sha256 checked first); it holds every table of the manifest`,
+      reads: true,
+    },
+    runId,
+  );
 }
 
 /** Drop a database only if its comment names this run: never one this run did not make. */
 export function dropOurs(c: PgConfig, container: string, db: string, runId: string): RemoteCommand {
-  return pgtool(c, container, 'drop', { db, run: runId }, { says: `drop database ${db}, only if this run made it` }, runId);
+  return pgtool(
+    c,
+    container,
+    'drop',
+    { db, run: runId },
+    { says: `drop database ${db}, only if this run made it` },
+    runId,
+  );
 }
 
 type State = { exists?: string[]; absent?: string[]; ours?: string[]; notOurs?: string[] };
@@ -123,14 +218,32 @@ type State = { exists?: string[]; absent?: string[]; ours?: string[]; notOurs?: 
  * again, read back before it reports ok; a lock held elsewhere fails it after postgres.lockTimeoutSeconds.
  */
 export function rename(
-  c: PgConfig, container: string, runId: string, pairs: [string, string][], when: State, done: State,
-  o: { says: string; allow: string[]; create?: string; otherwise?: 'skip'; live?: string }): RemoteCommand {
-  return pgtool(c, container, 'rename', {
-    pairs, when, done, run: runId, allow: o.allow, lockTimeout: c.postgres.lockTimeoutSeconds,
-    ...(o.create ? { create: o.create, like: pairs[0][1] } : {}),
-    ...(o.otherwise ? { otherwise: o.otherwise } : {}),
-    ...(o.live ? { live: o.live } : {}),
-  }, { says: o.says }, runId);
+  c: PgConfig,
+  container: string,
+  runId: string,
+  pairs: [string, string][],
+  when: State,
+  done: State,
+  o: { says: string; allow: string[]; create?: string; otherwise?: 'skip'; live?: string },
+): RemoteCommand {
+  return pgtool(
+    c,
+    container,
+    'rename',
+    {
+      pairs,
+      when,
+      done,
+      run: runId,
+      allow: o.allow,
+      lockTimeout: c.postgres.lockTimeoutSeconds,
+      ...(o.create ? { create: o.create, like: pairs[0][1] } : {}),
+      ...(o.otherwise ? { otherwise: o.otherwise } : {}),
+      ...(o.live ? { live: o.live } : {}),
+    },
+    { says: o.says },
+    runId,
+  );
 }
 
 /**
@@ -140,17 +253,40 @@ export function rename(
  */
 export function settle(c: PgConfig, runId: string): RemoteCommand {
   const p = c.postgres;
-  return pgtool(c, p.container ?? '', 'settle', { run: runId, project: p.project, service: p.service },
-    { says: `stop what a lost session of run ${runId} left running: its pgtool calls on the host, its sessions` });
+  return pgtool(
+    c,
+    p.container ?? '',
+    'settle',
+    { run: runId, project: p.project, service: p.service },
+    { says: `stop what a lost session of run ${runId} left running: its pgtool calls on the host, its sessions` },
+  );
 }
 
 export function facts(c: PgConfig, container: string, extra: Record<string, unknown>): RemoteCommand {
-  return pgtool(c, container, 'facts', { db: c.postgres.db, ...extra }, { says: 'read the database\'s facts', reads: true });
+  return pgtool(
+    c,
+    container,
+    'facts',
+    { db: c.postgres.db, ...extra },
+    { says: "read the database's facts", reads: true },
+  );
 }
 
 export function findContainer(c: PgConfig): RemoteCommand {
   const p = c.postgres;
-  return remote(p.container
-    ? ['docker', 'ps', '--filter', `name=^/${p.container}$`, '--format', '{{.Names}}']
-    : ['docker', 'ps', '--filter', `label=com.docker.compose.project=${p.project}`, '--filter', `label=com.docker.compose.service=${p.service}`, '--format', '{{.Names}}'], { sudo: true, reads: true });
+  return remote(
+    p.container
+      ? ['docker', 'ps', '--filter', `name=^/${p.container}$`, '--format', '{{.Names}}']
+      : [
+          'docker',
+          'ps',
+          '--filter',
+          `label=com.docker.compose.project=${p.project}`,
+          '--filter',
+          `label=com.docker.compose.service=${p.service}`,
+          '--format',
+          '{{.Names}}',
+        ],
+    { sudo: true, reads: true },
+  );
 }

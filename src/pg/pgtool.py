@@ -75,7 +75,7 @@ def psql_argv(db):
 
 
 def last_line(text):
-    lines = [l.strip() for l in text.strip().splitlines() if l.strip()]
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     return lines[-1] if lines else ""
 
 
@@ -88,8 +88,10 @@ def sql_try(db, script, timeout=3600):
 def sql(db, script, timeout=3600):
     ok, stdout, err = sql_try(db, script, timeout)
     if not ok:
-        fail(f"psql on database {db!r} in container {C} failed: {err}",
-             "check postgres.user / postgres.db in the config and that the container runs")
+        fail(
+            f"psql on database {db!r} in container {C} failed: {err}",
+            "check postgres.user / postgres.db in the config and that the container runs",
+        )
     return stdout
 
 
@@ -122,9 +124,12 @@ def stats(db, content=True):
 
 
 def db_info(name):
-    return one_json(MAINT, f"""SELECT json_build_object('name', d.datname, 'owner', pg_get_userbyid(d.datdba),
+    return one_json(
+        MAINT,
+        f"""SELECT json_build_object('name', d.datname, 'owner', pg_get_userbyid(d.datdba),
       'encoding', pg_encoding_to_char(d.encoding), 'collate', d.datcollate, 'ctype', d.datctype,
       'bytes', pg_database_size(d.oid), 'comment', shobj_description(d.oid, 'pg_database'),
       'oid', d.oid, 'allowConn', d.datallowconn,
       'connections', (SELECT count(*) FROM pg_stat_activity a WHERE a.datid = d.oid))
-      FROM pg_database d WHERE d.datname = {ql(name)};""")
+      FROM pg_database d WHERE d.datname = {ql(name)};""",
+    )

@@ -4,14 +4,21 @@
 def facts():
     v = subprocess.run(dexec(["pg_dump", "--version"]), capture_output=True, text=True)
     if v.returncode != 0:
-        fail(f"pg_dump is not runnable in container {C}: {last_line(v.stderr) or v.returncode}", "postgres.container must be the PostgreSQL container (its image has pg_dump)")
+        fail(
+            f"pg_dump is not runnable in container {C}: {last_line(v.stderr) or v.returncode}",
+            "postgres.container must be the PostgreSQL container (its image has pg_dump)",
+        )
     ver = one_json(MAINT, "SELECT to_json(current_setting('server_version'));")
     me = one_json(MAINT, f"SELECT to_json(rolsuper) FROM pg_roles WHERE rolname = {ql(USER)};")
     db = db_info(ARGS["db"])
     # taken: a database by that name that this run did not make (on a resume, its own are not in the way)
     mark = f"cutover run {ARGS.get('run')}"
-    names = {n: (i is not None and not ours(i.get("comment"), mark)) for n in ARGS.get("names", []) for i in [db_info(n)]}
-    df = subprocess.run(dexec(["sh", "-c", 'df -Pk "${PGDATA:-/var/lib/postgresql/data}" | tail -1']), capture_output=True, text=True)
+    names = {
+        n: (i is not None and not ours(i.get("comment"), mark)) for n in ARGS.get("names", []) for i in [db_info(n)]
+    }
+    df = subprocess.run(
+        dexec(["sh", "-c", 'df -Pk "${PGDATA:-/var/lib/postgresql/data}" | tail -1']), capture_output=True, text=True
+    )
     free = int(df.stdout.split()[3]) * 1024 if df.returncode == 0 and len(df.stdout.split()) > 3 else None
     hostdir = ARGS.get("hostDir")
     host_free = None
@@ -30,7 +37,16 @@ def facts():
                 dump["sha256"] = open(p + ".sha256").read().split()[0]
             except OSError:
                 dump["sha256"] = None
-    out(server=ver, pgDump=last_line(v.stdout), superuser=bool(me), db=db, names=names, pgdataFree=free, hostFree=host_free, dump=dump)
+    out(
+        server=ver,
+        pgDump=last_line(v.stdout),
+        superuser=bool(me),
+        db=db,
+        names=names,
+        pgdataFree=free,
+        hostFree=host_free,
+        dump=dump,
+    )
 
 
 def dump():
@@ -38,14 +54,28 @@ def dump():
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
     part = path + ".part"
     # The snapshot: held open by this session until the dump is done; pg_dump and the counts read it.
-    s = subprocess.Popen(psql_argv(ARGS["db"]), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
+    s = subprocess.Popen(
+        psql_argv(ARGS["db"]),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        bufsize=1,
+    )
     s.stdin.write("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;\nSELECT pg_export_snapshot();\n")
     s.stdin.flush()
     snap = s.stdout.readline().strip()
     if not snap:
-        fail(f"could not open a snapshot of database {ARGS['db']!r} in container {C}: {last_line(s.stderr.read())}", "check postgres.db and postgres.user in the config")
+        fail(
+            f"could not open a snapshot of database {ARGS['db']!r} in container {C}: {last_line(s.stderr.read())}",
+            "check postgres.db and postgres.user in the config",
+        )
     t0 = time.time()
-    d = subprocess.Popen(dexec(["pg_dump", "-Fc", f"--snapshot={snap}", "-U", USER, "-d", ARGS["db"]]), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    d = subprocess.Popen(
+        dexec(["pg_dump", "-Fc", f"--snapshot={snap}", "-U", USER, "-d", ARGS["db"]]),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     err = []
     threading.Thread(target=lambda: err.append(d.stderr.read().decode(errors="replace")), daemon=True).start()
     counted = {}
@@ -57,6 +87,7 @@ def dump():
             counted["tables"] = json.loads(s.stdout.readline())
         except Exception as e:  # reported below, with the session's stderr
             counted["error"] = str(e)
+
     t = threading.Thread(target=count)
     t.start()
     h, n = hashlib.sha256(), 0
@@ -82,15 +113,31 @@ def dump():
     if rc != 0:
         os.unlink(part)
         time.sleep(0.1)
-        fail(f"pg_dump of {ARGS['db']!r} failed: {last_line(''.join(err)) or rc}", "see the error; the partial host copy was removed, nothing else changed")
+        fail(
+            f"pg_dump of {ARGS['db']!r} failed: {last_line(''.join(err)) or rc}",
+            "see the error; the partial host copy was removed, nothing else changed",
+        )
     if "tables" not in counted:
         os.unlink(part)
-        fail(f"counting rows in the dump's snapshot failed: {counted.get('error')} {last_line(s.stderr.read())}", "see the error")
+        fail(
+            f"counting rows in the dump's snapshot failed: {counted.get('error')} {last_line(s.stderr.read())}",
+            "see the error",
+        )
     os.rename(part, path)
     with open(path + ".sha256", "w") as f:
         f.write(f"{h.hexdigest()}  {os.path.basename(path)}\n")
-    m = {"db": ARGS["db"], "container": C, "snapshot": snap, "bytes": n, "sha256": h.hexdigest(), "seconds": round(time.time() - t0, 3),
-         "pgDump": ARGS.get("pgDump"), "dbBytes": ARGS.get("dbBytes"), "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "tables": counted["tables"]}
+    m = {
+        "db": ARGS["db"],
+        "container": C,
+        "snapshot": snap,
+        "bytes": n,
+        "sha256": h.hexdigest(),
+        "seconds": round(time.time() - t0, 3),
+        "pgDump": ARGS.get("pgDump"),
+        "dbBytes": ARGS.get("dbBytes"),
+        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "tables": counted["tables"],
+    }
     with open(manifest, "w") as f:
         json.dump(m, f, indent=1)
         f.flush()
@@ -106,7 +153,10 @@ def check_dump_sha(path, want):
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     if h.hexdigest() != want:
-        fail(f"{path} does not match its sha256 ({h.hexdigest()[:12]}… ≠ {want[:12]}…): the file is damaged", "the host's copy was changed since the backup: restore from the local one (--dump backups/<run>/<db>.dump after moving the host copy away) or another backup")
+        fail(
+            f"{path} does not match its sha256 ({h.hexdigest()[:12]}… ≠ {want[:12]}…): the file is damaged",
+            "the host's copy was changed since the backup: restore from the local one (--dump backups/<run>/<db>.dump after moving the host copy away) or another backup",
+        )
 
 
 def load():
@@ -116,7 +166,10 @@ def load():
     mark = f"cutover run {run}"
     have = db_info(new)
     if have is not None and (have.get("comment") or "").startswith(mark + ";"):
-        fail(f"database {new!r} was live once (it may hold the app's writes): kept", "rename or drop it yourself, or start a new run")
+        fail(
+            f"database {new!r} was live once (it may hold the app's writes): kept",
+            "rename or drop it yourself, or start a new run",
+        )
     if have is not None and have.get("comment") != mark:
         fail(f"database {new!r} exists and was not made by run {run}", "drop or rename it, or pick another run")
     if have is not None:
@@ -124,14 +177,23 @@ def load():
         sql(MAINT, f"DROP DATABASE {qi(new)} WITH (FORCE);\n")
     create_like(new, like, mark)
     with open(path, "rb") as f:
-        p = subprocess.run(dexec(["pg_restore", "--exit-on-error", "--single-transaction", "-U", USER, "-d", new], interactive=True), stdin=f, capture_output=True)
+        p = subprocess.run(
+            dexec(["pg_restore", "--exit-on-error", "--single-transaction", "-U", USER, "-d", new], interactive=True),
+            stdin=f,
+            capture_output=True,
+        )
     if p.returncode != 0:
-        fail(f"pg_restore into {new!r} failed: {last_line(p.stderr.decode(errors='replace'))}", "see the error (a role the dump names may be missing on this server); the new database is removed by the rollback")
+        fail(
+            f"pg_restore into {new!r} failed: {last_line(p.stderr.decode(errors='replace'))}",
+            "see the error (a role the dump names may be missing on this server); the new database is removed by the rollback",
+        )
     out(ok=True, db=new)
 
 
 def compare(want, got, content=True):
-    key = lambda t: (t["schema"], t["name"])
+    def key(t):
+        return (t["schema"], t["name"])
+
     w, g = {key(t): t for t in want}, {key(t): t for t in got}
     bad = []
     for k in sorted(set(w) | set(g)):
@@ -155,7 +217,10 @@ def verify():
     bad = compare(m["tables"], got)
     if bad:
         out(ok=False, db=ARGS["db"], mismatches=bad)
-        fail(f"database {ARGS['db']!r} does not match the dump: {'; '.join(bad[:3])}{' …' if len(bad) > 3 else ''}", "the restore is incomplete; nothing was swapped in")
+        fail(
+            f"database {ARGS['db']!r} does not match the dump: {'; '.join(bad[:3])}{' …' if len(bad) > 3 else ''}",
+            "the restore is incomplete; nothing was swapped in",
+        )
     out(ok=True, db=ARGS["db"], tables=len(got), rows=sum(t["rows"] for t in got), content=content)
 
 
@@ -168,7 +233,10 @@ def seal():
     bad = compare(m["tables"], got, content=False)
     if bad:
         out(ok=False, db=ARGS["db"], mismatches=bad)
-        fail(f"the dump does not restore to the snapshot's rows: {'; '.join(bad[:3])}{' …' if len(bad) > 3 else ''}", "the backup is not usable: make a new one (and keep the old ones)")
+        fail(
+            f"the dump does not restore to the snapshot's rows: {'; '.join(bad[:3])}{' …' if len(bad) > 3 else ''}",
+            "the backup is not usable: make a new one (and keep the old ones)",
+        )
     m["tables"] = got
     m["content"] = "sums from a trial restore of this dump"
     tmp = path + ".part"
@@ -186,7 +254,10 @@ def list_dump():
     with open(ARGS["file"], "rb") as f:
         p = subprocess.run(dexec(["pg_restore", "--list"], interactive=True), stdin=f, capture_output=True)
     if p.returncode != 0:
-        fail(f"pg_restore --list cannot read {ARGS['file']}: {last_line(p.stderr.decode(errors='replace'))}", "the dump is damaged: make a new backup")
+        fail(
+            f"pg_restore --list cannot read {ARGS['file']}: {last_line(p.stderr.decode(errors='replace'))}",
+            "the dump is damaged: make a new backup",
+        )
     listed = p.stdout.decode(errors="replace").count(" TABLE DATA ")
     if listed != len(m["tables"]):
         fail(f"the dump lists {listed} tables' data, the manifest {len(m['tables'])}", "make a new backup")

@@ -18,12 +18,14 @@ def settle():
             continue
         procs[int(d)] = (argv, ppid)
     head = __doc__.split("\n", 1)[0].encode()
+
     def ours(a):  # python3 -c SCRIPT OP ARGS (inline), or python3 .../runs/RUN/pgtool.py OP ARGS (the run's copy)
         if len(a) < 4 or not os.path.basename(a[0]).startswith(b"python3"):
             return False
         if a[1] == b"-c" and len(a) > 4:
             return a[2].lstrip(b'"').startswith(head) and a[3] != b"settle" and RUN.encode() in a[4]
         return a[1].endswith(b"/pgtool.py") and a[2] != b"settle" and (RUN.encode() in a[1] or RUN.encode() in a[3])
+
     tools = [p for p, (a, _) in procs.items() if ours(a)]
     tree, grew = set(tools), True
     while grew:
@@ -45,15 +47,21 @@ def settle():
             pass
     global C
     if not C:
-        f = ["--filter", f"label=com.docker.compose.project={ARGS.get('project')}",
-             "--filter", f"label=com.docker.compose.service={ARGS.get('service')}"]
+        f = [
+            "--filter",
+            f"label=com.docker.compose.project={ARGS.get('project')}",
+            "--filter",
+            f"label=com.docker.compose.service={ARGS.get('service')}",
+        ]
         found = subprocess.run(["docker", "ps", *f, "--format", "{{.Names}}"], capture_output=True, text=True)
         found = found.stdout.split()
         C = found[0] if len(found) == 1 else ""
     sessions = []
     if C:
-        q = ("SELECT coalesce(json_agg(pid), '[]') FROM pg_stat_activity"
-             f" WHERE application_name = {ql('cutover ' + RUN)}")
+        q = (
+            "SELECT coalesce(json_agg(pid), '[]') FROM pg_stat_activity"
+            f" WHERE application_name = {ql('cutover ' + RUN)}"
+        )
         for _ in range(50):
             ok, txt, _ = sql_try(MAINT, q + " AND pg_terminate_backend(pid);")
             left = json.loads(txt.strip() or "[]") if ok else []
@@ -66,5 +74,14 @@ def settle():
     print(json.dumps({"settled": RUN, "waited": [], "stopped": stopped}))
 
 
-{"facts": facts, "dump": dump, "seal": seal, "load": load, "verify": verify, "list": list_dump, "rename": rename,
- "drop": drop, "settle": settle}.get(OP, lambda: fail(f"unknown op {OP}"))()
+{
+    "facts": facts,
+    "dump": dump,
+    "seal": seal,
+    "load": load,
+    "verify": verify,
+    "list": list_dump,
+    "rename": rename,
+    "drop": drop,
+    "settle": settle,
+}.get(OP, lambda: fail(f"unknown op {OP}"))()

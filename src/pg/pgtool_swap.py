@@ -6,7 +6,10 @@ def close_connections(names):
     for n in names:
         sql(MAINT, f"ALTER DATABASE {qi(n)} ALLOW_CONNECTIONS false;\n")
     for _ in range(50):
-        left = one_json(MAINT, f"SELECT coalesce(json_agg(pg_terminate_backend(pid)), '[]') FROM pg_stat_activity WHERE datname IN ({','.join(ql(n) for n in names)}) AND pid <> pg_backend_pid();")
+        left = one_json(
+            MAINT,
+            f"SELECT coalesce(json_agg(pg_terminate_backend(pid)), '[]') FROM pg_stat_activity WHERE datname IN ({','.join(ql(n) for n in names)}) AND pid <> pg_backend_pid();",
+        )
         if not left:
             return
         time.sleep(0.1)
@@ -29,18 +32,23 @@ def allow_connections(names):
         sql(MAINT, f"ALTER DATABASE {qi(n)} ALLOW_CONNECTIONS true;\n")
     refused = [n for n in there if not (db_info(n) or {}).get("allowConn")]
     if refused:
-        fail(f"database {', '.join(refused)} still refuses connections",
-             f"ALTER DATABASE {qi(refused[0])} ALLOW_CONNECTIONS true; as a superuser, then run the rollback again")
+        fail(
+            f"database {', '.join(refused)} still refuses connections",
+            f"ALTER DATABASE {qi(refused[0])} ALLOW_CONNECTIONS true; as a superuser, then run the rollback again",
+        )
     return there
 
 
 def lock_holders(oids):
     """Sessions that hold a lock on these databases (who makes a rename wait), for the error line."""
     ids = ",".join(str(int(o)) for o in oids)
-    rows = one_json(MAINT, f"""SELECT coalesce(json_agg(DISTINCT
+    rows = one_json(
+        MAINT,
+        f"""SELECT coalesce(json_agg(DISTINCT
         a.pid::text || coalesce(' (' || nullif(a.application_name, '') || ')', '')), '[]')
       FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'object' AND l.granted
-      AND l.classid = 'pg_database'::regclass AND l.objid IN ({ids}) AND l.pid <> pg_backend_pid();""")
+      AND l.classid = 'pg_database'::regclass AND l.objid IN ({ids}) AND l.pid <> pg_backend_pid();""",
+    )
     return rows or []
 
 
@@ -53,23 +61,36 @@ def swap(pairs, allow):
     secs = int(ARGS.get("lockTimeout", 10))
     try:
         close_connections([a for a, _ in pairs])
-        ok, _, err = sql_try(MAINT, f"BEGIN;\nSET LOCAL lock_timeout = '{secs}s';\n"
-                             + "".join(f"ALTER DATABASE {qi(a)} RENAME TO {qi(b)};\n" for a, b in pairs) + "COMMIT;\n")
+        ok, _, err = sql_try(
+            MAINT,
+            f"BEGIN;\nSET LOCAL lock_timeout = '{secs}s';\n"
+            + "".join(f"ALTER DATABASE {qi(a)} RENAME TO {qi(b)};\n" for a, b in pairs)
+            + "COMMIT;\n",
+        )
         if not ok:
             who = lock_holders([o for o, _ in oids]) if "lock timeout" in err else []
-            held = (f": session {', '.join(who)} holds a lock on it (an open transaction that altered or commented it)"
-                    if who else "")
-            fail(f"renaming {', '.join(f'{a} to {b}' for a, b in pairs)} failed: {err}{held}; nothing was renamed, "
-                 f"connections to {', '.join(a for a, _ in pairs)} are allowed again",
-                 "end that session (SELECT pg_terminate_backend(PID)) or wait for it, then run again"
-                 if held else "see the error, then run again")
+            held = (
+                f": session {', '.join(who)} holds a lock on it (an open transaction that altered or commented it)"
+                if who
+                else ""
+            )
+            fail(
+                f"renaming {', '.join(f'{a} to {b}' for a, b in pairs)} failed: {err}{held}; nothing was renamed, "
+                f"connections to {', '.join(a for a, _ in pairs)} are allowed again",
+                "end that session (SELECT pg_terminate_backend(PID)) or wait for it, then run again"
+                if held
+                else "see the error, then run again",
+            )
     finally:
         for oid, allowed in oids:
             try:
                 set_allow(oid, allowed)
             except SystemExit:  # said on stderr by sql(); the next one is still tried
-                print(f"connections to the database with oid {oid} may still be refused: "
-                      f"ALTER DATABASE ... ALLOW_CONNECTIONS true by hand", file=sys.stderr)
+                print(
+                    f"connections to the database with oid {oid} may still be refused: "
+                    f"ALTER DATABASE ... ALLOW_CONNECTIONS true by hand",
+                    file=sys.stderr,
+                )
 
 
 def ours(comment, mark):
@@ -79,11 +100,13 @@ def ours(comment, mark):
 
 def holds(cond, mark):
     """A state of the databases: names that exist, are absent, carry this run's comment (ours) or not."""
-    info = lambda n: db_info(n)
-    return (all(info(n) is not None for n in cond.get("exists", []))
-            and all(info(n) is None for n in cond.get("absent", []))
-            and all(ours((info(n) or {}).get("comment"), mark) for n in cond.get("ours", []))
-            and all(not ours((info(n) or {}).get("comment"), mark) for n in cond.get("notOurs", [])))
+    info = db_info
+    return (
+        all(info(n) is not None for n in cond.get("exists", []))
+        and all(info(n) is None for n in cond.get("absent", []))
+        and all(ours((info(n) or {}).get("comment"), mark) for n in cond.get("ours", []))
+        and all(not ours((info(n) or {}).get("comment"), mark) for n in cond.get("notOurs", []))
+    )
 
 
 def rename():
@@ -99,10 +122,17 @@ def rename():
         return
     if not holds(ARGS["when"], mark):
         if ARGS.get("otherwise") == "skip":
-            out(ok=True, nothing=True, why="the databases are not in the state this run left them in",
-                allowed=allow_connections(allow))
+            out(
+                ok=True,
+                nothing=True,
+                why="the databases are not in the state this run left them in",
+                allowed=allow_connections(allow),
+            )
             return
-        fail(f"the databases are not as the plan found them (expected {json.dumps(ARGS['when'])})", "someone changed them since: check with --dry-run")
+        fail(
+            f"the databases are not as the plan found them (expected {json.dumps(ARGS['when'])})",
+            "someone changed them since: check with --dry-run",
+        )
     for _, b in pairs:
         if db_info(b) is not None and not any(b == a for a, _ in pairs):
             fail(f"database {b!r} already exists", "drop or rename it first")
@@ -113,15 +143,21 @@ def rename():
         # from now on it may hold the app's writes: never dropped by this run's undo, never loaded over
         sql(MAINT, f"COMMENT ON DATABASE {qi(ARGS['live'])} IS {ql(mark + '; was live')};\n")
     if not holds(ARGS["done"], mark):
-        fail(f"after the renames the databases are not as planned (expected {json.dumps(ARGS['done'])})",
-             "check them with psql -l; someone changed them meanwhile")
+        fail(
+            f"after the renames the databases are not as planned (expected {json.dumps(ARGS['done'])})",
+            "check them with psql -l; someone changed them meanwhile",
+        )
     out(ok=True, renamed=pairs, created=ARGS.get("create"), allowed=allow_connections(allow))
 
 
 def create_like(new, like, mark):
     """An empty database with the owner, encoding and locale of `like`, commented with the run's mark."""
     info = db_info(like) or {}
-    opts = f" OWNER {qi(info['owner'])} ENCODING {ql(info['encoding'])} LC_COLLATE {ql(info['collate'])} LC_CTYPE {ql(info['ctype'])}" if info else ""
+    opts = (
+        f" OWNER {qi(info['owner'])} ENCODING {ql(info['encoding'])} LC_COLLATE {ql(info['collate'])} LC_CTYPE {ql(info['ctype'])}"
+        if info
+        else ""
+    )
     sql(MAINT, f"CREATE DATABASE {qi(new)} TEMPLATE template0{opts};\nCOMMENT ON DATABASE {qi(new)} IS {ql(mark)};\n")
 
 
@@ -138,7 +174,13 @@ def drop():
         out(ok=True, absent=name)
         return
     if info.get("comment") != f"cutover run {run}":
-        out(ok=True, kept=name, why=f"not made by run {run}" if not ours(info.get("comment"), f"cutover run {run}") else "it was live once (it may hold writes)")
+        out(
+            ok=True,
+            kept=name,
+            why=f"not made by run {run}"
+            if not ours(info.get("comment"), f"cutover run {run}")
+            else "it was live once (it may hold writes)",
+        )
         return
     sql(MAINT, f"DROP DATABASE {qi(name)} WITH (FORCE);\n")
     out(ok=True, dropped=name)

@@ -16,12 +16,24 @@ describe('SshConnection errors (no server needed)', () => {
   });
   it('says a file that is not a key is not usable', async () => {
     await expect(
-      SshConnection.connect({ host: '127.0.0.1', port: 1, user: 'x', keyPath: '/etc/hostname', knownHostsPath: '/dev/null' }),
+      SshConnection.connect({
+        host: '127.0.0.1',
+        port: 1,
+        user: 'x',
+        keyPath: '/etc/hostname',
+        knownHostsPath: '/dev/null',
+      }),
     ).rejects.toThrow(/cannot use the ssh key \/etc\/hostname/);
   });
   it('names the key file when it cannot be read', async () => {
     await expect(
-      SshConnection.connect({ host: '127.0.0.1', port: 1, user: 'x', keyPath: '/nonexistent/key', knownHostsPath: '/dev/null' }),
+      SshConnection.connect({
+        host: '127.0.0.1',
+        port: 1,
+        user: 'x',
+        keyPath: '/nonexistent/key',
+        knownHostsPath: '/dev/null',
+      }),
     ).rejects.toThrow(/cannot read the ssh key \/nonexistent\/key/);
   });
 });
@@ -43,10 +55,16 @@ describe('a revoked host key (an ssh2 server here, with its own host key)', () =
     port = (server.address() as { port: number }).port;
   });
   afterAll(() => server.close());
-  const target = (knownHostsPath: string, acceptNewHostKey: boolean) =>
-    ({ host: '127.0.0.1', port, user: 'x', keyPath: clientKey, knownHostsPath, acceptNewHostKey });
+  const target = (knownHostsPath: string, acceptNewHostKey: boolean) => ({
+    host: '127.0.0.1',
+    port,
+    user: 'x',
+    keyPath: clientKey,
+    knownHostsPath,
+    acceptNewHostKey,
+  });
 
-  it('an unknown key is accepted with --accept-new-host-key (the refusals below are the key\'s)', async () => {
+  it("an unknown key is accepted with --accept-new-host-key (the refusals below are the key's)", async () => {
     const kh = join(dir, 'kh-new');
     const c = await SshConnection.connect(target(kh, true));
     c.close();
@@ -59,10 +77,15 @@ describe('a revoked host key (an ssh2 server here, with its own host key)', () =
       const kh = join(dir, `kh-${accept}`);
       const content = `# a comment\n@revoked * ${hostPub} compromised 2026-11\n`;
       writeFileSync(kh, content);
-      const err = await SshConnection.connect(target(kh, accept)).then(() => undefined, (e: Error) => e);
-      expect(err?.message).toBe(`host key of 127.0.0.1:${port} is REVOKED (@revoked at ${kh} line 2): refusing to`
-        + ' connect, even with --accept-new-host-key. The host may be an impostor: verify its current key out of band,'
-        + ' then add that key');
+      const err = await SshConnection.connect(target(kh, accept)).then(
+        () => undefined,
+        (e: Error) => e,
+      );
+      expect(err?.message).toBe(
+        `host key of 127.0.0.1:${port} is REVOKED (@revoked at ${kh} line 2): refusing to` +
+          ' connect, even with --accept-new-host-key. The host may be an impostor: verify its current key out of band,' +
+          ' then add that key',
+      );
       expect(readFileSync(kh, 'utf8')).toBe(content); // never remembered
     });
   }

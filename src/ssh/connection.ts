@@ -131,9 +131,13 @@ export class SshConnection {
         if (ready && client === this.client) this.lost = true;
       };
       client
-        .on('ready', () => { ready = true; resolve(); })
+        .on('ready', () => {
+          ready = true;
+          resolve();
+        })
         .on('error', (err: Error & { code?: string; level?: string }) => {
-          if (ready) gone(); // after the handshake: a dead connection, never an uncaught error
+          if (ready)
+            gone(); // after the handshake: a dead connection, never an uncaught error
           else reject(hostKeyProblem ?? describeConnectError(err, t));
         })
         .on('close', gone)
@@ -150,7 +154,11 @@ export class SshConnection {
           hostVerifier,
         });
       } catch (e) {
-        reject(new UserError(`cannot use the ssh key ${t.keyPath} (${(e as Error).message}): check \`ssh.key\`; it must be an unencrypted private key`));
+        reject(
+          new UserError(
+            `cannot use the ssh key ${t.keyPath} (${(e as Error).message}): check \`ssh.key\`; it must be an unencrypted private key`,
+          ),
+        );
       }
     });
   }
@@ -161,11 +169,19 @@ export class SshConnection {
    */
   exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
     const max = opts.maxBuffer ?? 8 * 1024 * 1024;
-    const lostError = () => new ConnectionLost(`lost the connection to ${this.target.host}:${this.target.port} while running: ${oneLine(command)}`);
+    const lostError = () =>
+      new ConnectionLost(
+        `lost the connection to ${this.target.host}:${this.target.port} while running: ${oneLine(command)}`,
+      );
     if (this.lost) return Promise.reject(lostError());
     return new Promise((resolve, reject) => {
       const onChannel = (err: Error | undefined, ch: ClientChannel) => {
-        if (err) return reject(this.lost || /Not connected|No response/i.test(err.message) ? lostError() : new UserError(`ssh exec failed: ${err.message}`));
+        if (err)
+          return reject(
+            this.lost || /Not connected|No response/i.test(err.message)
+              ? lostError()
+              : new UserError(`ssh exec failed: ${err.message}`),
+          );
         // decoded across chunk boundaries: a character split between two chunks stays one
         const outText = new TextSink(max);
         const errText = new TextSink(max);
@@ -197,7 +213,12 @@ export class SshConnection {
           const out = outText.end();
           const errOut = errText.end();
           if (exit) return resolve({ ...exit, stdout: out, stderr: errOut });
-          if (aborted) return resolve({ code: 255, stdout: out, stderr: errOut || 'stopped: the local side of the stream failed' });
+          if (aborted)
+            return resolve({
+              code: 255,
+              stdout: out,
+              stderr: errOut || 'stopped: the local side of the stream failed',
+            });
           // No exit status: the connection went away (the client's close event may come a moment later).
           this.lost = true;
           reject(lostError());
@@ -208,7 +229,7 @@ export class SshConnection {
       };
       try {
         this.client.exec(command, onChannel);
-      } catch (e) {
+      } catch {
         this.lost = true;
         reject(lostError());
       }
@@ -256,12 +277,16 @@ export class SshConnection {
 function describeConnectError(err: Error & { code?: string; level?: string }, t: SshTarget): UserError {
   const where = `${t.user}@${t.host}:${t.port}`;
   if (err.code === 'ECONNREFUSED')
-    return new UserError(`cannot reach ${t.host}:${t.port} (connection refused): check \`ssh.host\`/\`ssh.port\` and that sshd is running`);
+    return new UserError(
+      `cannot reach ${t.host}:${t.port} (connection refused): check \`ssh.host\`/\`ssh.port\` and that sshd is running`,
+    );
   if (err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN')
     return new UserError(`cannot resolve ${t.host}: check \`ssh.host\` in the config`);
   if (err.code === 'ETIMEDOUT' || /Timed out while waiting for handshake/.test(err.message))
     return new UserError(`timed out connecting to ${t.host}:${t.port}: check the address, port and firewall`);
   if (err.level === 'client-authentication')
-    return new UserError(`ssh key ${t.keyPath} was refused by ${where}: check \`ssh.key\` and that its public key is in ~${t.user}/.ssh/authorized_keys`);
+    return new UserError(
+      `ssh key ${t.keyPath} was refused by ${where}: check \`ssh.key\` and that its public key is in ~${t.user}/.ssh/authorized_keys`,
+    );
   return new UserError(`ssh to ${where} failed: ${err.message}`);
 }

@@ -7,7 +7,9 @@ import { knownHostsName, rememberHostKey, revokedAt, verifyHostKey } from './kno
 
 function makeKey(dir: string, name: string): { line: string; blob: Buffer } {
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, name)]);
-  const pub = readFileSync(join(dir, `${name}.pub`), 'utf8').trim().split(/\s+/);
+  const pub = readFileSync(join(dir, `${name}.pub`), 'utf8')
+    .trim()
+    .split(/\s+/);
   return { line: `${pub[0]} ${pub[1]}`, blob: Buffer.from(pub[1], 'base64') };
 }
 
@@ -47,8 +49,12 @@ describe('known_hosts verification', () => {
 
   it('a key marked @revoked is revoked, whatever else the file says and whatever host the line names', () => {
     const f = join(dir, 'revoked');
-    const lines = ['# pinned', `[127.0.0.1]:2222 ${good.line}`, `@revoked * ${bad.line}`,
-      `@revoked other.example ${good.line}`];
+    const lines = [
+      '# pinned',
+      `[127.0.0.1]:2222 ${good.line}`,
+      `@revoked * ${bad.line}`,
+      `@revoked other.example ${good.line}`,
+    ];
     writeFileSync(f, `${lines.join('\n')}\n`);
     expect(revokedAt(f, good.blob)).toBe(4);
     expect(revokedAt(f, bad.blob)).toBe(3);

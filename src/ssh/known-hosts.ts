@@ -19,9 +19,12 @@ export function keyFromBlob(blob: Buffer): { type: string; base64: string } {
  */
 export function knownKeys(file: string, host: string, port: number): string[] {
   if (!existsSync(file)) return [];
-  let out = '';
+  let out: string;
   try {
-    out = execFileSync('ssh-keygen', ['-F', knownHostsName(host, port), '-f', file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    out = execFileSync('ssh-keygen', ['-F', knownHostsName(host, port), '-f', file], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
   } catch {
     return []; // exit 1: no entry
   }
@@ -29,7 +32,7 @@ export function knownKeys(file: string, host: string, port: number): string[] {
     .split('\n')
     .filter((l) => l && !l.startsWith('#'))
     .map((l) => l.trim().split(/\s+/))
-    .map((f) => (f[0] === '@cert-authority' || f[0] === '@revoked' ? '' : f[2] ?? ''))
+    .map((f) => (f[0] === '@cert-authority' || f[0] === '@revoked' ? '' : (f[2] ?? '')))
     .filter(Boolean);
 }
 

@@ -9,12 +9,21 @@ export interface CheckResult {
   detail?: Record<string, unknown>;
 }
 
-interface ProbeOut { ok: boolean; reason: string; fix: string; detail?: Record<string, unknown> }
+interface ProbeOut {
+  ok: boolean;
+  reason: string;
+  fix: string;
+  detail?: Record<string, unknown>;
+}
 
 const parseOut = (out?: string): ProbeOut | undefined => {
   const last = out?.trim().split('\n').at(-1);
   if (!last?.startsWith('{')) return undefined;
-  try { return JSON.parse(last) as ProbeOut; } catch { return undefined; }
+  try {
+    return JSON.parse(last) as ProbeOut;
+  } catch {
+    return undefined;
+  }
 };
 
 /** "REASON; fix: FIX (exit 1; 3 more lines with --verbose)" -> reason and fix. */
@@ -26,24 +35,32 @@ export function splitError(error: string): { reason: string; fix?: string } {
 
 /** Each step's result as a check, from the run's journal (the latest attempt of each step): works for --resume too. */
 export function checkResults(entries: Stamped[], stepIds?: string[]): CheckResult[] {
-  const ids = stepIds ?? [...new Set(entries.filter((e) => e.type === 'step-start').map((e) => (e as { step: string }).step))];
+  const ids = stepIds ?? [
+    ...new Set(entries.filter((e) => e.type === 'step-start').map((e) => (e as { step: string }).step)),
+  ];
   // stack.as-found is the put-back, not a check (on a failure the rollback does it instead)
-  return ids.filter((id) => !['verdict', 'stack.as-found'].includes(id)).map((id): CheckResult => {
-    let start = -1;
-    entries.forEach((e, i) => { if (e.type === 'step-start' && e.step === id) start = i; });
-    if (start < 0) return { id, status: 'not-run' };
-    const mine = entries.slice(start).filter((e) => 'step' in e && e.step === id);
-    const failed = mine.find((e) => e.type === 'step-failed');
-    const outs = mine.flatMap((e) => (e.type === 'action-done' ? [parseOut(e.out)] : [])).filter((o): o is ProbeOut => Boolean(o));
-    const detail = Object.assign({}, ...outs.map((o) => o.detail ?? {})) as Record<string, unknown>;
-    if (failed && failed.type === 'step-failed') return { id, status: 'fail', ...splitError(failed.error), detail };
-    const bad = outs.find((o) => !o.ok);
-    if (bad) return { id, status: 'fail', reason: bad.reason, fix: bad.fix, detail };
-    if (!mine.some((e) => e.type === 'step-done')) return { id, status: 'not-run' };
-    // every timed wait of the step, in order (up, restart, down+up)
-    const seconds = outs.map((o) => o.detail?.seconds).filter((s): s is number => typeof s === 'number');
-    return { id, status: 'pass', detail: { ...detail, ...(seconds.length ? { seconds } : {}) } };
-  });
+  return ids
+    .filter((id) => !['verdict', 'stack.as-found'].includes(id))
+    .map((id): CheckResult => {
+      let start = -1;
+      entries.forEach((e, i) => {
+        if (e.type === 'step-start' && e.step === id) start = i;
+      });
+      if (start < 0) return { id, status: 'not-run' };
+      const mine = entries.slice(start).filter((e) => 'step' in e && e.step === id);
+      const failed = mine.find((e) => e.type === 'step-failed');
+      const outs = mine
+        .flatMap((e) => (e.type === 'action-done' ? [parseOut(e.out)] : []))
+        .filter((o): o is ProbeOut => Boolean(o));
+      const detail = Object.assign({}, ...outs.map((o) => o.detail ?? {})) as Record<string, unknown>;
+      if (failed && failed.type === 'step-failed') return { id, status: 'fail', ...splitError(failed.error), detail };
+      const bad = outs.find((o) => !o.ok);
+      if (bad) return { id, status: 'fail', reason: bad.reason, fix: bad.fix, detail };
+      if (!mine.some((e) => e.type === 'step-done')) return { id, status: 'not-run' };
+      // every timed wait of the step, in order (up, restart, down+up)
+      const seconds = outs.map((o) => o.detail?.seconds).filter((s): s is number => typeof s === 'number');
+      return { id, status: 'pass', detail: { ...detail, ...(seconds.length ? { seconds } : {}) } };
+    });
 }
 
 const mark = { pass: '✓', fail: '✗', 'not-run': '–' } as const;
@@ -51,10 +68,16 @@ const mark = { pass: '✓', fail: '✗', 'not-run': '–' } as const;
 function note(r: CheckResult): string {
   const d = r.detail ?? {};
   const parts: string[] = [];
-  if (Array.isArray(d.seconds) && d.seconds.length) parts.push(`healthy in ${d.seconds.map((s) => `${s} s`).join(', then ')}`);
+  if (Array.isArray(d.seconds) && d.seconds.length)
+    parts.push(`healthy in ${d.seconds.map((s) => `${s} s`).join(', then ')}`);
   if (Array.isArray(d.matrix)) parts.push(d.matrix.join('; '));
   if (Array.isArray(d.ports)) parts.push(d.ports.length ? d.ports.join('; ') : 'publishes no host ports');
-  if (d.lines && typeof d.lines === 'object') parts.push(Object.entries(d.lines).map(([s, n]) => `${s} ${n} lines`).join(', '));
+  if (d.lines && typeof d.lines === 'object')
+    parts.push(
+      Object.entries(d.lines)
+        .map(([s, n]) => `${s} ${n} lines`)
+        .join(', '),
+    );
   return parts.join('; ');
 }
 
@@ -72,13 +95,22 @@ export function checklistLines(results: CheckResult[], titles: Record<string, st
   }
   const failed = results.filter((r) => r.status === 'fail').length;
   const notRun = results.filter((r) => r.status === 'not-run').length;
-  lines.push(failed || notRun ? `${failed} of ${results.length} checks did not hold${notRun ? `, ${notRun} not run` : ''}` : `all ${results.length} checks hold`);
+  lines.push(
+    failed || notRun
+      ? `${failed} of ${results.length} checks did not hold${notRun ? `, ${notRun} not run` : ''}`
+      : `all ${results.length} checks hold`,
+  );
   return lines;
 }
 
 export function checklistMarkdown(results: CheckResult[], titles: Record<string, string>, head: string[]): string {
   const rows = results.map((r) => {
-    const n = r.status === 'pass' ? note(r) : r.status === 'not-run' ? 'not run' : `**${r.reason}**${r.fix ? `<br>fix: ${r.fix}` : ''}`;
+    const n =
+      r.status === 'pass'
+        ? note(r)
+        : r.status === 'not-run'
+          ? 'not run'
+          : `**${r.reason}**${r.fix ? `<br>fix: ${r.fix}` : ''}`;
     return `| ${mark[r.status]} | \`${r.id}\` | ${titles[r.id] ?? ''} | ${n.replace(/\|/g, '\\|')} |`;
   });
   return [...head, '', '| | check | what | result |', '|---|---|---|---|', ...rows, ''].join('\n');

@@ -7,15 +7,29 @@ import type { FoundService, StackFacts } from './steps.ts';
 export async function gatherStack(probe: Probe, c: StackConfig): Promise<Facts<StackFacts>> {
   const problems: Problem[] = [];
   const dir = await probe(remote(['test', '-d', c.stack.dir]));
-  if (dir.code !== 0) problems.push({ message: `stack.dir ${c.stack.dir} does not exist on the host: set \`stack.dir\` to the directory that holds the compose files` });
+  if (dir.code !== 0)
+    problems.push({
+      message: `stack.dir ${c.stack.dir} does not exist on the host: set \`stack.dir\` to the directory that holds the compose files`,
+    });
   const v2 = await probe(remote(['docker', 'compose', 'version', '--short']));
   if (v2.code !== 0 || !/^v?2\./.test(v2.stdout.trim()))
-    problems.push({ message: `docker compose v2 is not available on the host (${(v2.stderr || v2.stdout).trim().split('\n').pop() || 'no output'}): install the compose plugin` });
-  const format = ['{{.ID}}', '{{.Label "com.docker.compose.service"}}', '{{.State}}', '{{.Status}}',
-    '{{.Label "com.docker.compose.oneoff"}}', '{{.Label "com.docker.compose.project.config_files"}}'].join('\t');
+    problems.push({
+      message: `docker compose v2 is not available on the host (${(v2.stderr || v2.stdout).trim().split('\n').pop() || 'no output'}): install the compose plugin`,
+    });
+  const format = [
+    '{{.ID}}',
+    '{{.Label "com.docker.compose.service"}}',
+    '{{.State}}',
+    '{{.Status}}',
+    '{{.Label "com.docker.compose.oneoff"}}',
+    '{{.Label "com.docker.compose.project.config_files"}}',
+  ].join('\t');
   const project = `label=com.docker.compose.project=${c.stack.project}`;
   const ps = await probe(remote(['docker', 'ps', '-a', '--no-trunc', '--filter', project, '--format', format]));
-  const rows = ps.stdout.split('\n').filter((l) => l.trim()).map((l) => l.split('\t'))
+  const rows = ps.stdout
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => l.split('\t'))
     .filter(([, , , , oneoff]) => oneoff !== 'True');
   const services = new Map<string, FoundService>();
   for (const [id, service, state, status] of rows) {
@@ -28,7 +42,9 @@ export async function gatherStack(probe: Probe, c: StackConfig): Promise<Facts<S
   }
   const running = rows.filter(([, , state]) => state === 'running');
   const filesOf = (r: string[][]) => (r.length ? r[0][5].split(',').filter(Boolean) : []);
-  const vols = await probe(remote(['docker', 'volume', 'ls', '-q', '--filter', `label=com.docker.compose.project=${c.stack.project}`]));
+  const vols = await probe(
+    remote(['docker', 'volume', 'ls', '-q', '--filter', `label=com.docker.compose.project=${c.stack.project}`]),
+  );
   return {
     facts: {
       found: {
@@ -36,7 +52,11 @@ export async function gatherStack(probe: Probe, c: StackConfig): Promise<Facts<S
         files: running.length ? filesOf(running) : filesOf(rows),
         services: [...services.values()].sort((a, b) => a.service.localeCompare(b.service)),
       },
-      volumes: vols.stdout.split('\n').map((l) => l.trim()).filter(Boolean).sort(),
+      volumes: vols.stdout
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean)
+        .sort(),
     },
     problems,
   };

@@ -14,7 +14,6 @@ which a down + up would leave detached; `down` with refuseAnonymous checks that 
 prints how an env value appears in a reason or a fix (passwords never do).
 """
 import json
-import os
 import re
 import subprocess
 import sys
@@ -50,12 +49,16 @@ def compose(files=None, *rest):
 
 
 def last_line(text):
-    lines = [l.strip() for l in text.strip().splitlines() if l.strip()]
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     return lines[-1] if lines else ""
 
 
 def done(ok, reason="", fix="", detail=None, **more):
-    print(json.dumps({"ok": ok, "reason": reason, "fix": fix, "detail": {**(detail or {}), **more}}, separators=(",", ":")))
+    print(
+        json.dumps(
+            {"ok": ok, "reason": reason, "fix": fix, "detail": {**(detail or {}), **more}}, separators=(",", ":")
+        )
+    )
     if not ok:
         print(f"{reason}; fix: {fix}" if fix else reason, file=sys.stderr)
     sys.exit(0 if ok else 1)
@@ -73,13 +76,21 @@ def containers(service=None, all_=True):
     if not ids:
         return []
     code, out, _ = sh(["docker", "inspect", *ids])
-    return [c for c in json.loads(out) if c["Config"]["Labels"].get("com.docker.compose.oneoff") != "True"] if code == 0 else []
+    return (
+        [c for c in json.loads(out) if c["Config"]["Labels"].get("com.docker.compose.oneoff") != "True"]
+        if code == 0
+        else []
+    )
 
 
 def services(files=None):
     code, out, err = sh(compose(files, "config", "--services"))
     if code != 0:
-        done(False, f"compose config failed: {last_line(err)}", "run `docker compose config` in the stack dir and fix the file it names")
+        done(
+            False,
+            f"compose config failed: {last_line(err)}",
+            "run `docker compose config` in the stack dir and fix the file it names",
+        )
     return out.split()
 
 
@@ -99,7 +110,7 @@ def state_of(c):
 
 
 def health_tail(c):
-    log = ((c["State"].get("Health") or {}).get("Log") or [])
+    log = (c["State"].get("Health") or {}).get("Log") or []
     return last_line(log[-1]["Output"]) if log else ""
 
 

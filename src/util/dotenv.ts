@@ -6,11 +6,15 @@
  */
 export function dotenvQuote(value: string): string {
   if (value.includes('\0')) throw new Error('a value for an env file cannot hold a NUL byte');
-  const escaped = value.replace(/[\\"$\n\r]/g, (ch) => ({ '\\': '\\\\', '"': '\\"', $: '\\$', '\n': '\\n', '\r': '\\r' })[ch]!);
+  const escaped = value.replace(
+    /[\\"$\n\r]/g,
+    (ch) => ({ '\\': '\\\\', '"': '\\"', $: '\\$', '\n': '\\n', '\r': '\\r' })[ch]!,
+  );
   return `"${escaped}"`;
 }
 
 export function dotenvLine(key: string, value: string): string {
-  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new Error(`env variable name ${JSON.stringify(key)} is not a shell name`);
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key))
+    throw new Error(`env variable name ${JSON.stringify(key)} is not a shell name`);
   return `${key}=${dotenvQuote(value)}\n`;
 }

@@ -47,7 +47,9 @@ export class Secret {
 /** A secret's variable is not set in this shell: the operator's error, with the fix. */
 export class SecretMissing extends UserError {
   constructor(readonly variable: string) {
-    super(`the secret $${variable} is not set in this shell: export ${variable}=... (the same value as the run used), then run again`);
+    super(
+      `the secret $${variable} is not set in this shell: export ${variable}=... (the same value as the run used), then run again`,
+    );
   }
 }
 
@@ -65,7 +67,7 @@ export function isSecret(v: unknown): v is Secret {
 export function scrub(text: string, secrets: readonly Secret[]): string {
   let out = text;
   for (const s of secrets) {
-    let v = '';
+    let v: string;
     try {
       v = s.reveal();
     } catch {

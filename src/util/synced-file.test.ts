@@ -18,6 +18,8 @@ describe('SyncedFile', () => {
   });
 
   it('fails the stream when the file cannot be opened', async () => {
-    await expect(pipeline(Readable.from([Buffer.from('x')]), new SyncedFile('/nonexistent-dir/out.bin'))).rejects.toThrow(/ENOENT/);
+    await expect(
+      pipeline(Readable.from([Buffer.from('x')]), new SyncedFile('/nonexistent-dir/out.bin')),
+    ).rejects.toThrow(/ENOENT/);
   });
 });

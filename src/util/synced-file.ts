@@ -12,12 +12,18 @@ export class SyncedFile extends Writable {
   private unsynced = 0;
   private syncing?: Promise<void>;
 
-  constructor(private readonly path: string, private readonly syncEvery = 64 << 20) {
+  constructor(
+    private readonly path: string,
+    private readonly syncEvery = 64 << 20,
+  ) {
     super({ highWaterMark: 1 << 20 });
   }
 
   override _construct(cb: (err?: Error | null) => void): void {
-    open(this.path, 'w').then((fh) => { this.fh = fh; cb(); }, cb);
+    open(this.path, 'w').then((fh) => {
+      this.fh = fh;
+      cb();
+    }, cb);
   }
 
   override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
@@ -26,7 +32,9 @@ export class SyncedFile extends Writable {
       if (this.unsynced >= this.syncEvery && !this.syncing) {
         this.unsynced = 0;
         const fh = this.fh!;
-        this.syncing = fh.datasync().finally(() => { this.syncing = undefined; });
+        this.syncing = fh.datasync().finally(() => {
+          this.syncing = undefined;
+        });
         this.syncing.catch(() => {}); // surfaced by the final sync
       }
       cb();
@@ -43,6 +51,12 @@ export class SyncedFile extends Writable {
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     const fh = this.fh;
     this.fh = undefined;
-    (async () => { await this.syncing?.catch(() => {}); await fh?.close(); })().then(() => cb(err), () => cb(err));
+    (async () => {
+      await this.syncing?.catch(() => {});
+      await fh?.close();
+    })().then(
+      () => cb(err),
+      () => cb(err),
+    );
   }
 }

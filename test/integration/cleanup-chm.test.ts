@@ -7,7 +7,8 @@ import { runIdOf, runbook } from '../support/run.ts';
 
 const CONF = '/etc/supervisor/conf.d/chatbot-backend.conf';
 const sh = (script: string) => labSsh(script).trim();
-const answers = (port: number) => spawnSync('curl', ['-s', '-m', '3', '-o', '/dev/null', `http://127.0.0.1:${port}/`]).status === 0;
+const answers = (port: number) =>
+  spawnSync('curl', ['-s', '-m', '3', '-o', '/dev/null', `http://127.0.0.1:${port}/`]).status === 0;
 const eventually = (probe: () => boolean) => {
   for (let i = 0; i < 80 && !probe(); i++) execFileSync('sleep', ['0.25']);
   return probe();
@@ -29,7 +30,10 @@ describe('cleanup-chm: seed phase 4, archived not deleted, and undoable', () => 
 
     // Someone started the old backend by hand: cleanup must see it, without a health path too
     // (it used to ask http://127.0.0.1:8000undefined and never see it).
-    const venvOnly = chmSpec(merge(NO_ENDPOINTS, { cleanup: { paths: ['/home/ubuntu/chm-chatbot/venv'] } }), 'clean-venv.yaml');
+    const venvOnly = chmSpec(
+      merge(NO_ENDPOINTS, { cleanup: { paths: ['/home/ubuntu/chm-chatbot/venv'] } }),
+      'clean-venv.yaml',
+    );
     sh('sudo supervisorctl start chatbot-backend >/dev/null');
     expect(eventually(() => answers(8000))).toBe(true);
     for (const args of [['--config', venvOnly], []]) {

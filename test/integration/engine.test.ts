@@ -59,7 +59,9 @@ describe('the runbook engine on the lab (demo runbook)', () => {
     const ok = runbook('demo', ['--plan', planFile, '--json']);
     expect(ok.code, ok.stderr).toBe(0);
     expect(runIdOf(ok)).toBe(saved.runId);
-    expect(actionLines(ok).map((l) => l)).toEqual(saved.steps.flatMap((s: any) => s.actions.map((a: any) => a.cmd.replace(/\d{8}-\d{6}-[a-z0-9]{4}/g, '<run-id>'))));
+    expect(actionLines(ok).map((l) => l)).toEqual(
+      saved.steps.flatMap((s: any) => s.actions.map((a: any) => a.cmd.replace(/\d{8}-\d{6}-[a-z0-9]{4}/g, '<run-id>'))),
+    );
     expect(runbook('demo', ['--rollback', saved.runId]).code).toBe(0);
     expect(hostFingerprint()).toEqual(original);
   });
@@ -67,7 +69,9 @@ describe('the runbook engine on the lab (demo runbook)', () => {
   it.each(STEPS)('--fail-at %s rolls back to the original fingerprint', (step) => {
     const r = runbook('demo', ['--fail-at', step]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(new RegExp(`step ${step} failed: failure injected by --fail-at ${step}; rolled back \\d+ actions`));
+    expect(r.stderr).toMatch(
+      new RegExp(`step ${step} failed: failure injected by --fail-at ${step}; rolled back \\d+ actions`),
+    );
     expect(hostFingerprint()).toEqual(original);
   });
 
@@ -83,9 +87,15 @@ describe('the runbook engine on the lab (demo runbook)', () => {
         const m = /journal (\S+journal\.jsonl)/.exec(out);
         if (m) {
           const st = replay(Journal.read(m[1]));
-          if (st.steps.find((s) => s.id === 'settle')?.actions.length) { clearInterval(tick); res(m[1]); }
+          if (st.steps.find((s) => s.id === 'settle')?.actions.length) {
+            clearInterval(tick);
+            res(m[1]);
+          }
         }
-        if (Date.now() - t0 > 60_000) { clearInterval(tick); rej(new Error(`never reached settle:\n${out}`)); }
+        if (Date.now() - t0 > 60_000) {
+          clearInterval(tick);
+          rej(new Error(`never reached settle:\n${out}`));
+        }
       }, 100);
     });
     await killHard(child);
@@ -94,7 +104,9 @@ describe('the runbook engine on the lab (demo runbook)', () => {
 
     const second = runbook('demo', ['--dry-run']);
     expect(second.code).toBe(2);
-    expect(second.stderr).toMatch(new RegExp(`host is locked by run ${runId} .*--rollback ${runId}.*sudo rm -rf /var/lib/cutover/lock`));
+    expect(second.stderr).toMatch(
+      new RegExp(`host is locked by run ${runId} .*--rollback ${runId}.*sudo rm -rf /var/lib/cutover/lock`),
+    );
 
     const resumed = runbook('demo', ['--config', config({ settleSeconds: 0 }, 'fast.yaml'), '--resume', runId]);
     expect(resumed.code, resumed.stderr + resumed.stdout).toBe(0);
@@ -108,7 +120,10 @@ describe('the runbook engine on the lab (demo runbook)', () => {
   });
 
   it('refuses a changed host key and an unknown one, each in one line, changing nothing', () => {
-    const wrong = runbook('demo', ['--config', config({ ssh: { knownHosts: '.lab/ssh/known_hosts.wrong' } }, 'wrong.yaml')]);
+    const wrong = runbook('demo', [
+      '--config',
+      config({ ssh: { knownHosts: '.lab/ssh/known_hosts.wrong' } }, 'wrong.yaml'),
+    ]);
     expect(wrong.code).toBe(2);
     expect(wrong.stderr.trim().split('\n')).toHaveLength(1);
     expect(wrong.stderr).toMatch(/HOST KEY CHANGED for 127\.0\.0\.1:2222/);
@@ -131,7 +146,9 @@ describe('the runbook engine on the lab (demo runbook)', () => {
     const badYaml = join(tmp, 'broken.yaml');
     writeFileSync(badYaml, 'ssh: [unclosed\n');
     expect(runbook('demo', ['--config', badYaml]).stderr).toMatch(/not valid YAML at line/);
-    expect(runbook('demo', ['--only', 'nope', '--dry-run']).stderr).toMatch(/--only nope: no such step \(steps: write-file/);
+    expect(runbook('demo', ['--only', 'nope', '--dry-run']).stderr).toMatch(
+      /--only nope: no such step \(steps: write-file/,
+    );
     expect(runbook('demo', ['--interactive']).stderr).toMatch(/--interactive needs a terminal/);
     const unreachable = runbook('demo', ['--config', config({ ssh: { port: 2999 } }, 'unreach.yaml')]);
     expect(unreachable.stderr).toMatch(/cannot reach 127\.0\.0\.1:2999 \(connection refused\)/);

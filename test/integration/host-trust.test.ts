@@ -1,12 +1,11 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parse, stringify } from 'yaml';
 import { SshConnection } from '../../src/ssh/connection.ts';
 import { chmSpec } from '../support/chm-spec.ts';
 import { hostFingerprint } from '../support/fingerprint.ts';
-import { ROOT, labScript, labSsh, labTarget } from '../support/lab.ts';
+import { labScript, labSsh, labTarget } from '../support/lab.ts';
 import { DEPLOY, VICTIMS, victimState } from '../support/planted.ts';
 import { runbook } from '../support/run.ts';
 
@@ -29,16 +28,20 @@ describe('the host is a trust boundary', () => {
   });
 
   it('a revoked host key: refused in one line naming file and line with or without --accept-new-host-key', async () => {
-    const pinned = readFileSync(labTarget().knownHostsPath, 'utf8').split('\n')
+    const pinned = readFileSync(labTarget().knownHostsPath, 'utf8')
+      .split('\n')
       .find((l) => l.startsWith('[127.0.0.1]:2222 '))!;
     const kh = join(tmp, 'known_hosts');
     const content = `${pinned}\n@revoked [127.0.0.1]:2222 ${pinned.split(' ').slice(1).join(' ')}\n`;
     writeFileSync(kh, content);
-    const want = `host key of 127.0.0.1:2222 is REVOKED (@revoked at ${kh} line 2): refusing to connect, even with`
-      + ' --accept-new-host-key';
+    const want =
+      `host key of 127.0.0.1:2222 is REVOKED (@revoked at ${kh} line 2): refusing to connect, even with` +
+      ' --accept-new-host-key';
     for (const acceptNewHostKey of [false, true]) {
-      const err = await SshConnection.connect({ ...labTarget({ knownHostsPath: kh }), acceptNewHostKey })
-        .then(() => undefined, (e: Error) => e);
+      const err = await SshConnection.connect({ ...labTarget({ knownHostsPath: kh }), acceptNewHostKey }).then(
+        () => undefined,
+        (e: Error) => e,
+      );
       expect(err?.message).toContain(want);
       const cfg = config({ ssh: { knownHosts: kh } }, 'revoked.yaml');
       const accept = acceptNewHostKey ? ['--accept-new-host-key'] : [];
@@ -59,14 +62,17 @@ describe('the host is a trust boundary', () => {
       asApp(`ln -s ${VICTIMS} ${DEPLOY}`);
       let r = runbook('migrate-chm', ['--yes', '--only', 'deploy.upload']);
       expect(r.code, r.stdout + r.stderr).not.toBe(0);
-      expect(r.stdout + r.stderr).toContain(`refusing ${DEPLOY}: it is a symlink (to ${VICTIMS}); cutover makes and`
-        + ' owns this');
+      expect(r.stdout + r.stderr).toContain(
+        `refusing ${DEPLOY}: it is a symlink (to ${VICTIMS}); cutover makes and` + ' owns this',
+      );
       expect(victimState()).toBe(before); // not chowned to ubuntu, nothing written in it
       asApp(`rm ${DEPLOY} && mkdir -p ${DEPLOY} && ln -s ${VICTIMS} ${DEPLOY}/gate`);
       r = runbook('migrate-chm', ['--yes', '--only', 'deploy.upload']);
       expect(r.code, r.stdout + r.stderr).not.toBe(0);
-      expect(r.stdout + r.stderr).toContain(`refusing ${DEPLOY}/gate/app.conf: ${DEPLOY}/gate is a symlink owned by`
-        + ' ubuntu, and root never writes through a link another account controls');
+      expect(r.stdout + r.stderr).toContain(
+        `refusing ${DEPLOY}/gate/app.conf: ${DEPLOY}/gate is a symlink owned by` +
+          ' ubuntu, and root never writes through a link another account controls',
+      );
       expect(victimState()).toBe(before);
     } finally {
       asApp(`rm -rf ${DEPLOY}`);

@@ -1,5 +1,4 @@
 import { execFileSync } from 'node:child_process';
-import { resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { hostFingerprint } from '../support/fingerprint.ts';
 import { ROOT, labScript, labSsh } from '../support/lab.ts';
@@ -24,7 +23,7 @@ describe('--interactive, driven through its prompts in a terminal', () => {
     original = hostFingerprint();
   });
 
-  it('runs two steps, shows the next one\'s commands, then rolls back and quits', async () => {
+  it("runs two steps, shows the next one's commands, then rolls back and quits", async () => {
     const s = `cutover-it-${process.pid}`;
     const cmd = `cd ${ROOT} && env -u CI node_modules/.bin/tsx runbooks/demo.ts --interactive; echo EXIT=$?; sleep 30`;
     tmux('new-session', '-d', '-s', s, '-x', '220', '-y', '60', cmd);

@@ -19,15 +19,30 @@ async function viaNginx(path: string, host = 'chatbot.chmedia.com'): Promise<any
   if (r.status !== 200) throw new Error(`${host}${path}: HTTP ${r.status}`);
   return JSON.parse(r.body);
 }
-const mediahubIds = () => execFileSync('docker', ['ps', '-q', '--filter', 'label=com.docker.compose.project=mediahub']).toString().trim().split('\n').sort()
-  .map((id) => execFileSync('docker', ['inspect', '-f', '{{.Id}} {{.State.StartedAt}}', id]).toString().trim());
+const mediahubIds = () =>
+  execFileSync('docker', ['ps', '-q', '--filter', 'label=com.docker.compose.project=mediahub'])
+    .toString()
+    .trim()
+    .split('\n')
+    .sort()
+    .map((id) => execFileSync('docker', ['inspect', '-f', '{{.Id}} {{.State.StartedAt}}', id]).toString().trim());
 /**
  * Every step that changes something (a check-only step, e.g. verify.parity, adds no undo: failing
  * after it undoes exactly what failing after the step before it does).
  */
 const LAB = loadConfig(resolve(ROOT, 'runbooks/specs/chm.yaml'), specSchema);
-const PLAN_FACTS = { dataBytes: { chroma: 1, pdfs: 1, transcripts: 1 }, hostFree: 1, neighbours: {}, ports: '', volumes: {}, images: [] };
-const PLANS = specSteps(LAB).map((s) => ({ id: s.id, actions: s.plan({ config: LAB, facts: PLAN_FACTS, runId: 'r', runDir: '/tmp/r' }) }));
+const PLAN_FACTS = {
+  dataBytes: { chroma: 1, pdfs: 1, transcripts: 1 },
+  hostFree: 1,
+  neighbours: {},
+  ports: '',
+  volumes: {},
+  images: [],
+};
+const PLANS = specSteps(LAB).map((s) => ({
+  id: s.id,
+  actions: s.plan({ config: LAB, facts: PLAN_FACTS, runId: 'r', runDir: '/tmp/r' }),
+}));
 const MUTATING = PLANS.filter((p) => p.actions.some((a) => !a.cmd.reads)).map((p) => p.id);
 /**
  * --fail-at each step that carries an undo of its own, up to cutover.open (the first that lets the
@@ -37,11 +52,15 @@ const MUTATING = PLANS.filter((p) => p.actions.some((a) => !a.cmd.reads)).map((p
  * steps after cutover.open (stop-frontend, disable) add undos that every rollback of a complete run
  * replays: the kill -9 test's --rollback of its finished run checks them against the same fingerprint.
  */
-const FAIL_AT = PLANS.slice(0, PLANS.findIndex((p) => p.id === 'cutover.open') + 1).filter((p) => p.actions.some((a) => a.undo?.length)).map((p) => p.id);
+const FAIL_AT = PLANS.slice(0, PLANS.findIndex((p) => p.id === 'cutover.open') + 1)
+  .filter((p) => p.actions.some((a) => a.undo?.length))
+  .map((p) => p.id);
 
 /** The printed command an operator runs once satisfied: the volumes a rollback kept, and their records, removed. */
 function removeKeptVolumes(original: Record<string, string>) {
-  labSsh('docker volume rm chatbot_chroma chatbot_pdfs chatbot_transcripts >/dev/null && sudo rm -f /var/lib/cutover/kept-volumes/chatbot_*');
+  labSsh(
+    'docker volume rm chatbot_chroma chatbot_pdfs chatbot_transcripts >/dev/null && sudo rm -f /var/lib/cutover/kept-volumes/chatbot_*',
+  );
   expect(hostFingerprint()).toEqual(original);
 }
 
@@ -54,7 +73,9 @@ function reset() {
 function expectRestoredKeepingVolumes(original: Record<string, string>) {
   const now = hostFingerprint();
   const lines = (t: string) => t.split('\n').filter(Boolean).sort();
-  expect(lines(now.volumes)).toEqual([...lines(original.volumes), 'chatbot_chroma', 'chatbot_pdfs', 'chatbot_transcripts'].sort());
+  expect(lines(now.volumes)).toEqual(
+    [...lines(original.volumes), 'chatbot_chroma', 'chatbot_pdfs', 'chatbot_transcripts'].sort(),
+  );
   expect({ ...now, volumes: '' }).toEqual({ ...original, volumes: '' });
 }
 
@@ -67,15 +88,21 @@ async function killWhen(args: string[], stepId: string): Promise<string> {
     const t0 = Date.now();
     const tick = setInterval(() => {
       const m = /journal (\S+journal\.jsonl)/.exec(out);
-      if (m && replay(Journal.read(m[1])).steps.find((s) => s.id === stepId)?.actions.length) { clearInterval(tick); res(); }
-      if (Date.now() - t0 > 300_000) { clearInterval(tick); rej(new Error(`never reached ${stepId}:\n${out}`)); }
+      if (m && replay(Journal.read(m[1])).steps.find((s) => s.id === stepId)?.actions.length) {
+        clearInterval(tick);
+        res();
+      }
+      if (Date.now() - t0 > 300_000) {
+        clearInterval(tick);
+        rej(new Error(`never reached ${stepId}:\n${out}`));
+      }
     }, 10);
   });
   await killHard(child);
   return runIdOf({ code: 0, stdout: out, stderr: '', events: [] });
 }
 
-describe('migrate-chm on the lab (CHM\'s spec on the generic path)', () => {
+describe("migrate-chm on the lab (CHM's spec on the generic path)", () => {
   let original: Record<string, string>;
   beforeAll(() => {
     reset();
@@ -101,17 +128,31 @@ describe('migrate-chm on the lab (CHM\'s spec on the generic path)', () => {
     expect(Object.keys(manifest.archives)).toEqual(['chroma', 'pdfs', 'transcripts']);
     expect(readFileSync(resolve(ROOT, 'backups', runId, 'mediahub.sql'), 'utf8')).toMatch(/CREATE TABLE public\.items/);
     // the local backups are the operator's alone: every file 0600, every dir 0700 (stat, not our own words)
-    const modes = execFileSync('find', [resolve(ROOT, 'backups', runId), '-printf', '%y %m %P\\n'], { encoding: 'utf8' }).trim().split('\n');
-    expect(modes.filter((l) => !/^(f 600|d 700) /.test(l)), modes.join('\n')).toEqual([]);
-    expect(modes).toEqual(expect.arrayContaining(['f 600 chroma.tar', 'f 600 mediahub.sql', 'f 600 manifest.json', 'f 600 journal.jsonl']));
+    const modes = execFileSync('find', [resolve(ROOT, 'backups', runId), '-printf', '%y %m %P\\n'], {
+      encoding: 'utf8',
+    })
+      .trim()
+      .split('\n');
+    expect(
+      modes.filter((l) => !/^(f 600|d 700) /.test(l)),
+      modes.join('\n'),
+    ).toEqual([]);
+    expect(modes).toEqual(
+      expect.arrayContaining(['f 600 chroma.tar', 'f 600 mediahub.sql', 'f 600 manifest.json', 'f 600 journal.jsonl']),
+    );
 
     // The new front door is up but its gate is closed: the public cannot write to the containers
     // (the final delta would overwrite it); MediaHub is served; this run's checks pass the gate.
-    const gated = await viaHost('chatbot.chmedia.com', '/api/ingest', { method: 'POST', body: JSON.stringify({ collection: 'faq', document: 'must not land in the containers' }) });
+    const gated = await viaHost('chatbot.chmedia.com', '/api/ingest', {
+      method: 'POST',
+      body: JSON.stringify({ collection: 'faq', document: 'must not land in the containers' }),
+    });
     expect(gated.status).toBe(503);
     expect((await viaHost('chatbot.chmedia.com', '/')).status).toBe(503);
     expect((await viaHost('mediahub.chmedia.com', '/api/items')).status).toBe(200);
-    expect((await viaHost('chatbot.chmedia.com', '/api/health', { headers: { 'X-Cutover-Verify': runId } })).status).toBe(200);
+    expect(
+      (await viaHost('chatbot.chmedia.com', '/api/health', { headers: { 'X-Cutover-Verify': runId } })).status,
+    ).toBe(200);
 
     // Writes land on bare metal after the backup and before the cutover.
     const w = await ingest('written after the backup, before cutover');
@@ -129,7 +170,9 @@ describe('migrate-chm on the lab (CHM\'s spec on the generic path)', () => {
     expect(served.digest).toBe(finalBareMetal.digest);
     expect(served.collections).toEqual(finalBareMetal.collections);
     expect(served.collections.faq).toBe(w.count);
-    expect(execFileSync('docker', ['exec', 'chatbot-backend', 'cat', '/data/transcripts/late.txt']).toString()).toBe('late transcript');
+    expect(execFileSync('docker', ['exec', 'chatbot-backend', 'cat', '/data/transcripts/late.txt']).toString()).toBe(
+      'late transcript',
+    );
     expect((await viaNginx('/api/health')).status).toBe('ok');
     expect((await viaHost('chatbot.chmedia.com', '/')).body).toContain('CHM Chatbot');
     expect((await viaNginx('/api/items', 'mediahub.chmedia.com')).items.length).toBeGreaterThan(0);
@@ -158,7 +201,10 @@ describe('migrate-chm on the lab (CHM\'s spec on the generic path)', () => {
 
     // The containers take a public write; the rollback copies it back: bare metal is back with
     // everything written anywhere (before the cutover on bare metal, after it in the containers).
-    const res = await viaHost('chatbot.chmedia.com', '/api/ingest', { method: 'POST', body: JSON.stringify({ collection: 'faq', document: 'written to the containers after cutover' }) });
+    const res = await viaHost('chatbot.chmedia.com', '/api/ingest', {
+      method: 'POST',
+      body: JSON.stringify({ collection: 'faq', document: 'written to the containers after cutover' }),
+    });
     expect(res.status).toBe(200);
     const inContainers = await viaNginx('/api/stats');
     expect(inContainers.collections.faq).toBe(w.count + 1);
@@ -174,19 +220,24 @@ describe('migrate-chm on the lab (CHM\'s spec on the generic path)', () => {
   // From cutover.open on the public writes to the containers: a rollback keeps the volumes (they may hold
   // the only copy of its writes) and names them; everything else is as before the run.
   const TAKES_WRITES = MUTATING.slice(MUTATING.indexOf('cutover.open'));
-  it.each(FAIL_AT)('--fail-at %s: rollback restores the host fingerprint (keeping the volumes once the containers took writes)', (step) => {
-    const r = runbook('migrate-chm', ['--yes', '--fail-at', step]);
-    expect(r.code, r.stdout).toBe(1);
-    expect(r.stderr).toMatch(new RegExp(`step ${step.replace('.', '\\.')} failed: failure injected .*; rolled back \\d+ actions`));
-    if (TAKES_WRITES.includes(step)) {
-      expect(r.stderr).toMatch(/kept on purpose: chatbot_chroma, chatbot_pdfs, chatbot_transcripts/);
-      expect(r.stdout).toMatch(/docker volume rm chatbot_chroma chatbot_pdfs chatbot_transcripts/);
-      expectRestoredKeepingVolumes(original);
-      removeKeptVolumes(original); // as the operator would, once satisfied: the next test starts from the same host, no reset
-    } else expect(hostFingerprint()).toEqual(original);
-  });
+  it.each(FAIL_AT)(
+    '--fail-at %s: rollback restores the host fingerprint (keeping the volumes once the containers took writes)',
+    (step) => {
+      const r = runbook('migrate-chm', ['--yes', '--fail-at', step]);
+      expect(r.code, r.stdout).toBe(1);
+      expect(r.stderr).toMatch(
+        new RegExp(`step ${step.replace('.', '\\.')} failed: failure injected .*; rolled back \\d+ actions`),
+      );
+      if (TAKES_WRITES.includes(step)) {
+        expect(r.stderr).toMatch(/kept on purpose: chatbot_chroma, chatbot_pdfs, chatbot_transcripts/);
+        expect(r.stdout).toMatch(/docker volume rm chatbot_chroma chatbot_pdfs chatbot_transcripts/);
+        expectRestoredKeepingVolumes(original);
+        removeKeptVolumes(original); // as the operator would, once satisfied: the next test starts from the same host, no reset
+      } else expect(hostFingerprint()).toEqual(original);
+    },
+  );
 
-  it('kill -9 during backup.stream, and again during the resumed run\'s volumes.restore: the next --resume completes verified, then --rollback restores; apiPrefix keep: /api/x reaches the backend as /api/x', async () => {
+  it("kill -9 during backup.stream, and again during the resumed run's volumes.restore: the next --resume completes verified, then --rollback restores; apiPrefix keep: /api/x reaches the backend as /api/x", async () => {
     // the lab backend serves every route both at the root and under /api/, so keep works here too
     const keep = ['--config', config(KEEP_PREFIX, 'keep.yaml')];
     const runId = await killWhen(['--yes', ...keep], 'backup.stream');
@@ -202,7 +253,9 @@ describe('migrate-chm on the lab (CHM\'s spec on the generic path)', () => {
     expect(report).toMatch(/- TLS: not set up \(no `nginx\.tls` in the spec\)/);
     const manifest = JSON.parse(readFileSync(resolve(ROOT, 'backups', runId, 'manifest.json'), 'utf8'));
     for (const n of ['chroma', 'pdfs', 'transcripts']) {
-      const sha = execFileSync('sha256sum', [resolve(ROOT, 'backups', runId, `${n}.tar`)]).toString().split(' ')[0];
+      const sha = execFileSync('sha256sum', [resolve(ROOT, 'backups', runId, `${n}.tar`)])
+        .toString()
+        .split(' ')[0];
       expect(sha).toBe(manifest.archives[n].sha256);
     }
     expect(original.data).toContain((await viaNginx('/api/stats')).digest);
@@ -230,10 +283,23 @@ describe('migrate-chm on the lab (CHM\'s spec on the generic path)', () => {
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', wrongKey]);
     oneLine(['--config', config({ ssh: { key: wrongKey } }, 'wk.yaml')], /ssh key .* was refused/);
     writeFileSync(join(tmp, 'kh'), '');
-    oneLine(['--config', config({ ssh: { knownHosts: join(tmp, 'kh') } }, 'kh.yaml')], /host key of 127\.0\.0\.1:2222 is not in/);
-    oneLine(['--config', config({ diskMargin: 10 ** 15 }, 'disk.yaml')], /not enough disk on the host: .* free under \/var\/lib\/cutover, the migration needs .*lower `diskMargin`/, 2);
-    oneLine(['--config', config({ data: { pdfs: { path: '/home/ubuntu/chm-chatbot/no-such-dir' } } }, 'src.yaml')], /`data\.pdfs\.path`: \/home\/ubuntu\/chm-chatbot\/no-such-dir is not a directory on the host: fix the path/);
-    oneLine(['--config', config({ nginx: { bind: '127.0.0.1', port: 'eighty' } }, 'yaml.yaml')], /field `nginx\.port`: .*example: port: 80/);
+    oneLine(
+      ['--config', config({ ssh: { knownHosts: join(tmp, 'kh') } }, 'kh.yaml')],
+      /host key of 127\.0\.0\.1:2222 is not in/,
+    );
+    oneLine(
+      ['--config', config({ diskMargin: 10 ** 15 }, 'disk.yaml')],
+      /not enough disk on the host: .* free under \/var\/lib\/cutover, the migration needs .*lower `diskMargin`/,
+      2,
+    );
+    oneLine(
+      ['--config', config({ data: { pdfs: { path: '/home/ubuntu/chm-chatbot/no-such-dir' } } }, 'src.yaml')],
+      /`data\.pdfs\.path`: \/home\/ubuntu\/chm-chatbot\/no-such-dir is not a directory on the host: fix the path/,
+    );
+    oneLine(
+      ['--config', config({ nginx: { bind: '127.0.0.1', port: 'eighty' } }, 'yaml.yaml')],
+      /field `nginx\.port`: .*example: port: 80/,
+    );
 
     labSsh('docker volume create chatbot_chroma >/dev/null');
     oneLine(['--yes'], /a volume named chatbot_chroma already exists and was not made by this run/);
@@ -241,7 +307,10 @@ describe('migrate-chm on the lab (CHM\'s spec on the generic path)', () => {
 
     const squatter = spawn('python3', ['-m', 'http.server', '80', '--bind', '127.0.0.1'], { stdio: 'ignore' });
     try {
-      execFileSync('sh', ['-c', 'for i in $(seq 50); do ss -ltn "sport = :80" | grep -q LISTEN && exit 0; sleep 0.1; done; exit 1']);
+      execFileSync('sh', [
+        '-c',
+        'for i in $(seq 50); do ss -ltn "sport = :80" | grep -q LISTEN && exit 0; sleep 0.1; done; exit 1',
+      ]);
       oneLine(['--yes'], /port 80 is taken by python3? .*stop .* or set `nginx\.port`/);
     } finally {
       squatter.kill();

@@ -10,7 +10,17 @@ import { specSteps } from '../../src/migrate/steps.ts';
 import { ROOT, viaHost } from '../support/lab.ts';
 import { runIdOf, runbook, runbookAsync, stepBegan, whenJournal } from '../support/run.ts';
 import {
-  SDLAB_BARE, SDLAB_HOST_HEADER, SDLAB_NGINX, readPgOrders, readSqliteRows, readUploads, sdlabDown, sdlabReboot, sdlabSecretsEnv, sdlabSsh, sdlabUp,
+  SDLAB_BARE,
+  SDLAB_HOST_HEADER,
+  SDLAB_NGINX,
+  readPgOrders,
+  readSqliteRows,
+  readUploads,
+  sdlabDown,
+  sdlabReboot,
+  sdlabSecretsEnv,
+  sdlabSsh,
+  sdlabUp,
   startWriter,
 } from '../support/sdlab.ts';
 
@@ -31,31 +41,47 @@ const LAB = loadConfig(resolve(ROOT, SPEC), specSchema);
 const FACTS = { dataBytes: {}, hostFree: 0, neighbours: {}, ports: '', volumes: {}, images: [] };
 process.env.PGPASSWORD ??= env.PGPASSWORD;
 process.env.POSTGRES_PASSWORD ??= env.POSTGRES_PASSWORD;
-const PLANS = specSteps(LAB).map((s) => ({ id: s.id, actions: s.plan({ config: LAB, facts: FACTS, runId: 'r', runDir: '/tmp/r' }) }));
+const PLANS = specSteps(LAB).map((s) => ({
+  id: s.id,
+  actions: s.plan({ config: LAB, facts: FACTS, runId: 'r', runDir: '/tmp/r' }),
+}));
 const MUTATING = PLANS.filter((p) => p.actions.some((a) => !a.cmd.reads)).map((p) => p.id);
 /**
  * --fail-at each step that carries an undo of its own, up to cutover.open (the first that lets the public
  * write), as for CHM: a step whose changes have none (the backups, never undone; data copied into a
  * volume, which goes with the volume) undoes exactly what failing after the step before it does.
  */
-const FAIL_AT = PLANS.slice(0, PLANS.findIndex((p) => p.id === 'cutover.open') + 1).filter((p) => p.actions.some((a) => a.undo?.length)).map((p) => p.id);
+const FAIL_AT = PLANS.slice(0, PLANS.findIndex((p) => p.id === 'cutover.open') + 1)
+  .filter((p) => p.actions.some((a) => a.undo?.length))
+  .map((p) => p.id);
 
 /** What an operator would call the app's state: its units, its containers, volumes and images, deploy files, uploads, orders. */
 function state() {
   return {
-    units: sdlabSsh('for u in sdlab-web sdlab-worker postgresql; do echo "$u $(systemctl is-active $u) $(systemctl is-enabled $u)"; done'),
+    units: sdlabSsh(
+      'for u in sdlab-web sdlab-worker postgresql; do echo "$u $(systemctl is-active $u) $(systemctl is-enabled $u)"; done',
+    ),
     containers: docker('ps', '-a', '--filter', 'name=sdlab', '--format', '{{.Names}} {{.State}}'),
     volumes: docker('volume', 'ls', '-q', '--filter', 'name=sdlab'),
     images: docker('images', '--format', '{{.Repository}}:{{.Tag}}', '--filter', 'reference=sdlab-*'),
     files: sdlabSsh('sudo ls -A /srv/sdlab /opt/sdlab; sudo ls -A /srv/sdlab/deploy 2>/dev/null || true'),
     uploads: JSON.stringify([...readUploads()]),
-    orders: (() => { try { return JSON.stringify({ ...readPgOrders('host'), noteIds: undefined }); } catch { return 'host PostgreSQL down'; } })(),
-    dbs: sdlabSsh("sudo -u postgres psql -XAt -c \"select datname from pg_database where datname like 'sdlab%' order by 1\""),
+    orders: (() => {
+      try {
+        return JSON.stringify({ ...readPgOrders('host'), noteIds: undefined });
+      } catch {
+        return 'host PostgreSQL down';
+      }
+    })(),
+    dbs: sdlabSsh(
+      'sudo -u postgres psql -XAt -c "select datname from pg_database where datname like \'sdlab%\' order by 1"',
+    ),
   };
 }
 /** Volumes a rollback kept on purpose (the containers took writes): compared by the test, then removed by it. */
 function dropKept() {
-  for (const v of docker('volume', 'ls', '-q', '--filter', 'name=sdlab_').split('\n').filter(Boolean)) docker('volume', 'rm', v);
+  for (const v of docker('volume', 'ls', '-q', '--filter', 'name=sdlab_').split('\n').filter(Boolean))
+    docker('volume', 'rm', v);
   sdlabSsh('sudo rm -f /var/lib/cutover/kept-volumes/sdlab_*');
 }
 function variant(change: (s: Record<string, any>) => void): string {
@@ -67,7 +93,14 @@ function variant(change: (s: Record<string, any>) => void): string {
 }
 /** A freshly booted host (its app as installed), nothing of an earlier migration on the engine. */
 function fresh() {
-  execFileSync('sh', ['-c', 'docker ps -aq --filter label=com.docker.compose.project=sdlab | xargs -r docker rm -f; docker images -q --filter reference="sdlab-*" | xargs -r docker rmi -f'], { stdio: 'ignore' });
+  execFileSync(
+    'sh',
+    [
+      '-c',
+      'docker ps -aq --filter label=com.docker.compose.project=sdlab | xargs -r docker rm -f; docker images -q --filter reference="sdlab-*" | xargs -r docker rmi -f',
+    ],
+    { stdio: 'ignore' },
+  );
   sdlabUp();
   dropKept();
 }
@@ -84,7 +117,14 @@ describe('migrate.ts: the systemd app by its spec alone', () => {
   }, 300_000);
   afterAll(() => {
     try {
-      execFileSync('sh', ['-c', 'docker ps -aq --filter label=com.docker.compose.project=sdlab | xargs -r docker rm -f; docker images -q --filter reference="sdlab-*" | xargs -r docker rmi -f'], { stdio: 'ignore' });
+      execFileSync(
+        'sh',
+        [
+          '-c',
+          'docker ps -aq --filter label=com.docker.compose.project=sdlab | xargs -r docker rm -f; docker images -q --filter reference="sdlab-*" | xargs -r docker rmi -f',
+        ],
+        { stdio: 'ignore' },
+      );
       dropKept();
     } finally {
       sdlabDown();
@@ -95,9 +135,21 @@ describe('migrate.ts: the systemd app by its spec alone', () => {
     const dry = migrate('--dry-run');
     expect(dry.code, dry.stdout + dry.stderr).toBe(0);
     for (const id of MUTATING) expect(dry.stdout).toContain(id);
-    expect(dry.stdout).toMatch(/copy data set appdb \/srv\/sdlab\/data consistently into \S+ \(up to 5 passes; if it keeps changing: stop systemd unit sdlab-web, stop systemd unit sdlab-worker/);
+    expect(dry.stdout).toMatch(
+      /copy data set appdb \/srv\/sdlab\/data consistently into \S+ \(up to 5 passes; if it keeps changing: stop systemd unit sdlab-web, stop systemd unit sdlab-worker/,
+    );
     expect(dry.stdout).not.toContain(env.PGPASSWORD);
-    const bad = runbook('migrate', ['--spec', variant((s) => { s.data.uploads.path = '/srv/sdlab/upload'; }), '--dry-run'], env);
+    const bad = runbook(
+      'migrate',
+      [
+        '--spec',
+        variant((s) => {
+          s.data.uploads.path = '/srv/sdlab/upload';
+        }),
+        '--dry-run',
+      ],
+      env,
+    );
     expect(bad.code).not.toBe(0);
     expect(bad.stdout + bad.stderr).toMatch(/`data\.uploads\.path`: \/srv\/sdlab\/upload is not a directory/);
     // Another app's database in the same cluster: the cutover would stop it with the cluster, so the run is refused, naming it.
@@ -105,7 +157,9 @@ describe('migrate.ts: the systemd app by its spec alone', () => {
     try {
       const shared = migrate('--dry-run');
       expect(shared.code, shared.stdout).toBe(2);
-      expect(shared.stderr).toMatch(/`data\.pg\.postgres\.db`: the host's PostgreSQL also serves otherapp, which this spec does not name: the cutover stops the whole cluster \(systemd postgresql\)/);
+      expect(shared.stderr).toMatch(
+        /`data\.pg\.postgres\.db`: the host's PostgreSQL also serves otherapp, which this spec does not name: the cutover stops the whole cluster \(systemd postgresql\)/,
+      );
     } finally {
       sdlabSsh('sudo -u postgres dropdb otherapp');
     }
@@ -115,7 +169,7 @@ describe('migrate.ts: the systemd app by its spec alone', () => {
     expect(state()).toEqual(original);
   });
 
-  it('--interactive, in a terminal: runs steps one by one, shows the next one\'s commands, rolls back and quits', async () => {
+  it("--interactive, in a terminal: runs steps one by one, shows the next one's commands, rolls back and quits", async () => {
     const tmux = (...a: string[]) => execFileSync('tmux', a, { encoding: 'utf8' });
     const screen = (t: string) => tmux('capture-pane', '-p', '-J', '-S', '-300', '-t', t);
     const waitFor = async (t: string, re: RegExp) => {
@@ -127,21 +181,37 @@ describe('migrate.ts: the systemd app by its spec alone', () => {
       }
     };
     const t = `cutover-sdlab-${process.pid}`;
-    tmux('new-session', '-d', '-s', t, '-x', '220', '-y', '60',
-      `cd ${ROOT} && env -u CI PGPASSWORD=${env.PGPASSWORD} POSTGRES_PASSWORD=${env.POSTGRES_PASSWORD} node_modules/.bin/tsx runbooks/migrate.ts --spec ${SPEC} --interactive; echo EXIT=$?; sleep 30`);
+    tmux(
+      'new-session',
+      '-d',
+      '-s',
+      t,
+      '-x',
+      '220',
+      '-y',
+      '60',
+      `cd ${ROOT} && env -u CI PGPASSWORD=${env.PGPASSWORD} POSTGRES_PASSWORD=${env.POSTGRES_PASSWORD} node_modules/.bin/tsx runbooks/migrate.ts --spec ${SPEC} --interactive; echo EXIT=$?; sleep 30`,
+    );
     let runId = '';
     try {
       for (const next of ['backup.prepare', 'backup.snapshot', 'backup.stream', 'volumes.create', 'volumes.restore']) {
         // the prompt is up (a key typed while the previous step still runs is not its answer), then answered
         const q = next.replace('.', '\\.');
-        runId ||= /run (\d{8}-\d{6}-[a-z0-9]{4})/.exec(await waitFor(t, new RegExp(`\\? next: ${q}[^\\n]*\\n❯ run this step`)))?.[1] ?? '';
+        runId ||=
+          /run (\d{8}-\d{6}-[a-z0-9]{4})/.exec(
+            await waitFor(t, new RegExp(`\\? next: ${q}[^\\n]*\\n❯ run this step`)),
+          )?.[1] ?? '';
         await new Promise((r) => setTimeout(r, 300));
         tmux('send-keys', '-t', t, 'Enter'); // run this step
         await waitFor(t, new RegExp(`✔ next: ${q}`));
       }
       await waitFor(t, /\? next: deploy\.upload[^\n]*\n❯ run this step/);
       await new Promise((r) => setTimeout(r, 300));
-      expect(docker('volume', 'ls', '-q', '--filter', 'name=sdlab_').split('\n').filter(Boolean).sort()).toEqual(['sdlab_appdb', 'sdlab_pg', 'sdlab_uploads']);
+      expect(docker('volume', 'ls', '-q', '--filter', 'name=sdlab_').split('\n').filter(Boolean).sort()).toEqual([
+        'sdlab_appdb',
+        'sdlab_pg',
+        'sdlab_uploads',
+      ]);
       tmux('send-keys', '-t', t, 'Down', 'Down', 'Enter'); // show its commands
       await waitFor(t, /-> \/opt\/sdlab\/Dockerfile\.cutover-worker \(mode 644\)/); // its last command
       await waitFor(t, /\? next: deploy\.upload[^\n]*\n(?:[\s\S]*\n)?❯ run this step/);
@@ -153,19 +223,23 @@ describe('migrate.ts: the systemd app by its spec alone', () => {
     } finally {
       tmux('kill-session', '-t', t);
       // a test that failed half-way leaves the run (and the host lock) as an operator would find it: undo it
-      if (runId && sdlabSsh('sudo cat /var/lib/cutover/lock/owner.json 2>/dev/null || true').includes(runId)) migrate('--rollback', runId, '--yes');
+      if (runId && sdlabSsh('sudo cat /var/lib/cutover/lock/owner.json 2>/dev/null || true').includes(runId))
+        migrate('--rollback', runId, '--yes');
     }
     expect(state()).toEqual(original);
   }, 180_000);
 
-  it('migrates while the app writes (a connection cut in the freeze, then --resume); every acknowledged write is in the containers; a reboot leaves the units off; --rollback brings the containers\' writes back', async () => {
+  it("migrates while the app writes (a connection cut in the freeze, then --resume); every acknowledged write is in the containers; a reboot leaves the units off; --rollback brings the containers' writes back", async () => {
     // A cluster in a time zone other than UTC, a table of timestamptz and doubles: compared as the same rows in the
     // container (UTC), by the values, not by how each server prints them.
     sdlabSsh(`sudo -u postgres psql -XAt -c "ALTER SYSTEM SET timezone = 'Europe/Berlin'" -c "SELECT pg_reload_conf()" >/dev/null
       sudo -u postgres psql -XAt -d sdlab -c "CREATE TABLE events(at timestamptz, x double precision, d date)" \
         -c "INSERT INTO events SELECT now() - i * interval '7 hours', 1.0 / (i + 3), date '2026-01-01' + i FROM generate_series(1, 50) i" >/dev/null`);
     expect(sdlabSsh('sudo -u postgres psql -XAt -d sdlab -c "show timezone"').trim()).toBe('Europe/Berlin');
-    const events = (where: string) => sdlabSsh(`${where} psql -XAt -d sdlab -c "SELECT sum(extract(epoch from at))::bigint, round(sum(x)::numeric, 9), count(*) FROM events"`).trim();
+    const events = (where: string) =>
+      sdlabSsh(
+        `${where} psql -XAt -d sdlab -c "SELECT sum(extract(epoch from at))::bigint, round(sum(x)::numeric, 9), count(*) FROM events"`,
+      ).trim();
     const hostEvents = events('sudo -u postgres');
     const base = readPgOrders('host');
     const writer = startWriter(SDLAB_BARE, { perSecond: 10 });
@@ -195,8 +269,22 @@ describe('migrate.ts: the systemd app by its spec alone', () => {
     for (const id of base.noteIds) expect(pgBox.noteIds.has(id)).toBe(true);
     expect(pgBox.count).toBeGreaterThanOrEqual(base.count + acked.notes.length);
     // every order is an acknowledged one (or one whose answer was lost): then the sums agree to the cent
-    if (pgBox.count === base.count + acked.notes.length) expect(Number(pgBox.sum)).toBeCloseTo(Number(base.sum) + Number(acked.ackedSum), 2);
-    expect(docker('exec', 'sdlab-db', 'psql', '-XAt', '-U', 'sdlab', '-d', 'sdlab', '-c', 'SELECT sum(extract(epoch from at))::bigint, round(sum(x)::numeric, 9), count(*) FROM events').trim()).toBe(hostEvents);
+    if (pgBox.count === base.count + acked.notes.length)
+      expect(Number(pgBox.sum)).toBeCloseTo(Number(base.sum) + Number(acked.ackedSum), 2);
+    expect(
+      docker(
+        'exec',
+        'sdlab-db',
+        'psql',
+        '-XAt',
+        '-U',
+        'sdlab',
+        '-d',
+        'sdlab',
+        '-c',
+        'SELECT sum(extract(epoch from at))::bigint, round(sum(x)::numeric, 9), count(*) FROM events',
+      ).trim(),
+    ).toBe(hostEvents);
     const up = readUploads({ volume: 'sdlab_uploads' });
     expect([...up]).toEqual([...readUploads()]);
     for (const u of acked.uploads) expect(up.get(u.name)).toBe(u.sha256);
@@ -208,13 +296,21 @@ describe('migrate.ts: the systemd app by its spec alone', () => {
     expect(late.notes.length).toBeGreaterThan(5);
 
     sdlabReboot();
-    expect(sdlabSsh('for u in sdlab-web sdlab-worker postgresql; do systemctl is-active $u; done || true').trim().split('\n')).toEqual(['inactive', 'inactive', 'inactive']);
+    expect(
+      sdlabSsh('for u in sdlab-web sdlab-worker postgresql; do systemctl is-active $u; done || true')
+        .trim()
+        .split('\n'),
+    ).toEqual(['inactive', 'inactive', 'inactive']);
     expect(await healthy(SDLAB_BARE)).toBe(false);
     expect(await healthy(SDLAB_NGINX, SDLAB_HOST_HEADER)).toBe(true);
 
     const back = migrate('--rollback', runId, '--yes');
     expect(back.code, back.stdout + back.stderr).toBe(0);
-    expect(sdlabSsh('for u in sdlab-web sdlab-worker postgresql; do echo "$u $(systemctl is-active $u) $(systemctl is-enabled $u)"; done')).toBe(original.units);
+    expect(
+      sdlabSsh(
+        'for u in sdlab-web sdlab-worker postgresql; do echo "$u $(systemctl is-active $u) $(systemctl is-enabled $u)"; done',
+      ),
+    ).toBe(original.units);
     const home = readSqliteRows({ host: '/srv/sdlab/data' });
     expect(home.integrity).toBe('ok');
     for (const n of [...acked.notes, ...late.notes]) expect(home.notes.get(n.note_id)).toBe(n.body);
@@ -223,8 +319,14 @@ describe('migrate.ts: the systemd app by its spec alone', () => {
     const upHome = readUploads();
     for (const u of [...acked.uploads, ...late.uploads]) expect(upHome.get(u.name)).toBe(u.sha256);
     // nothing older in front of newer, and nothing removed: the bare-metal data as it was is kept beside it
-    expect(sdlabSsh(`sudo ls -d /srv/sdlab/data.pre-rollback-${runId} /srv/sdlab/uploads.pre-rollback-${runId}`)).toMatch(/data\.pre-rollback/);
-    expect(sdlabSsh('sudo -u postgres psql -XAt -c "select datname from pg_database where datname like \'sdlab_pre_rollback%\'"').trim()).not.toBe('');
+    expect(
+      sdlabSsh(`sudo ls -d /srv/sdlab/data.pre-rollback-${runId} /srv/sdlab/uploads.pre-rollback-${runId}`),
+    ).toMatch(/data\.pre-rollback/);
+    expect(
+      sdlabSsh(
+        'sudo -u postgres psql -XAt -c "select datname from pg_database where datname like \'sdlab_pre_rollback%\'"',
+      ).trim(),
+    ).not.toBe('');
     expect(await healthy(SDLAB_BARE)).toBe(true);
     expect(docker('ps', '-a', '--filter', 'label=com.docker.compose.project=sdlab', '-q').trim()).toBe('');
     expect(events('sudo -u postgres')).toBe(hostEvents); // the rollback's compare held in Berlin too
@@ -242,7 +344,10 @@ describe('migrate.ts: the systemd app by its spec alone', () => {
     for (const at of FAIL_AT) {
       const r = migrate('--yes', '--fail-at', at);
       expect(r.code, `${at}\n${r.stdout}${r.stderr}`).toBe(1);
-      expect(oneLine(r.stderr).some((l) => /rolled back \d+ actions/.test(l)), `${at}: ${r.stderr}`).toBe(true);
+      expect(
+        oneLine(r.stderr).some((l) => /rolled back \d+ actions/.test(l)),
+        `${at}: ${r.stderr}`,
+      ).toBe(true);
       const now = state();
       if (at === 'cutover.open') {
         // The gate was open: the containers were the writers, so their volumes are kept and their writes copied back.

@@ -21,7 +21,8 @@ const reset = () => {
   expect(r.code, r.out).toBe(0);
 };
 /** 0 when something accepts connections on 127.0.0.1:PORT. */
-const listening = (port: number) => spawnSync('curl', ['-s', '-m', '3', '-o', '/dev/null', `http://127.0.0.1:${port}/`]).status === 0;
+const listening = (port: number) =>
+  spawnSync('curl', ['-s', '-m', '3', '-o', '/dev/null', `http://127.0.0.1:${port}/`]).status === 0;
 const sh = (script: string) => labSsh(script).trim();
 const re = (t: string) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 /** Wait (up to 20 s) until `probe` holds: a reboot's services take a moment to come up. */
@@ -43,7 +44,9 @@ describe('real hosts: every runbook keeps the promise on files and habits our la
 
   it('a supervisor program file with its defaults and a second program, secrets with every awkward byte, an app written 10 times a second for the whole run: every acknowledged write is in the containers; after a reboot the bare-metal backend stays off and the neighbour runs; the secrets reach the container byte for byte and appear nowhere else; the rollback puts the file back byte for byte', async () => {
     // supervisord's defaults are autostart=true and autorestart=unexpected: most hand-written files omit both lines.
-    sh(`sudo sh -c 'grep -v "^autostart\\|^autorestart" ${CONF} > /tmp/cb.conf && printf "\\n[program:lab-neighbour]\\ncommand=/bin/sleep 100000\\n" >> /tmp/cb.conf && cat /tmp/cb.conf > ${CONF} && supervisorctl update >/dev/null'`);
+    sh(
+      `sudo sh -c 'grep -v "^autostart\\|^autorestart" ${CONF} > /tmp/cb.conf && printf "\\n[program:lab-neighbour]\\ncommand=/bin/sleep 100000\\n" >> /tmp/cb.conf && cat /tmp/cb.conf > ${CONF} && supervisorctl update >/dev/null'`,
+    );
     expect(sh(`grep -c '^autostart' ${CONF} || true`)).toBe('0');
     const before = sh(`sudo sha256sum ${CONF}`);
     expect(eventually(() => /RUNNING/.test(sh('sudo supervisorctl status lab-neighbour || true')))).toBe(true);
@@ -52,12 +55,16 @@ describe('real hosts: every runbook keeps the promise on files and habits our la
     const secrets = {
       CUTOVER_T_DOLLAR: 'pa$$word-$HOME-${PATH}-`id`-$(id)',
       CUTOVER_T_QUOTES: `it's "quoted" #not-a-comment ; & | < > \\back\\slash\\ =eq=`,
-      CUTOVER_T_PEM: '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\r\n  indented line\t tab\n-----END OPENSSH PRIVATE KEY-----\n',
+      CUTOVER_T_PEM:
+        '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\r\n  indented line\t tab\n-----END OPENSSH PRIVATE KEY-----\n',
       CUTOVER_T_UNICODE: 'ünïcödé 🔑 \u200bzero-width',
     };
     // A plain env value with $: compose must not read it as a variable (it would put in the host's $HOME, or nothing).
     const plain = 'p$ss ${HOME} $$x end';
-    const cfg = chmSpec({ services: { backend: { secrets: Object.keys(secrets), env: { CUTOVER_T_PLAIN: plain } } } }, 'secrets.yaml');
+    const cfg = chmSpec(
+      { services: { backend: { secrets: Object.keys(secrets), env: { CUTOVER_T_PLAIN: plain } } } },
+      'secrets.yaml',
+    );
     const writer = busyWriter();
     await sleep(2000); // busy before the run starts
     const r = await runbookAsync('migrate-chm', ['--yes', '--json', '--config', cfg], secrets).done;
@@ -70,8 +77,12 @@ describe('real hosts: every runbook keeps the promise on files and habits our la
     const ids = idsInContainer();
     const lost = acked.filter((id) => !ids.has(id));
     expect(lost, `acknowledged but not in the containers: ${lost.slice(0, 5).join(', ')}`).toEqual([]);
-    expect(readFileSync(resolve(ROOT, 'backups', runId, 'report.md'), 'utf8')).toMatch(/## Snapshots of the live databases \(backup\.snapshot\)\n- chroma \(the live ChromaDB\): \d+ copy pass/);
-    expect(execFileSync('docker', ['exec', 'chatbot-backend', 'printenv', 'CUTOVER_T_PLAIN']).toString('utf8')).toBe(`${plain}\n`);
+    expect(readFileSync(resolve(ROOT, 'backups', runId, 'report.md'), 'utf8')).toMatch(
+      /## Snapshots of the live databases \(backup\.snapshot\)\n- chroma \(the live ChromaDB\): \d+ copy pass/,
+    );
+    expect(execFileSync('docker', ['exec', 'chatbot-backend', 'printenv', 'CUTOVER_T_PLAIN']).toString('utf8')).toBe(
+      `${plain}\n`,
+    );
     for (const [k, v] of Object.entries(secrets)) {
       // printenv prints the value and one newline: the bytes must be exactly the value's
       expect(execFileSync('docker', ['exec', 'chatbot-backend', 'printenv', k]).toString('utf8'), k).toBe(`${v}\n`);
@@ -79,7 +90,16 @@ describe('real hosts: every runbook keeps the promise on files and habits our la
       expect(r.stdout + r.stderr).not.toContain(needle);
       const grep = spawnSync('grep', ['-rlF', '-e', needle, resolve(ROOT, 'backups', runId)], { encoding: 'utf8' });
       expect(grep.status, `secret found in: ${grep.stdout}${grep.stderr}`).toBe(1);
-      const hostGrep = spawnSync('ssh', ['-F', resolve(ROOT, '.lab/ssh/config'), 'chm-lab', shJoin(['sudo', 'grep', '-rlF', '-e', needle, '/var/lib/cutover'])], { encoding: 'utf8' });
+      const hostGrep = spawnSync(
+        'ssh',
+        [
+          '-F',
+          resolve(ROOT, '.lab/ssh/config'),
+          'chm-lab',
+          shJoin(['sudo', 'grep', '-rlF', '-e', needle, '/var/lib/cutover']),
+        ],
+        { encoding: 'utf8' },
+      );
       expect(hostGrep.status, `secret found on the host in: ${hostGrep.stdout}`).toBe(1);
     }
     // A reboot, as far as the bare-metal managers go: supervisord re-reads every file and starts what
@@ -117,8 +137,12 @@ describe('real hosts: every runbook keeps the promise on files and habits our la
     expect(hostFingerprint()).toEqual(original);
   });
 
-  it('two runbooks racing for one host: exactly one wins; every other runbook is refused with the winner\'s own next command', async () => {
-    const racers = [runbookAsync('migrate-chm', ['--yes', '--to', 'backup.prepare']), runbookAsync('cleanup-chm', ['--yes']), runbookAsync('migrate-chm', ['--yes', '--to', 'backup.prepare'])];
+  it("two runbooks racing for one host: exactly one wins; every other runbook is refused with the winner's own next command", async () => {
+    const racers = [
+      runbookAsync('migrate-chm', ['--yes', '--to', 'backup.prepare']),
+      runbookAsync('cleanup-chm', ['--yes']),
+      runbookAsync('migrate-chm', ['--yes', '--to', 'backup.prepare']),
+    ];
     const results = await Promise.all(racers.map((r) => r.done));
     const won = results.filter((r) => r.code === 0);
     expect(won, results.map((r) => r.stderr).join('\n')).toHaveLength(1);
@@ -134,7 +158,10 @@ describe('real hosts: every runbook keeps the promise on files and habits our la
     }
     // The winner stopped after its first stage and keeps the host: pg.ts and verify-stack wait too.
     expect(sh('sudo cat /var/lib/cutover/lock/owner.json')).toContain(`"runId":"${runId}"`);
-    for (const [name, args] of [['pg', ['backup', '--yes']], ['verify-stack', ['--config', 'runbooks/stacks/dimini.yaml']]] as const) {
+    for (const [name, args] of [
+      ['pg', ['backup', '--yes']],
+      ['verify-stack', ['--config', 'runbooks/stacks/dimini.yaml']],
+    ] as const) {
       const r = runbook(name, [...args]);
       expect(r.code, `${name}: ${r.stderr}`).toBe(2);
       expect(r.stderr).toMatch(new RegExp(`host is locked by run ${runId} of migrate-chm .*--rollback ${runId}`));
@@ -145,7 +172,7 @@ describe('real hosts: every runbook keeps the promise on files and habits our la
     expect(hostFingerprint()).toEqual(original); // no racer left anything behind
   });
 
-  it('the operator\'s machine dies mid-cutover: another checkout is refused naming the first until it takes the run over, then resumes it from the host\'s journal; a third takes it over and rolls it back', async () => {
+  it("the operator's machine dies mid-cutover: another checkout is refused naming the first until it takes the run over, then resumes it from the host's journal; a third takes it over and rolls it back", async () => {
     const { child, result } = runbookAsync('migrate-chm', ['--yes']);
     await whenJournal(result, stepBegan('deploy.build'));
     await killHard(child);
@@ -159,7 +186,11 @@ describe('real hosts: every runbook keeps the promise on files and habits our la
     const refused = runbook('migrate-chm', ['--yes', '--resume', runId, '--backups-dir', second]);
     expect(refused.code).toBe(2);
     expect(refused.stderr.trim().split('\n')).toHaveLength(1);
-    expect(refused.stderr).toMatch(new RegExp(`run ${runId} is held by \\S+:${re(ROOT)}/backups \\(operator .*\\): it may still be running there\\. .*--take-over`));
+    expect(refused.stderr).toMatch(
+      new RegExp(
+        `run ${runId} is held by \\S+:${re(ROOT)}/backups \\(operator .*\\): it may still be running there\\. .*--take-over`,
+      ),
+    );
     const resumed = runbook('migrate-chm', ['--yes', '--resume', runId, '--backups-dir', second, '--take-over']);
     expect(resumed.code, resumed.stderr + resumed.stdout).toBe(0);
     expect(resumed.stdout).toMatch(/took over run \S+ from /);
@@ -169,18 +200,26 @@ describe('real hosts: every runbook keeps the promise on files and habits our la
     expect(listening(8000)).toBe(false);
 
     const third = elsewhere('third');
-    expect(runbook('migrate-chm', ['--rollback', runId, '--backups-dir', third]).stderr).toMatch(new RegExp(`is held by \\S+:${re(second)}`));
+    expect(runbook('migrate-chm', ['--rollback', runId, '--backups-dir', third]).stderr).toMatch(
+      new RegExp(`is held by \\S+:${re(second)}`),
+    );
     const rb = runbook('migrate-chm', ['--rollback', runId, '--backups-dir', third, '--take-over']);
     expect(rb.code, rb.stderr).toBe(0);
     const now = hostFingerprint();
     expect({ ...now, volumes: '' }).toEqual({ ...original, volumes: '' }); // the volumes are kept: the public could write
-    expect(now.volumes.split('\n').filter((v) => v.startsWith('chatbot_'))).toEqual(['chatbot_chroma', 'chatbot_pdfs', 'chatbot_transcripts']);
+    expect(now.volumes.split('\n').filter((v) => v.startsWith('chatbot_'))).toEqual([
+      'chatbot_chroma',
+      'chatbot_pdfs',
+      'chatbot_transcripts',
+    ]);
     // once satisfied, the operator removes them (the command the rollback printed): the host is as before the run
-    sh('docker volume rm chatbot_chroma chatbot_pdfs chatbot_transcripts >/dev/null && sudo rm -f /var/lib/cutover/kept-volumes/chatbot_*');
+    sh(
+      'docker volume rm chatbot_chroma chatbot_pdfs chatbot_transcripts >/dev/null && sudo rm -f /var/lib/cutover/kept-volumes/chatbot_*',
+    );
     expect(hostFingerprint()).toEqual(original);
   });
 
-  it('a connection cut in the middle of a command: the lost session\'s command is stopped before any undo, so nothing it makes outlives the rollback', async () => {
+  it("a connection cut in the middle of a command: the lost session's command is stopped before any undo, so nothing it makes outlives the rollback", async () => {
     const run = runbookAsync('migrate-chm', ['--yes']);
     await whenJournal(run.result, stepBegan('deploy.build'));
     await new Promise((r) => setTimeout(r, 300)); // the image build is under way on the host
@@ -190,9 +229,21 @@ describe('real hosts: every runbook keeps the promise on files and habits our la
     expect(r.stderr).toMatch(/step deploy\.build failed: lost the connection .*; rolled back \d+ actions/);
     const runId = runIdOf(r);
     execFileSync('sleep', ['10']); // longer than the build would have taken had it gone on
-    expect(execFileSync('docker', ['image', 'ls', '-q', `chm-chatbot-backend:${runId}`]).toString().trim()).toBe('');
-    expect(execFileSync('docker', ['image', 'ls', '-q', `chm-chatbot-frontend:${runId}`]).toString().trim()).toBe('');
-    expect(execFileSync('docker', ['ps', '-aq', '--filter', `label=io.cutover.run=${runId}`]).toString().trim()).toBe('');
+    expect(
+      execFileSync('docker', ['image', 'ls', '-q', `chm-chatbot-backend:${runId}`])
+        .toString()
+        .trim(),
+    ).toBe('');
+    expect(
+      execFileSync('docker', ['image', 'ls', '-q', `chm-chatbot-frontend:${runId}`])
+        .toString()
+        .trim(),
+    ).toBe('');
+    expect(
+      execFileSync('docker', ['ps', '-aq', '--filter', `label=io.cutover.run=${runId}`])
+        .toString()
+        .trim(),
+    ).toBe('');
     expect(hostFingerprint()).toEqual(original);
   });
 });

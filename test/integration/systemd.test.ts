@@ -14,7 +14,8 @@ import { ROOT, SSH_DIR } from '../support/lab.ts';
  * with systemctl and the worker's own output, not through the tool's report.
  */
 const HOST = resolve(ROOT, 'scripts/lab/systemd-host/host.sh');
-const host = (cmd: 'up' | 'reboot' | 'down') => execFileSync('bash', [HOST, cmd], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const host = (cmd: 'up' | 'reboot' | 'down') =>
+  execFileSync('bash', [HOST, cmd], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 const ssh = (command: string) => {
   const r = spawnSync('ssh', ['-F', resolve(SSH_DIR, 'config-sdlab'), 'sdlab', command], { encoding: 'utf8' });
   return r.stdout.trim();
@@ -23,7 +24,12 @@ const active = (unit: string) => ssh(`systemctl is-active ${unit} || true`);
 const enabled = (unit: string) => ssh(`systemctl is-enabled ${unit} || true`);
 /** The worker commits a tick to app.db 20 times a second: is it writing now? (read as sdlab, read-only: a root reader would leave a -shm the app cannot open) */
 const workerWrites = async () => {
-  const ticks = () => Number(ssh("sudo -u sdlab sqlite3 -readonly /srv/sdlab/data/app.db 'PRAGMA busy_timeout=5000; SELECT count(*) FROM ticks' 2>/dev/null | tail -1 || echo 0") || 0);
+  const ticks = () =>
+    Number(
+      ssh(
+        "sudo -u sdlab sqlite3 -readonly /srv/sdlab/data/app.db 'PRAGMA busy_timeout=5000; SELECT count(*) FROM ticks' 2>/dev/null | tail -1 || echo 0",
+      ) || 0,
+    );
   const a = ticks();
   await new Promise((r) => setTimeout(r, 1200));
   return ticks() > a;
@@ -37,7 +43,13 @@ describe('systemd, on a lab host that boots it', () => {
 
   beforeAll(async () => {
     host('up');
-    conn = await SshConnection.connect({ host: '127.0.0.1', port: 2223, user: 'ubuntu', keyPath: resolve(SSH_DIR, 'id_ed25519'), knownHostsPath: resolve(SSH_DIR, 'known_hosts-sdlab') });
+    conn = await SshConnection.connect({
+      host: '127.0.0.1',
+      port: 2223,
+      user: 'ubuntu',
+      keyPath: resolve(SSH_DIR, 'id_ed25519'),
+      knownHostsPath: resolve(SSH_DIR, 'known_hosts-sdlab'),
+    });
     exec = new SshExecutor(conn);
   }, 180_000);
   afterAll(() => {
@@ -48,11 +60,17 @@ describe('systemd, on a lab host that boots it', () => {
   const reboot = async () => {
     conn.close();
     host('reboot');
-    conn = await SshConnection.connect({ host: '127.0.0.1', port: 2223, user: 'ubuntu', keyPath: resolve(SSH_DIR, 'id_ed25519'), knownHostsPath: resolve(SSH_DIR, 'known_hosts-sdlab') });
+    conn = await SshConnection.connect({
+      host: '127.0.0.1',
+      port: 2223,
+      user: 'ubuntu',
+      keyPath: resolve(SSH_DIR, 'id_ed25519'),
+      knownHostsPath: resolve(SSH_DIR, 'known_hosts-sdlab'),
+    });
     exec = new SshExecutor(conn);
   };
 
-  it('a unit with systemd\'s defaults: stopped and disabled (read back), it stays off after a reboot while its neighbour runs; the undo puts it back, and the next reboot starts it', async () => {
+  it("a unit with systemd's defaults: stopped and disabled (read back), it stays off after a reboot while its neighbour runs; the undo puts it back, and the next reboot starts it", async () => {
     const w = serviceCommands({ manager: 'systemd', name: 'sdlab-worker' }, 'ubuntu', runId);
     expect(active('sdlab-worker')).toBe('active');
     expect(await workerWrites()).toBe(true);
@@ -85,15 +103,22 @@ describe('systemd, on a lab host that boots it', () => {
   }, 60_000);
 
   it('a unit another enabled unit pulls in at boot is refused in one line naming it, instead of "disabled" and a second writer after the reboot', async () => {
-    ssh(`printf '[Unit]\\nDescription=pulls the worker in\\nWants=sdlab-worker.service\\n[Service]\\nExecStart=/bin/sleep infinity\\n[Install]\\nWantedBy=multi-user.target\\n' | sudo tee /etc/systemd/system/sdlab-extra.service >/dev/null && sudo systemctl daemon-reload && sudo systemctl enable sdlab-extra`);
+    ssh(
+      `printf '[Unit]\\nDescription=pulls the worker in\\nWants=sdlab-worker.service\\n[Service]\\nExecStart=/bin/sleep infinity\\n[Install]\\nWantedBy=multi-user.target\\n' | sudo tee /etc/systemd/system/sdlab-extra.service >/dev/null && sudo systemctl daemon-reload && sudo systemctl enable sdlab-extra`,
+    );
     const w = serviceCommands({ manager: 'systemd', name: 'sdlab-worker' }, 'ubuntu', `${runId}c`);
     await run(w.stop);
-    const e = await run(w.disable).then(() => undefined, (err: Error) => err);
+    const e = await run(w.disable).then(
+      () => undefined,
+      (err: Error) => err,
+    );
     expect(e?.message ?? 'accepted').toMatch(/sdlab-worker.*sdlab-extra\.service/);
     // the proof the refusal is right: a reboot starts it
     await reboot();
     expect(active('sdlab-worker')).toBe('active');
-    ssh('sudo systemctl disable --now sdlab-extra; sudo rm /etc/systemd/system/sdlab-extra.service; sudo systemctl daemon-reload');
+    ssh(
+      'sudo systemctl disable --now sdlab-extra; sudo rm /etc/systemd/system/sdlab-extra.service; sudo systemctl daemon-reload',
+    );
   }, 120_000);
 
   it('a oneshot unit named like a number, enabled as shipped: known by its name, kept from running at boot, and started again the way systemd means it for a oneshot (it ran and succeeded)', async () => {
@@ -116,11 +141,18 @@ describe('systemd, on a lab host that boots it', () => {
       await reboot();
       expect(runs()).toBe(2); // enabled as it was: it runs at boot again
       // a oneshot that fails is not "started"
-      ssh(`sudo sed -i 's|^ExecStart=.*|ExecStart=/bin/false|' /etc/systemd/system/42.service && sudo systemctl daemon-reload`);
-      const e = await run(w.start).then(() => undefined, (err: Error) => err);
+      ssh(
+        `sudo sed -i 's|^ExecStart=.*|ExecStart=/bin/false|' /etc/systemd/system/42.service && sudo systemctl daemon-reload`,
+      );
+      const e = await run(w.start).then(
+        () => undefined,
+        (err: Error) => err,
+      );
       expect(e?.message ?? 'accepted').toMatch(/42\.service/);
     } finally {
-      ssh('sudo systemctl disable 42.service 2>/dev/null; sudo rm -f /etc/systemd/system/42.service /var/tmp/prune-ran; sudo systemctl daemon-reload');
+      ssh(
+        'sudo systemctl disable 42.service 2>/dev/null; sudo rm -f /etc/systemd/system/42.service /var/tmp/prune-ran; sudo systemctl daemon-reload',
+      );
     }
   }, 180_000);
 });

@@ -26,7 +26,10 @@ echo "## lock"; sudo -n ls /var/lib/cutover/lock 2>/dev/null || echo none
   let cur = '';
   for (const line of out.split('\n')) {
     const m = /^## (.+)$/.exec(line);
-    if (m) { cur = m[1]; sections[cur] = ''; } else if (cur && line) sections[cur] += `${line}\n`;
+    if (m) {
+      cur = m[1];
+      sections[cur] = '';
+    } else if (cur && line) sections[cur] += `${line}\n`;
   }
   return sections;
 }

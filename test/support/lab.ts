@@ -52,10 +52,21 @@ export async function ingest(document: string, collection = 'faq'): Promise<any>
 }
 
 /** HTTP through nginx with a Host header (fetch drops Host). */
-export function viaHost(host: string, path: string, opts: { method?: string; body?: string; port?: number; headers?: Record<string, string> } = {}): Promise<{ status: number; body: string; headers: Record<string, any> }> {
+export function viaHost(
+  host: string,
+  path: string,
+  opts: { method?: string; body?: string; port?: number; headers?: Record<string, string> } = {},
+): Promise<{ status: number; body: string; headers: Record<string, any> }> {
   return new Promise((res, rej) => {
     const req = request(
-      { host: '127.0.0.1', port: opts.port ?? 80, path, method: opts.method ?? 'GET', headers: { Host: host, ...(opts.body ? { 'content-type': 'application/json' } : {}), ...opts.headers }, agent: false },
+      {
+        host: '127.0.0.1',
+        port: opts.port ?? 80,
+        path,
+        method: opts.method ?? 'GET',
+        headers: { Host: host, ...(opts.body ? { 'content-type': 'application/json' } : {}), ...opts.headers },
+        agent: false,
+      },
       (r) => {
         let body = '';
         r.on('data', (d) => (body += d));

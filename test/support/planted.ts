@@ -16,13 +16,19 @@ export const DEPLOY = '/home/ubuntu/chm-deploy';
 /** Root's own files elsewhere on the host, where a planted link would send root's writes. */
 export const VICTIMS = '/var/tmp/cutover-host-trust';
 /** Byte hash, mode, owner, mtime of every victim: must never change. */
-export const victimState = () => sh(`sudo sh -c 'cd ${VICTIMS} && for f in $(ls -A | sort); do
+export const victimState = () =>
+  sh(`sudo sh -c 'cd ${VICTIMS} && for f in $(ls -A | sort); do
   printf "%s %s\\n" "$(sha256sum "$f" | cut -c1-64)" "$(stat -c "%n %a %U:%G %Y" "$f")"; done
   stat -c "dir %a %U:%G" .'`);
 
 // Each file root writes in the app's dirs, its old temp name, and the gate's temp name: a link to a root file.
 const deployFiles = ['compose.yaml', 'nginx.conf', 'gate/app.conf'].map((f) => `${DEPLOY}/${f}`);
-const appFiles = [`${CHATBOT}/Dockerfile.cutover-backend`, `${CHATBOT}/.dockerignore`, `${FRONTEND}/Dockerfile.cutover-frontend`, `${FRONTEND}/.dockerignore`];
+const appFiles = [
+  `${CHATBOT}/Dockerfile.cutover-backend`,
+  `${CHATBOT}/.dockerignore`,
+  `${FRONTEND}/Dockerfile.cutover-frontend`,
+  `${FRONTEND}/.dockerignore`,
+];
 const written = [...deployFiles, ...appFiles];
 // ${DEPLOY}/gate/app.conf.part: the temp name the gate's writer (setGate) used before it wrote with nofollow.
 const links = [...written, ...written.map((p) => `${p}.cutover-part`), `${DEPLOY}/gate/app.conf.part`];
@@ -41,7 +47,8 @@ export function plantLinks(): string {
 export function expectLinksReplaced(before: string) {
   expect(victimState()).toBe(before);
   const modes = sh(`stat -c '%n %F %a %U:%G' ${written.map((p) => `'${p}'`).join(' ')}`)
-    .replaceAll('regular empty file', 'regular file').split('\n');
+    .replaceAll('regular empty file', 'regular file')
+    .split('\n');
   const want = (p: string) => `${p} regular file ${p.endsWith('.env') ? '600' : '644'} ubuntu:ubuntu`;
   expect(modes).toEqual(written.map(want));
 }
@@ -57,7 +64,9 @@ export function expectLinksBack(before: string) {
 export function expectHostStateRootOnly(runId: string) {
   expect(sh('sudo stat -c "%a %U:%G %F" /var/lib/cutover')).toBe('700 root:root directory');
   const archives = sh(`sudo find /var/lib/cutover/backups/${runId} -maxdepth 1 -type f`).split('\n').filter(Boolean);
-  expect(archives.map((a) => a.split('/').pop())).toEqual(expect.arrayContaining(['chroma.tar', 'pdfs.tar', 'transcripts.tar', 'manifest.json']));
+  expect(archives.map((a) => a.split('/').pop())).toEqual(
+    expect.arrayContaining(['chroma.tar', 'pdfs.tar', 'transcripts.tar', 'manifest.json']),
+  );
   for (const a of archives) {
     expect(sh(`sudo -n -u nobody cat '${a}' >/dev/null 2>&1 && echo READ || echo refused`), a).toBe('refused');
     expect(sh(`sudo -n -u nobody test -r '${a}' && echo READ || echo refused`), a).toBe('refused');
@@ -68,7 +77,11 @@ export function expectHostStateRootOnly(runId: string) {
 /** Remove the links, the deploy dir and the victims: each on its own, so one that fails never hides the assertion that failed first. */
 export function removeLinks() {
   const tidy = (f: () => unknown) => {
-    try { f(); } catch (e) { console.error(`clean-up: ${(e as Error).message}`); }
+    try {
+      f();
+    } catch (e) {
+      console.error(`clean-up: ${(e as Error).message}`);
+    }
   };
   for (const p of links) tidy(() => asApp(`rm -f '${p}'`));
   tidy(() => asApp(`rm -rf ${DEPLOY}`));

@@ -3,7 +3,12 @@ import { resolve } from 'node:path';
 import { Journal } from '../../src/engine/journal.ts';
 import { ROOT } from './lab.ts';
 
-export interface RunResult { code: number; stdout: string; stderr: string; events: any[] }
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  events: any[];
+}
 
 const TSX = resolve(ROOT, 'node_modules/.bin/tsx');
 
@@ -16,7 +21,10 @@ export function runbook(name: string, args: string[], env: Record<string, string
     maxBuffer: 64 * 1024 * 1024,
   });
   const events = args.includes('--json')
-    ? r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l))
+    ? r.stdout
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l))
     : [];
   return { code: r.status ?? 1, stdout: r.stdout, stderr: r.stderr, events };
 }
@@ -60,25 +68,42 @@ export function runbookAsync(name: string, args: string[], env: Record<string, s
   const r: RunResult = { code: 1, stdout: '', stderr: '', events: [] };
   child.stdout.on('data', (d) => (r.stdout += d));
   child.stderr.on('data', (d) => (r.stderr += d));
-  const done = new Promise<RunResult>((res) => child.on('close', (code) => {
-    r.code = code ?? 1;
-    if (args.includes('--json')) r.events = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
-    res(r);
-  }));
+  const done = new Promise<RunResult>((res) =>
+    child.on('close', (code) => {
+      r.code = code ?? 1;
+      if (args.includes('--json'))
+        r.events = r.stdout
+          .split('\n')
+          .filter((l) => l.startsWith('{'))
+          .map((l) => JSON.parse(l));
+      res(r);
+    }),
+  );
   return { child, result: r, done };
 }
 
 /** Resolves once the run's journal (path printed at its start) shows `pred` true; polls every 10 ms. */
-export function whenJournal(result: RunResult, pred: (entries: ReturnType<typeof Journal.read>) => boolean, timeoutMs = 300_000): Promise<string> {
+export function whenJournal(
+  result: RunResult,
+  pred: (entries: ReturnType<typeof Journal.read>) => boolean,
+  timeoutMs = 300_000,
+): Promise<string> {
   const t0 = Date.now();
   return new Promise((res, rej) => {
     const tick = setInterval(() => {
       const m = /journal (\S+journal\.jsonl)/.exec(result.stdout);
-      if (m && pred(Journal.read(m[1]))) { clearInterval(tick); res(m[1]); }
-      if (Date.now() - t0 > timeoutMs) { clearInterval(tick); rej(new Error(`journal condition never met:\n${result.stdout}\n${result.stderr}`)); }
+      if (m && pred(Journal.read(m[1]))) {
+        clearInterval(tick);
+        res(m[1]);
+      }
+      if (Date.now() - t0 > timeoutMs) {
+        clearInterval(tick);
+        rej(new Error(`journal condition never met:\n${result.stdout}\n${result.stderr}`));
+      }
     }, 10);
   });
 }
 
 /** The journal shows an action of STEP begun. */
-export const stepBegan = (step: string) => (entries: ReturnType<typeof Journal.read>) => entries.some((e) => e.type === 'action' && e.step === step);
+export const stepBegan = (step: string) => (entries: ReturnType<typeof Journal.read>) =>
+  entries.some((e) => e.type === 'action' && e.step === step);

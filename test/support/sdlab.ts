@@ -16,7 +16,10 @@ const READER_IMAGE = 'python:3.11-slim';
 
 /** The lab secrets the spec's services read from the operator's environment (lab only): also the host role sdlab's password. */
 export const SDLAB_PG_PASSWORD = 'sdlab-lab-pg-pass';
-export const sdlabSecretsEnv: Record<string, string> = { PGPASSWORD: SDLAB_PG_PASSWORD, POSTGRES_PASSWORD: SDLAB_PG_PASSWORD };
+export const sdlabSecretsEnv: Record<string, string> = {
+  PGPASSWORD: SDLAB_PG_PASSWORD,
+  POSTGRES_PASSWORD: SDLAB_PG_PASSWORD,
+};
 /** Where the app answers: on bare metal, and through the migrated nginx (with this Host header). */
 export const SDLAB_BARE = 'http://127.0.0.1:8100';
 export const SDLAB_NGINX = 'http://127.0.0.1:8180';
@@ -34,8 +37,13 @@ export const sdlabDown = () => hostSh('down');
 
 /** A command on the systemd host (as ubuntu, sudo without a password); throws with its output on a non-zero exit. */
 export function sdlabSsh(cmd: string, opts: { input?: string; okCodes?: number[] } = {}): string {
-  const r = spawnSync('ssh', ['-F', resolve(SSH_DIR, 'config-sdlab'), 'sdlab', cmd], { encoding: 'utf8', input: opts.input, maxBuffer: 256 * 1024 * 1024 });
-  if (!(opts.okCodes ?? [0]).includes(r.status ?? -1)) throw new Error(`ssh sdlab ${cmd}: exit ${r.status ?? r.signal}\n${r.stdout}${r.stderr}`);
+  const r = spawnSync('ssh', ['-F', resolve(SSH_DIR, 'config-sdlab'), 'sdlab', cmd], {
+    encoding: 'utf8',
+    input: opts.input,
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  if (!(opts.okCodes ?? [0]).includes(r.status ?? -1))
+    throw new Error(`ssh sdlab ${cmd}: exit ${r.status ?? r.signal}\n${r.stdout}${r.stderr}`);
   return r.stdout;
 }
 
@@ -50,9 +58,28 @@ export type Where = { host: string } | { volume: string; subdir?: string };
 
 /** Runs a python3 script (argv[1] = the dir) where the data is; its stdout is JSON. */
 function runPy(where: Where, script: string): any {
-  const out = 'host' in where
-    ? sdlabSsh(`sudo python3 - ${JSON.stringify(where.host)}`, { input: script })
-    : docker(['run', '--rm', '-i', '--pull', 'never', '--network', 'none', '-v', `${where.volume}:/v`, '--entrypoint', 'python3', READER_IMAGE, '-', `/v/${where.subdir ?? ''}`], script);
+  const out =
+    'host' in where
+      ? sdlabSsh(`sudo python3 - ${JSON.stringify(where.host)}`, { input: script })
+      : docker(
+          [
+            'run',
+            '--rm',
+            '-i',
+            '--pull',
+            'never',
+            '--network',
+            'none',
+            '-v',
+            `${where.volume}:/v`,
+            '--entrypoint',
+            'python3',
+            READER_IMAGE,
+            '-',
+            `/v/${where.subdir ?? ''}`,
+          ],
+          script,
+        );
   return JSON.parse(out);
 }
 
@@ -83,7 +110,12 @@ export interface SqliteRows {
 /** The app's SQLite database (app.db under the dir), read independently of the tool: notes, ticks, quick_check. */
 export function readSqliteRows(where: Where = { host: '/srv/sdlab/data' }): SqliteRows {
   const r = runPy(where, SQLITE_PY);
-  return { notes: new Map(r.notes.map(([i, b]: [number, string]) => [i, b])), ticks: r.ticks, maxTick: r.maxTick, integrity: r.integrity };
+  return {
+    notes: new Map(r.notes.map(([i, b]: [number, string]) => [i, b])),
+    ticks: r.ticks,
+    maxTick: r.maxTick,
+    integrity: r.integrity,
+  };
 }
 
 export interface PgOrders {
@@ -95,10 +127,26 @@ export interface PgOrders {
 
 /** The orders table of db sdlab: on the host (psql as postgres over its socket) or in a container (psql -U sdlab over its local socket). */
 export function readPgOrders(where: 'host' | { container: string }): PgOrders {
-  const sql = "SELECT count(*) || '|' || coalesce(sum(amount), 0)::numeric(20,2) || '|' || coalesce(string_agg(note_id::text, ',' ORDER BY note_id), '') FROM orders";
-  const out = where === 'host'
-    ? sdlabSsh(`sudo -u postgres psql -X -At -v ON_ERROR_STOP=1 -d sdlab -c ${JSON.stringify(sql)}`)
-    : docker(['exec', where.container, 'psql', '-X', '-At', '-v', 'ON_ERROR_STOP=1', '-U', 'sdlab', '-d', 'sdlab', '-c', sql]);
+  const sql =
+    "SELECT count(*) || '|' || coalesce(sum(amount), 0)::numeric(20,2) || '|' || coalesce(string_agg(note_id::text, ',' ORDER BY note_id), '') FROM orders";
+  const out =
+    where === 'host'
+      ? sdlabSsh(`sudo -u postgres psql -X -At -v ON_ERROR_STOP=1 -d sdlab -c ${JSON.stringify(sql)}`)
+      : docker([
+          'exec',
+          where.container,
+          'psql',
+          '-X',
+          '-At',
+          '-v',
+          'ON_ERROR_STOP=1',
+          '-U',
+          'sdlab',
+          '-d',
+          'sdlab',
+          '-c',
+          sql,
+        ]);
   const [count, sum, ids] = out.trim().split('|');
   return { count: Number(count), sum, noteIds: new Set(ids ? ids.split(',').map(Number) : []) };
 }
@@ -129,8 +177,17 @@ export function readUploads(where: Where = { host: '/srv/sdlab/uploads' }): Map<
   return new Map(Object.entries(runPy(where, UPLOADS_PY) as Record<string, string>));
 }
 
-export interface AckedNote { note_id: number; order_id: number; body: string; amount: string }
-export interface AckedUpload { name: string; sha256: string; size: number }
+export interface AckedNote {
+  note_id: number;
+  order_id: number;
+  body: string;
+  amount: string;
+}
+export interface AckedUpload {
+  name: string;
+  sha256: string;
+  size: number;
+}
 export interface WriterResult {
   notes: AckedNote[];
   uploads: AckedUpload[];
@@ -145,17 +202,35 @@ export interface WriterResult {
   ackedSum: string;
 }
 
-function send(url: URL, method: string, path: string, body: Buffer, hostHeader?: string): Promise<{ status: number; body: string }> {
+function send(
+  url: URL,
+  method: string,
+  path: string,
+  body: Buffer,
+  hostHeader?: string,
+): Promise<{ status: number; body: string }> {
   return new Promise((res, rej) => {
-    const req = request({
-      host: url.hostname, port: url.port || 80, path, method, agent: false, timeout: 10_000,
-      headers: { ...(hostHeader ? { Host: hostHeader } : {}), 'content-type': 'application/octet-stream', 'content-length': body.length },
-    }, (r) => {
-      const chunks: Buffer[] = [];
-      r.on('data', (d) => chunks.push(d));
-      r.on('end', () => res({ status: r.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-      r.on('error', rej);
-    });
+    const req = request(
+      {
+        host: url.hostname,
+        port: url.port || 80,
+        path,
+        method,
+        agent: false,
+        timeout: 10_000,
+        headers: {
+          ...(hostHeader ? { Host: hostHeader } : {}),
+          'content-type': 'application/octet-stream',
+          'content-length': body.length,
+        },
+      },
+      (r) => {
+        const chunks: Buffer[] = [];
+        r.on('data', (d) => chunks.push(d));
+        r.on('end', () => res({ status: r.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+        r.on('error', rej);
+      },
+    );
     req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'timeout' })));
     req.on('error', rej);
     req.end(body);
@@ -170,7 +245,10 @@ function send(url: URL, method: string, path: string, body: Buffer, hostHeader?:
  * as failed and not recorded. At most `maxInFlight` requests at once (a tick is skipped past that,
  * and counted as skipped).
  */
-export function startWriter(url: string, opts: { hostHeader?: string; perSecond: number; maxInFlight?: number; uploadBytes?: number }): { stop: () => Promise<WriterResult>; result: () => WriterResult } {
+export function startWriter(
+  url: string,
+  opts: { hostHeader?: string; perSecond: number; maxInFlight?: number; uploadBytes?: number },
+): { stop: () => Promise<WriterResult>; result: () => WriterResult } {
   const base = new URL(url);
   const prefix = randomBytes(4).toString('hex');
   const notes: AckedNote[] = [];
@@ -183,8 +261,14 @@ export function startWriter(url: string, opts: { hostHeader?: string; perSecond:
   let skipped = 0;
   let ackedCents = 0n;
   const maxInFlight = opts.maxInFlight ?? 32;
-  const fail = (why: string) => { failed++; errors[why] = (errors[why] ?? 0) + 1; };
-  const track = (p: Promise<void>) => { inflight.add(p); void p.finally(() => inflight.delete(p)); };
+  const fail = (why: string) => {
+    failed++;
+    errors[why] = (errors[why] ?? 0) + 1;
+  };
+  const track = (p: Promise<void>) => {
+    inflight.add(p);
+    void p.finally(() => inflight.delete(p));
+  };
 
   const note = async (n: number) => {
     const cents = 100 + Math.floor(Math.random() * 99_900);
@@ -216,15 +300,26 @@ export function startWriter(url: string, opts: { hostHeader?: string; perSecond:
     }
   };
 
-  const timer = setInterval(() => {
-    if (inflight.size + 2 > maxInFlight) { skipped++; return; }
-    const n = ++seq;
-    track(note(n));
-    track(upload(n));
-  }, Math.max(1, Math.round(1000 / opts.perSecond)));
+  const timer = setInterval(
+    () => {
+      if (inflight.size + 2 > maxInFlight) {
+        skipped++;
+        return;
+      }
+      const n = ++seq;
+      track(note(n));
+      track(upload(n));
+    },
+    Math.max(1, Math.round(1000 / opts.perSecond)),
+  );
 
   const result = (): WriterResult => ({
-    notes: [...notes], uploads: [...uploads], attempted, failed, errors: { ...errors }, skipped,
+    notes: [...notes],
+    uploads: [...uploads],
+    attempted,
+    failed,
+    errors: { ...errors },
+    skipped,
     ackedSum: `${ackedCents / 100n}.${String(ackedCents % 100n).padStart(2, '0')}`,
   });
   return {

@@ -36,7 +36,10 @@ print(json.dumps({"entries": out, "hardlinks": sorted(sorted(v) for v in inodes.
 `;
 
 export interface Listing {
-  entries: Record<string, { link?: string; dir?: boolean; sha256?: string; size?: number; allocated?: number; nlink?: number }>;
+  entries: Record<
+    string,
+    { link?: string; dir?: boolean; sha256?: string; size?: number; allocated?: number; nlink?: number }
+  >;
   hardlinks: string[][];
 }
 
@@ -45,13 +48,35 @@ export const entry = (l: Listing, name: Buffer | string) => l.entries[hex(name)]
 
 /** A dir on the lab host, read as root. */
 export function hostListing(dir: string, skip: string[] = []): Listing {
-  const out = execFileSync('ssh', ['-F', resolve(SSH_DIR, 'config'), 'chm-lab', 'sudo', 'python3', '-', dir, ...skip], { input: LISTING, encoding: 'utf8', maxBuffer: 64 << 20 });
+  const out = execFileSync('ssh', ['-F', resolve(SSH_DIR, 'config'), 'chm-lab', 'sudo', 'python3', '-', dir, ...skip], {
+    input: LISTING,
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+  });
   return JSON.parse(out);
 }
 
 /** A Docker volume, read in a throwaway container. */
 export function volumeListing(volume: string, skip: string[] = []): Listing {
-  const out = execFileSync('docker', ['run', '-i', '--rm', '--pull', 'never', '--network', 'none', '-v', `${volume}:/v:ro`, 'python:3.11-slim', 'python3', '-', '/v', ...skip],
-    { input: LISTING, encoding: 'utf8', maxBuffer: 64 << 20 });
+  const out = execFileSync(
+    'docker',
+    [
+      'run',
+      '-i',
+      '--rm',
+      '--pull',
+      'never',
+      '--network',
+      'none',
+      '-v',
+      `${volume}:/v:ro`,
+      'python:3.11-slim',
+      'python3',
+      '-',
+      '/v',
+      ...skip,
+    ],
+    { input: LISTING, encoding: 'utf8', maxBuffer: 64 << 20 },
+  );
   return JSON.parse(out);
 }

@@ -13,16 +13,34 @@ export function busyWriter(collection = 'busy') {
   const body = (id: string) => JSON.stringify({ collection, id, document: `busy writer ${id}` });
   const post = async (id: string) => {
     try {
-      const r = await fetch('http://127.0.0.1:8000/api/ingest', { method: 'POST', headers: { 'content-type': 'application/json' }, body: body(id), signal: AbortSignal.timeout(3000) });
+      const r = await fetch('http://127.0.0.1:8000/api/ingest', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: body(id),
+        signal: AbortSignal.timeout(3000),
+      });
       return r.status;
-    } catch { return 0; }
+    } catch {
+      return 0;
+    }
   };
   const loop = (async () => {
     for (let i = 0; !stop; i++) {
       const t0 = Date.now();
       const id = `${collection}-${i}`;
-      if ((await post(id)) === 200) { acked.push(id); counts.bare++; }
-      else if ((await viaHost('chatbot.chmedia.com', '/api/ingest', { method: 'POST', body: body(id) }).catch(() => ({ status: 0 }))).status === 200) { acked.push(id); counts.containers++; }
+      if ((await post(id)) === 200) {
+        acked.push(id);
+        counts.bare++;
+      } else if (
+        (
+          await viaHost('chatbot.chmedia.com', '/api/ingest', { method: 'POST', body: body(id) }).catch(() => ({
+            status: 0,
+          }))
+        ).status === 200
+      ) {
+        acked.push(id);
+        counts.containers++;
+      }
       await new Promise((r) => setTimeout(r, Math.max(0, 100 - (Date.now() - t0))));
     }
   })();
@@ -37,7 +55,18 @@ export function busyWriter(collection = 'busy') {
 }
 
 /** Embedding ids in the backend container's chroma.sqlite3, read with sqlite3 itself (not the app). */
-export const idsInContainer = (): Set<string> => new Set(execFileSync('docker', ['exec', 'chatbot-backend', 'python3', '-c',
-  'import sqlite3; print("\\n".join(r[0] for r in sqlite3.connect("file:/data/chroma_db/chroma.sqlite3?mode=ro", uri=True).execute("select embedding_id from embeddings")))']).toString().split('\n').filter(Boolean));
+export const idsInContainer = (): Set<string> =>
+  new Set(
+    execFileSync('docker', [
+      'exec',
+      'chatbot-backend',
+      'python3',
+      '-c',
+      'import sqlite3; print("\\n".join(r[0] for r in sqlite3.connect("file:/data/chroma_db/chroma.sqlite3?mode=ro", uri=True).execute("select embedding_id from embeddings")))',
+    ])
+      .toString()
+      .split('\n')
+      .filter(Boolean),
+  );
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

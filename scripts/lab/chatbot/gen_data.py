@@ -39,9 +39,15 @@ MIB = 1024 * KIB
 GIB = 1024 * MIB
 
 from src.api.chroma_format import (  # noqa: E402  (the chatbot dir is this script's dir)
-    DATABASE_ID, DIM, HNSW_M, HNSW_MAXM0, METADATA_SEGMENT_TYPE, REC_SIZE,
+    DATABASE_ID,
+    DIM,
+    HNSW_M,
+    HNSW_MAXM0,
+    METADATA_SEGMENT_TYPE,
+    REC_SIZE,
     VECTOR_SEGMENT_TYPE,
-    doc_vector, hnsw_header,
+    doc_vector,
+    hnsw_header,
 )
 
 NAMESPACE = uuid.UUID("8a0f4a52-5c1e-4f59-9a3e-2f1d6c0b7e11")
@@ -128,7 +134,7 @@ class Corpus:
         need = n_chars
         while need > 0:
             off = rng.randrange(len(self.text))
-            piece = self.text[off:off + need]
+            piece = self.text[off : off + need]
             out.append(piece)
             need -= len(piece)
         return "".join(out)
@@ -153,8 +159,15 @@ def pdf_bytes(title, lines, target, rng):
 
     Object 6 is an unreferenced binary stream used as deterministic padding.
     """
-    content = [b"BT", b"/F1 18 Tf", b"72 720 Td", b"(" + pdf_escape(title) + b") Tj",
-               b"/F1 10 Tf", b"0 -28 Td", b"14 TL"]
+    content = [
+        b"BT",
+        b"/F1 18 Tf",
+        b"72 720 Td",
+        b"(" + pdf_escape(title) + b") Tj",
+        b"/F1 10 Tf",
+        b"0 -28 Td",
+        b"14 TL",
+    ]
     for line in lines:
         content.append(b"(" + pdf_escape(line[:95]) + b") '")
     content.append(b"ET")
@@ -190,8 +203,7 @@ def pdf_bytes(title, lines, target, rng):
         xref = [b"xref\n0 %d\n" % (len(objs) + 1), b"0000000000 65535 f \n"]
         xref += [b"%010d 00000 n \n" % o for o in offsets]
         tail = b"".join(xref) + (
-            b"trailer\n<< /Size %d /Root 1 0 R /Info 7 0 R >>\nstartxref\n%d\n%%%%EOF\n"
-            % (len(objs) + 1, pos)
+            b"trailer\n<< /Size %d /Root 1 0 R /Info 7 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, pos)
         )
         chunks.append(tail)
         return chunks, pos + len(tail)
@@ -208,10 +220,23 @@ def pdf_bytes(title, lines, target, rng):
 
 
 SMALL_PDF_DIRS = ["reports", "manuals", "Verträge", "invoices", "archive/2022", "archive/2023"]
-SMALL_PDF_PREFIXES = ["Invoice", "Meeting notes", "Rechnung", "Résumé", "Bericht Q",
-                      "Exhibit label", "報告書", "Visitor survey", "Führung Ablauf"]
-LARGE_PDF_NAMES = ["Annual Report 2023.pdf", "archive/Scanned Contracts 2019.pdf",
-                   "manuals/Produktkatalog Größen.pdf", "reports/Collection Inventory Full.pdf"]
+SMALL_PDF_PREFIXES = [
+    "Invoice",
+    "Meeting notes",
+    "Rechnung",
+    "Résumé",
+    "Bericht Q",
+    "Exhibit label",
+    "報告書",
+    "Visitor survey",
+    "Führung Ablauf",
+]
+LARGE_PDF_NAMES = [
+    "Annual Report 2023.pdf",
+    "archive/Scanned Contracts 2019.pdf",
+    "manuals/Produktkatalog Größen.pdf",
+    "reports/Collection Inventory Full.pdf",
+]
 
 
 def gen_pdfs(root, budget, seed, corpus, stats):
@@ -287,9 +312,13 @@ def gen_transcripts(root, budget, seed, corpus, stats):
                 segments.append(seg)
                 est += len(text.encode("utf-8")) + len(speaker) + 60
                 t += dur
-            doc = {"id": "tr-%s-%05d" % (seed, i), "title": os.path.basename(base),
-                   "language": "de" if i % 2 else "en", "duration_s": round(t, 2),
-                   "segments": segments}
+            doc = {
+                "id": "tr-%s-%05d" % (seed, i),
+                "title": os.path.basename(base),
+                "language": "de" if i % 2 else "en",
+                "duration_s": round(t, 2),
+                "segments": segments,
+            }
             data = json.dumps(doc, ensure_ascii=False, sort_keys=True, indent=1).encode("utf-8")
         else:
             rel = base + ".txt"
@@ -339,9 +368,11 @@ TENANT = "default_tenant"
 
 
 def ids_for(seed, name):
-    return (str(uuid.uuid5(NAMESPACE, "%s:%s:collection" % (seed, name))),
-            str(uuid.uuid5(NAMESPACE, "%s:%s:vector" % (seed, name))),
-            str(uuid.uuid5(NAMESPACE, "%s:%s:metadata" % (seed, name))))
+    return (
+        str(uuid.uuid5(NAMESPACE, "%s:%s:collection" % (seed, name))),
+        str(uuid.uuid5(NAMESPACE, "%s:%s:vector" % (seed, name))),
+        str(uuid.uuid5(NAMESPACE, "%s:%s:metadata" % (seed, name))),
+    )
 
 
 def gen_chroma(root, sqlite_budget, index_budget, size, seed, corpus, stats):
@@ -366,8 +397,10 @@ def gen_chroma(root, sqlite_budget, index_budget, size, seed, corpus, stats):
     conn.execute("INSERT INTO tenants VALUES (?)", (TENANT,))
     conn.execute("INSERT INTO databases VALUES (?,?,?)", (DATABASE_ID, "default_database", TENANT))
     for v, fn in enumerate(["00001-embeddings.sqlite.sql", "00002-embeddings-queue-config.sqlite.sql"], 1):
-        conn.execute("INSERT INTO migrations VALUES (?,?,?,?,?)",
-                     ("embeddings_queue", v, fn, "-- lab", hashlib.md5(fn.encode()).hexdigest()))
+        conn.execute(
+            "INSERT INTO migrations VALUES (?,?,?,?,?)",
+            ("embeddings_queue", v, fn, "-- lab", hashlib.md5(fn.encode()).hexdigest()),
+        )
 
     seq = 0
     emb_row = 0
@@ -375,10 +408,13 @@ def gen_chroma(root, sqlite_budget, index_budget, size, seed, corpus, stats):
         coll_id, vec_id, meta_id = ids_for(seed, name)
         topic = "persistent://%s/default_database/%s" % (TENANT, coll_id)
         conn.execute("INSERT INTO collections VALUES (?,?,?,?,?)", (coll_id, name, topic, DIM, DATABASE_ID))
-        conn.execute("INSERT INTO collection_metadata VALUES (?,?,?,?,?)",
-                     (coll_id, "hnsw:space", "cosine", None, None))
+        conn.execute(
+            "INSERT INTO collection_metadata VALUES (?,?,?,?,?)", (coll_id, "hnsw:space", "cosine", None, None)
+        )
         conn.execute("INSERT INTO segments VALUES (?,?,?,?,?)", (vec_id, VECTOR_SEGMENT_TYPE, "VECTOR", topic, coll_id))
-        conn.execute("INSERT INTO segments VALUES (?,?,?,?,?)", (meta_id, METADATA_SEGMENT_TYPE, "METADATA", None, coll_id))
+        conn.execute(
+            "INSERT INTO segments VALUES (?,?,?,?,?)", (meta_id, METADATA_SEGMENT_TYPE, "METADATA", None, coll_id)
+        )
 
         n_live = max(5, round(n_total * frac))
         emb_rows, meta_rows, queue_rows, vectors = [], [], [], []
@@ -401,8 +437,9 @@ def gen_chroma(root, sqlite_budget, index_budget, size, seed, corpus, stats):
                 (emb_row, "score", None, None, score),
             ]
             md = {"chroma:document": doc, "source": source, "chunk": i, "score": score}
-            queue_rows.append((seq, created, 0, topic, eid, vec, "FLOAT32",
-                               json.dumps(md, ensure_ascii=False, sort_keys=True)))
+            queue_rows.append(
+                (seq, created, 0, topic, eid, vec, "FLOAT32", json.dumps(md, ensure_ascii=False, sort_keys=True))
+            )
             id_to_label[eid] = i + 1
             label_to_id[i + 1] = eid
             id_to_seq[eid] = seq
@@ -430,8 +467,14 @@ def gen_chroma(root, sqlite_budget, index_budget, size, seed, corpus, stats):
             write_random(fh, rng, link_bytes)
         with open(os.path.join(seg_dir, "header.bin"), "wb") as fh:
             fh.write(hnsw_header(n_elems))
-        meta = {"dimensionality": DIM, "total_elements_added": n_elems, "max_seq_id": seq,
-                "id_to_label": id_to_label, "label_to_id": label_to_id, "id_to_seq_id": id_to_seq}
+        meta = {
+            "dimensionality": DIM,
+            "total_elements_added": n_elems,
+            "max_seq_id": seq,
+            "id_to_label": id_to_label,
+            "label_to_id": label_to_id,
+            "id_to_seq_id": id_to_seq,
+        }
         with open(os.path.join(seg_dir, "index_metadata.pickle"), "wb") as fh:
             pickle.dump(meta, fh, protocol=4)
         for fn in sorted(os.listdir(seg_dir)):
@@ -463,14 +506,15 @@ def main(argv=None):
     size = args.size
     corpus = Corpus(random.Random("%s:corpus" % args.seed))
     stats = Stats()
-    gen_chroma(os.path.join(out, "chroma_db"), int(size * 0.05), int(size * 0.35), size,
-               args.seed, corpus, stats)
+    gen_chroma(os.path.join(out, "chroma_db"), int(size * 0.05), int(size * 0.35), size, args.seed, corpus, stats)
     gen_pdfs(os.path.join(out, "pdfs"), int(size * 0.50), args.seed, corpus, stats)
     gen_transcripts(os.path.join(out, "transcripts"), int(size * 0.10), args.seed, corpus, stats)
 
     parts = ", ".join("%s: %d files %s" % (k, f, human(b)) for k, (f, b) in sorted(stats.by_part.items()))
-    print("gen_data: %d files, %d bytes (%s) in %s [%s] seed=%d in %.2fs"
-          % (stats.files, stats.bytes, human(stats.bytes), out, parts, args.seed, time.time() - t0))
+    print(
+        "gen_data: %d files, %d bytes (%s) in %s [%s] seed=%d in %.2fs"
+        % (stats.files, stats.bytes, human(stats.bytes), out, parts, args.seed, time.time() - t0)
+    )
     return 0
 
 

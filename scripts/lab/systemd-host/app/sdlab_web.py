@@ -132,7 +132,7 @@ def add_note(body, amount):
 
 
 def upload_name(path):
-    raw = urllib.parse.unquote_to_bytes(path[len("/uploads/"):])
+    raw = urllib.parse.unquote_to_bytes(path[len("/uploads/") :])
     if not raw or b"/" in raw or b"\0" in raw or raw in (b".", b"..") or raw.startswith(b".sdlab-tmp-"):
         return None
     return raw
@@ -197,7 +197,11 @@ class Handler(BaseHTTPRequestHandler):
                 self.send(200, c)
             else:
                 rows = "".join(f"<li>{k}: {html.escape(str(v))}</li>" for k, v in c.items() if k != "ok")
-                self.send(200, f"<!doctype html><title>sdlab</title><h1>sdlab</h1><ul>{rows}</ul>\n", "text/html; charset=utf-8")
+                self.send(
+                    200,
+                    f"<!doctype html><title>sdlab</title><h1>sdlab</h1><ul>{rows}</ul>\n",
+                    "text/html; charset=utf-8",
+                )
         elif url.path.startswith("/uploads/"):
             name = upload_name(url.path)
             if name is None:
@@ -253,7 +257,9 @@ class Handler(BaseHTTPRequestHandler):
             log(f"PUT {url.path}: {e}")
             self.send(503, {"error": str(e).strip()})
             return
-        self.send(200, {"name": urllib.parse.quote(name), "size": len(data), "sha256": hashlib.sha256(data).hexdigest()})
+        self.send(
+            200, {"name": urllib.parse.quote(name), "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+        )
 
 
 class Server(ThreadingHTTPServer):

@@ -22,7 +22,6 @@ import datetime
 import hashlib
 import json
 import logging
-import math
 import os
 import pickle
 import sqlite3
@@ -47,9 +46,14 @@ SQLITE_SIDE_FILES = {DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm", DB_NAME + "-jo
 DIGEST_TABLES = ["collections", "segments", "embeddings", "embedding_metadata", "embeddings_queue"]
 
 from .chroma_format import (  # noqa: E402
-    DIM, HEADER_FMT, HNSW_MAXM0, METADATA_SEGMENT_TYPE, REC_SIZE,
+    DIM,
+    HEADER_FMT,
+    HNSW_MAXM0,
+    METADATA_SEGMENT_TYPE,
+    REC_SIZE,
     VECTOR_SEGMENT_TYPE,
-    doc_vector, hnsw_header as _hnsw_header,
+    doc_vector,
+    hnsw_header as _hnsw_header,
 )
 from .chroma_format import DATABASE_ID as DEFAULT_DATABASE_ID  # noqa: E402
 
@@ -127,8 +131,9 @@ def _digest_sqlite(conn, h):
         h.update(json.dumps(cols).encode() + b"\n")
         order = ", ".join(str(i + 1) for i in range(len(cols)))
         for row in conn.execute('SELECT * FROM "%s" ORDER BY %s' % (table, order)):
-            h.update(json.dumps([_sql_value(v) for v in row], ensure_ascii=True,
-                                separators=(",", ":")).encode() + b"\n")
+            h.update(
+                json.dumps([_sql_value(v) for v in row], ensure_ascii=True, separators=(",", ":")).encode() + b"\n"
+            )
 
 
 def _list_files(root, skip_top=()):
@@ -210,8 +215,11 @@ def compute_stats():
     _digest_tree(h, "transcripts", transcript_files)
 
     # Prune cache entries for files that no longer exist in that form.
-    live = {(full, st.st_size, st.st_mtime_ns, st.st_ino)
-            for group in (chroma_files, pdf_files, transcript_files) for _, full, st in group}
+    live = {
+        (full, st.st_size, st.st_mtime_ns, st.st_ino)
+        for group in (chroma_files, pdf_files, transcript_files)
+        for _, full, st in group
+    }
     with _HASH_CACHE_LOCK:
         for k in [k for k in _HASH_CACHE if k not in live]:
             del _HASH_CACHE[k]
@@ -247,19 +255,25 @@ def _ensure_collection(conn, name):
         coll_id = str(uuid.uuid4())
         db = conn.execute("SELECT id FROM databases LIMIT 1").fetchone() if _has_table(conn, "databases") else None
         topic = "persistent://default_tenant/default_database/%s" % coll_id
-        conn.execute("INSERT INTO collections (id, name, topic, dimension, database_id) VALUES (?,?,?,?,?)",
-                      (coll_id, name, topic, DIM, db[0] if db else DEFAULT_DATABASE_ID))
+        conn.execute(
+            "INSERT INTO collections (id, name, topic, dimension, database_id) VALUES (?,?,?,?,?)",
+            (coll_id, name, topic, DIM, db[0] if db else DEFAULT_DATABASE_ID),
+        )
     else:
         coll_id, topic = row
     segs = dict(conn.execute("SELECT scope, id FROM segments WHERE collection = ?", (coll_id,)).fetchall())
     if "VECTOR" not in segs:
         segs["VECTOR"] = str(uuid.uuid4())
-        conn.execute("INSERT INTO segments (id, type, scope, topic, collection) VALUES (?,?,?,?,?)",
-                     (segs["VECTOR"], VECTOR_SEGMENT_TYPE, "VECTOR", topic, coll_id))
+        conn.execute(
+            "INSERT INTO segments (id, type, scope, topic, collection) VALUES (?,?,?,?,?)",
+            (segs["VECTOR"], VECTOR_SEGMENT_TYPE, "VECTOR", topic, coll_id),
+        )
     if "METADATA" not in segs:
         segs["METADATA"] = str(uuid.uuid4())
-        conn.execute("INSERT INTO segments (id, type, scope, topic, collection) VALUES (?,?,?,?,?)",
-                     (segs["METADATA"], METADATA_SEGMENT_TYPE, "METADATA", None, coll_id))
+        conn.execute(
+            "INSERT INTO segments (id, type, scope, topic, collection) VALUES (?,?,?,?,?)",
+            (segs["METADATA"], METADATA_SEGMENT_TYPE, "METADATA", None, coll_id),
+        )
     return coll_id, topic, segs["VECTOR"], segs["METADATA"]
 
 
@@ -278,8 +292,14 @@ def _segment_append(seg_dir, embedding_id, seq_id, vector):
         if len(raw) >= struct.calcsize(HEADER_FMT):
             n = struct.unpack_from(HEADER_FMT, raw)[2]
     meta_path = os.path.join(seg_dir, "index_metadata.pickle")
-    meta = {"dimensionality": DIM, "total_elements_added": n, "max_seq_id": 0,
-            "id_to_label": {}, "label_to_id": {}, "id_to_seq_id": {}}
+    meta = {
+        "dimensionality": DIM,
+        "total_elements_added": n,
+        "max_seq_id": 0,
+        "id_to_label": {},
+        "label_to_id": {},
+        "id_to_seq_id": {},
+    }
     if os.path.exists(meta_path):
         with open(meta_path, "rb") as fh:
             meta.update(pickle.load(fh))  # local, trusted file written by us/gen_data.py
@@ -324,8 +344,9 @@ def do_ingest(req):
         conn.execute("BEGIN IMMEDIATE")
         try:
             coll_id, topic, vec_seg, meta_seg = _ensure_collection(conn, req.collection)
-            if conn.execute("SELECT 1 FROM embeddings WHERE segment_id = ? AND embedding_id = ?",
-                            (meta_seg, embedding_id)).fetchone():
+            if conn.execute(
+                "SELECT 1 FROM embeddings WHERE segment_id = ? AND embedding_id = ?", (meta_seg, embedding_id)
+            ).fetchone():
                 conn.execute("ROLLBACK")
                 return 409, {"status": "error", "error": "id %r already exists in %r" % (embedding_id, req.collection)}
             metadata = {"chroma:document": req.document}
@@ -334,19 +355,31 @@ def do_ingest(req):
             cur = conn.execute(
                 "INSERT INTO embeddings_queue (created_at, operation, topic, id, vector, encoding, metadata) "
                 "VALUES (?,?,?,?,?,?,?)",
-                (now, 0, topic, embedding_id, vector, "FLOAT32",
-                 json.dumps(metadata, ensure_ascii=False, sort_keys=True)))
+                (
+                    now,
+                    0,
+                    topic,
+                    embedding_id,
+                    vector,
+                    "FLOAT32",
+                    json.dumps(metadata, ensure_ascii=False, sort_keys=True),
+                ),
+            )
             seq_id = cur.lastrowid
             cur = conn.execute(
                 "INSERT INTO embeddings (segment_id, embedding_id, seq_id, created_at) VALUES (?,?,?,?)",
-                (meta_seg, embedding_id, seq_id.to_bytes(8, "big"), now))
+                (meta_seg, embedding_id, seq_id.to_bytes(8, "big"), now),
+            )
             row_id = cur.lastrowid
             for key, value in metadata.items():
-                conn.execute("INSERT INTO embedding_metadata (id, key, string_value) VALUES (?,?,?)",
-                             (row_id, key, value))
+                conn.execute(
+                    "INSERT INTO embedding_metadata (id, key, string_value) VALUES (?,?,?)", (row_id, key, value)
+                )
             if _has_table(conn, "max_seq_id"):
-                conn.execute("INSERT OR REPLACE INTO max_seq_id (segment_id, seq_id) VALUES (?,?)",
-                             (vec_seg, seq_id.to_bytes(8, "big")))
+                conn.execute(
+                    "INSERT OR REPLACE INTO max_seq_id (segment_id, seq_id) VALUES (?,?)",
+                    (vec_seg, seq_id.to_bytes(8, "big")),
+                )
             _segment_append(os.path.join(CHROMA_DIR, vec_seg), embedding_id, seq_id, vector)
             count = conn.execute("SELECT COUNT(*) FROM embeddings WHERE segment_id = ?", (meta_seg,)).fetchone()[0]
             conn.execute("COMMIT")

@@ -4,7 +4,12 @@ import os
 import redis
 from fastapi import FastAPI
 
-r = redis.Redis(host=os.environ["REDIS_HOST"], port=int(os.environ.get("REDIS_PORT", "6379")), socket_connect_timeout=3, socket_timeout=3)
+r = redis.Redis(
+    host=os.environ["REDIS_HOST"],
+    port=int(os.environ.get("REDIS_PORT", "6379")),
+    socket_connect_timeout=3,
+    socket_timeout=3,
+)
 app = FastAPI(title="backendai")
 
 
