@@ -4,19 +4,22 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AGENT, ENV, PY, tempDirs } from './testing.ts';
 
+/** Runs python with the agent's modules importable; prints what the last expression returns. */
+const py = (code: string, ...args: string[]) =>
+  execFileSync(
+    PY,
+    ['-c', `import sys; sys.path.insert(0, ${JSON.stringify(AGENT)}); import sqlite\n${code}`, ...args],
+    {
+      env: ENV,
+    },
+  )
+    .toString()
+    .trim();
+
 // sqlite.same_database, what parity compares a live database and its copy in the volume with: the pages byte
 // for byte when each file alone is its database, else (or when the bytes differ) the logical content.
 describe('same_database: pages when they can prove it, logical content otherwise', () => {
   const { fresh } = tempDirs('agent-sqlite-');
-  /** Runs python with the agent's modules importable; prints what the last expression returns. */
-  const py = (code: string, ...args: string[]) =>
-    execFileSync(
-      PY,
-      ['-c', `import sys; sys.path.insert(0, ${JSON.stringify(AGENT)}); import sqlite\n${code}`, ...args],
-      { env: ENV },
-    )
-      .toString()
-      .trim();
   const same = (a: string, b: string) => py('print(*sqlite.same_database(sys.argv[1], sys.argv[2]))', a, b);
   /** A WAL database of 2000 rows of 500 random bytes at P, its WAL checkpointed away. */
   const make = (p: string) =>
@@ -77,14 +80,6 @@ os._exit(0)`,
 // leaves a torn main file and a hot journal. Only a rollback of that journal gives a committed state.
 describe('a database with a hot journal (DELETE mode, its writer killed mid-transaction)', () => {
   const { fresh } = tempDirs('agent-hot-');
-  const py = (code: string, ...args: string[]) =>
-    execFileSync(
-      PY,
-      ['-c', `import sys; sys.path.insert(0, ${JSON.stringify(AGENT)}); import sqlite\n${code}`, ...args],
-      { env: ENV },
-    )
-      .toString()
-      .trim();
   /** 3000 committed rows of 'a' at P, then a transaction setting every row to 'b' killed after its pages spilled. */
   const torn = (p: string) =>
     py(

@@ -80,14 +80,7 @@ describe('preflight of a migration by spec', () => {
     process.env.SHOP_KEY = 'k';
     const withPg = spec({
       services: {
-        web: {
-          manager: 'systemd',
-          name: 'shop-web',
-          port: 8100,
-          check: { http: '/health' },
-          build: { image: 'shop:1' },
-          secrets: ['SHOP_KEY'],
-        },
+        web: spec().services.web,
         db: { manager: 'systemd', name: 'postgresql', port: 5432, build: { image: 'postgres:16-alpine' } },
       },
       data: {
