@@ -3,7 +3,7 @@ symlinks, hard links, GNU sparse 1.0 members) with the manifest they make."""
 import errno, hashlib, os, stat as S, time
 
 from core import BUF, ZEROS, fsb, is_utf8
-from walk import hash_zeros, identity, pread, regions
+from walk import hash_zeros, identity, lstat_at, open_read, pread, readlink_at, regions
 
 REGTYPE, LNKTYPE, SYMTYPE, DIRTYPE = b"0", b"1", b"2", b"5"
 
@@ -82,27 +82,28 @@ class Archive:
 
     def add(self, arc, p, top=False):
         try:
-            s = os.stat(p) if top else os.lstat(p)
+            s = os.stat(p) if top else lstat_at(p)
             if S.S_ISDIR(s.st_mode):
                 self.w.write(_ustar(arc + "/", S.S_IMODE(s.st_mode), s.st_uid, s.st_gid, 0, int(s.st_mtime), DIRTYPE))
             elif S.S_ISLNK(s.st_mode):
-                target = os.readlink(p)
+                target = readlink_at(p)
                 self.w.write(_ustar(arc, S.S_IMODE(s.st_mode), s.st_uid, s.st_gid, 0, int(s.st_mtime), SYMTYPE, target))
                 self.files[arc[2:]] = {"link": target}
             elif S.S_ISREG(s.st_mode):
                 self.regular(arc, p)
             else:
                 self.flag(arc)  # sockets, fifos, devices: not data, not archived
-        except FileNotFoundError as e:
-            if e.filename != p:
+        except OSError as e:
+            # removed between listing and reading, or a directory on its way replaced by a link (never followed)
+            if e.filename != p or e.errno not in (errno.ENOENT, errno.ELOOP, errno.ENOTDIR):
                 raise
-            self.flag(arc)  # removed between listing and reading
+            self.flag(arc)
 
     def regular(self, arc, p):
         try:
-            fd = os.open(p, os.O_RDONLY | os.O_NOFOLLOW)  # the file listed, not a link put in its place since
+            fd = open_read(p)  # the file listed, not a link put in its place (or on its way) since
         except OSError as e:
-            if e.errno != errno.ELOOP:
+            if e.errno not in (errno.ELOOP, errno.ENOTDIR):
                 raise
             self.flag(arc)
             return

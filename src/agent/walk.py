@@ -6,29 +6,131 @@ import core
 from core import BUF, SKIP, ZEROS, named, side_of
 
 
+# ---- reading beneath a root, never through a link
+#
+# Root reads the app's trees, and the app's account can swap a directory for a symlink (to /root, say) at any
+# moment after it was listed. So below a root that scan() listed, nothing is reached by its path: every
+# directory is opened from its parent's descriptor with O_NOFOLLOW, and every file, stat and readlink is
+# relative to its directory's descriptor. A directory that became a link meanwhile is not entered: ELOOP or
+# ENOTDIR, which the readers take as "changed while read" (the cutover's delta carries its final state).
+
+_ROOTS = {}  # a root scan() listed -> (st_dev, st_ino) of that directory
+_DIRS = {}  # a directory beneath a root -> its descriptor, opened beneath the root (kept for the process)
+_GONE = (errno.ELOOP, errno.ENOTDIR, errno.ENOENT)
+_MAX_DIRS = 256  # descriptors kept at once (a process may open 1024)
+
+
+def _root_of(path):
+    best = None
+    for r in _ROOTS:
+        if (path == r or path.startswith(r.rstrip("/") + "/")) and (best is None or len(r) > len(best)):
+            best = r
+    return best
+
+
+def _dirfd(d):
+    """The descriptor of directory D, reached from its root one name at a time, never through a symlink."""
+    fd = _DIRS.get(d)
+    if fd is not None:
+        return fd
+    root = _root_of(d)
+    if d == root or d.rstrip("/") == root.rstrip("/"):
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino) != _ROOTS[root]:
+            os.close(fd)
+            raise OSError(errno.ELOOP, "the directory was replaced since it was listed", d)
+    else:
+        parent, name = os.path.split(d.rstrip("/"))
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=_dirfd(parent))
+        except OSError as e:
+            raise OSError(e.errno, e.strerror, d) from None
+    if len(_DIRS) >= _MAX_DIRS:  # a tree of many directories: start over (each is reached from its root again)
+        for old in _DIRS.values():
+            os.close(old)
+        _DIRS.clear()
+    _DIRS[d] = fd
+    return fd
+
+
+def _beneath(path):
+    """(directory descriptor, name) of PATH when it lies beneath a root scan() listed, else None."""
+    root = _root_of(path)
+    if root is None or path.rstrip("/") == root.rstrip("/"):
+        return None
+    parent, name = os.path.split(path)
+    return _dirfd(parent), name
+
+
+def open_read(path, flags=os.O_RDONLY):
+    """An fd of the regular file PATH for reading: beneath a root, relative to its directory's descriptor;
+    never through a symlink (O_NOFOLLOW: a file replaced by a link since it was listed is ELOOP)."""
+    try:
+        at = _beneath(path)
+        if at is None:
+            return os.open(path, flags | os.O_NOFOLLOW)
+        return os.open(at[1], flags | os.O_NOFOLLOW, dir_fd=at[0])
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, path) from None
+
+
+def lstat_at(path):
+    """os.lstat(PATH), beneath a root relative to its directory's descriptor."""
+    try:
+        at = _beneath(path)
+        if at is None:
+            return os.lstat(path)
+        return os.stat(at[1], dir_fd=at[0], follow_symlinks=False)
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, path) from None
+
+
+def readlink_at(path):
+    """os.readlink(PATH), beneath a root relative to its directory's descriptor."""
+    try:
+        at = _beneath(path)
+        if at is None:
+            return os.readlink(path)
+        return os.readlink(at[1], dir_fd=at[0])
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, path) from None
+
+
 # ---- walking: regular files and symlinks are data
 
 
 def scan(root):
     """(rel, path, DirEntry) of everything under ROOT, each directory's entries sorted and listed before
-    what is under them. A subdirectory that vanishes while listed is skipped (the app deletes); any other
-    error raises: an unreadable directory must not pass for an empty one, nor a missing ROOT."""
+    what is under them; each directory listed through its descriptor, reached beneath ROOT without following
+    a link (_dirfd). A subdirectory that vanishes, or becomes something else, while listed is skipped (the
+    app deletes and renames); any other error raises: an unreadable directory must not pass for an empty
+    one, nor a missing ROOT."""
+    st = os.stat(root)
+    _ROOTS[root] = (st.st_dev, st.st_ino)
+    _DIRS.pop(root, None)
     todo = [("", root)]
     while todo:
         rel, d = todo.pop()
         try:
-            with os.scandir(d) as it:
-                ents = sorted(it, key=lambda e: e.name)
-        except (FileNotFoundError, NotADirectoryError):
-            if not rel:
+            # a fresh open of the directory for each listing: a listing moves its descriptor's offset
+            lfd = os.open(".", os.O_RDONLY | os.O_DIRECTORY, dir_fd=_dirfd(d))
+            try:
+                with os.scandir(lfd) as it:
+                    ents = sorted(it, key=lambda e: e.name)
+            finally:
+                os.close(lfd)
+        except OSError as e:
+            if not rel or e.errno not in _GONE:
                 raise
             continue
         sub = []
         for e in ents:
             r = rel + "/" + e.name if rel else e.name
-            yield r, e.path, e
+            p = os.path.join(d, e.name)
+            yield r, p, e
             if e.is_dir(follow_symlinks=False):
-                sub.append((r, e.path))
+                sub.append((r, p))
         todo.extend(reversed(sub))
 
 
@@ -52,9 +154,10 @@ def tree_state(root, dbs):
     for rel, p in walk(root):
         if rel not in dbs and side_of(rel) not in dbs:
             try:
-                out[rel] = os.lstat(p)
-            except FileNotFoundError:
-                pass
+                out[rel] = lstat_at(p)
+            except OSError as e:
+                if e.errno not in _GONE:
+                    raise
     return out
 
 
@@ -149,7 +252,7 @@ def pread(fd, n, off, path):
 def sha256_file(path):
     """sha256 of the logical content (holes hashed as zeros, without reading them)."""
     h = hashlib.sha256()
-    with open(path, "rb", buffering=0) as f:
+    with os.fdopen(open_read(path), "rb", buffering=0) as f:
         fd = f.fileno()
         s, pos = os.fstat(fd), 0
         for off, n in regions(fd, s):
@@ -186,7 +289,7 @@ def same_bytes(a, b, first=None):
     """True when the regular files A and B hold the same bytes: read side by side and compared (no hash).
     FIRST(block) may blank what may differ in each file's first block. Sparse files (without FIRST) are
     compared by sha256_file, which never reads a hole."""
-    with open(a, "rb", buffering=0) as fa, open(b, "rb", buffering=0) as fb:
+    with os.fdopen(open_read(a), "rb", buffering=0) as fa, os.fdopen(open_read(b), "rb", buffering=0) as fb:
         sa, sb = os.fstat(fa.fileno()), os.fstat(fb.fileno())
         if sa.st_size != sb.st_size:
             return False
@@ -209,7 +312,7 @@ def patch_bytes(src, dst, block=4096):
     """Make the existing file DST hold SRC's bytes, in place, writing only the BLOCKs that differ (and the
     size), then fsync it. Only for a file nothing has open meanwhile. Returns the bytes written."""
     wrote, off = 0, 0
-    with open(src, "rb", buffering=0) as fi, open(dst, "r+b", buffering=0) as fo:
+    with os.fdopen(open_read(src), "rb", buffering=0) as fi, open(dst, "r+b", buffering=0) as fo:
         i, o = fi.fileno(), fo.fileno()
         size = os.fstat(i).st_size
         while off < size:
@@ -247,8 +350,8 @@ def copy_file(src, dst):
     """Copy the regular file SRC to a new file DST keeping holes: only data regions are written, the
     size set by ftruncate; mode, times and xattrs copied from the version read. Returns (stat, read_ns,
     changed): SRC's stat before the copy, when it was taken, and whether SRC changed while copied."""
-    # O_NOFOLLOW: the file listed, not a symlink the app put in its place since
-    with open(os.open(src, os.O_RDONLY | os.O_NOFOLLOW), "rb", buffering=0) as fi:
+    # the file listed, not a symlink the app put in its place (or on its way) since: open_read
+    with os.fdopen(open_read(src), "rb", buffering=0) as fi:
         fd = fi.fileno()
         read_at = time.time_ns()
         s = os.fstat(fd)
@@ -296,8 +399,8 @@ def place(src, dst, s, linker):
     Returns (read_ns, changed) or None when SRC is neither."""
     if S.S_ISLNK(s.st_mode):
         read_at = time.time_ns()
-        os.symlink(os.readlink(src), dst)
-        return read_at, identity(os.lstat(src)) != identity(s)
+        os.symlink(readlink_at(src), dst)
+        return read_at, identity(lstat_at(src)) != identity(s)
     if not S.S_ISREG(s.st_mode):
         return None
     first = linker.earlier(s)
