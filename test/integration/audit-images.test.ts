@@ -8,6 +8,9 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/engine/config.ts';
+import { composeFile } from '../../src/migrate/deploy.ts';
+import { specSchema } from '../../src/migrate/spec.ts';
 import { ROOT, SSH_DIR, labSsh } from '../support/lab.ts';
 import { runbook } from '../support/run.ts';
 
@@ -222,7 +225,9 @@ describe('audit-images on the lab', () => {
         `${CHM}/chatbot/chm-chatbot-frontend/.dockerignore`,
         readFileSync(resolve(ROOT, 'compose/frontend.dockerignore'), 'utf8'),
       );
-      sshPut(`${CHM}/compose.yaml`, readFileSync(resolve(ROOT, 'compose/chatbot.compose.yaml'), 'utf8'));
+      // the compose file migrate-chm deploys, rendered from CHM's spec (its images: the tags built here)
+      const spec = loadConfig(resolve(ROOT, 'runbooks/specs/chm.yaml'), specSchema);
+      sshPut(`${CHM}/compose.yaml`, composeFile(spec, 'audit'));
       // the same command as migrate-chm's deploy.build
       labSsh(
         `cd ${CHM}/chatbot && DOCKER_BUILDKIT=0 docker build -q --pull=false -f Dockerfile.backend -t ${CHM_TAGS[0]} . >/dev/null`,
@@ -241,10 +246,10 @@ describe('audit-images on the lab', () => {
 images:
   - name: ${CHM_TAGS[0]}
     dockerfile: ${CHM}/chatbot/Dockerfile.backend
-    compose: { file: ${CHM}/compose.yaml, service: chatbot-backend }
+    compose: { file: ${CHM}/compose.yaml, service: backend }
   - name: ${CHM_TAGS[1]}
     dockerfile: ${CHM}/chatbot/chm-chatbot-frontend/Dockerfile
-    compose: { file: ${CHM}/compose.yaml, service: chatbot-frontend }
+    compose: { file: ${CHM}/compose.yaml, service: frontend }
 `;
       writeFileSync(join(dir, 'chm.yaml'), cfg);
       const r = runbook('audit-images', ['--config', join(dir, 'chm.yaml'), '--json']);
