@@ -104,4 +104,56 @@ describe('preflight of a migration by spec', () => {
       /^`data\.pg\.postgres\.db`: the host's PostgreSQL also serves billing, wiki, which this spec does not name: the cutover stops the whole cluster \(systemd postgresql\)/,
     );
   });
+
+  it("a socket or timer that would start a systemd service again is named in one line (unless the spec names it too); so is a timer's service enabled on its own", async () => {
+    process.env.SHOP_KEY = 'k';
+    const show: Record<string, string> = {
+      'TriggeredBy shop-web.service': 'shop-web.socket shop-web.timer',
+      'TriggeredBy prune.timer': '',
+      'Triggers prune.timer': 'prune.service',
+    };
+    const states: Record<string, string> = {
+      'shop-web.socket': 'enabled\nactive',
+      'shop-web.timer': 'disabled\ninactive',
+      'prune.service': 'enabled\ninactive',
+    };
+    const probe = host((a) => {
+      const m = /^systemctl show -p (TriggeredBy|Triggers) --value -- (\S+)$/.exec(a);
+      if (m) return { code: 0, stdout: `${show[`${m[1]} ${m[2]}`] ?? ''}\n` };
+      const st = /^systemctl is-(enabled|active) -- (\S+)$/.exec(a);
+      if (st)
+        return {
+          code: 0,
+          stdout: `${(states[st[2]] ?? 'disabled\ninactive').split('\n')[st[1] === 'enabled' ? 0 : 1]}\n`,
+        };
+      return undefined;
+    });
+    const withTimer = spec({
+      services: {
+        web: spec().services.web,
+        prune: { manager: 'systemd', name: 'prune.timer', build: { image: 'shop:1' } },
+      },
+    });
+    const lines = (await gatherSpec(probe, withTimer, '20261203-000000-abcd', false, '/tmp')).problems.map(
+      (p) => p.message,
+    );
+    expect(lines).toEqual([
+      expect.stringMatching(
+        /^`services\.web\.name`: shop-web\.socket \(enabled active\) starts shop-web\.service again after the cutover stops it .*name shop-web\.socket as a service of the spec too/,
+      ),
+      expect.stringMatching(
+        /^`services\.prune\.name`: prune\.timer triggers prune\.service, which is also enabled at boot on its own \(enabled inactive\)/,
+      ),
+    ]);
+    // named in the spec, the socket stops and is kept from starting with the service: no line
+    const both = spec({
+      services: {
+        web: spec().services.web,
+        sock: { manager: 'systemd', name: 'shop-web.socket', build: { image: 'shop:1' } },
+      },
+    });
+    expect(
+      (await gatherSpec(probe, both, '20261203-000000-abcd', false, '/tmp')).problems.map((p) => p.message),
+    ).toEqual([]);
+  });
 });
