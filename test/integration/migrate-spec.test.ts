@@ -339,7 +339,7 @@ describe('migrate.ts: the systemd app by its spec alone', () => {
     dropKept();
   }, 600_000);
 
-  it('--fail-at each step whose undo this app\'s shape changes rolls the host back to exactly how it was', () => {
+  it("--fail-at each step whose undo this app's shape changes rolls the host back to exactly how it was", () => {
     expect(FAIL_AT).toEqual(SHAPED); // each still a step with an undo of its own
     let before = state();
     if (JSON.stringify(before) !== JSON.stringify(original)) {
