@@ -12,7 +12,7 @@ import errno, os
 
 _ROOTS = {}  # a root scan() listed -> (st_dev, st_ino) of that directory
 _DIRS = {}  # a directory beneath a root -> its descriptor, opened beneath the root (kept for the process)
-_GONE = (errno.ELOOP, errno.ENOTDIR, errno.ENOENT)
+GONE = (errno.ELOOP, errno.ENOTDIR, errno.ENOENT)
 _MAX_DIRS = 256  # descriptors kept at once (a process may open 1024)
 
 
@@ -59,35 +59,40 @@ def _beneath(path):
     return _dirfd(parent), name
 
 
+def _relative(path, call):
+    """CALL(name, dir_fd): beneath a root relative to PATH's directory's descriptor, else CALL(PATH, None);
+    an error names PATH whole."""
+    try:
+        at = _beneath(path)
+        return call(path, None) if at is None else call(at[1], at[0])
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, path) from None
+
+
 def open_read(path, flags=os.O_RDONLY):
     """An fd of the regular file PATH for reading: beneath a root, relative to its directory's descriptor;
     never through a symlink (O_NOFOLLOW: a file replaced by a link since it was listed is ELOOP)."""
-    try:
-        at = _beneath(path)
-        if at is None:
-            return os.open(path, flags | os.O_NOFOLLOW)
-        return os.open(at[1], flags | os.O_NOFOLLOW, dir_fd=at[0])
-    except OSError as e:
-        raise OSError(e.errno, e.strerror, path) from None
+    return _relative(path, lambda p, d: os.open(p, flags | os.O_NOFOLLOW, dir_fd=d))
 
 
 def lstat_at(path):
     """os.lstat(PATH), beneath a root relative to its directory's descriptor."""
-    try:
-        at = _beneath(path)
-        if at is None:
-            return os.lstat(path)
-        return os.stat(at[1], dir_fd=at[0], follow_symlinks=False)
-    except OSError as e:
-        raise OSError(e.errno, e.strerror, path) from None
+    return _relative(path, lambda p, d: os.stat(p, dir_fd=d, follow_symlinks=False))
 
 
 def readlink_at(path):
     """os.readlink(PATH), beneath a root relative to its directory's descriptor."""
-    try:
-        at = _beneath(path)
-        if at is None:
-            return os.readlink(path)
-        return os.readlink(at[1], dir_fd=at[0])
-    except OSError as e:
-        raise OSError(e.errno, e.strerror, path) from None
+    return _relative(path, lambda p, d: os.readlink(p, dir_fd=d))
+
+
+def register_root(root):
+    """ROOT is listed now (scan): what lies beneath it is reached from this directory only."""
+    st = os.stat(root)
+    _ROOTS[root] = (st.st_dev, st.st_ino)
+    _DIRS.pop(root, None)
+
+
+def listing_fd(d):
+    """A fresh descriptor of directory D for one listing (a listing moves its descriptor's offset), reached
+    beneath its root without following a link."""
+    return os.open(".", os.O_RDONLY | os.O_DIRECTORY, dir_fd=_dirfd(d))

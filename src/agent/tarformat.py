@@ -3,7 +3,8 @@ symlinks, hard links, GNU sparse 1.0 members) with the manifest they make."""
 import errno, hashlib, os, stat as S, time
 
 from core import BUF, ZEROS, fsb, is_utf8
-from walk import hash_zeros, identity, lstat_at, open_read, pread, readlink_at, regions
+from beneath import GONE, lstat_at, open_read, readlink_at
+from walk import hash_zeros, identity, pread, regions
 
 REGTYPE, LNKTYPE, SYMTYPE, DIRTYPE = b"0", b"1", b"2", b"5"
 
@@ -95,7 +96,7 @@ class Archive:
                 self.flag(arc)  # sockets, fifos, devices: not data, not archived
         except OSError as e:
             # removed between listing and reading, or a directory on its way replaced by a link (never followed)
-            if e.filename != p or e.errno not in (errno.ENOENT, errno.ELOOP, errno.ENOTDIR):
+            if e.filename != p or e.errno not in GONE:
                 raise
             self.flag(arc)
 

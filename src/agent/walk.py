@@ -4,7 +4,7 @@ import errno, hashlib, os, stat as S, time
 
 import core
 from core import BUF, SKIP, ZEROS, named, side_of
-from beneath import _DIRS, _GONE, _ROOTS, _dirfd, lstat_at, open_read, readlink_at  # noqa: F401 (re-exported)
+from beneath import GONE, listing_fd, lstat_at, open_read, readlink_at, register_root
 
 
 # ---- walking: regular files and symlinks are data
@@ -13,25 +13,22 @@ from beneath import _DIRS, _GONE, _ROOTS, _dirfd, lstat_at, open_read, readlink_
 def scan(root):
     """(rel, path, DirEntry) of everything under ROOT, each directory's entries sorted and listed before
     what is under them; each directory listed through its descriptor, reached beneath ROOT without following
-    a link (_dirfd). A subdirectory that vanishes, or becomes something else, while listed is skipped (the
+    a link (beneath.py). A subdirectory that vanishes, or becomes something else, while listed is skipped (the
     app deletes and renames); any other error raises: an unreadable directory must not pass for an empty
     one, nor a missing ROOT."""
-    st = os.stat(root)
-    _ROOTS[root] = (st.st_dev, st.st_ino)
-    _DIRS.pop(root, None)
+    register_root(root)
     todo = [("", root)]
     while todo:
         rel, d = todo.pop()
         try:
-            # a fresh open of the directory for each listing: a listing moves its descriptor's offset
-            lfd = os.open(".", os.O_RDONLY | os.O_DIRECTORY, dir_fd=_dirfd(d))
+            lfd = listing_fd(d)
             try:
                 with os.scandir(lfd) as it:
                     ents = sorted(it, key=lambda e: e.name)
             finally:
                 os.close(lfd)
         except OSError as e:
-            if not rel or e.errno not in _GONE:
+            if not rel or e.errno not in GONE:
                 raise
             continue
         sub = []
@@ -66,7 +63,7 @@ def tree_state(root, dbs):
             try:
                 out[rel] = lstat_at(p)
             except OSError as e:
-                if e.errno not in _GONE:
+                if e.errno not in GONE:
                     raise
     return out
 

@@ -202,6 +202,13 @@ export function viaRoute(s: Spec, svc: string, path: string): { host: string; pa
   return { host: r.host, path: r.stripPrefix ? `${r.prefix.replace(/\/$/, '')}${path}` : path };
 }
 
+/** The path nginx is checked at for route R: its service's own health path through it when the route reaches it, else the prefix. */
+export function routeCheckPath(s: Spec, r: Spec['routes'][number]): string {
+  const c = s.services[r.service].check;
+  const p = typeof c === 'object' && 'http' in c ? viaRoute(s, r.service, c.http) : undefined;
+  return p && p.path.startsWith(r.prefix) ? p.path : r.prefix;
+}
+
 /** The public URL of `host` + `path` (what the report prints): https with TLS, a non-default port spelled out. */
 export function publicUrl(s: Spec, host: string, path = '/'): string {
   const [scheme, port, dflt] = s.nginx.tls ? ['https', s.nginx.tlsPort, 443] : ['http', s.nginx.port, 80];

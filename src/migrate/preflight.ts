@@ -148,11 +148,13 @@ export async function checkSpecOnHost(
         continue;
       }
       // The cluster stops with the app (its service is the spec's): every database it serves must be this app's.
-      const others = (await otherDatabases(probe, s)).filter((x) => !x.ours);
-      if (others.length && name === Object.entries(s.data).find(([, x]) => x.kind === 'postgres')![0])
+      // One listing for the cluster, under the first postgres data set.
+      const first = Object.entries(s.data).find(([, x]) => x.kind === 'postgres')![0];
+      const others = name === first ? await otherDatabases(probe, s) : [];
+      if (others.length)
         bad(
           `${at}.postgres.db`,
-          `the host's PostgreSQL also serves ${others.map((x) => x.db).join(', ')}, which this spec does not name: the cutover stops the whole cluster (${pgServiceOf(s, d)}), so another app would lose its database. Name each as a postgres data set of this app if it is this app's, or move it out of this cluster first`,
+          `the host's PostgreSQL also serves ${others.join(', ')}, which this spec does not name: the cutover stops the whole cluster (${pgServiceOf(s, d)}), so another app would lose its database. Name each as a postgres data set of this app if it is this app's, or move it out of this cluster first`,
         );
       continue;
     }
@@ -208,8 +210,8 @@ export async function checkSpecOnHost(
   return problems;
 }
 
-/** Every database of the host's cluster but the templates and `postgres`; ours: one the spec names, or a copy an earlier rollback of it kept. */
-async function otherDatabases(probe: Probe, s: Spec): Promise<{ db: string; ours: boolean }[]> {
+/** The databases of the host's cluster that are not this app's: not a template, not `postgres`, not one the spec names, nor a copy an earlier rollback of it kept. */
+async function otherDatabases(probe: Probe, s: Spec): Promise<string[]> {
   const sql = "select datname from pg_database where not datistemplate and datname <> 'postgres' order by 1";
   const r = await probe({
     kind: 'remote',
@@ -225,7 +227,7 @@ async function otherDatabases(probe: Probe, s: Spec): Promise<{ db: string; ours
   return r.stdout
     .split('\n')
     .filter(Boolean)
-    .map((db) => ({ db, ours: named.includes(db) || kept(db) }));
+    .filter((db) => !named.includes(db) && !kept(db));
 }
 
 /** The bare-metal service that runs the host's PostgreSQL: the writer-less service a postgres data set moves into's bare-metal twin. */

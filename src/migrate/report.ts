@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { Journal } from '../engine/journal.ts';
 import { formatBytes } from '../util/bytes.ts';
 import { container, fileSets, nginxContainer, pgSets, volumeName, writers } from './app.ts';
-import { publicUrl, viaRoute } from './deploy.ts';
+import { publicUrl, routeCheckPath } from './deploy.ts';
 import type { SpecFacts } from './facts.ts';
 import { failedSection, freezeSeconds, keptSection, runOutcome, snapshotSummaries, stepsTable } from './outcome.ts';
 import { SPEC_FREEZE } from './steps.ts';
@@ -12,13 +12,7 @@ import type { Spec } from './spec.ts';
 /** The public URLs the deploy checks through nginx: per routed host its routes' wait paths, then the neighbours' paths. */
 function checkedUrls(s: Spec): string {
   const hosts = [...new Set(s.routes.map((r) => r.host))].map((host) => {
-    const paths = s.routes
-      .filter((r) => r.host === host)
-      .map((r) => {
-        const c = s.services[r.service].check;
-        const p = typeof c === 'object' && 'http' in c ? viaRoute(s, r.service, c.http) : undefined;
-        return p && p.path.startsWith(r.prefix) ? p.path : r.prefix;
-      });
+    const paths = s.routes.filter((r) => r.host === host).map((r) => routeCheckPath(s, r));
     return [...new Set(paths)]
       .sort((a, b) => a.length - b.length || a.localeCompare(b))
       .map((p) => publicUrl(s, host, p))

@@ -15,6 +15,7 @@ import {
   size,
   userName,
 } from '../engine/values.ts';
+import { container, nginxContainer, volumeName } from './app.ts';
 
 /**
  * One bare-metal app on one host, as `runbooks/migrate.ts --spec FILE` moves it onto Compose: its
@@ -338,10 +339,9 @@ export const specSchema = z
       if (other) bad(field, `${name} is already the name of ${other}: each container and volume its own name`);
       else taken.set(name, field.join('.'));
     };
-    for (const [k, svc] of Object.entries(s.services))
-      claim(svc.container ?? `${s.app}-${k}`, ['services', k, 'container']);
-    claim(s.nginx.container ?? `${s.app}-nginx`, ['nginx', 'container']);
-    for (const [k, d] of Object.entries(s.data)) claim(d.volume ?? `${s.app}_${k}`, ['data', k, 'volume']);
+    for (const k of Object.keys(s.services)) claim(container(s, k), ['services', k, 'container']);
+    claim(nginxContainer(s), ['nginx', 'container']);
+    for (const k of Object.keys(s.data)) claim(volumeName(s, k), ['data', k, 'volume']);
   });
 
 export type Spec = z.infer<typeof specSchema>;

@@ -11,7 +11,7 @@ import {
   writers,
 } from './app.ts';
 import { quietAfterStop, waitBareMetal, waitContainer } from './checks.ts';
-import { GATE_FILE, TLS_MOUNT, checkUrl, composeFile, nginxConf, secretsEnv, secretsFileName, viaRoute } from './deploy.ts';
+import { GATE_FILE, TLS_MOUNT, checkUrl, composeFile, nginxConf, routeCheckPath, secretsEnv, secretsFileName } from './deploy.ts';
 import type { SpecFacts } from './facts.ts';
 import { neighbourProbe } from './facts.ts';
 import {
@@ -62,9 +62,7 @@ export function specSteps(s: Spec): S[] {
   const byOwner = (sets: typeof files) => [...new Set(sets.map((f) => volumeOwner(s, f.d)))].map((o) => ({ o, sets: sets.filter((f) => volumeOwner(s, f.d) === o) }));
   const pgDumpAt = (runId: string, key: string, final = false) => `${hostBackupDir(runId)}/${key}${final ? '.final' : ''}.dump`;
   const viaNginx = (runId?: string) => s.routes.map((r) => {
-    const c = s.services[r.service].check;
-    const p = typeof c === 'object' && 'http' in c ? viaRoute(s, r.service, c.http) : undefined;
-    const path = p && p.path.startsWith(r.prefix) ? p.path : r.prefix;
+    const path = routeCheckPath(s, r);
     return waitAnswers(checkUrl(s, path), `${r.service} through nginx (Host ${r.host}; see docker logs ${container(s, r.service)})`,
       { host: r.host, token: runId, strict: path !== r.prefix, seconds: 60, insecure: Boolean(s.nginx.tls) });
   });
