@@ -51,6 +51,13 @@ describe('host waits and checks', () => {
     expect((await run(waitAnswers(`${base}/nope`, 'x', { strict: false, seconds: 1 }))).code).toBe(0);
   });
 
+  it("waitAnswers without a Host sends the URL's own (never an empty Host: a host nginx answers that 400) and no gate header", async () => {
+    health = 200;
+    const r = await run(waitAnswers(`${base}/health`, 'the app', { strict: true, seconds: 2 }));
+    expect(r.code, r.stderr).toBe(0);
+    expect(seen.at(-1)).toEqual({ host: base.replace('http://', ''), token: undefined });
+  });
+
   it('says what it does in words, and marks itself read-only', () => {
     const w = waitAnswers('http://127.0.0.1:8000/health', 'the bare-metal backend', { strict: true, seconds: 60 });
     expect(w).toMatchObject({

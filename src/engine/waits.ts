@@ -25,7 +25,7 @@ export function waitHealthy(name: string, seconds = 120): RemoteCommand {
 
 const WAIT_ANSWERS = `i=0
 while [ $i -lt $(($3 * 20)) ]; do
-  c=$(curl -s \${7:+-k} -m 2 -o /dev/null -w "%{http_code}" -H "Host: $1" -H "X-Cutover-Verify: $4" "$2")
+  c=$(curl -s \${7:+-k} -m 2 -o /dev/null -w "%{http_code}" \${1:+-H "Host: $1"} \${4:+-H "X-Cutover-Verify: $4"} "$2")
   if [ "$5" = strict ]; then case $c in 2??) exit 0;; esac
   elif [ "$c" != 000 ] && [ "$c" -lt 500 ]; then exit 0; fi
   i=$((i+1)); sleep 0.05
