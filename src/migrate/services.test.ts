@@ -53,14 +53,16 @@ describe('service manager adapters', () => {
     );
     expect(c.status.okCodes).toEqual([0, 3]);
   });
-  it('pm2 runs as the service owner, and its saved dump is read back; enable starts only that app from the ecosystem and fails when it cannot', () => {
-    const p = serviceCommands({ manager: 'pm2', name: 'chatbot-frontend', ecosystem: '/x/eco.cjs' }, 'ubuntu');
+  it('pm2 runs as the service owner; its boot list is its saved dump, edited as the owner and kept as root; start falls back to the ecosystem', () => {
+    const p = serviceCommands({ manager: 'pm2', name: 'chatbot-frontend', ecosystem: '/x/eco.cjs' }, 'ubuntu', 'R');
     expect(show(p.stop)).toBe('remote (as ubuntu): pm2 stop chatbot-frontend');
-    expect(show(p.enable)).toMatch(
-      /set -e; .*pm2 start "\$2" --only "\$1".*dump\.pm2.* 1' sh chatbot-frontend \/x\/eco\.cjs$/s,
-    );
-    expect(show(p.enable)).not.toMatch(/; pm2 save/); // never a trailing command that hides a failed start
-    expect(show(p.disable)).toMatch(/dump\.pm2.*"\$1" 0'/s);
+    expect(show(p.start)).toMatch(/pm2 start "\$2" --only "\$1".*' sh chatbot-frontend \/x\/eco\.cjs$/s);
+    for (const c of [p.disable, p.enable]) {
+      expect(show(c)).toMatch(
+        /^remote \(sudo\): sh -c .*' sh ubuntu chatbot-frontend \/var\/lib\/cutover\/runs\/R\/services\/pm2-chatbot-frontend\.dump$/s,
+      );
+      expect(show(c)).not.toMatch(/pm2 (start|restart|delete)/); // the real behaviour: test/integration/pm2.test.ts
+    }
   });
   it("supervisor: the program's own section is edited by the host tool, with the file kept for the undo", () => {
     const s = serviceCommands({ manager: 'supervisor', name: 'chatbot-backend' }, 'ubuntu', '20261203-000000-abcd');

@@ -55,16 +55,41 @@ export function serviceCommands(s: ServiceRef, owner: string, runId = 'RUN') {
   } satisfies Record<string, RemoteCommand>;
 }
 
-/** pm2's saved process list (what `pm2 resurrect` starts at boot) must (1) or must not (0) name $1. */
-const PM2_DUMP_SAYS = `d="\${PM2_HOME:-$HOME/.pm2}/dump.pm2"
-node -e 'const [f, n, want] = process.argv.slice(1);
-const has = JSON.parse(require("fs").readFileSync(f, "utf8")).some((a) => a.name === n);
-if (has !== (want === "1")) { console.error("pm2 " + n + ": " + f + (has ? " still lists it" : " does not list it")); process.exit(1); }' "$d" "$1"`;
-
 /** pm2 jlist on stdin: $1's status is online. */
 const PM2_ONLINE = `let j = ""; process.stdin.on("data", (d) => (j += d)).on("end", () => {
 const p = JSON.parse(j).find((a) => a.name === process.argv[1]);
 if (!p || p.pm2_env.status !== "online") { console.error("pm2 " + process.argv[1] + " is " + (p ? p.pm2_env.status : "not known to pm2")); process.exit(1); } });`;
+
+/** As root: `sudo -u OWNER` with pm2's home as the owner's shell sees it; the dump's path is D. */
+const PM2_DUMP_PATH = `owner=$1; name=$2; kept=$3
+as() { sudo -n -u "$owner" -H "$@"; }
+d=$(as sh -c 'printf %s "\${PM2_HOME:-$HOME/.pm2}/dump.pm2"')`;
+
+/** Take $name's entry out of the owner's dump (as the owner: root never writes in the app's dirs), the dump kept once. */
+const PM2_DISABLE = `set -e; ${PM2_DUMP_PATH}
+mkdir -p "$(dirname "$kept")"
+if [ ! -e "$kept" ] && [ ! -e "$kept.none" ]; then
+  if as test -e "$d"; then as cat -- "$d" > "$kept.part"; mv "$kept.part" "$kept"; else : > "$kept.none"; fi
+fi
+as test -e "$d" || exit 0
+as node -e 'const fs = require("fs"); const [d, n] = process.argv.slice(1);
+const all = JSON.parse(fs.readFileSync(d, "utf8"));
+fs.writeFileSync(d + ".cutover-part", JSON.stringify(all.filter((a) => a.name !== n)));
+fs.renameSync(d + ".cutover-part", d);' "$d" "$name"
+as node -e 'const [d, n] = process.argv.slice(1);
+if (JSON.parse(require("fs").readFileSync(d, "utf8")).some((a) => a.name === n)) { console.error("pm2 " + n + ": " + d + " still lists it"); process.exit(1); }' "$d" "$name"`;
+
+/** Put the kept dump back byte for byte (as the owner), read back; nothing is started. */
+const PM2_ENABLE = `set -e; ${PM2_DUMP_PATH}
+[ -e "$kept" ] || exit 0
+as sh -c 'cat > "$1.cutover-part" && mv -f "$1.cutover-part" "$1"' sh "$d" < "$kept"
+as cat -- "$d" | cmp -s - "$kept" || { echo "pm2 $name: $d is not the dump kept before this run ($kept) after putting it back" >&2; exit 1; }`;
+
+/** Start (restart) $1, or from its ecosystem file $2 when pm2 no longer knows it (its daemon restarted); read back online. */
+const PM2_START = `if pm2 describe "$1" >/dev/null 2>&1; then pm2 restart "$1" >/dev/null
+elif [ -n "$2" ]; then pm2 start "$2" --only "$1" >/dev/null
+else echo "pm2 $1 is not known to pm2 (its daemon restarted?) and no ecosystem file is configured to start it from: start it by hand" >&2; exit 1; fi
+pm2 jlist | node -e '${PM2_ONLINE}' "$1"`;
 
 const SYSTEMD_DISABLE = `mkdir -p "$(dirname "$2")"
 [ -e "$2" ] || { systemctl is-enabled -- "$1" 2>/dev/null || true; } > "$2"
@@ -108,34 +133,14 @@ function managerCommands(s: ServiceRef, owner: string, kept: string, agent: stri
       return {
         status: asOwner(owner, ['pm2', 'describe', s.name]),
         stop: asOwner(owner, ['pm2', 'stop', s.name]),
-        start: asOwner(owner, [
-          'sh',
-          '-c',
-          `pm2 restart "$1" >/dev/null && pm2 jlist | node -e '${PM2_ONLINE}' "$1"`,
-          'sh',
-          s.name,
-        ]),
-        // pm2 resurrects what its dump lists: delete + save removes it from boot.
-        disable: asOwner(owner, [
-          'sh',
-          '-c',
-          `set -e; pm2 delete "$1" >/dev/null 2>&1 || true; pm2 save --force >/dev/null\n${PM2_DUMP_SAYS} 0`,
-          'sh',
-          s.name,
-        ]),
-        enable: asOwner(owner, [
-          'sh',
-          '-c',
-          `set -e; if ! pm2 describe "$1" >/dev/null 2>&1; then
-  [ -n "$2" ] || { echo "pm2 $1 is gone and no ecosystem file is configured to start it from: start it by hand" >&2; exit 1; }
-  pm2 start "$2" --only "$1" >/dev/null; fi
-pm2 save --force >/dev/null\n${PM2_DUMP_SAYS} 1`,
-          'sh',
-          s.name,
-          s.ecosystem ?? '',
-        ]),
-        disableProof: 'its saved dump read back: it is not listed',
-        enableProof: 'its saved dump read back: it is listed',
+        start: asOwner(owner, ['sh', '-c', PM2_START, 'sh', s.name, s.ecosystem ?? '']),
+        // pm2 resurrects at boot what its dump lists: the app's entry taken out of the dump (the dump kept, as
+        // root) and the dump put back byte for byte. Neither starts or deletes a process: an undo never starts a
+        // writer before the rollback's sync-back (#32, defect 4); only cutover.stop-writer's undo does.
+        disable: sudo(['sh', '-c', PM2_DISABLE, 'sh', owner, s.name, `${kept}.dump`]),
+        enable: sudo(['sh', '-c', PM2_ENABLE, 'sh', owner, s.name, `${kept}.dump`]),
+        disableProof: 'its entry taken out of its saved dump, read back; the dump kept; the process left as it is',
+        enableProof: 'the kept dump back byte for byte, read back; nothing started',
       };
     case 'systemd': {
       const unit = systemdUnit(s.name);
