@@ -198,9 +198,9 @@ export function setGate(file: string, owner: string, nginxContainer: string, con
     { says: open ? `open the gate: nginx sends the public to ${whom} (reload)` : `close the gate: nginx answers the public 503, only this run's checks pass (reload)` });
 }
 
-/** Build an image on the host with the legacy builder, never pulling. */
+/** Build an image on the host with the legacy builder from context DIR with DOCKERFILE (a path outside it: nothing of ours in the app's dir), never pulling. */
 export function buildImage(dir: string, dockerfile: string, tag: string): RemoteCommand {
-  return remote(['sh', '-c', 'cd "$1" && DOCKER_BUILDKIT=0 docker build -q --pull=false -f "$2" -t "$3" .', 'sh', dir, dockerfile, tag], { says: `build image ${tag} from ${dir}/${dockerfile}, offline` });
+  return remote(['sh', '-c', 'cd "$1" && DOCKER_BUILDKIT=0 docker build -q --pull=false -f "$2" -t "$3" .', 'sh', dir, dockerfile, tag], { says: `build image ${tag} from ${dir} with ${dockerfile} (base images local, never pulled)` });
 }
 
 export function removeImage(tag: string): RemoteCommand {

@@ -53,7 +53,8 @@ export function specSteps(s: Spec): S[] {
   const staged = files.filter((f) => f.d.kind !== 'files');
   // as root: the secrets files are the owner's, mode 600
   const compose = (...args: string[]) => ['docker', 'compose', '-p', s.app, '-f', `${s.deployDir}/compose.yaml`, ...args];
-  const dockerfile = (k: string) => `Dockerfile.cutover-${k}`;
+  /** Each service's Dockerfile, in the deploy dir (ours), never in the app's code dir: the build names it with -f. */
+  const dockerfile = (k: string) => `${s.deployDir}/Dockerfile.${k}`;
   const built = Object.entries(s.services).filter(([, v]) => 'dockerfile' in v.build).map(([k, v]) => ({ k, ...(v.build as { dockerfile: string; context: string; dockerignore?: string }) }));
   /** Each context's .dockerignore, once (the spec refuses two services of one context with different ones). */
   const ignores = [...new Map(built.filter((b) => b.dockerignore).map((b) => [b.context, b.dockerignore!])).entries()];
@@ -137,10 +138,10 @@ export function specSteps(s: Spec): S[] {
       ...Object.entries(s.services).filter(([, v]) => v.secrets.length).flatMap(([k]) => writeFile(`${s.deployDir}/${secretsFileName(k)}`, secretsEnv(s, k), runId, { owner, mode: '600' })),
       ...writeFile(`${s.deployDir}/nginx.conf`, nginxConf(s), runId, { owner }),
       ...writeFile(gateFile, gateConf(runId, false, s.app, `${s.app}'s data`), runId, { owner }),
-      ...built.flatMap((b) => writeFile(`${b.context}/${dockerfile(b.k)}`, readFileSync(resolve(b.dockerfile), 'utf8'), runId, { owner })),
+      ...built.flatMap((b) => writeFile(dockerfile(b.k), readFileSync(resolve(b.dockerfile), 'utf8'), runId, { owner })),
       ...ignores.flatMap(([context, file]) => writeFile(`${context}/.dockerignore`, readFileSync(resolve(file), 'utf8'), runId, { owner })),
     ]),
-    ...(built.length ? [step('deploy.build', 'build the services\' images on the host, offline', ({ runId }) =>
+    ...(built.length ? [step('deploy.build', 'build the services\' images on the host from local images only (no pull; a RUN step may still reach the network)', ({ runId }) =>
       built.map((b) => ({
         cmd: buildImage(b.context, dockerfile(b.k), imageTag(s, b.k, runId)),
         undo: [removeImage(imageTag(s, b.k, runId))],

@@ -22,13 +22,11 @@ export const victimState = () =>
   stat -c "dir %a %U:%G" .'`);
 
 // Each file root writes in the app's dirs, its old temp name, and the gate's temp name: a link to a root file.
-const deployFiles = ['compose.yaml', 'nginx.conf', 'gate/app.conf'].map((f) => `${DEPLOY}/${f}`);
-const appFiles = [
-  `${CHATBOT}/Dockerfile.cutover-backend`,
-  `${CHATBOT}/.dockerignore`,
-  `${FRONTEND}/Dockerfile.cutover-frontend`,
-  `${FRONTEND}/.dockerignore`,
-];
+const deployFiles = ['compose.yaml', 'nginx.conf', 'gate/app.conf', 'Dockerfile.backend', 'Dockerfile.frontend'].map(
+  (f) => `${DEPLOY}/${f}`,
+);
+// The build contexts' .dockerignore (the legacy builder reads it only there); the Dockerfiles are in the deploy dir.
+const appFiles = [`${CHATBOT}/.dockerignore`, `${FRONTEND}/.dockerignore`];
 const written = [...deployFiles, ...appFiles];
 // ${DEPLOY}/gate/app.conf.part: the temp name the gate's writer (setGate) used before it wrote with nofollow.
 const links = [...written, ...written.map((p) => `${p}.cutover-part`), `${DEPLOY}/gate/app.conf.part`];
