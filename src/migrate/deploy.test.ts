@@ -94,6 +94,26 @@ describe('nginx.conf rendered from a spec', () => {
     expect(nginxConf(CHM())).not.toMatch(/443|ssl/);
   });
 
+  it("per route: the body size, timeouts and buffering the app needs; an internal location serves a data set read-only from nginx's own mount", () => {
+    const s = CHM();
+    s.routes[0] = { ...s.routes[0], maxBodySize: '256m', readTimeout: '15m', buffering: false };
+    s.nginx.internal = [{ prefix: '/protected/', data: 'pdfs' }];
+    const chatbot = servers(nginxConf(s))['chatbot.chmedia.com'];
+    const loc = (p: string) => chatbot.slice(chatbot.indexOf(`location ${p} {`)).split('\n        }')[0];
+    expect(loc(s.routes[0].prefix)).toMatch(
+      /client_max_body_size 256m;\n\s+proxy_read_timeout 15m;\n\s+proxy_send_timeout 60s;/,
+    );
+    expect(loc(s.routes[0].prefix)).toContain('proxy_request_buffering off;');
+    const other = s.routes.find((r) => r.host === s.routes[0].host && r.prefix !== s.routes[0].prefix)!;
+    expect(loc(other.prefix)).toContain('client_max_body_size 100m;'); // the default, made explicit
+    expect(loc(other.prefix)).not.toContain('buffering off');
+    expect(loc('/protected/')).toBe(
+      'location /protected/ {\n            internal;\n            alias /srv/cutover-internal/pdfs/;',
+    );
+    expect(parse(composeFile(s, RUN)).services.nginx.volumes).toContain('chatbot_pdfs:/srv/cutover-internal/pdfs:ro');
+    // nginx itself accepts what is rendered: deploy.nginx-test runs nginx -t on it (the integration tests)
+  });
+
   it("the checks' URL and the public one follow TLS and the ports", () => {
     expect(checkUrl(CHM(), '/api/health')).toBe('http://127.0.0.1:80/api/health');
     expect(checkUrl(withTls(CHM()), '/')).toBe('https://127.0.0.1:8443/');

@@ -3,6 +3,7 @@ import { UserError } from '../util/errors.ts';
 import { Secret } from '../util/secret.ts';
 import { dotenvLine } from '../util/dotenv.ts';
 import type { Spec } from './spec.ts';
+import { internalLocation, internalMount, routeDirectives } from './routes.ts';
 import { container, fileSets, nginxContainer, pgSets, routed, serviceImage, volumeName } from './app.ts';
 
 /**
@@ -69,6 +70,7 @@ export function composeFile(s: Spec, runId: string): string {
       './nginx.conf:/etc/nginx/nginx.conf:ro',
       './gate:/etc/nginx/gate:ro',
       ...(tls ? [`${tls.cert}:${TLS_MOUNT.cert}:ro`, `${tls.key}:${TLS_MOUNT.key}:ro`] : []),
+      ...s.nginx.internal.map((i) => literal(`${volumeName(s, i.data)}:${internalMount(i.data)}:ro`)),
     ],
     depends_on: [...routed(s)],
     labels,
@@ -90,8 +92,7 @@ const PROXY = `            proxy_http_version 1.1;
             proxy_set_header Host $host;
             proxy_set_header X-Real-IP $remote_addr;
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_read_timeout 300s;`;
+            proxy_set_header X-Forwarded-Proto $scheme;`;
 
 /** The gate file's name in the nginx container's gate dir. */
 export const GATE_FILE = 'app.conf';
@@ -120,10 +121,12 @@ export function nginxConf(s: Spec): string {
             : []),
           `            proxy_pass ${varName};`,
           PROXY,
+          ...routeDirectives(r).map((d) => `            ${d}`),
           '        }',
         ].join('\n');
       });
-    return block(host, [`        include /etc/nginx/gate/${GATE_FILE};`, ...locations]);
+    const internal = s.nginx.internal.flatMap(internalLocation).map((l) => `        ${l}`);
+    return block(host, [`        include /etc/nginx/gate/${GATE_FILE};`, ...locations, ...internal]);
   };
   const block = (host: string, body: string[]) =>
     [
@@ -146,6 +149,7 @@ export function nginxConf(s: Spec): string {
           `            set $nb_${i}_${j} http://${r.upstream};`,
           `            proxy_pass $nb_${i}_${j};`,
           PROXY,
+          '            proxy_read_timeout 300s;',
           '        }',
         ].join('\n'),
       ),

@@ -75,6 +75,20 @@ describe('a spec: one app on one host, every rule between fields checked at load
         /field `routes\.1\.service`: no service web/,
       ],
       [
+        'an internal location over a database',
+        (s) => {
+          s.nginx = { internal: [{ prefix: '/protected/', data: 'nope' }] };
+        },
+        /field `nginx\.internal\.0\.data`: no data set nope \(data: chroma, pdfs, transcripts\)/,
+      ],
+      [
+        'a body size nginx would not read',
+        (s) => {
+          s.routes[0].maxBodySize = '256 MB';
+        },
+        /field `routes\.0\.maxBodySize`/,
+      ],
+      [
         'a port two services claim',
         (s) => {
           s.services.frontend.port = 8000;

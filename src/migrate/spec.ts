@@ -16,6 +16,7 @@ import {
   userName,
 } from '../engine/values.ts';
 import { container, nginxContainer, volumeName } from './app.ts';
+import { internalRules, internalSchema, routeSchema as baseRoute } from './routes.ts';
 
 /**
  * One bare-metal app on one host, as `runbooks/migrate.ts --spec FILE` moves it onto Compose: its
@@ -113,19 +114,7 @@ const dataSchema = z
   })
   .strict();
 
-const routeSchema = z
-  .object({
-    host: hostname,
-    /** A path prefix ending in / (`/` for everything not routed elsewhere). */
-    prefix: z
-      .string()
-      .regex(/^\/([^\s;{}#]*\/)?$/, 'a path prefix starting and ending with / (like /api/ or /)')
-      .default('/'),
-    service: key,
-    /** strip: /api/x reaches the service as /x; keep: unchanged. */
-    stripPrefix: z.boolean().default(false),
-  })
-  .strict();
+const routeSchema = baseRoute.extend({ service: key });
 
 const neighbourSchema = z
   .object({
@@ -185,6 +174,8 @@ export const specSchema = z
         restart: restartPolicy.default('unless-stopped'),
         /** Its container's name (default `<app>-nginx`). */
         container: dockerName.optional(),
+        /** Locations nginx serves itself from a data set, reached only by the app's X-Accel-Redirect (src/migrate/routes.ts). */
+        internal: z.array(internalSchema).default([]),
       })
       .strict()
       .prefault({}),
@@ -289,6 +280,8 @@ export const specSchema = z
       routed.set(k, i);
       if (r.stripPrefix && r.prefix === '/') bad(['routes', i, 'stripPrefix'], 'prefix / has nothing to strip');
     });
+    for (const [field, message] of internalRules(s.nginx.internal, s.data, new Set(s.routes.map((r) => r.prefix))))
+      bad(field, message);
     const names = new Set<string>();
     s.neighbours.forEach((n, i) => {
       if (n.project === s.app)
@@ -373,6 +366,9 @@ export const specExamples: Record<string, string> = {
   'services.container': 'container: chatbot-backend',
   'data.volume': 'volume: chatbot_chroma',
   'nginx.container': 'container: nginx-proxy',
+  'nginx.internal': 'internal: [{ prefix: /protected/, data: uploads }]',
+  'routes.maxBodySize': 'maxBodySize: 256m   # or 0 for no limit',
+  'routes.readTimeout': 'readTimeout: 300s',
   'nginx.port': 'port: 80',
   'nginx.tls':
     'tls: { cert: /etc/letsencrypt/live/app.example.com/fullchain.pem, key: /etc/letsencrypt/live/app.example.com/privkey.pem }',

@@ -298,6 +298,28 @@ describe('migrate.ts: the systemd app by its spec alone', () => {
     await new Promise((r) => setTimeout(r, 1500));
     const late = await after.stop();
     expect(late.notes.length).toBeGreaterThan(5);
+    // The route's own nginx settings (#33): a 200 MiB upload passes nginx (its default refuses above 1m, ours
+    // above 100m) to an app that takes 256 MiB; a file the app hands back by X-Accel-Redirect is served by
+    // nginx from the uploads volume.
+    const tag = Math.random().toString(36).slice(2, 8);
+    const big = join(dir, `big-${tag}`);
+    execFileSync('truncate', ['-s', '200M', big]);
+    const curl = (...a: string[]) =>
+      execFileSync('curl', ['-sS', '-H', `Host: ${SDLAB_HOST_HEADER}`, ...a], { encoding: 'utf8', maxBuffer: 1 << 24 });
+    const bigAnswer = curl('-w', '\n%{http_code}', '-T', big, `${SDLAB_NGINX}/uploads/big-${tag}`).split('\n');
+    expect(bigAnswer.at(-1), bigAnswer.join('\n')).toBe('200');
+    expect(JSON.parse(bigAnswer[0]).size).toBe(209715200);
+    docker('exec', 'sdlab-web', 'rm', `/uploads/big-${tag}`);
+    const small = join(dir, `accel-${tag}.txt`);
+    writeFileSync(small, `served by nginx ${tag}\n`);
+    expect(curl('-o', '/dev/null', '-w', '%{http_code}', '-T', small, `${SDLAB_NGINX}/uploads/accel-${tag}.txt`)).toBe(
+      '200',
+    );
+    const served = curl('-D', '-', `${SDLAB_NGINX}/files/accel-${tag}.txt`);
+    expect(served).toContain(`served by nginx ${tag}`);
+    expect(served).not.toMatch(/x-accel-redirect/i); // nginx consumed the header: it served the file
+    expect(curl('-o', '/dev/null', '-w', '%{http_code}', `${SDLAB_NGINX}/protected/accel-${tag}.txt`)).toBe('404');
+    docker('exec', 'sdlab-web', 'rm', `/uploads/accel-${tag}.txt`);
 
     sdlabReboot();
     expect(

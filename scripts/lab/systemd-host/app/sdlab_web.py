@@ -10,9 +10,12 @@
                          {name (percent-encoded), size, sha256} after. NAME: one path component, as
                          percent-encoded bytes (any byte but / and NUL)
   GET  /uploads/NAME     the file
+  GET  /files/NAME       the same file; with SDLAB_ACCEL set (a prefix like /protected/), only the header
+                         X-Accel-Redirect: PREFIX NAME, for the nginx in front to serve it (its own setup)
 
 Config only from the environment: SDLAB_DATA (/srv/sdlab/data: app.db there), SDLAB_UPLOADS
-(/srv/sdlab/uploads), SDLAB_PORT (8100), SDLAB_BIND (0.0.0.0), and libpq's own PGHOST, PGPORT, PGUSER,
+(/srv/sdlab/uploads), SDLAB_PORT (8100), SDLAB_BIND (0.0.0.0), SDLAB_MAX_BODY (bytes, 64 MiB; an upload
+streams to disk), SDLAB_ACCEL (unset), and libpq's own PGHOST, PGPORT, PGUSER,
 PGPASSWORD, PGDATABASE (none set: the unix socket, peer auth as the user running it). Creates its
 tables if missing; a database that is down at start is retried on the next request.
 """
@@ -36,7 +39,8 @@ UPLOADS = os.environ.get("SDLAB_UPLOADS", "/srv/sdlab/uploads")
 PORT = int(os.environ.get("SDLAB_PORT", "8100"))
 BIND = os.environ.get("SDLAB_BIND", "0.0.0.0")
 DB = os.path.join(DATA, "app.db")
-MAX_BODY = 64 * 1024 * 1024
+MAX_BODY = int(os.environ.get("SDLAB_MAX_BODY", str(64 * 1024 * 1024)))
+ACCEL = os.environ.get("SDLAB_ACCEL", "")
 
 _schema_lock = threading.Lock()
 _schema = {"sqlite": False, "pg": False}
@@ -138,13 +142,22 @@ def upload_name(path):
     return raw
 
 
-def write_upload(name, data):
+def write_upload(name, src, size):
+    """SIZE bytes of SRC into the upload NAME, streamed (temp file, fsync, rename, fsync dir): its sha256."""
     d = os.fsencode(UPLOADS)
     tmp = os.path.join(d, b".sdlab-tmp-" + os.urandom(6).hex().encode())
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    h = hashlib.sha256()
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            left = size
+            while left:
+                chunk = src.read(min(left, 1 << 20))
+                if not chunk:
+                    raise OSError("the request ended %d bytes early" % left)
+                h.update(chunk)
+                f.write(chunk)
+                left -= len(chunk)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, os.path.join(d, name))
@@ -159,6 +172,7 @@ def write_upload(name, data):
         os.fsync(dfd)
     finally:
         os.close(dfd)
+    return h.hexdigest()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -178,12 +192,16 @@ class Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def body(self):
+    def length(self):
         n = self.headers.get("Content-Length")
         if n is None or not n.isdigit() or int(n) > MAX_BODY:
-            self.send(411 if n is None else 413, {"error": "a Content-Length up to 64 MiB"})
+            self.send(411 if n is None else 413, {"error": "a Content-Length up to %d bytes" % MAX_BODY})
             return None
-        return self.rfile.read(int(n))
+        return int(n)
+
+    def body(self):
+        n = self.length()
+        return None if n is None else self.rfile.read(n)
 
     def do_GET(self):
         url = urllib.parse.urlsplit(self.path)
@@ -202,8 +220,17 @@ class Handler(BaseHTTPRequestHandler):
                     f"<!doctype html><title>sdlab</title><h1>sdlab</h1><ul>{rows}</ul>\n",
                     "text/html; charset=utf-8",
                 )
-        elif url.path.startswith("/uploads/"):
-            name = upload_name(url.path)
+        elif url.path.startswith("/files/") and ACCEL:
+            name = upload_name("/uploads/" + url.path[len("/files/") :])
+            if name is None:
+                self.send(400, {"error": "bad upload name"})
+                return
+            self.send_response(200)
+            self.send_header("X-Accel-Redirect", ACCEL + urllib.parse.quote(name))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif url.path.startswith("/uploads/") or url.path.startswith("/files/"):
+            name = upload_name("/uploads/" + url.path.split("/", 2)[2])
             if name is None:
                 self.send(400, {"error": "bad upload name"})
                 return
@@ -248,18 +275,16 @@ class Handler(BaseHTTPRequestHandler):
         if name is None:
             self.send(404 if not url.path.startswith("/uploads/") else 400, {"error": "PUT /uploads/NAME"})
             return
-        data = self.body()
-        if data is None:
+        size = self.length()
+        if size is None:
             return
         try:
-            write_upload(name, data)
+            digest = write_upload(name, self.rfile, size)
         except Exception as e:
             log(f"PUT {url.path}: {e}")
             self.send(503, {"error": str(e).strip()})
             return
-        self.send(
-            200, {"name": urllib.parse.quote(name), "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-        )
+        self.send(200, {"name": urllib.parse.quote(name), "size": size, "sha256": digest})
 
 
 class Server(ThreadingHTTPServer):
