@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { remote, sudo, type RemoteCommand } from '../engine/command.ts';
 import type { Probe } from '../engine/runbook.ts';
+import { userMismatches } from './app-changes.ts';
 import { systemdUnit } from './services.ts';
 import type { Spec, SpecService } from './spec.ts';
 
@@ -35,6 +36,7 @@ export async function checkSpecOnHost(
   if (!(await ok(remote(['id', '-u', s.owner]))))
     bad('owner', `no user ${s.owner} on the host: name the account that owns the data`);
 
+  for (const [field, message] of userMismatches(s, cwd)) bad(field, message);
   for (const [name, svc] of Object.entries(s.services)) {
     const at = `services.${name}`;
     const known = await managerKnows(probe, svc, s.owner);
@@ -50,7 +52,7 @@ export async function checkSpecOnHost(
       if (!existsSync(df))
         bad(
           `${at}.build.dockerfile`,
-          `${df} does not exist on this machine (it is uploaded into the context): fix the path (relative paths are from the working directory, as ssh.key)`,
+          `${df} does not exist on this machine (it is uploaded into the deploy dir): fix the path (relative paths are from the working directory, as ssh.key)`,
         );
       const ig = svc.build.dockerignore && resolve(cwd, svc.build.dockerignore);
       if (ig && !existsSync(ig))

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Journal } from '../engine/journal.ts';
+import { appChanges } from './app-changes.ts';
 import { formatBytes } from '../util/bytes.ts';
 import { container, fileSets, nginxContainer, pgSets, volumeName, writers } from './app.ts';
 import { publicUrl, routeCheckPath } from './deploy.ts';
@@ -113,6 +114,9 @@ export function specReport(cmd: string) {
       tls
         ? `- TLS: https on ${s.nginx.bind}:${s.nginx.tlsPort} with ${tls.cert}; http on :${s.nginx.port} redirects there.`
         : '- TLS: none, http only (no `nginx.tls` in the spec).',
+      '',
+      '## What changes for the app',
+      ...appChanges(s).map((l) => (l.startsWith('  ') ? `  -${l.slice(1)}` : `- ${l}`)),
       '',
       '## Containers',
       '| container | memory limit | CPUs | data |',

@@ -10,6 +10,7 @@ import {
   container, fileSets, imageTag, nginxContainer, pgSets, projectNetwork, routed, startedAtCutover, startedAtDeploy, volumeName, volumeOwner,
   writers,
 } from './app.ts';
+import { appChanges } from './app-changes.ts';
 import { quietAfterStop, waitBareMetal, waitContainer } from './checks.ts';
 import { GATE_FILE, TLS_MOUNT, checkUrl, composeFile, nginxConf, routeCheckPath, secretsEnv, secretsFileName } from './deploy.ts';
 import type { SpecFacts } from './facts.ts';
@@ -253,5 +254,7 @@ export function specPlanNotes(s: Spec, facts: SpecFacts): string[] {
     ...(pausing.length ? [`The backup may also pause ${[...new Set(pausing.flatMap((f) => f.d.writers))].join(', ')} for a few seconds (backup.snapshot), only if ${pausing.map((f) => f.key).join(', ')} keep${pausing.length === 1 ? 's' : ''} changing through ${pausing.map((f) => f.d.snapshot.attempts).join('/')} copy passes.`] : []),
     ...(snapshots.length > pausing.length ? [`The backup never pauses the writers of ${snapshots.filter((f) => !f.d.snapshot.pauseWriter).map((f) => f.key).join(', ')} (snapshot.pauseWriter: false): one that keeps changing fails backup.snapshot instead.`] : []),
     `Never undone on purpose: the backups, here and on the host (${hostBackupDir('<run>')}).`,
+    'What changes for the app:',
+    ...appChanges(s).map((l) => `  ${l}`),
   ];
 }
