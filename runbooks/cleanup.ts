@@ -26,6 +26,8 @@ export function cleanupRunbook(
     ssh: (s) => sshTarget(s.ssh),
     gather: (probe, s) => gatherCleanup(probe, s, o.migrate ?? 'runbooks/migrate.ts'),
     fingerprint: (f) => f,
+    // the migration that made the containers: its --rollback waits until this cleanup is rolled back
+    follows: (f) => f.migratedBy || undefined,
     steps: cleanupSteps,
   };
 }

@@ -5,7 +5,7 @@ import type { Stamped } from '../engine/journal.ts';
 import type { Probe } from '../engine/runbook.ts';
 
 /** The entries that say where a run stands (the rest, every action with its undo, stays on the host). */
-const STATE = /"type":"(run|step-done|step-failed|run-done|run-failed|run-rolled-back|undo-failed)"/;
+const STATE = /"type":"(run|step-start|step-done|step-failed|run-done|run-failed|run-rolled-back|undo-failed)"/;
 
 const LIST = `cd ${HOST_STATE}/runs 2>/dev/null || exit 0
 for f in */journal.jsonl; do [ -f "$f" ] || continue; echo "== \${f%/journal.jsonl}"; grep -E '${STATE.source}' "$f" || true; done`;
@@ -47,21 +47,50 @@ export function runState(runId: string, entries: Stamped[]): HostRun {
   };
 }
 
+/** Each run the host's journal mirrors know: its id and its state entries, oldest first. */
+async function readHostRuns(probe: Probe): Promise<{ id: string; entries: Stamped[] }[]> {
+  const out = (await probe(sudo(['sh', '-c', LIST], { reads: true }))).stdout;
+  return out
+    .split(/^== /m)
+    .filter(Boolean)
+    .map((block) => {
+      const [id, ...lines] = block.split('\n');
+      const entries = lines.filter(Boolean).flatMap((l) => {
+        try {
+          return [JSON.parse(l) as Stamped];
+        } catch {
+          return [];
+        }
+      });
+      return { id: id.trim(), entries };
+    })
+    .filter((r) => r.entries.some((e) => e.type === 'run'));
+}
+
+/**
+ * The runs that build on RUN_ID's result (their first entry says `follows`) and are not rolled back, each with
+ * the command that undoes it. A run that never began a step changed nothing.
+ */
+export async function runsBuildingOn(probe: Probe, runId: string): Promise<(HostRun & { rollback: string })[]> {
+  return (await readHostRuns(probe)).flatMap(({ id, entries }) => {
+    const first = entries.find((e) => e.type === 'run') as Extract<Stamped, { type: 'run' }>;
+    if (first.follows !== runId || !entries.some((e) => e.type === 'step-start')) return [];
+    const r = runState(id, entries);
+    if (r.state === 'rolled back') return [];
+    return [{ ...r, rollback: first.rollback ?? `npx tsx runbooks/${r.runbook}.ts --rollback ${id}` }];
+  });
+}
+
+/** The one line refusing RUN_ID's rollback while later runs build on it, newest first: what to run, in order. */
+export function buildsOnMessage(runId: string, after: (HostRun & { rollback: string })[]): string {
+  const newest = [...after].sort((a, b) => b.runId.localeCompare(a.runId));
+  const names = newest.map((r) => `${r.runId} of ${r.runbook} (${r.state})`).join(', ');
+  return `${newest.length === 1 ? 'run' : 'runs'} ${names} ${newest.length === 1 ? 'builds' : 'build'} on run ${runId}'s result and ${newest.length === 1 ? 'is' : 'are'} not rolled back: roll ${newest.length === 1 ? 'it' : 'them'} back first, newest first (${newest.map((r) => r.rollback).join(', then ')}), then this rollback again; nothing was changed`;
+}
+
 /** The runs the host's journal mirrors know, newest first, one line each, and who holds the lock. */
 export async function listHostRuns(probe: Probe): Promise<string[]> {
-  const out = (await probe(sudo(['sh', '-c', LIST], { reads: true }))).stdout;
-  const runs: HostRun[] = [];
-  for (const block of out.split(/^== /m).filter(Boolean)) {
-    const [id, ...lines] = block.split('\n');
-    const entries = lines.filter(Boolean).flatMap((l) => {
-      try {
-        return [JSON.parse(l) as Stamped];
-      } catch {
-        return [];
-      }
-    });
-    if (entries.some((e) => e.type === 'run')) runs.push(runState(id.trim(), entries));
-  }
+  const runs = (await readHostRuns(probe)).map(({ id, entries }) => runState(id, entries));
   runs.sort((a, b) => b.runId.localeCompare(a.runId));
   const owner = parseLockOwner((await probe(lockProbe())).stdout);
   return [

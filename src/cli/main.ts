@@ -9,7 +9,7 @@ import {
 } from '../engine/lock.ts';
 import { Session } from '../exec/fence.ts';
 import { JournalMirror, readHostJournal } from '../exec/journal-mirror.ts';
-import { listHostRuns } from './host-runs.ts';
+import { buildsOnMessage, listHostRuns, runsBuildingOn } from './host-runs.ts';
 import { executePlan, undoFromJournal, type RunHooks } from '../engine/runner.ts';
 import type { Probe, Runbook } from '../engine/runbook.ts';
 import type { PlannedStep, Resource } from '../engine/step.ts';
@@ -185,6 +185,9 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
     }
 
     if (o.rollback) {
+      // A later run built on this one's result (a cleanup moved what bare metal needs): it is undone first.
+      const after = await runsBuildingOn(probe, runId);
+      if (after.length) throw new UserError(buildsOnMessage(runId, after));
       await takeHostLock();
       const journal = await openJournal();
       journal.append({ type: 'run', runId, runbook: runbook.name, operator: operatorName(), config: configPath, startedAt: new Date().toISOString(), mode: 'rollback' });
@@ -257,7 +260,7 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
     await takeHostLock();
     claimRun(runDir, runId);
     const journal = await openJournal();
-    journal.append({ type: 'run', runId, runbook: runbook.name, operator: operatorName(), config: configPath, startedAt: new Date().toISOString(), mode: o.resume ? 'resume' : 'run' });
+    journal.append({ type: 'run', runId, runbook: runbook.name, operator: operatorName(), config: configPath, startedAt: new Date().toISOString(), mode: o.resume ? 'resume' : 'run', ...(o.resume ? {} : { follows: runbook.follows?.(gathered.facts), rollback: nextCmd('--rollback') }) });
     const reporter = await reporterFor(plan);
     const log = new RunLog(resolve(runDir, 'run.log'));
     log.line(`run ${runId} of ${runbook.name} (${o.resume ? 'resume' : 'run'}; operator ${operatorName()}; config ${configPath})`);

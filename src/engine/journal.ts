@@ -12,6 +12,10 @@ export type JournalEntry =
       config: string;
       startedAt: string;
       mode: 'run' | 'resume' | 'rollback';
+      /** The run whose result this one builds on (a cleanup after its migration): that run's rollback waits for this one's. */
+      follows?: string;
+      /** The command that rolls this run back, as its operator would type it. */
+      rollback?: string;
     }
   /** takesWrites: from here on, what the run made may hold the only copy of data (never destroyed by a rollback). */
   | { type: 'step-start'; step: string; takesWrites?: boolean }

@@ -46,6 +46,11 @@ export interface Runbook<S extends z.ZodType, F> {
    * reconnect. Must be safe to run any time.
    */
   settle?(config: z.infer<S>, runId: string): import('./command.ts').Command[];
+  /**
+   * The run whose result this run builds on, from the facts (a cleanup: the migration that made the containers).
+   * Recorded in the journal; that run's --rollback is refused while this one is not rolled back.
+   */
+  follows?(facts: F): string | undefined;
   /** Lines the dry run's summary adds for this runbook (the write freeze, what is never undone and why). */
   planNotes?(config: z.infer<S>, facts: F): string[];
   /** Lines for the operator after a rollback: what is left on purpose (backups, kept data). */

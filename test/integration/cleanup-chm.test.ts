@@ -2,7 +2,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { NO_ENDPOINTS, chmSpec, merge } from '../support/chm-spec.ts';
 import { hostFingerprint } from '../support/fingerprint.ts';
-import { labScript, labSsh } from '../support/lab.ts';
+import { labSsh } from '../support/lab.ts';
+import { labReset } from '../support/reset.ts';
 import { runIdOf, runbook } from '../support/run.ts';
 
 const CONF = '/etc/supervisor/conf.d/chatbot-backend.conf';
@@ -16,7 +17,7 @@ const eventually = (probe: () => boolean) => {
 
 describe('cleanup-chm: seed phase 4, archived not deleted, and undoable', () => {
   beforeAll(() => {
-    expect(labScript('reset').code).toBe(0);
+    expect(labReset().code).toBe(0);
   });
 
   it('is refused before a migration and while bare metal still answers (with or without healthPath); two cleanups a day each archive into their own dir, and rolling back the first leaves what the second archived', () => {
@@ -66,6 +67,20 @@ describe('cleanup-chm: seed phase 4, archived not deleted, and undoable', () => 
     expect(again.code).toBe(0);
     expect(again.stdout).toMatch(/already archived\nnothing to do/);
 
+    // The migration's rollback waits for both cleanups (bare metal's venv and program file are in their archives):
+    // refused before anything changed, naming each cleanup's own rollback, newest first; the public still served.
+    const cleaned = hostFingerprint();
+    const tooSoon = runbook('migrate-chm', ['--rollback', runIdOf(mig)]);
+    expect(tooSoon.code).not.toBe(0);
+    expect(tooSoon.stderr).toContain(
+      `runs ${runIdOf(b)} of cleanup-chm (finished), ${runIdOf(a)} of cleanup-chm (finished) build on run ${runIdOf(mig)}'s result`,
+    );
+    expect(tooSoon.stderr).toContain(
+      `(npx tsx runbooks/cleanup-chm.ts --rollback ${runIdOf(b)}, then npx tsx runbooks/cleanup-chm.ts --rollback ${runIdOf(a)} --config ${venvOnly})`,
+    );
+    expect(hostFingerprint()).toEqual(cleaned);
+    expect(sh('sudo ls /var/lib/cutover/lock 2>/dev/null || echo free')).toBe('free');
+
     const rbA = runbook('cleanup-chm', ['--rollback', runIdOf(a), '--config', venvOnly]);
     expect(rbA.code, rbA.stderr).toBe(0);
     expect(sh('test -f /home/ubuntu/chm-chatbot/venv/pyvenv.cfg && echo back')).toBe('back');
@@ -78,6 +93,6 @@ describe('cleanup-chm: seed phase 4, archived not deleted, and undoable', () => 
     expect(hostFingerprint()).toEqual(migrated);
 
     expect(runbook('migrate-chm', ['--rollback', runIdOf(mig)]).code).toBe(0);
-    expect(labScript('reset').code).toBe(0);
+    expect(labReset().code).toBe(0);
   });
 });
