@@ -217,7 +217,7 @@ describe('migrate.ts: the systemd app by its spec alone', () => {
         'sdlab_uploads',
       ]);
       tmux('send-keys', '-t', t, 'Down', 'Down', 'Enter'); // show its commands
-      await waitFor(t, /-> \/opt\/sdlab\/Dockerfile\.cutover-worker \(mode 644\)/); // its last command
+      await waitFor(t, /-> \/srv\/sdlab\/deploy\/Dockerfile\.worker \(mode 644\)/); // its last command
       await waitFor(t, /\? next: deploy\.upload[^\n]*\n(?:[\s\S]*\n)?❯ run this step/);
       await new Promise((r) => setTimeout(r, 300));
       tmux('send-keys', '-t', t, 'Down', 'Down', 'Down', 'Enter'); // roll back what this run did, and quit
