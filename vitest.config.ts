@@ -10,6 +10,8 @@ export default defineConfig({
           // The agent's tests run real processes over real trees: 5-10 s alone, 20-30 s on two loaded cores.
           // A timeout is a hang guard, not a speed target (those are the bench's).
           testTimeout: 90_000,
+          // all unit files first, then the integration files: the lab's tests never share the two cores with them
+          sequence: { groupOrder: 0 },
         },
       },
       {
@@ -20,7 +22,7 @@ export default defineConfig({
           hookTimeout: 600_000,
           fileParallelism: false,
           maxWorkers: 1,
-          sequence: { concurrent: false },
+          sequence: { concurrent: false, groupOrder: 1 },
         },
       },
     ],

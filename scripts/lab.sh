@@ -5,6 +5,7 @@
 #   bash scripts/lab.sh status  print each part and whether it is healthy (exit 1 if any is not)
 #   bash scripts/lab.sh down    stop the lab's services (keeps images and .lab/)
 #   bash scripts/lab.sh stacks  deploy the customer stacks of seeds 000-002 (also part of up and reset)
+#   bash scripts/lab.sh clean   remove only what runs leave behind (the first part of reset)
 # Options: --size 10M|100M|1G|5G (data set for the bare-metal chatbot; default: the current one, else 10M)
 set -Eeuo pipefail
 
@@ -494,6 +495,7 @@ case $cmd in
   status) status ;;
   stacks) infra; bash "$SRC/stacks/deploy.sh" ;;
   infra) infra ;;
+  clean) remove_migration_state ;; # only what runs leave (containers, volumes, dirs, images): test/support/reset.ts
   down) down ;;
-  *) die "unknown command '$cmd' (up, reset, status, down, stacks)" ;;
+  *) die "unknown command '$cmd' (up, reset, status, down, stacks, clean)" ;;
 esac

@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x node_modules/.bin/vitest ] || npm ci --no-audit --no-fund
 bash scripts/check.sh
-# reset = up (installs what is missing) + the exact pre-migration state, whatever ran before
-bash scripts/lab.sh reset
+# reset = up (installs what is missing) + the exact pre-migration state, whatever ran before (skipped when the
+# host already is exactly as the last reset left it: test/support/reset.ts)
+node_modules/.bin/tsx test/support/reset.ts
 exec node_modules/.bin/vitest run "$@"

@@ -6,7 +6,8 @@ import { request } from 'node:https';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chmSpec } from '../support/chm-spec.ts';
-import { ROOT, containerLimits, labScript, publishedPorts } from '../support/lab.ts';
+import { ROOT, containerLimits, publishedPorts } from '../support/lab.ts';
+import { labReset } from '../support/reset.ts';
 import { runIdOf, runbook } from '../support/run.ts';
 
 // The deployment seed 004 promises after containerization: resource limits and rotated logs on
@@ -17,7 +18,7 @@ import { runIdOf, runbook } from '../support/run.ts';
 const config = chmSpec;
 
 function reset() {
-  const r = labScript('reset');
+  const r = labReset();
   expect(r.code, r.out).toBe(0);
 }
 

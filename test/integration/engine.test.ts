@@ -6,7 +6,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { Journal, replay } from '../../src/engine/journal.ts';
 import { hostFingerprint } from '../support/fingerprint.ts';
-import { ROOT, labScript, labSsh } from '../support/lab.ts';
+import { ROOT, labSsh } from '../support/lab.ts';
+import { labReset } from '../support/reset.ts';
 import { actionLines, killHard, runIdOf, runbook, startRunbook } from '../support/run.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'engine-'));
@@ -23,7 +24,7 @@ const STEPS = ['write-file', 'volume', 'container', 'settle'];
 describe('the runbook engine on the lab (demo runbook)', () => {
   let original: Record<string, string>;
   beforeAll(() => {
-    const r = labScript('reset');
+    const r = labReset();
     expect(r.code, r.out).toBe(0);
     original = hostFingerprint();
   });

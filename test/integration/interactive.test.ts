@@ -1,7 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { hostFingerprint } from '../support/fingerprint.ts';
-import { ROOT, labScript, labSsh } from '../support/lab.ts';
+import { ROOT, labSsh } from '../support/lab.ts';
+import { labReset } from '../support/reset.ts';
 
 /** A real terminal: tmux runs the runbook, send-keys types, capture-pane reads the screen. */
 const tmux = (...a: string[]) => execFileSync('tmux', a, { encoding: 'utf8' });
@@ -19,7 +20,7 @@ async function waitFor(s: string, re: RegExp, ms = 60_000): Promise<string> {
 describe('--interactive, driven through its prompts in a terminal', () => {
   let original: Record<string, string>;
   beforeAll(() => {
-    expect(labScript('reset').code).toBe(0);
+    expect(labReset().code).toBe(0);
     original = hostFingerprint();
   });
 

@@ -9,7 +9,8 @@ import { specSchema } from '../../src/migrate/spec.ts';
 import { specSteps } from '../../src/migrate/steps.ts';
 import { KEEP_PREFIX, chmSpec } from '../support/chm-spec.ts';
 import { hostFingerprint } from '../support/fingerprint.ts';
-import { ROOT, containerLimits, getJson, ingest, labScript, labSsh, publishedPorts, viaHost } from '../support/lab.ts';
+import { ROOT, containerLimits, getJson, ingest, labSsh, publishedPorts, viaHost } from '../support/lab.ts';
+import { labReset } from '../support/reset.ts';
 import { actionLines, killHard, runIdOf, runbook, startRunbook } from '../support/run.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'chm-'));
@@ -65,7 +66,7 @@ function removeKeptVolumes(original: Record<string, string>) {
 }
 
 function reset() {
-  const r = labScript('reset');
+  const r = labReset();
   expect(r.code, r.out).toBe(0);
 }
 

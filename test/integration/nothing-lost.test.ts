@@ -10,7 +10,8 @@ import { beforeAll, beforeEach, describe, expect, it, onTestFinished } from 'vit
 import { Journal, replay } from '../../src/engine/journal.ts';
 import { NO_ENDPOINTS, chmSpec } from '../support/chm-spec.ts';
 import { hostFingerprint } from '../support/fingerprint.ts';
-import { LAB, ROOT, labScript, labSsh, viaHost } from '../support/lab.ts';
+import { LAB, ROOT, labSsh, viaHost } from '../support/lab.ts';
+import { labReset } from '../support/reset.ts';
 import {
   expectHostStateRootOnly,
   expectLinksBack,
@@ -57,7 +58,7 @@ const FILL =
   'for i in 1 2 3 4 5 6 7 8; do rm -f "$1/filler"; fallocate -l $(( $(df -B1 --output=avail "$1" | tail -1) - $2 )) "$1/filler" && exit 0; done; exit 1';
 
 function reset() {
-  const r = labScript('reset');
+  const r = labReset();
   expect(r.code, r.out).toBe(0);
 }
 

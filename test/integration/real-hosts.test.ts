@@ -6,7 +6,8 @@ import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { shJoin } from '../../src/util/quote.ts';
 import { chmSpec } from '../support/chm-spec.ts';
 import { hostFingerprint } from '../support/fingerprint.ts';
-import { ROOT, labScript, labSsh, viaHost } from '../support/lab.ts';
+import { ROOT, labSsh, viaHost } from '../support/lab.ts';
+import { labReset } from '../support/reset.ts';
 import { killHard, runIdOf, runbook, runbookAsync, stepBegan, whenJournal } from '../support/run.ts';
 import { busyWriter, idsInContainer, sleep } from '../support/writer.ts';
 
@@ -17,7 +18,7 @@ import { busyWriter, idsInContainer, sleep } from '../support/writer.ts';
 
 const CONF = '/etc/supervisor/conf.d/chatbot-backend.conf';
 const reset = () => {
-  const r = labScript('reset');
+  const r = labReset();
   expect(r.code, r.out).toBe(0);
 };
 /** 0 when something accepts connections on 127.0.0.1:PORT. */

@@ -5,7 +5,8 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { hostFingerprint } from '../support/fingerprint.ts';
-import { ROOT, labScript } from '../support/lab.ts';
+import { ROOT } from '../support/lab.ts';
+import { labReset } from '../support/reset.ts';
 import { sdlabDown, sdlabUp } from '../support/sdlab.ts';
 
 /**
@@ -31,7 +32,7 @@ function variant(base: string, change: (s: Record<string, any>) => void): string
 
 describe('a spec checked on its host (read-only)', () => {
   beforeAll(() => {
-    expect(labScript('reset').code).toBe(0);
+    expect(labReset().code).toBe(0);
   });
   afterAll(() => {
     try {

@@ -20,7 +20,7 @@ export function labSsh(command: string): string {
   return execFileSync('ssh', ['-F', resolve(SSH_DIR, 'config'), 'chm-lab', command], { encoding: 'utf8' });
 }
 
-export function labScript(cmd: 'reset' | 'status' | 'up', ...args: string[]): { code: number; out: string } {
+export function labScript(cmd: 'reset' | 'status' | 'up' | 'clean', ...args: string[]): { code: number; out: string } {
   const r = spawnSync('bash', [resolve(ROOT, 'scripts/lab.sh'), cmd, ...args], { encoding: 'utf8' });
   return { code: r.status ?? 1, out: `${r.stdout}${r.stderr}` };
 }
