@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { remote, sudo, type RemoteCommand } from '../engine/command.ts';
 import type { Probe } from '../engine/runbook.ts';
+import { limitConcurrency } from '../util/limit.ts';
 import { userMismatches } from './app-changes.ts';
 import { systemdUnit } from './services.ts';
 import type { Spec, SpecService } from './spec.ts';
@@ -13,13 +14,13 @@ import type { Spec, SpecService } from './spec.ts';
  * Read-only. Every problem is one line naming the spec's field and the fix.
  */
 export async function checkSpecOnHost(
-  probe: Probe,
+  direct: Probe,
   s: Spec,
   cwd = process.cwd(),
   o: { skipAnswers?: boolean } = {},
 ): Promise<string[]> {
+  const probe = limitConcurrency(4, direct);
   const problems: string[] = [];
-  const bad = (field: string, message: string) => problems.push(`\`${field}\`: ${message}`);
   const ok = async (cmd: RemoteCommand) => (await probe({ ...cmd, reads: true })).code === 0;
 
   if (!(await ok(sudo(['true'])))) {
@@ -28,187 +29,207 @@ export async function checkSpecOnHost(
     );
     return problems; // every check below reads as root
   }
-  if (!(await ok(remote(['docker', 'info', '-f', '{{.ServerVersion}}']))))
-    bad(
-      'ssh.user',
-      `the Docker engine is not reachable as ${s.ssh.user}: start dockerd and add ${s.ssh.user} to the docker group`,
-    );
-  if (!(await ok(remote(['id', '-u', s.owner]))))
-    bad('owner', `no user ${s.owner} on the host: name the account that owns the data`);
+  // Independent checks run at once (each its probes in order, at most 4 in flight); their problems are
+  // joined in the order written here, so the first line an operator reads does not depend on timing.
+  const parts: Promise<string[]>[] = [];
+  const part = (f: (bad: (field: string, message: string) => void) => Promise<void>) => {
+    const mine: string[] = [];
+    parts.push(f((field, message) => void mine.push(`\`${field}\`: ${message}`)).then(() => mine));
+  };
+  part(async (bad) => {
+    if (!(await ok(remote(['docker', 'info', '-f', '{{.ServerVersion}}']))))
+      bad(
+        'ssh.user',
+        `the Docker engine is not reachable as ${s.ssh.user}: start dockerd and add ${s.ssh.user} to the docker group`,
+      );
+    if (!(await ok(remote(['id', '-u', s.owner]))))
+      bad('owner', `no user ${s.owner} on the host: name the account that owns the data`);
+  });
+  part(async (bad) => {
+    for (const [field, message] of userMismatches(s, cwd)) bad(field, message);
+  });
+  for (const [name, svc] of Object.entries(s.services))
+    part(async (bad) => {
+      const at = `services.${name}`;
+      const known = await managerKnows(probe, svc, s.owner);
+      if (known !== true) bad(`${at}.name`, known);
+      else if (svc.manager === 'systemd')
+        for (const p of await systemdStarters(probe, s, svc.name)) bad(`${at}.name`, p);
+      if ('context' in svc.build) {
+        if (!(await ok(sudo(['test', '-d', svc.build.context]))))
+          bad(
+            `${at}.build.context`,
+            `${svc.build.context} is not a directory on the host: the build context is the service's source there`,
+          );
+        const df = resolve(cwd, svc.build.dockerfile);
+        if (!existsSync(df))
+          bad(
+            `${at}.build.dockerfile`,
+            `${df} does not exist on this machine (it is uploaded into the deploy dir): fix the path (relative paths are from the working directory, as ssh.key)`,
+          );
+        const ig = svc.build.dockerignore && resolve(cwd, svc.build.dockerignore);
+        if (ig && !existsSync(ig))
+          bad(
+            `${at}.build.dockerignore`,
+            `${ig} does not exist on this machine (it is uploaded into the context as .dockerignore): fix the path`,
+          );
+      } else if (!(await ok(remote(['docker', 'image', 'inspect', '-f', '{{.Id}}', svc.build.image]))))
+        bad(
+          `${at}.build.image`,
+          `no image ${svc.build.image} on the host (nothing is pulled): build or load it there first`,
+        );
+      if (svc.ecosystem && !(await ok(sudo(['test', '-f', svc.ecosystem]))))
+        bad(
+          `${at}.ecosystem`,
+          `${svc.ecosystem} is not a file on the host: pm2 starts ${svc.name} from it on a rollback`,
+        );
+      if (typeof svc.check === 'object' && known === true && !o.skipAnswers) {
+        if ('http' in svc.check) {
+          const code =
+            (
+              await probe(
+                remote(
+                  [
+                    'curl',
+                    '-s',
+                    '-m',
+                    '5',
+                    '-o',
+                    '/dev/null',
+                    '-w',
+                    '%{http_code}',
+                    `http://127.0.0.1:${svc.port}${svc.check.http}`,
+                  ],
+                  { reads: true },
+                ),
+              )
+            ).stdout.trim() || '000';
+          if (!/^2\d\d$/.test(code))
+            bad(
+              `${at}.check.http`,
+              `${svc.name} answers ${code === '000' ? 'nothing' : `HTTP ${code}`} at http://127.0.0.1:${svc.port}${svc.check.http}: fix the path or the port, or check: { tcp: true }`,
+            );
+        } else if (
+          !(await ok(
+            remote([
+              'python3',
+              '-c',
+              'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 3)',
+              String(svc.port),
+            ]),
+          ))
+        )
+          bad(
+            `${at}.port`,
+            `nothing accepts a connection on 127.0.0.1:${svc.port}: is ${svc.name} running, on that port?`,
+          );
+      }
+    });
 
-  for (const [field, message] of userMismatches(s, cwd)) bad(field, message);
-  for (const [name, svc] of Object.entries(s.services)) {
-    const at = `services.${name}`;
-    const known = await managerKnows(probe, svc, s.owner);
-    if (known !== true) bad(`${at}.name`, known);
-    else if (svc.manager === 'systemd') for (const p of await systemdStarters(probe, s, svc.name)) bad(`${at}.name`, p);
-    if ('context' in svc.build) {
-      if (!(await ok(sudo(['test', '-d', svc.build.context]))))
-        bad(
-          `${at}.build.context`,
-          `${svc.build.context} is not a directory on the host: the build context is the service's source there`,
-        );
-      const df = resolve(cwd, svc.build.dockerfile);
-      if (!existsSync(df))
-        bad(
-          `${at}.build.dockerfile`,
-          `${df} does not exist on this machine (it is uploaded into the deploy dir): fix the path (relative paths are from the working directory, as ssh.key)`,
-        );
-      const ig = svc.build.dockerignore && resolve(cwd, svc.build.dockerignore);
-      if (ig && !existsSync(ig))
-        bad(
-          `${at}.build.dockerignore`,
-          `${ig} does not exist on this machine (it is uploaded into the context as .dockerignore): fix the path`,
-        );
-    } else if (!(await ok(remote(['docker', 'image', 'inspect', '-f', '{{.Id}}', svc.build.image]))))
-      bad(
-        `${at}.build.image`,
-        `no image ${svc.build.image} on the host (nothing is pulled): build or load it there first`,
-      );
-    if (svc.ecosystem && !(await ok(sudo(['test', '-f', svc.ecosystem]))))
-      bad(
-        `${at}.ecosystem`,
-        `${svc.ecosystem} is not a file on the host: pm2 starts ${svc.name} from it on a rollback`,
-      );
-    if (typeof svc.check === 'object' && known === true && !o.skipAnswers) {
-      if ('http' in svc.check) {
+  // The spec's extra checks answer on bare metal as they must through nginx: a wrong path is refused now, not mid-run.
+  if (!o.skipAnswers)
+    for (const [i, c] of s.checks.entries())
+      part(async (bad) => {
+        const via = bareMetalOf(s, c.host, c.path);
+        if (!via) {
+          bad(
+            `checks.${i}`,
+            `no route of ${c.host} covers ${c.path}: the check would reach no service (routes list each host's prefixes)`,
+          );
+          return;
+        }
+        const url = `http://127.0.0.1:${via.port}${via.path}`;
         const code =
           (
             await probe(
-              remote(
-                [
-                  'curl',
-                  '-s',
-                  '-m',
-                  '5',
-                  '-o',
-                  '/dev/null',
-                  '-w',
-                  '%{http_code}',
-                  `http://127.0.0.1:${svc.port}${svc.check.http}`,
-                ],
-                { reads: true },
-              ),
+              remote(['curl', '-s', '-m', '5', '-o', '/dev/null', '-w', '%{http_code}', url], { reads: true }),
             )
           ).stdout.trim() || '000';
         if (!/^2\d\d$/.test(code))
           bad(
-            `${at}.check.http`,
-            `${svc.name} answers ${code === '000' ? 'nothing' : `HTTP ${code}`} at http://127.0.0.1:${svc.port}${svc.check.http}: fix the path or the port, or check: { tcp: true }`,
+            `checks.${i}.path`,
+            `${c.path}: ${via.service} answers ${code === '000' ? 'nothing' : `HTTP ${code}`} at ${url} on bare metal: fix the path, or remove the check (it is an optional extra)`,
           );
-      } else if (
-        !(await ok(
-          remote([
+      });
+
+  for (const [name, d] of Object.entries(s.data))
+    part(async (bad) => {
+      const at = `data.${name}`;
+      if (d.kind === 'postgres') {
+        const pg = d.postgres!;
+        if (
+          !(await ok({ kind: 'remote', argv: ['psql', '-X', '-At', '-d', pg.db, '-c', 'select 1'], user: 'postgres' }))
+        ) {
+          bad(
+            `${at}.postgres.db`,
+            `psql as postgres cannot open database ${pg.db} on the host: is PostgreSQL running there, with that database?`,
+          );
+          return;
+        }
+        // The cluster stops with the app (its service is the spec's): every database it serves must be this app's.
+        // One listing for the cluster, under the first postgres data set.
+        const first = Object.entries(s.data).find(([, x]) => x.kind === 'postgres')![0];
+        const others = name === first ? await otherDatabases(probe, s) : [];
+        if (others.length)
+          bad(
+            `${at}.postgres.db`,
+            `the host's PostgreSQL also serves ${others.join(', ')}, which this spec does not name: the cutover stops the whole cluster (${pgServiceOf(s, d)}), so another app would lose its database. Name each as a postgres data set of this app if it is this app's, or move it out of this cluster first`,
+          );
+        return;
+      }
+      if (!(await ok(sudo(['test', '-d', d.path])))) {
+        bad(`${at}.path`, `${d.path} is not a directory on the host: fix the path`);
+        return;
+      }
+      if (d.kind === 'chromadb' && !(await ok(sudo(['test', '-f', `${d.path}/chroma.sqlite3`]))))
+        bad(
+          `${at}.kind`,
+          `${d.path} has no chroma.sqlite3: it is not a ChromaDB persist dir (kind files, or the right path)`,
+        );
+      for (const [i, f] of (d.files ?? []).entries()) {
+        // SQLite's 16-byte header, read as root: the file the app writes, not a stale copy beside it
+        const isDb = await ok(
+          sudo([
             'python3',
             '-c',
-            'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 3)',
-            String(svc.port),
+            'import sys; sys.exit(open(sys.argv[1], "rb").read(16) != b"SQLite format 3\\0")',
+            `${d.path}/${f}`,
           ]),
-        ))
-      )
-        bad(
-          `${at}.port`,
-          `nothing accepts a connection on 127.0.0.1:${svc.port}: is ${svc.name} running, on that port?`,
         );
-    }
-  }
-
-  // The spec's extra checks answer on bare metal as they must through nginx: a wrong path is refused now, not mid-run.
-  if (!o.skipAnswers)
-    for (const [i, c] of s.checks.entries()) {
-      const via = bareMetalOf(s, c.host, c.path);
-      if (!via) {
-        bad(
-          `checks.${i}`,
-          `no route of ${c.host} covers ${c.path}: the check would reach no service (routes list each host's prefixes)`,
-        );
-        continue;
+        if (!isDb)
+          bad(
+            `${at}.files.${i}`,
+            `${d.path}/${f} is not a SQLite database on the host (no "SQLite format 3" header): fix the name, or leave files out to find them by header`,
+          );
       }
-      const url = `http://127.0.0.1:${via.port}${via.path}`;
-      const code =
-        (
-          await probe(remote(['curl', '-s', '-m', '5', '-o', '/dev/null', '-w', '%{http_code}', url], { reads: true }))
-        ).stdout.trim() || '000';
-      if (!/^2\d\d$/.test(code))
-        bad(
-          `checks.${i}.path`,
-          `${c.path}: ${via.service} answers ${code === '000' ? 'nothing' : `HTTP ${code}`} at ${url} on bare metal: fix the path, or remove the check (it is an optional extra)`,
-        );
-    }
+    });
 
-  for (const [name, d] of Object.entries(s.data)) {
-    const at = `data.${name}`;
-    if (d.kind === 'postgres') {
-      const pg = d.postgres!;
-      if (
-        !(await ok({ kind: 'remote', argv: ['psql', '-X', '-At', '-d', pg.db, '-c', 'select 1'], user: 'postgres' }))
-      ) {
+  for (const [i, n] of s.neighbours.entries())
+    part(async (bad) => {
+      const ids = (
+        await probe(
+          remote(['docker', 'ps', '-q', '--filter', `label=com.docker.compose.project=${n.project}`], { reads: true }),
+        )
+      ).stdout.trim();
+      if (!ids)
         bad(
-          `${at}.postgres.db`,
-          `psql as postgres cannot open database ${pg.db} on the host: is PostgreSQL running there, with that database?`,
+          `neighbours.${i}.project`,
+          `no running container of compose project ${n.project} on the host: a neighbour the migration must leave untouched has to be running to be proven untouched`,
         );
-        continue;
-      }
-      // The cluster stops with the app (its service is the spec's): every database it serves must be this app's.
-      // One listing for the cluster, under the first postgres data set.
-      const first = Object.entries(s.data).find(([, x]) => x.kind === 'postgres')![0];
-      const others = name === first ? await otherDatabases(probe, s) : [];
-      if (others.length)
-        bad(
-          `${at}.postgres.db`,
-          `the host's PostgreSQL also serves ${others.join(', ')}, which this spec does not name: the cutover stops the whole cluster (${pgServiceOf(s, d)}), so another app would lose its database. Name each as a postgres data set of this app if it is this app's, or move it out of this cluster first`,
-        );
-      continue;
-    }
-    if (!(await ok(sudo(['test', '-d', d.path])))) {
-      bad(`${at}.path`, `${d.path} is not a directory on the host: fix the path`);
-      continue;
-    }
-    if (d.kind === 'chromadb' && !(await ok(sudo(['test', '-f', `${d.path}/chroma.sqlite3`]))))
-      bad(
-        `${at}.kind`,
-        `${d.path} has no chroma.sqlite3: it is not a ChromaDB persist dir (kind files, or the right path)`,
-      );
-    for (const [i, f] of (d.files ?? []).entries()) {
-      // SQLite's 16-byte header, read as root: the file the app writes, not a stale copy beside it
-      const isDb = await ok(
-        sudo([
-          'python3',
-          '-c',
-          'import sys; sys.exit(open(sys.argv[1], "rb").read(16) != b"SQLite format 3\\0")',
-          `${d.path}/${f}`,
-        ]),
-      );
-      if (!isDb)
-        bad(
-          `${at}.files.${i}`,
-          `${d.path}/${f} is not a SQLite database on the host (no "SQLite format 3" header): fix the name, or leave files out to find them by header`,
-        );
-    }
-  }
-
-  for (const [i, n] of s.neighbours.entries()) {
-    const ids = (
-      await probe(
-        remote(['docker', 'ps', '-q', '--filter', `label=com.docker.compose.project=${n.project}`], { reads: true }),
-      )
-    ).stdout.trim();
-    if (!ids)
-      bad(
-        `neighbours.${i}.project`,
-        `no running container of compose project ${n.project} on the host: a neighbour the migration must leave untouched has to be running to be proven untouched`,
-      );
-    if (n.network && !(await ok(remote(['docker', 'network', 'inspect', '-f', '{{.Id}}', n.network]))))
-      bad(`neighbours.${i}.network`, `no docker network ${n.network} on the host`);
-    if (n.dump && !(await ok(remote(['docker', 'inspect', '-f', '{{.State.Running}}', n.dump.container]))))
-      bad(`neighbours.${i}.dump.container`, `no container ${n.dump.container} on the host`);
-  }
-  for (const [i, img] of s.images.entries())
-    if (!(await ok(remote(['docker', 'image', 'inspect', '-f', '{{.Id}}', img]))))
-      bad(`images.${i}`, `no image ${img} on the host (nothing is pulled): load it there first`);
-  if (!(await ok(remote(['docker', 'image', 'inspect', '-f', '{{.Id}}', s.helperImage]))))
-    bad('helperImage', `no image ${s.helperImage} on the host: it fills and checks the volumes (python3 in it)`);
-  if (s.nginx.tls) problems.push(...(await tlsProblems(probe, s.nginx.tls)));
+      if (n.network && !(await ok(remote(['docker', 'network', 'inspect', '-f', '{{.Id}}', n.network]))))
+        bad(`neighbours.${i}.network`, `no docker network ${n.network} on the host`);
+      if (n.dump && !(await ok(remote(['docker', 'inspect', '-f', '{{.State.Running}}', n.dump.container]))))
+        bad(`neighbours.${i}.dump.container`, `no container ${n.dump.container} on the host`);
+    });
+  part(async (bad) => {
+    for (const [i, img] of s.images.entries())
+      if (!(await ok(remote(['docker', 'image', 'inspect', '-f', '{{.Id}}', img]))))
+        bad(`images.${i}`, `no image ${img} on the host (nothing is pulled): load it there first`);
+    if (!(await ok(remote(['docker', 'image', 'inspect', '-f', '{{.Id}}', s.helperImage]))))
+      bad('helperImage', `no image ${s.helperImage} on the host: it fills and checks the volumes (python3 in it)`);
+  });
+  if (s.nginx.tls) parts.push(tlsProblems(probe, s.nginx.tls));
+  for (const mine of await Promise.all(parts)) problems.push(...mine);
   return problems;
 }
 
