@@ -19,6 +19,8 @@ export type JournalEntry =
     }
   /** takesWrites: from here on, what the run made may hold the only copy of data (never destroyed by a rollback). */
   | { type: 'step-start'; step: string; takesWrites?: boolean }
+  /** A resumed step run again from its start without its undo (redoOnResume): each action it runs again replaces its earlier record. */
+  | { type: 'step-redo'; step: string }
   /** Written before the command runs, so a kill -9 in the middle still leaves its undo on disk. */
   | {
       type: 'action';
@@ -96,6 +98,8 @@ export interface StepState {
   id: string;
   status: 'running' | 'done' | 'failed' | 'skipped' | 'rolled-back';
   actions: ActionState[];
+  /** Run again from its start without its undo (redoOnResume), since its last step-start. */
+  redo?: boolean;
 }
 
 export interface RunState {
@@ -134,12 +138,17 @@ export function replay(entries: Stamped[]): RunState {
       case 'step-start': {
         const s = step(e.step);
         s.status = 'running';
+        delete s.redo;
         if (e.takesWrites) state.tookWrites = true;
         break;
       }
+      case 'step-redo':
+        step(e.step).redo = true;
+        break;
       case 'action': {
         const s = step(e.step);
-        s.actions = s.actions.filter((a) => a.index !== e.index || !a.undone);
+        // an undone record of this action is history; a redo's new record stands for the earlier one too
+        s.actions = s.actions.filter((a) => a.index !== e.index || (!a.undone && !s.redo));
         s.actions.push({
           index: e.index,
           what: e.what,

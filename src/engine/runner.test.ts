@@ -1,6 +1,3 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CommandFailed, DryRunExecutor, RecordingExecutor, type Executor } from '../exec/executor.ts';
 import { remote, type Command } from './command.ts';
@@ -9,20 +6,7 @@ import { ConnectionLost } from '../util/errors.ts';
 import { executePlan, undoFromJournal, type RunEvent } from './runner.ts';
 import type { PlannedStep } from './step.ts';
 
-const argvOf = (c: Command) => (c.kind === 'remote' ? c.argv.join(' ') : c.kind);
-
-function demoPlan(): PlannedStep<unknown, unknown>[] {
-  const mk = (id: string, n: number): PlannedStep<unknown, unknown> => ({
-    step: { id, title: id, plan: () => [] },
-    actions: Array.from({ length: n }, (_, i) => ({
-      cmd: remote(['do', id, String(i)]),
-      undo: [remote(['undo', id, String(i)])],
-    })),
-  });
-  return [mk('a', 2), mk('b', 1), mk('c', 2)];
-}
-const newJournal = () => new Journal(join(mkdtempSync(join(tmpdir(), 'j-')), 'journal.jsonl'));
-const hooks = (events: RunEvent[] = []) => ({ event: (e: RunEvent) => events.push(e) });
+import { argvOf, demoPlan, hooks, newJournal } from './runner-testing.ts';
 
 describe('executePlan (saga)', () => {
   it('runs every action in order and journals them', async () => {
@@ -62,22 +46,6 @@ describe('executePlan (saga)', () => {
     const out = await executePlan({ plan: demoPlan(), exec, journal: newJournal(), noRollback: true, hooks: hooks() });
     expect(out.stoppedResumable).toBe(true);
     expect(exec.ran.map(argvOf)).toEqual(['do a 0', 'do a 1', 'do b 0']);
-  });
-
-  it('resume skips done steps and redoes a partial step after undoing it', async () => {
-    const j = newJournal();
-    const first = new RecordingExecutor((c) => (argvOf(c) === 'do c 1' ? { code: 1 } : undefined));
-    await executePlan({ plan: demoPlan(), exec: first, journal: j, noRollback: true, hooks: hooks() });
-    const second = new RecordingExecutor();
-    const out = await executePlan({
-      plan: demoPlan(),
-      exec: second,
-      journal: j,
-      resume: replay(Journal.read(j.path)),
-      hooks: hooks(),
-    });
-    expect(out.ok).toBe(true);
-    expect(second.ran.map(argvOf)).toEqual(['undo c 1', 'undo c 0', 'do c 0', 'do c 1']);
   });
 
   it('a dry run prints exactly the commands a real run executes, and journals nothing', async () => {

@@ -129,7 +129,8 @@ export async function executePlan(o: ExecuteOptions): Promise<RunOutcome> {
         hooks.event({ type: 'step-skipped', id, why: 'done in the earlier attempt' });
         continue;
       }
-      if (earlier && journal && !exec.dryRun) {
+      const redo = Boolean(earlier && journal && !exec.dryRun && p.step.redoOnResume);
+      if (earlier && journal && !exec.dryRun && !redo) {
         // Partly done when the run stopped: undo its actions, then run the step again from the start.
         const u = await undoFromJournal(journal, exec, hooks, id, o.settle);
         if (u.undoFailures.length)
@@ -146,6 +147,8 @@ export async function executePlan(o: ExecuteOptions): Promise<RunOutcome> {
 
       const t0 = Date.now();
       journal?.append({ type: 'step-start', step: id, ...(p.step.takesWrites ? { takesWrites: true } : {}) });
+      // Partly done, and every action of it can run again as it stands: again from its start, nothing undone.
+      if (redo) journal?.append({ type: 'step-redo', step: id });
       hooks.event({ type: 'step-start', id, title: p.step.title, index: i, total });
       // Actions marked alongside run one after another in the background of the others: the step waits
       // for them before it ends, and before it fails (nothing of a step still runs when its undo starts).

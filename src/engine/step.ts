@@ -61,6 +61,13 @@ export interface Step<C, F> {
    * (the containers take writes): a rollback keeps it (destroys-data undos become keeps).
    */
   takesWrites?: boolean;
+  /**
+   * Every action can run again as it stands (idempotent, and its undo the same): a --resume after a cut inside
+   * this step runs it again from its start, without undoing what it did first. For a step whose undo would
+   * take back what the public already has (the gate open: closing it, stopping the containers, copying their
+   * writes back), which a redo would then not put back.
+   */
+  redoOnResume?: boolean;
   plan(ctx: PlanContext<C, F>): Action[];
 }
 

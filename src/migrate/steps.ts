@@ -233,6 +233,9 @@ export function specSteps(s: Spec): S[] {
       ], true),
       // From here the public writes to the containers: the volumes may hold the only copy of its writes.
       takesWrites: true,
+      // A cut inside it: --resume opens the gate again and goes on (each action idempotent), never closing it
+      // first (its undo would stop the containers and copy their writes back, and a redo would not restart them).
+      redoOnResume: true,
     },
     ...(others.length ? [step('cutover.stop-others', `stop the other bare-metal services (${others.join(', ')}); each stop read back`, () => [
       ...others.map((k) => ({ cmd: svc(k).stop, undo: startAgain(k) })),

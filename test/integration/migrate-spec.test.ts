@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { loadConfig } from '../../src/engine/config.ts';
+import { Journal } from '../../src/engine/journal.ts';
 import { specSchema } from '../../src/migrate/spec.ts';
 import { specSteps } from '../../src/migrate/steps.ts';
 import { ROOT, viaHost } from '../support/lab.ts';
@@ -254,8 +255,22 @@ describe('migrate.ts: the systemd app by its spec alone', () => {
     const runId = runIdOf(cut);
     if (cut.code !== 0) {
       expect(cut.stderr).toMatch(/--resume/);
-      const resumed = migrate('--resume', runId, '--yes');
-      expect(resumed.code, resumed.stdout + resumed.stderr).toBe(0);
+      // Resumed, then cut again at the gate's opening (#32.4): the next --resume opens it again and goes on, never
+      // closing it first (that undo would stop the containers and copy their writes back, and nothing restarts them).
+      const again = runbookAsync('migrate', ['--spec', SPEC, '--resume', runId, '--yes', '--no-rollback'], env);
+      const journalPath = await whenJournal(again.result, stepBegan('cutover.open'));
+      execFileSync('pkill', ['-9', '-f', '^sshd: ubuntu']);
+      const cut2 = await again.done;
+      if (cut2.code !== 0) {
+        expect(cut2.stderr).toMatch(/--resume/);
+        const resumed = migrate('--resume', runId, '--yes');
+        expect(resumed.code, resumed.stdout + resumed.stderr).toBe(0);
+        const entries = Journal.read(journalPath);
+        expect(entries.filter((e) => e.type === 'step-redo').map((e) => (e as { step: string }).step)).toEqual([
+          'cutover.open',
+        ]);
+        expect(entries.filter((e) => e.type === 'undo-done' && e.step === 'cutover.open')).toEqual([]);
+      }
     }
     const acked = await writer.stop();
     expect(acked.notes.length).toBeGreaterThan(20);
