@@ -4,6 +4,7 @@ import { remote, sudo, type RemoteCommand } from '../engine/command.ts';
 import type { Probe } from '../engine/runbook.ts';
 import { limitConcurrency } from '../util/limit.ts';
 import { userMismatches } from './app-changes.ts';
+import { cronProbe, cronProblems } from './cron.ts';
 import { systemdUnit } from './services.ts';
 import type { Spec, SpecService } from './spec.ts';
 
@@ -47,6 +48,9 @@ export async function checkSpecOnHost(
   });
   part(async (bad) => {
     for (const [field, message] of userMismatches(s, cwd)) bad(field, message);
+  });
+  part(async (bad) => {
+    for (const [field, message] of cronProblems(s, (await probe(cronProbe())).stdout)) bad(field, message);
   });
   for (const [name, svc] of Object.entries(s.services))
     part(async (bad) => {

@@ -7,7 +7,7 @@ import { parse, stringify } from 'yaml';
 import { hostFingerprint } from '../support/fingerprint.ts';
 import { ROOT } from '../support/lab.ts';
 import { labReset } from '../support/reset.ts';
-import { sdlabDown, sdlabUp } from '../support/sdlab.ts';
+import { sdlabDown, sdlabSsh, sdlabUp } from '../support/sdlab.ts';
 
 /**
  * A spec checked against its host before anything is planned (runbooks/check-spec.ts): CHM's on the
@@ -121,6 +121,24 @@ describe('a spec checked on its host (read-only)', () => {
       /`services\.web\.check\.http`: sdlab-web answers nothing at http:\/\/127\.0\.0\.1:8101\/health/,
     );
     expect(bad.stdout).toMatch(/`data\.appdb\.path`: \/srv\/sdlab\/nodata is not a directory on the host/);
+
+    // The app's cron jobs, as root reads them on the host: the owner's own, and root's naming a data set's dir.
+    sdlabSsh(`sudo mkdir -p /var/spool/cron/crontabs /etc/cron.d
+      printf '%s\\n' '# an old job' '*/10 * * * * /usr/bin/python3 /opt/sdlab/sdlab_worker.py --once' | sudo tee /var/spool/cron/crontabs/sdlab >/dev/null
+      printf '%s\\n' 'MAILTO=ops' '0 * * * * root find /srv/sdlab/uploads -name ".sdlab-tmp-*" -delete' | sudo tee /etc/cron.d/sdlab-prune >/dev/null`);
+    try {
+      const cron = check('runbooks/specs/sdlab.yaml');
+      expect(cron.status).toBe(1);
+      expect(problemLines(cron), cron.stdout).toHaveLength(2);
+      expect(cron.stdout).toMatch(
+        /`owner`: a cron job of sdlab in \/var\/spool\/cron\/crontabs\/sdlab \(`\*\/10 \* \* \* \* \/usr\/bin\/python3 \/opt\/sdlab\/sdlab_worker\.py --once`\) is the app's/,
+      );
+      expect(cron.stdout).toMatch(
+        /`data\.uploads\.path`: a cron job of root in \/etc\/cron\.d\/sdlab-prune .*edit \/etc\/cron\.d\/sdlab-prune/,
+      );
+    } finally {
+      sdlabSsh('sudo rm -f /var/spool/cron/crontabs/sdlab /etc/cron.d/sdlab-prune');
+    }
   }, 180_000);
 
   it('a spec that breaks its own rules is refused before any host is asked (exit 2, one line)', () => {
