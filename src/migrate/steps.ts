@@ -12,6 +12,7 @@ import {
 } from './app.ts';
 import { appChanges } from './app-changes.ts';
 import { quietAfterStop, waitBareMetal, waitContainer } from './checks.ts';
+import { markStill, stillSince } from './still.ts';
 import { GATE_FILE, TLS_MOUNT, checkUrl, composeFile, nginxConf, routeCheckPath, secretsEnv, secretsFileName } from './deploy.ts';
 import type { SpecFacts } from './facts.ts';
 import { neighbourProbe } from './facts.ts';
@@ -194,6 +195,8 @@ export function specSteps(s: Spec): S[] {
       ...quiet(w),
     ], true),
     step('cutover.delta', 'move only what changed since the backup into the volumes (fresh SQLite copies); PostgreSQL dumped again and restored', ({ runId }) => [
+      // from here bare metal must not change: read back once the gate is open (cutover.open)
+      ...(files.length ? [{ cmd: markStill(runId), alongside: true, undoneBy: 'nothing: a record in this run\'s own state dir' }] : []),
       ...byOwner(files).map(({ o, sets }) => ({ cmd: helperOf(runId).delta(o, sets), undoneBy: 'removing the volumes (volumes.create); bare metal is only read' })),
       ...pgs.flatMap((p) => [
         { cmd: sudo([...pgData(runId, 'dump'), p.db, pgDumpAt(runId, p.key, true)], { says: `pg_dump the host's database ${p.db} again, its writers stopped` }) },
@@ -229,6 +232,8 @@ export function specSteps(s: Spec): S[] {
         }] : []),
         ...waits(startedAtCutover(s), runId),
         ...viaNginx().map((cmd) => ({ cmd })),
+        // a write on bare metal since its writers stopped is a writer the spec does not list: fail, and the rollback keeps both
+        ...(files.length ? [{ cmd: stillSince(runId, files.map((f) => f.live)) }] : []),
         ...(files.length ? [{ cmd: helperOf(runId).remove, undoneBy: 'nothing: the helper was this run\'s own (cutover.ready)' }] : []),
       ], true),
       // From here the public writes to the containers: the volumes may hold the only copy of its writes.
