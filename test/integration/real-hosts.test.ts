@@ -138,6 +138,32 @@ describe('real hosts: every runbook keeps the promise on files and habits our la
     expect(hostFingerprint()).toEqual(original);
   });
 
+  it('a write that lands on bare metal after the final parity: once the gate is open the cutover is refused naming it; the rollback copies the containers back and keeps the late write beside them', () => {
+    const staged = runbook('migrate-chm', ['--yes', '--to', 'cutover.start']);
+    expect(staged.code, staged.stderr).toBe(0);
+    const runId = runIdOf(staged);
+    // parity held; now a writer the spec does not list writes, before the gate opens
+    sh("printf 'written by cron after parity' > /home/ubuntu/chm-chatbot/pdfs/late-after-parity.pdf");
+
+    const resumed = runbook('migrate-chm', ['--yes', '--resume', runId]);
+    expect(resumed.code, resumed.stdout).toBe(1);
+    expect(resumed.stderr).toMatch(
+      /step cutover\.open failed: bare metal changed after its writers stopped: \/home\/ubuntu\/chm-chatbot\/pdfs.*rolled back/s,
+    );
+    // the containers' data is back in place, the late write kept beside it, nothing of either lost
+    expect(sh(`cat /home/ubuntu/chm-chatbot/pdfs.pre-rollback-${runId}/late-after-parity.pdf`)).toBe(
+      'written by cron after parity',
+    );
+    expect(sh('test -e /home/ubuntu/chm-chatbot/pdfs/late-after-parity.pdf && echo there || echo absent')).toBe(
+      'absent',
+    );
+    expect(sh('sudo supervisorctl status chatbot-backend')).toMatch(/RUNNING/);
+    // as the operator would once they merged the late write: the kept dirs and volumes removed, the host as before
+    sh(`rm -rf /home/ubuntu/chm-chatbot/*.pre-rollback-${runId}
+      docker volume rm chatbot_chroma chatbot_pdfs chatbot_transcripts >/dev/null && sudo rm -f /var/lib/cutover/kept-volumes/chatbot_*`);
+    expect(hostFingerprint()).toEqual(original);
+  });
+
   it("two runbooks racing for one host: exactly one wins; every other runbook is refused with the winner's own next command", async () => {
     const racers = [
       runbookAsync('migrate-chm', ['--yes', '--to', 'backup.prepare']),
