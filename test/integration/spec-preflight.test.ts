@@ -131,7 +131,7 @@ describe('a spec checked on its host (read-only)', () => {
       expect(cron.status).toBe(1);
       expect(problemLines(cron), cron.stdout).toHaveLength(2);
       expect(cron.stdout).toMatch(
-        /`owner`: a cron job of sdlab in \/var\/spool\/cron\/crontabs\/sdlab \(`\*\/10 \* \* \* \* \/usr\/bin\/python3 \/opt\/sdlab\/sdlab_worker\.py --once`\) is the app's/,
+        /`services\.web\.build\.context`: a cron job of sdlab in \/var\/spool\/cron\/crontabs\/sdlab \(`\*\/10 \* \* \* \* \/usr\/bin\/python3 \/opt\/sdlab\/sdlab_worker\.py --once`\) is the app's \(it names \/opt\/sdlab\)/,
       );
       expect(cron.stdout).toMatch(
         /`data\.uploads\.path`: a cron job of root in \/etc\/cron\.d\/sdlab-prune .*edit \/etc\/cron\.d\/sdlab-prune/,
