@@ -18,6 +18,7 @@ import { KNOWN_PLACEHOLDERS, scanText, secretSetting } from './secrets.ts';
 import { checkCompose, composeService, interpolate } from './compose-checks.ts';
 import { checkDockerignore, excludedBy, MUST_IGNORE } from './dockerignore-check.ts';
 import { checkHealthcheck, findBinary } from './healthcheck-check.ts';
+import { checkMultiStage } from './multistage-check.ts';
 import { checkDevDeps, checkToolchain, installedPackages, requirementNames, TOOL_PKG } from './toolchain-checks.ts';
 
 export { checkCompose, composeService, interpolate, checkDockerignore, excludedBy, MUST_IGNORE };
@@ -122,6 +123,7 @@ export function auditImage(f: ImageFacts): ImageReport {
     checkSecrets(f, lm),
     checkToolchain(f, lm),
     checkDevDeps(f, lm),
+    checkMultiStage(f),
     checkBasePinned(f),
     checkSize(f, lm),
     checkDockerignore(f),

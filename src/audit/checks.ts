@@ -9,6 +9,11 @@ export const CHECKS = {
   secrets: { title: 'no secrets in config, history or layers', cis: '4.10', dockle: 'CIS-DI-0010' },
   toolchain: { title: 'no build toolchain in the final image', cis: '4.3', dockle: 'CIS-DI-0003' },
   'dev-deps': { title: 'no dev dependencies in the final image', cis: '4.3', dockle: 'CIS-DI-0003' },
+  'multi-stage': {
+    title: 'multi-stage build: the final stage copies from, or is built FROM, an earlier stage',
+    cis: '4.3',
+    dockle: '–',
+  },
   'base-pinned': { title: 'base images pinned (no latest, no untagged)', cis: '4.2', dockle: 'DKL-DI-0006' },
   size: { title: 'image size within budget', cis: '4.3', dockle: '–' },
   dockerignore: {
@@ -54,6 +59,22 @@ export interface CheckResult {
   /** How to fix it (only for ✗). */
   fix?: string;
   fatal?: boolean;
+  /**
+   * The part of the check the Dockerfile alone decides, with the lines that decide it (set by the
+   * Dockerfile-only audit, and by multi-stage, which only the Dockerfile decides). A ✗ here is the
+   * check's ✗; a ✓ is the check's ✓ only when nothing `needs` the image.
+   */
+  decided?: Decided;
+  /** A Dockerfile audited without its image: what only the image can tell (then ✓ stays –, undecided). */
+  needs?: string;
+}
+
+export interface Decided {
+  status: 'pass' | 'fail';
+  /** One line: what the Dockerfile shows. */
+  what: string;
+  /** The Dockerfile lines it rests on (the failing ones; for a pass, those checked). */
+  lines: number[];
 }
 
 export function result(

@@ -295,3 +295,20 @@ export const SHELL_BUILTINS = new Set([
   'source',
   '.',
 ]);
+
+/** A COPY/ADD's flags and sources (the last word is the destination); exec (JSON) form too. */
+export function copyArgs(args: string): { flags: string[]; sources: string[] } {
+  let words: string[];
+  const flags: string[] = [];
+  let rest = args.trim();
+  for (let m = /^(--\S+)\s+/.exec(rest); m; m = /^(--\S+)\s+/.exec(rest)) {
+    flags.push(m[1]);
+    rest = rest.slice(m[0].length);
+  }
+  try {
+    words = rest.startsWith('[') ? (JSON.parse(rest) as string[]) : rest.split(/\s+/);
+  } catch {
+    words = rest.split(/\s+/);
+  }
+  return { flags, sources: words.slice(0, -1).filter((w) => !w.startsWith('<<')) };
+}

@@ -128,6 +128,7 @@ describe('a Dockerfile audited without its image', () => {
       secrets: 'fail',
       toolchain: 'undecided',
       'dev-deps': 'undecided',
+      'multi-stage': 'fail',
       'base-pinned': 'fail',
       size: 'undecided',
       dockerignore: 'fail',
@@ -138,15 +139,20 @@ describe('a Dockerfile audited without its image', () => {
       expect(c.summary, c.id).toMatch(/^needs an image \(.+\): run with --image NAME/);
     expect(r).not.toHaveProperty('id');
     const clean = '.env\n.git\nnode_modules\nvenv\n';
-    const gdf = df('FROM node:20-alpine\nUSER 1000\nHEALTHCHECK CMD node -e 1\n');
+    // two stages since multi-stage is checked: a single-stage Dockerfile fails it
+    const gdf = df(
+      'FROM node:20-alpine AS build\nRUN npm ci\nFROM node:20-alpine\nCOPY --from=build /app /app\n' +
+        'USER 1000\nHEALTHCHECK CMD node -e 1\n',
+    );
     const good = auditDockerfile({ dockerfile: gdf, context: ctx([], clean) });
     expect(Object.values(status(good)).filter((s) => s === 'fail')).toEqual([]);
-    expect(lines(good.checks.find((c) => c.id === 'base-pinned')!)).toEqual([1]);
+    expect(lines(good.checks.find((c) => c.id === 'base-pinned')!)).toEqual([1, 3]);
+    expect(lines(good.checks.find((c) => c.id === 'multi-stage')!)).toEqual([4]);
     const fatalFailures = ['/src/Dockerfile: non-root'];
     const report: AuditReport = { runId: 'x', host: 'this machine', images: [r], fatalFailures, exitCode: 1 };
     const term = renderTerminal(report, false);
     expect(term).toMatch(/– size\s+4\.3\s+–\s+needs an image \(its size\)/);
-    expect(term).toMatch(/^1 Dockerfile \(no image\): 5 checks failed, 3 not decided without an image, 1 fatal/m);
+    expect(term).toMatch(/^1 Dockerfile \(no image\): 6 checks failed, 3 not decided without an image, 1 fatal/m);
     expect(renderMarkdown(report)).toContain(
       '| – | size | 4.3 | – | needs an image (its size): run with --image NAME |',
     );
