@@ -120,14 +120,18 @@ describe('real hosts: every runbook keeps the promise on files and habits our la
     expect(sh('pm2 jlist')).toContain('"name":"chatbot-frontend"');
   });
 
-  it('a write that lands on bare metal after the final delta: parity refuses the cutover, and the rollback leaves bare metal exactly as it is, late write included', () => {
-    const staged = runbook('migrate-chm', ['--yes', '--to', 'cutover.delta']);
+  /** CHM staged up to STEP, then FILE written into bare metal's pdfs by a writer the spec does not list, then resumed. */
+  const lateWrite = (step: string, file: string, text: string) => {
+    const staged = runbook('migrate-chm', ['--yes', '--to', step]);
     expect(staged.code, staged.stderr).toBe(0);
     const runId = runIdOf(staged);
-    // A cron job, as the app's account, while the writer is stopped and the gate still closed.
-    sh("printf 'written by cron after the delta' > /home/ubuntu/chm-chatbot/pdfs/late-cron.pdf");
+    sh(`printf '${text}' > /home/ubuntu/chm-chatbot/pdfs/${file}`);
+    return { runId, resumed: runbook('migrate-chm', ['--yes', '--resume', runId]) };
+  };
 
-    const resumed = runbook('migrate-chm', ['--yes', '--resume', runId]);
+  it('a write that lands on bare metal after the final delta: parity refuses the cutover, and the rollback leaves bare metal exactly as it is, late write included', () => {
+    // A cron job, as the app's account, while the writer is stopped and the gate still closed.
+    const { resumed } = lateWrite('cutover.delta', 'late-cron.pdf', 'written by cron after the delta');
     expect(resumed.code, resumed.stdout).toBe(1);
     expect(resumed.stderr).toMatch(/step cutover\.start failed: .*late-cron\.pdf.*rolled back/s);
     expect(sh('cat /home/ubuntu/chm-chatbot/pdfs/late-cron.pdf')).toBe('written by cron after the delta');
@@ -139,13 +143,8 @@ describe('real hosts: every runbook keeps the promise on files and habits our la
   });
 
   it('a write that lands on bare metal after the final parity: once the gate is open the cutover is refused naming it; the rollback copies the containers back and keeps the late write beside them', () => {
-    const staged = runbook('migrate-chm', ['--yes', '--to', 'cutover.start']);
-    expect(staged.code, staged.stderr).toBe(0);
-    const runId = runIdOf(staged);
     // parity held; now a writer the spec does not list writes, before the gate opens
-    sh("printf 'written by cron after parity' > /home/ubuntu/chm-chatbot/pdfs/late-after-parity.pdf");
-
-    const resumed = runbook('migrate-chm', ['--yes', '--resume', runId]);
+    const { runId, resumed } = lateWrite('cutover.start', 'late-after-parity.pdf', 'written by cron after parity');
     expect(resumed.code, resumed.stdout).toBe(1);
     expect(resumed.stderr).toMatch(
       /step cutover\.open failed: bare metal changed after its writers stopped: \/home\/ubuntu\/chm-chatbot\/pdfs.*rolled back/s,
