@@ -106,6 +106,15 @@ def named(e, path):
     return e if e.filename else OSError(e.errno, e.strerror, path)
 
 
+def write_text(path, text):
+    """Write TEXT to PATH; a full disk at the write or the close names PATH (they name no file)."""
+    try:
+        with open(path, "w") as f:
+            f.write(text)
+    except OSError as e:
+        raise named(e, path) from None
+
+
 def mb(n):
     return "%.1f MB" % (n / 1e6)
 

@@ -158,8 +158,7 @@ def cmd_sync_back_all(run_id, *specs):
 def cmd_keep_volume(kept_dir, name, run_id):
     os.makedirs(kept_dir, exist_ok=True)
     path = os.path.join(kept_dir, name)
-    with open(path + ".part", "w") as f:
-        f.write(run_id + "\n")
+    core.write_text(path + ".part", run_id + "\n")
     os.replace(path + ".part", path)
     print(json.dumps({"kept": name, "run": run_id}))
     return 0

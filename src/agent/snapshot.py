@@ -3,7 +3,7 @@ while the app writes (pausing it only if allowed)."""
 import errno, json, os, shutil, signal, stat as S, subprocess, time
 
 import core
-from core import SKIP, SQLITE, Fail, complete, is_dir, partial, remove_any, say, show, side_of
+from core import SKIP, SQLITE, Fail, complete, is_dir, partial, remove_any, say, show, side_of, write_text
 from dbs import STAT_KEY, has_header, is_candidate, named_dbs, stat_entry
 from sqlite import Busy, sqlite_copy
 from walk import Linker, identity, place, scan, tree_state, unchanged_since_read
@@ -292,8 +292,7 @@ def cmd_snapshot(*args):
         paused_ms = _paused(src, dst, state, dirs, dbs, pause, resume)
     record = {rel: v for rel, v in state.items() if v}  # lets the cutover delta skip unchanged files
     record[STAT_KEY] = stat_entry(dbs.all(), find)
-    with open(partial(stat_file + ".part"), "w") as f:
-        f.write(json.dumps(record))
+    write_text(partial(stat_file + ".part"), json.dumps(record))
     os.replace(stat_file + ".part", stat_file)
     complete(stat_file + ".part")
     complete(dst)

@@ -1,6 +1,6 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { agent, PY, isRoot, oneLine, chromaDir, tempDirs } from './testing.ts';
@@ -202,4 +202,33 @@ while True:
       execFileSync('umount', [full]);
     }
   });
+
+  it.runIf(isRoot)(
+    'a disk that fills after the archive, while its manifest is written: the same one line, naming it',
+    () => {
+      const t = fresh();
+      const src = join(t, 'src');
+      mkdirSync(src);
+      for (let i = 0; i < 400; i++) writeFileSync(join(src, `transcript-${i}-${'x'.repeat(40)}.txt`), '');
+      agent('tar-stream', src, join(t, 'roomy.tar'));
+      const archive = statSync(join(t, 'roomy.tar')).size;
+      expect(statSync(join(t, 'roomy.tar.manifest.json')).size).toBeGreaterThan(3 * 4096);
+      const full = join(t, 'full');
+      mkdirSync(full);
+      const size = Math.ceil(archive / 4096) * 4096 + 4096; // the archive fits, its manifest does not
+      execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', full]);
+      try {
+        const r = agent('tar-stream', src, join(full, 'pdfs.tar'));
+        expect(r.status).toBe(28);
+        expect(oneLine(r)).toMatch(
+          new RegExp(
+            `^tar-stream: host disk full writing ${full}/pdfs\\.tar\\.manifest\\.json\\.part after .*: free space on the host, then retry\n$`,
+          ),
+        );
+        expect(readdirSync(full)).toEqual([]);
+      } finally {
+        execFileSync('umount', [full]);
+      }
+    },
+  );
 });

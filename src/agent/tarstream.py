@@ -2,7 +2,7 @@
 import hashlib, json, os, sys, time
 
 import core
-from core import BUF, NAMES, Fail, complete, named, partial, say, show
+from core import BUF, NAMES, Fail, complete, named, partial, say, show, write_text
 from dbs import mark, read_live_stat
 from tarformat import Archive
 from walk import scan
@@ -155,9 +155,8 @@ def cmd_tar_stream(root, out, live_stat=None):
         (out + ".manifest.json", json.dumps(manifest)),  # C encoder: json.dump is pure Python
         (out + ".sha256", "%s  %s\n" % (w.h.hexdigest(), os.path.basename(out))),
     ]
-    for path, text in outputs:
-        with open(partial(path + ".part"), "w") as f:
-            f.write(text)
+    for path, text in outputs:  # the disk may fill here, after the archive
+        write_text(partial(path + ".part"), text)
     for path, _ in outputs:
         os.replace(path + ".part", path)
         complete(path + ".part")
@@ -170,13 +169,20 @@ def cmd_merge_manifest(backup_dir, *names):
     """BACKUP_DIR/manifest.json from each NAME.tar.manifest.json."""
     archives = {n: json.load(open(os.path.join(backup_dir, n + ".tar.manifest.json"))) for n in names}
     tmp = partial(os.path.join(backup_dir, "manifest.json.part"))
-    with open(tmp, "w") as f:
-        f.write(
-            json.dumps(
-                {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "names": NAMES, "archives": archives},
-                sort_keys=True,
+    try:
+        with open(tmp, "w") as f:
+            f.write(
+                json.dumps(
+                    {
+                        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                        "names": NAMES,
+                        "archives": archives,
+                    },
+                    sort_keys=True,
+                )
             )
-        )
+    except OSError as e:
+        raise named(e, tmp) from None
     os.replace(tmp, os.path.join(backup_dir, "manifest.json"))
     complete(tmp)
     print(

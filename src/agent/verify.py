@@ -2,7 +2,7 @@
 import json, os, sqlite3, stat as S, zlib
 
 import core
-from core import Fail, Laps, complete, fsb, partial, show
+from core import Fail, Laps, complete, fsb, partial, show, write_text
 from dbs import Databases, sides
 from sqlite import same_database, sqlite_logical
 from walk import identity, leaders, same_bytes, settle_past_ctimes, sha256_file, stat_record, unchanged_since_read, walk
@@ -110,8 +110,7 @@ def cmd_verify(manifest_path, name, root, stat_out=None):
         raise Fail(5, _failed("verify FAILED for %s in %s" % (name, show(root)), bad))
     if stat_out:
         os.makedirs(os.path.dirname(stat_out) or ".", exist_ok=True)
-        with open(partial(stat_out + ".part"), "w") as f:
-            f.write(json.dumps(stats))
+        write_text(partial(stat_out + ".part"), json.dumps(stats))
         os.replace(stat_out + ".part", stat_out)
         complete(stat_out + ".part")
     print(json.dumps({"verified": name, "files": len(want)}))
