@@ -1,5 +1,8 @@
 import { remote, sudo, type RemoteCommand } from '../engine/command.ts';
 import { runStateDir } from '../engine/files.ts';
+import { SYSTEMD_DISABLE, SYSTEMD_ENABLE, SYSTEMD_START, SYSTEMD_STOP, systemdUnit } from './systemd-units.ts';
+
+export { systemdUnit };
 
 export type Manager = 'supervisor' | 'pm2' | 'systemd';
 export interface ServiceRef {
@@ -10,23 +13,6 @@ export interface ServiceRef {
 
 /** The run's agent (src/migrate/ops.ts agentPath; here by its path, so this module needs nothing of ops): its `supervisor` edits one program's section. */
 const agentOf = (runId: string) => `${runStateDir(runId)}/agent.pyz`;
-
-/**
- * A systemd name as a unit name: one without a unit type's suffix is a service (`42` would read as a job id
- * to systemctl show, `app@1` is the instance app@1.service).
- */
-export const systemdUnit = (name: string) =>
-  /\.(service|socket|timer|path|target|mount|automount|swap|slice|scope|device)$/.test(name) ? name : `${name}.service`;
-
-/**
- * systemctl start, read back the way systemd means "started": active, or, for a oneshot service (which is
- * inactive again once it ran), its last run succeeded.
- */
-const SYSTEMD_START = `systemctl start -- "$1" || exit 1
-systemctl is-active --quiet -- "$1" && exit 0
-[ "$(systemctl show -p Type --value -- "$1")" = oneshot ] && [ "$(systemctl show -p Result --value -- "$1")" = success ] && exit 0
-echo "systemd unit $1 is $(systemctl is-active -- "$1" 2>/dev/null) after start (result $(systemctl show -p Result --value -- "$1")): see journalctl -u $1" >&2
-exit 1`;
 
 /** Runs a command as the service owner (pm2 state lives in the owner's home). */
 const asOwner = (owner: string, argv: string[]): RemoteCommand => ({ kind: 'remote', argv, user: owner });
@@ -48,8 +34,11 @@ export function serviceCommands(s: ServiceRef, owner: string, runId = 'RUN') {
   const what = `${KIND[s.manager]} ${s.name}`;
   return {
     status: { ...c.status, says: `read the state of ${what}`, reads: true },
-    stop: { ...c.stop, says: `stop ${what}` },
-    start: { ...c.start, says: `start ${what} (fails unless it is running after)` },
+    stop: { ...c.stop, says: `stop ${what}${'stopProof' in c ? ` (${c.stopProof})` : ''}` },
+    start: {
+      ...c.start,
+      says: `start ${what}${'startProof' in c ? ` ${c.startProof}` : ''} (fails unless it is running after)`,
+    },
     disable: { ...c.disable, says: `keep ${what} from starting at boot (${c.disableProof})` },
     enable: { ...c.enable, says: `put back ${what}'s start at boot as it was before this run (${c.enableProof})` },
   } satisfies Record<string, RemoteCommand>;
@@ -91,25 +80,6 @@ elif [ -n "$2" ]; then pm2 start "$2" --only "$1" >/dev/null
 else echo "pm2 $1 is not known to pm2 (its daemon restarted?) and no ecosystem file is configured to start it from: start it by hand" >&2; exit 1; fi
 pm2 jlist | node -e '${PM2_ONLINE}' "$1"`;
 
-const SYSTEMD_DISABLE = `mkdir -p "$(dirname "$2")"
-[ -e "$2" ] || { systemctl is-enabled -- "$1" 2>/dev/null || true; } > "$2"
-systemctl disable -- "$1" >/dev/null 2>&1 || true
-s=$(systemctl is-enabled -- "$1" 2>/dev/null || true)
-case "$s" in disabled|masked) ;; *) echo "systemd unit $1 is still '$s' at boot after disable: it is pulled in by another unit; mask it (systemctl mask $1) or remove that dependency" >&2; exit 1;; esac
-[ "$s" = masked ] && exit 0
-pulled=
-for d in $(systemctl show -p WantedBy -p RequiredBy -p BoundBy -p UpheldBy --value -- "$1" 2>/dev/null); do
-  case "$(systemctl is-enabled -- "$d" 2>/dev/null || true)" in enabled*|static|alias|indirect|generated|linked*) pulled="$pulled $d" ;;
-  *) [ "$(systemctl is-active -- "$d" 2>/dev/null || true)" = active ] && pulled="$pulled $d" ;; esac
-done
-[ -z "$pulled" ] || { echo "systemd unit $1 is disabled, but$pulled still start it at boot (Wants=/Requires= on it): mask it (systemctl mask $1) or remove that dependency, then run again" >&2; exit 1; }`;
-
-const SYSTEMD_ENABLE = `[ -e "$2" ] || exit 0
-was=$(cat "$2")
-case "$was" in enabled) systemctl enable -- "$1" >/dev/null ;; *) exit 0 ;; esac
-s=$(systemctl is-enabled -- "$1" 2>/dev/null || true)
-[ "$s" = enabled ] || { echo "systemd unit $1 is '$s' after enable (it was enabled before the run)" >&2; exit 1; }`;
-
 function managerCommands(s: ServiceRef, owner: string, kept: string, agent: string) {
   switch (s.manager) {
     case 'supervisor':
@@ -146,12 +116,15 @@ function managerCommands(s: ServiceRef, owner: string, kept: string, agent: stri
       const unit = systemdUnit(s.name);
       return {
         status: remote(['systemctl', 'is-active', '--', unit], { okCodes: [0, 3] }),
-        stop: sudo(['systemctl', 'stop', '--', unit]),
-        start: sudo(['sh', '-c', SYSTEMD_START, 'sh', unit]),
-        disable: sudo(['sh', '-c', SYSTEMD_DISABLE, 'sh', unit, `${kept}.was`]),
-        enable: sudo(['sh', '-c', SYSTEMD_ENABLE, 'sh', unit, `${kept}.was`]),
-        disableProof: 'systemctl is-enabled read back: disabled',
-        enableProof: 'enabled again only if it was before, read back',
+        // with the timers, sockets and path units that start it (or that it starts), each kept and read back
+        stop: sudo(['sh', '-c', SYSTEMD_STOP, 'sh', unit, `${kept}.units`]),
+        start: sudo(['sh', '-c', SYSTEMD_START, 'sh', unit, `${kept}.units`]),
+        disable: sudo(['sh', '-c', SYSTEMD_DISABLE, 'sh', unit, `${kept}.units`]),
+        enable: sudo(['sh', '-c', SYSTEMD_ENABLE, 'sh', unit, `${kept}.units`]),
+        stopProof: 'and the timers, sockets and paths that start it; each read back inactive',
+        startProof: 'and its timers, sockets and paths, each as it was before this run',
+        disableProof: 'and the timers, sockets and paths that start it; systemctl is-enabled read back',
+        enableProof: 'each unit enabled again only if it was before, read back',
       };
     }
   }

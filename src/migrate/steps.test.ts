@@ -104,15 +104,22 @@ describe('a migration planned from a spec alone', () => {
       expect.stringMatching(/^remote: sh -c .*docker stop .* sh shop-web$/s),
     ]);
     expect(lines('cutover.stop-others')).toEqual([
-      'remote (sudo): systemctl stop -- postgresql.service',
+      // with the timers, sockets and paths that start it, each read back; what it was kept under this run's own state dir
+      expect.stringMatching(
+        /^remote \(sudo\): sh -c .*systemctl stop -- "\$u".* sh postgresql\.service \/var\/lib\/cutover\/runs\/20261203-000000-abcd\/services\/systemd-postgresql\.units$/s,
+      ),
       expect.stringMatching(
         /^remote \(sudo\): sh -c .* sh 5432 'bare-metal db \(systemd postgresql\)' postgresql\.service$/s,
       ),
     ]);
     // every stop is read back: the writers' in the freeze, each after all of them stopped
-    expect(lines('cutover.stop-writer').map((l) => l.split('\n')[0])).toEqual([
-      'remote (sudo): systemctl stop -- shop-web.service',
-      'remote (sudo): systemctl stop -- shop-worker.service',
+    expect(lines('cutover.stop-writer')).toEqual([
+      expect.stringMatching(
+        /^remote \(sudo\): sh -c .* sh shop-web\.service \/var\/lib\/cutover\/runs\/20261203-000000-abcd\/\S+$/s,
+      ),
+      expect.stringMatching(
+        /^remote \(sudo\): sh -c .* sh shop-worker\.service \/var\/lib\/cutover\/runs\/20261203-000000-abcd\/\S+$/s,
+      ),
       expect.stringMatching(/^remote \(sudo\): sh -c /),
       expect.stringMatching(/^remote \(sudo\): sh -c /),
     ]);
@@ -132,7 +139,10 @@ describe('a migration planned from a spec alone', () => {
     expect(snap).toMatch(
       /agent\.pyz snapshot \/srv\/shop\/data \/var\/lib\/cutover\/backups\/20261203-000000-abcd\/stage\/appdb --find-dbs --attempts 5 --pause /,
     );
-    expect(snap).toContain('systemctl stop -- shop-web.service && ');
+    expect(snap).toMatch(
+      /sh shop-web\.service \/var\/lib\/cutover\/runs\/20261203-000000-abcd\/services\/systemd-shop-web\.units && /,
+    );
+    expect(snap).not.toContain('/runs/RUN/');
     expect(lines('backup.stream').join('\n')).toContain(
       'agent.pyz pg-data dump shop /var/lib/cutover/backups/20261203-000000-abcd/pg.dump',
     );

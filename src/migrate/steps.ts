@@ -43,9 +43,10 @@ export function specSteps(s: Spec): S[] {
   const pgs = pgSets(s);
   const owner = `${s.owner}:${s.owner}`;
   const net = projectNetwork(s);
-  const svc = (k: string, runId = 'RUN') => serviceCommands(s.services[k], s.owner, runId);
+  // the run id is in each command's kept state (what a unit was before this run): never a shared placeholder
+  const svc = (k: string, runId: string) => serviceCommands(s.services[k], s.owner, runId);
   /** Start a stopped bare-metal service, then wait for its check (none to wait for with check: none). */
-  const startAgain = (k: string) => [svc(k).start, ...[waitBareMetal(s, k)].filter((c): c is RemoteCommand => Boolean(c))];
+  const startAgain = (k: string, runId: string) => [svc(k, runId).start, ...[waitBareMetal(s, k)].filter((c): c is RemoteCommand => Boolean(c))];
   const w = writers(s);
   /** The writers the routes reach: up since deploy.up, stopped before the freeze and started on the final data. */
   const restarted = w.filter((k) => routed(s).has(k));
@@ -100,7 +101,7 @@ export function specSteps(s: Spec): S[] {
           attempts: f.d.snapshot.attempts,
           dbs: f.d.kind === 'chromadb' ? undefined : (f.d.files ?? 'find'),
           what: f.d.kind === 'chromadb' ? 'the live ChromaDB' : `data set ${f.key}`,
-          pause: f.d.snapshot.pauseWriter ? { stop: f.d.writers.map((k) => svc(k).stop), start: f.d.writers.map((k) => svc(k).start) } : undefined,
+          pause: f.d.snapshot.pauseWriter ? { stop: f.d.writers.map((k) => svc(k, runId).stop), start: f.d.writers.map((k) => svc(k, runId).start) } : undefined,
         }),
         alongside: true,
       })),
@@ -190,8 +191,8 @@ export function specSteps(s: Spec): S[] {
       ...restarted.map((k) => ({ cmd: stopContainer(container(s, k)), undoneBy: `removing ${container(s, k)} with the project (deploy.up): a writer's container never starts again on a rollback` })),
     ]),
     // the write freeze starts when the writers stop
-    step('cutover.stop-writer', `stop the bare-metal writers (${w.join(', ')}): write freeze starts; each stop read back`, () => [
-      ...w.map((k) => ({ cmd: svc(k).stop, undo: startAgain(k) })),
+    step('cutover.stop-writer', `stop the bare-metal writers (${w.join(', ')}): write freeze starts; each stop read back`, ({ runId }) => [
+      ...w.map((k) => ({ cmd: svc(k, runId).stop, undo: startAgain(k, runId) })),
       ...quiet(w),
     ], true),
     step('cutover.delta', 'move only what changed since the backup into the volumes (fresh SQLite copies); PostgreSQL dumped again and restored', ({ runId }) => [
@@ -242,8 +243,8 @@ export function specSteps(s: Spec): S[] {
       // first (its undo would stop the containers and copy their writes back, and a redo would not restart them).
       redoOnResume: true,
     },
-    ...(others.length ? [step('cutover.stop-others', `stop the other bare-metal services (${others.join(', ')}); each stop read back`, () => [
-      ...others.map((k) => ({ cmd: svc(k).stop, undo: startAgain(k) })),
+    ...(others.length ? [step('cutover.stop-others', `stop the other bare-metal services (${others.join(', ')}); each stop read back`, ({ runId }) => [
+      ...others.map((k) => ({ cmd: svc(k, runId).stop, undo: startAgain(k, runId) })),
       ...quiet(others),
     ], true)] : []),
     step('cutover.disable', 'keep every bare-metal service from starting at boot', ({ runId }) =>

@@ -141,7 +141,7 @@ describe('migrate.ts: the systemd app by its spec alone', () => {
     expect(dry.code, dry.stdout + dry.stderr).toBe(0);
     for (const id of MUTATING) expect(dry.stdout).toContain(id);
     expect(dry.stdout).toMatch(
-      /copy data set appdb \/srv\/sdlab\/data consistently into \S+ \(up to 5 passes; if it keeps changing: stop systemd unit sdlab-web, stop systemd unit sdlab-worker/,
+      /copy data set appdb \/srv\/sdlab\/data consistently into \S+ \(up to 5 passes; if it keeps changing: stop systemd unit sdlab-web \(and the timers, sockets and paths that start it; each read back inactive\), stop systemd unit sdlab-worker/,
     );
     expect(dry.stdout).not.toContain(env.PGPASSWORD);
     const bad = runbook(

@@ -135,16 +135,20 @@ describe('systemd, on a lab host that boots it', () => {
       await reboot();
       expect(runs()).toBe(0); // it never ran at boot
       await run(w.enable);
-      await run(w.start); // a oneshot is inactive again once it ran: started means it ran and succeeded
+      await run(w.start); // it was not running before the stop (a oneshot is inactive once it ran): put back, it is not run now
       expect(enabled('42.service')).toBe('enabled');
-      expect(runs()).toBe(1);
+      expect(runs()).toBe(0);
       await reboot();
-      expect(runs()).toBe(2); // enabled as it was: it runs at boot again
+      expect(runs()).toBe(1); // enabled as it was: it runs at boot again
+      // a start this run did not stop runs it: started means it ran and succeeded
+      const fresh = serviceCommands({ manager: 'systemd', name: '42' }, 'ubuntu', `${runId}d2`);
+      await run(fresh.start);
+      expect(runs()).toBe(2);
       // a oneshot that fails is not "started"
       ssh(
         `sudo sed -i 's|^ExecStart=.*|ExecStart=/bin/false|' /etc/systemd/system/42.service && sudo systemctl daemon-reload`,
       );
-      const e = await run(w.start).then(
+      const e = await run(fresh.start).then(
         () => undefined,
         (err: Error) => err,
       );
@@ -155,4 +159,75 @@ describe('systemd, on a lab host that boots it', () => {
       );
     }
   }, 180_000);
+  it('a scheduled job as an app ships it (a timer and its oneshot service, both enabled): named by either unit, both are stopped and kept from boot, the job never runs after a reboot, and the undo puts both back as they were', async () => {
+    ssh(`printf '[Unit]\\nDescription=prune job\\n[Service]\\nType=oneshot\\nExecStart=/bin/sh -c "echo ran >> /var/tmp/prune-ran"\\n[Install]\\nWantedBy=multi-user.target\\n' | sudo tee /etc/systemd/system/sdprune.service >/dev/null
+      printf '[Unit]\\nDescription=prune hourly\\n[Timer]\\nOnBootSec=10min\\nOnUnitActiveSec=1h\\n[Install]\\nWantedBy=timers.target\\n' | sudo tee /etc/systemd/system/sdprune.timer >/dev/null
+      sudo rm -f /var/tmp/prune-ran; sudo systemctl daemon-reload; sudo systemctl enable sdprune.service sdprune.timer 2>/dev/null; sudo systemctl start sdprune.timer`);
+    const runs = () => Number(ssh('wc -l < /var/tmp/prune-ran 2>/dev/null || echo 0'));
+    const states = () => [enabled('sdprune.timer'), active('sdprune.timer'), enabled('sdprune.service')].join(' ');
+    try {
+      expect(states()).toBe('enabled active enabled');
+      // named by its timer (what the operator sees in `systemctl list-timers`)
+      const t = serviceCommands({ manager: 'systemd', name: 'sdprune.timer' }, 'ubuntu', `${runId}e`);
+      await run(t.stop);
+      await run(t.disable);
+      expect(states()).toBe('disabled inactive disabled');
+      ssh('sudo rm -f /var/tmp/prune-ran');
+      await reboot();
+      expect(states()).toBe('disabled inactive disabled');
+      expect(runs()).toBe(0); // the boot (WantedBy=) did not run it, and its timer is not waiting
+      await run(t.enable);
+      await run(t.start);
+      expect(states()).toBe('enabled active enabled');
+      expect(runs()).toBe(0); // putting back a timer does not run its job now
+
+      // named by its service: its timer (TriggeredBy=) goes with it, and comes back with it
+      const s = serviceCommands({ manager: 'systemd', name: 'sdprune' }, 'ubuntu', `${runId}f`);
+      await run(s.stop);
+      await run(s.disable);
+      expect(states()).toBe('disabled inactive disabled');
+      await run(s.enable);
+      await run(s.start);
+      expect(states()).toBe('enabled active enabled');
+      expect(runs()).toBe(0); // the oneshot was not running before the stop: the undo does not run it // as shipped, it runs at boot again
+    } finally {
+      ssh(
+        'sudo systemctl disable --now sdprune.timer sdprune.service 2>/dev/null; sudo rm -f /etc/systemd/system/sdprune.* /var/tmp/prune-ran; sudo systemctl daemon-reload',
+      );
+    }
+  }, 180_000);
+
+  it('a socket-activated service: its .socket is stopped and disabled with it, so no connection starts the app again; the undo puts the socket back', async () => {
+    ssh(`printf '[Unit]\\nDescription=socket-activated app\\n[Service]\\nExecStart=/bin/sh -c "echo ran >> /var/tmp/sock-ran; exec sleep infinity"\\n' | sudo tee /etc/systemd/system/sdsock.service >/dev/null
+      printf '[Unit]\\nDescription=its socket\\n[Socket]\\nListenStream=127.0.0.1:9181\\n[Install]\\nWantedBy=sockets.target\\n' | sudo tee /etc/systemd/system/sdsock.socket >/dev/null
+      sudo rm -f /var/tmp/sock-ran; sudo systemctl daemon-reload; sudo systemctl enable --now sdsock.socket 2>/dev/null`);
+    const connect = () =>
+      ssh(`timeout 2 bash -c 'exec 3<>/dev/tcp/127.0.0.1/9181' 2>/dev/null && echo open || echo refused`);
+    const runs = () => Number(ssh('wc -l < /var/tmp/sock-ran 2>/dev/null || echo 0'));
+    try {
+      expect(connect()).toBe('open');
+      await new Promise((r) => setTimeout(r, 500));
+      expect(active('sdsock.service')).toBe('active'); // the first connection started it
+      const w = serviceCommands({ manager: 'systemd', name: 'sdsock' }, 'ubuntu', `${runId}g`);
+      await run(w.stop);
+      await run(w.disable);
+      expect([active('sdsock.socket'), enabled('sdsock.socket'), active('sdsock.service')].join(' ')).toBe(
+        'inactive disabled inactive',
+      );
+      const before = runs();
+      expect(connect()).toBe('refused');
+      expect(active('sdsock.service')).toBe('inactive');
+      expect(runs()).toBe(before);
+      await run(w.enable);
+      await run(w.start);
+      expect([active('sdsock.socket'), enabled('sdsock.socket'), active('sdsock.service')].join(' ')).toBe(
+        'active enabled active',
+      );
+      expect(connect()).toBe('open');
+    } finally {
+      ssh(
+        'sudo systemctl disable --now sdsock.socket sdsock.service 2>/dev/null; sudo rm -f /etc/systemd/system/sdsock.* /var/tmp/sock-ran; sudo systemctl daemon-reload',
+      );
+    }
+  }, 120_000);
 });
