@@ -9,6 +9,7 @@ import { sshTarget } from '../src/engine/ssh-config.ts';
 import type { Runbook } from '../src/engine/runbook.ts';
 import { gatherSpec, specFingerprint, type SpecFacts } from '../src/migrate/facts.ts';
 import { backupKept, settleCommands } from '../src/migrate/ops.ts';
+import { publicNow } from '../src/migrate/public-now.ts';
 import { specReport } from '../src/migrate/report.ts';
 import { specExamples, specSchema } from '../src/migrate/spec.ts';
 import { specPlanNotes, specSteps } from '../src/migrate/steps.ts';
@@ -34,6 +35,7 @@ export function migrateRunbook(
     settle: (_s, runId) => settleCommands(runId),
     planNotes: specPlanNotes,
     leftAfterRollback: (_s, runId) => backupKept(runId),
+    publicNow,
     report: specReport(o.defaultConfig ? cmd : `${cmd} ${configFlag} FILE`),
   };
 }

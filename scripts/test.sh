@@ -8,4 +8,5 @@ bash scripts/check.sh
 # reset = up (installs what is missing) + the exact pre-migration state, whatever ran before (skipped when the
 # host already is exactly as the last reset left it: test/support/reset.ts)
 node_modules/.bin/tsx test/support/reset.ts
-exec node_modules/.bin/vitest run "$@"
+# every test's duration in test-report.json (what to look at when the suite grows slow), the usual report on screen
+exec node_modules/.bin/vitest run --reporter=default --reporter=json --outputFile.json=test-report.json "$@"

@@ -90,6 +90,13 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
     return conn.exec(command, stdin !== undefined ? { stdin } : {});
   };
   const settle = runbook.settle?.(config, runId) ?? [];
+  /** After a rollback that stopped: where the public is served now (read on the host), and that the lock stays. */
+  const stoppedNow = async (u: { unreachable?: boolean }) => {
+    const lock = `the host lock stays with run ${runId} until its rollback completes, so no other run starts a writer meanwhile`;
+    if (u.unreachable || !runbook.publicNow) return `; ${lock}`;
+    const line = await probe(runbook.publicNow(config)).then((r) => r.stdout.trim().split('\n').pop(), () => undefined);
+    return `; ${line ? `${line}; ` : ''}${lock}`;
+  };
   /** What a rollback of this run leaves on purpose, in lines for the operator. */
   const leftAfter = (kept: Resource[]) =>
     leftLines(kept, [...(runbook.leftAfterRollback?.(config, runId) ?? []), `kept: this run's journal and local backups in ${runDir}`]);
@@ -197,7 +204,7 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
       log.line(`rolling back run ${runId} (operator ${operatorName()})`);
       const u = await undoFromJournal(journal, real, { event: (e) => { log.event(e); reporter.event(e); } }, undefined, settle);
       journal.close();
-      if (u.undoFailures.length) throw new UserError(`${rollbackStoppedMessage(u, nextCmd('--rollback'))}; details: ${log.path}`, 1);
+      if (u.undoFailures.length) throw new UserError(`${rollbackStoppedMessage(u, nextCmd('--rollback'))}${await stoppedNow(u)}; details: ${log.path}`, 1);
       await releaseHostLock();
       reporter.line(u.undone.length ? `rolled back run ${runId}: ${u.undone.length} actions undone` : `run ${runId}: nothing left to undo`);
       const left = leftAfter(u.kept);
@@ -308,7 +315,7 @@ async function runInner<S extends z.ZodType, F>(runbook: Runbook<S, F>, argv: st
       throw new UserError(outcome.error ?? `run ${runId} was taken over by another checkout`, 1);
     }
     const what = outcome.undoFailures.length
-      ? rollbackStoppedMessage(outcome, nextCmd('--rollback'))
+      ? `${rollbackStoppedMessage(outcome, nextCmd('--rollback'))}${await stoppedNow(outcome)}`
       : outcome.unreachable
         ? `the host cannot be reached again; the host lock stays with run ${runId}. When it is reachable: ${nextCmd('--resume')} to continue, or ${nextCmd('--rollback')} to undo`
         : outcome.rolledBack

@@ -55,6 +55,11 @@ export interface Runbook<S extends z.ZodType, F> {
   planNotes?(config: z.infer<S>, facts: F): string[];
   /** Lines for the operator after a rollback: what is left on purpose (backups, kept data). */
   leftAfterRollback?(config: z.infer<S>, runId: string): string[];
+  /**
+   * A read-only command whose stdout is one line saying where the app's users are served now, run when a
+   * rollback stopped at an undo that failed (a half-undone run: the operator must know who answers them).
+   */
+  publicNow?(config: z.infer<S>): import('./command.ts').RemoteCommand;
   /** Written after a run (report.md), from the journal's notes and the facts. */
   report?(ctx: {
     config: z.infer<S>;

@@ -59,7 +59,10 @@ describe('what changes for the app', () => {
       'web: env SELF=http://127.0.0.1:8100',
     ]);
     expect(lines.at(-1)).toBe(
-      "User: web as 10001 (runbooks/specs/sdlab/web.Dockerfile's USER), worker as 10001 (runbooks/specs/sdlab/worker.Dockerfile's USER), db as the image decides (the image postgres:16-alpine's own USER); the volumes' files are owned by appdb 10001:10001, uploads 10001:10001; on bare metal the data was sdlab's.",
+      'Schedule: prune: a scheduled job, run in its own container 2s after it starts, then every 1h (an interval: a calendar schedule on bare metal runs at its period, not at its clock times): python3 /app/sdlab_prune.py.',
+    );
+    expect(lines.at(-2)).toBe(
+      "User: web as 10001 (runbooks/specs/sdlab/web.Dockerfile's USER), worker as 10001 (runbooks/specs/sdlab/worker.Dockerfile's USER), prune as 10001 (runbooks/specs/sdlab/prune.Dockerfile's USER), db as the image decides (the image postgres:16-alpine's own USER); the volumes' files are owned by appdb 10001:10001, uploads 10001:10001; on bare metal the data was sdlab's.",
     );
   });
 

@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { lastOf, parseDockerfile } from '../audit/dockerfile.ts';
 import { routed, volumeOwner } from './app.ts';
 import type { Spec } from './spec.ts';
+import { scheduleSays } from './schedule.ts';
 
 /** A value that names this machine's loopback: inside a container that is the container itself. */
 const LOOPBACK = /(^|[^\w.-])(localhost|127(\.\d{1,3}){3}|::1|\[::1\])(?![\w.-])/i;
@@ -72,5 +73,7 @@ export function appChanges(s: Spec, cwd = process.cwd()): string[] {
   lines.push(
     `User: ${users.join(', ')}${owned.length ? `; the volumes' files are owned by ${owned.join(', ')}` : ''}; on bare metal the data was ${s.owner}'s.`,
   );
+  for (const [k, v] of Object.entries(s.services))
+    if (v.schedule) lines.push(`Schedule: ${scheduleSays(k, v.schedule)}.`);
   return lines;
 }

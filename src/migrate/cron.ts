@@ -60,7 +60,7 @@ export function cronProblems(s: Spec, listing: string): [string, string][] {
     const fix = file.startsWith('/var/spool/') ? `crontab -u ${user} -e` : `edit ${file}`;
     out.push([
       hit?.field ?? 'owner',
-      `a cron job of ${user} in ${file} (\`${line}\`) is the app's (${why}): after the cutover it would write bare metal's copy, which nobody reads again. Disable it before migrating (${fix}) and run it in the new world, e.g. as a service of the compose project`,
+      `a cron job of ${user} in ${file} (\`${line}\`) is the app's (${why}): after the cutover it would write bare metal's copy, which nobody reads again. Disable it before migrating (${fix}) and run it in the new world: a spec service with a \`schedule\` (its command and period) and the data it writes`,
     ]);
   }
   return out;

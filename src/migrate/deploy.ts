@@ -5,6 +5,7 @@ import { dotenvLine } from '../util/dotenv.ts';
 import type { Spec } from './spec.ts';
 import { internalLocation, internalMount, routeDirectives } from './routes.ts';
 import { container, fileSets, nginxContainer, pgSets, routed, serviceImage, volumeName } from './app.ts';
+import { scheduledArgv } from './schedule.ts';
 
 /**
  * The files a migration by spec uploads, rendered from the spec alone: compose.yaml (one service per
@@ -38,8 +39,10 @@ export function composeFile(s: Spec, runId: string): string {
     const dependsOn = pgSets(s)
       .filter((p) => p.d.writers.includes(key) && p.into !== key)
       .map((p) => p.into);
+    const job = svc.schedule && scheduledArgv(svc.schedule);
     services[key] = {
       image: serviceImage(s, key, runId),
+      ...(job ? { entrypoint: job.entrypoint.map(literal), command: job.command.map(literal) } : {}),
       pull_policy: 'never',
       container_name: container(s, key),
       restart: svc.restart,

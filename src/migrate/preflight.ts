@@ -56,9 +56,8 @@ export async function checkSpecOnHost(
     part(async (bad) => {
       const at = `services.${name}`;
       const known = await managerKnows(probe, svc, s.owner);
+      // a systemd unit's timers, sockets and paths (what starts it, what it starts) go with it: src/migrate/systemd-units.ts
       if (known !== true) bad(`${at}.name`, known);
-      else if (svc.manager === 'systemd')
-        for (const p of await systemdStarters(probe, s, svc.name)) bad(`${at}.name`, p);
       if ('context' in svc.build) {
         if (!(await ok(sudo(['test', '-d', svc.build.context]))))
           bad(
@@ -308,44 +307,6 @@ async function tlsProblems(probe: Probe, tls: { cert: string; key: string }): Pr
         `\`nginx.tls.${key}\` ${path}: ${why ?? `cannot be checked (exit ${code})`}: give the ${give}'s path on the host, or remove nginx.tls to serve http only`,
       );
   }
-  return out;
-}
-
-/**
- * What else starts a systemd service of the spec, so that stopping and disabling it alone would not keep it
- * off: a socket, timer or path unit that triggers it (the first connection, or the schedule, starts it again),
- * and, for a timer, socket or path the spec names, the units it triggers that are enabled at boot on their
- * own. Each, unless the spec names it too, is one line: the cutover would leave it running on bare metal.
- */
-async function systemdStarters(probe: Probe, s: Spec, name: string): Promise<string[]> {
-  const unit = systemdUnit(name);
-  const named = new Set(
-    Object.values(s.services)
-      .filter((v) => v.manager === 'systemd')
-      .map((v) => systemdUnit(v.name)),
-  );
-  const show = async (prop: string, u: string) =>
-    (await probe(remote(['systemctl', 'show', '-p', prop, '--value', '--', u], { reads: true }))).stdout.trim();
-  const state = async (u: string) =>
-    `${(await probe(remote(['systemctl', 'is-enabled', '--', u], { reads: true }))).stdout.trim()} ${(await probe(remote(['systemctl', 'is-active', '--', u], { reads: true }))).stdout.trim()}`;
-  const out: string[] = [];
-  for (const t of (await show('TriggeredBy', unit)).split(/\s+/).filter(Boolean)) {
-    if (named.has(t)) continue;
-    const st = await state(t);
-    if (/^(enabled|static|alias|indirect|generated|linked)|\b(active|activating)$/.test(st))
-      out.push(
-        `${t} (${st}) starts ${unit} again after the cutover stops it (a connection to the socket, the timer's schedule, a path): name ${t} as a service of the spec too, so it stops with ${unit}, or stop and disable it first`,
-      );
-  }
-  if (/\.(timer|socket|path)$/.test(unit))
-    for (const t of (await show('Triggers', unit)).split(/\s+/).filter(Boolean)) {
-      if (named.has(t)) continue;
-      const st = await state(t);
-      if (/^(enabled|alias|linked)/.test(st))
-        out.push(
-          `${unit} triggers ${t}, which is also enabled at boot on its own (${st}): name ${t} as a service of the spec too, or disable it first (after a reboot it would run on bare metal)`,
-        );
-    }
   return out;
 }
 

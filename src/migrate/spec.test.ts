@@ -29,9 +29,10 @@ describe('a spec: one app on one host, every rule between fields checked at load
     expect(Object.values(s.services).map((v) => `${v.manager}:${v.name}:${v.port ?? '-'}`)).toEqual([
       'systemd:sdlab-web:8100',
       'systemd:sdlab-worker:-',
+      'systemd:sdlab-prune.timer:-',
       'systemd:postgresql:5434',
     ]);
-    expect(writersOf(s)).toEqual(['web', 'worker']);
+    expect(writersOf(s)).toEqual(['web', 'worker', 'prune']);
   });
 
   it('CHM is a spec: its services, data sets, routes and neighbour', () => {

@@ -17,6 +17,7 @@ import {
 } from '../engine/values.ts';
 import { container, nginxContainer, volumeName } from './app.ts';
 import { internalRules, internalSchema, routeSchema as baseRoute } from './routes.ts';
+import { scheduleSchema } from './schedule.ts';
 
 /**
  * One bare-metal app on one host, as `runbooks/migrate.ts --spec FILE` moves it onto Compose: its
@@ -75,6 +76,8 @@ const serviceSchema = z
     restart: restartPolicy.default('unless-stopped'),
     /** The uid the container runs as: it owns the volumes of the data the service writes. */
     uid: z.number().int().min(1).default(10001),
+    /** A scheduled job (a timer with its service, a cron entry): its container runs `command` on this schedule. */
+    schedule: scheduleSchema.optional(),
   })
   .strict();
 
@@ -211,6 +214,8 @@ export const specSchema = z
 
     const ports = new Map<number, string>();
     for (const [name, svc] of Object.entries(s.services)) {
+      if (svc.schedule && svc.port !== undefined)
+        bad(['services', name, 'schedule'], 'a scheduled job listens on nothing: drop its port, or its schedule');
       if (svc.port === undefined) {
         if (svc.check !== 'none')
           bad(
@@ -378,6 +383,7 @@ export const specExamples: Record<string, string> = {
   'services.limits.memory': 'memory: 512m   # or 1g',
   'services.limits.cpus': 'cpus: 0.5',
   'services.restart': 'restart: unless-stopped   # or always, on-failure, no',
+  'services.schedule': 'schedule: { every: 1h, after: 5m, command: [python3, /app/prune.py] }',
   'logs.maxSize': 'maxSize: 10m',
   'logs.maxFile': 'maxFile: 5',
 };

@@ -12,12 +12,14 @@ export const systemdUnit = (name: string) =>
 
 /**
  * The family of $1, printed one per line, what starts a unit before the unit it starts (so a stop in this
- * order never lets a timer or a socket start again what was stopped). Unit names hold no blanks or globs
+ * order never lets a timer or a socket start again what was stopped): $1, what triggers it and what it
+ * triggers, and what triggers those (a named timer's service that also has a socket). Unit names hold no blanks or globs
  * (systemd escapes them), so the lists split on words.
  */
 const FAMILY = `set -f
 family() {
-  { printf '%s\\n' "$1"; systemctl show -p TriggeredBy -p Triggers --value -- "$1" 2>/dev/null | tr ' ' '\\n'; } |
+  first=$(systemctl show -p TriggeredBy -p Triggers --value -- "$1" 2>/dev/null)
+  { printf '%s\\n' "$1" $first; for u in $first; do systemctl show -p TriggeredBy --value -- "$u" 2>/dev/null; done; } | tr ' ' '\\n' |
     awk 'NF && !seen[$0]++ { if ($0 ~ /\\.(timer|socket|path)$/) print; else rest[++n] = $0 } END { for (i = 1; i <= n; i++) print rest[i] }'
 }
 units=$(family "$1"); k=$2; mkdir -p "$k"`;

@@ -102,7 +102,7 @@ describe('a spec checked on its host (read-only)', () => {
     const good = check('runbooks/specs/sdlab.yaml');
     expect(good.status, good.stdout + good.stderr).toBe(0);
     expect(good.stdout).toMatch(
-      /spec runbooks\/specs\/sdlab\.yaml holds on 127\.0\.0\.1: 3 services, 3 data sets, 0 neighbours checked/,
+      /spec runbooks\/specs\/sdlab\.yaml holds on 127\.0\.0\.1: 4 services, 3 data sets, 0 neighbours checked/,
     );
     const bad = check(
       variant('runbooks/specs/sdlab.yaml', (s) => {
@@ -150,6 +150,6 @@ describe('a spec checked on its host (read-only)', () => {
     );
     expect(r.status).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toMatch(/field `routes\.0\.service`: no service api \(services: web, worker, db\)/);
+    expect(r.stderr).toMatch(/field `routes\.0\.service`: no service api \(services: web, worker, prune, db\)/);
   });
 });

@@ -230,4 +230,37 @@ describe('systemd, on a lab host that boots it', () => {
       );
     }
   }, 120_000);
+  it('a Type=forking service and a template instance (app@1): each stopped with every process of it gone, kept from boot, and put back as it was', async () => {
+    // forking: ExecStart returns once its daemon forked; systemd tracks the daemon by its PIDFile
+    ssh(`printf '[Unit]\\nDescription=a forking daemon\\n[Service]\\nType=forking\\nPIDFile=/run/sdfork.pid\\nExecStart=/bin/sh -c "sleep infinity >/dev/null 2>&1 & echo $$! > /run/sdfork.pid"\\n[Install]\\nWantedBy=multi-user.target\\n' | sudo tee /etc/systemd/system/sdfork.service >/dev/null
+      printf '[Unit]\\nDescription=instance %%i\\n[Service]\\nExecStart=/bin/sleep infinity\\n[Install]\\nWantedBy=multi-user.target\\n' | sudo tee /etc/systemd/system/sdtpl@.service >/dev/null
+      sudo systemctl daemon-reload; sudo systemctl enable --now sdfork.service sdtpl@1.service 2>/dev/null`);
+    const daemon = () =>
+      ssh('p=$(cat /run/sdfork.pid 2>/dev/null) && kill -0 "$p" 2>/dev/null && echo alive || echo gone');
+    const procs = (u: string) =>
+      ssh(
+        `cg=$(systemctl show -p ControlGroup --value -- ${u}); cat /sys/fs/cgroup$cg/cgroup.procs 2>/dev/null | wc -l`,
+      );
+    try {
+      expect([active('sdfork'), daemon(), active('sdtpl@1'), enabled('sdtpl@1')].join(' ')).toBe(
+        'active alive active enabled',
+      );
+      const f = serviceCommands({ manager: 'systemd', name: 'sdfork' }, 'ubuntu', `${runId}h`);
+      const t = serviceCommands({ manager: 'systemd', name: 'sdtpl@1' }, 'ubuntu', `${runId}h`);
+      expect(t.stop.argv).toContain('sdtpl@1.service');
+      for (const c of [f.stop, f.disable, t.stop, t.disable]) await run(c);
+      expect([active('sdfork'), daemon(), enabled('sdfork'), procs('sdfork.service')].join(' ')).toBe(
+        'inactive gone disabled 0',
+      );
+      expect([active('sdtpl@1'), enabled('sdtpl@1'), procs('sdtpl@1.service')].join(' ')).toBe('inactive disabled 0');
+      for (const c of [f.enable, f.start, t.enable, t.start]) await run(c);
+      expect([active('sdfork'), daemon(), enabled('sdfork'), active('sdtpl@1'), enabled('sdtpl@1')].join(' ')).toBe(
+        'active alive enabled active enabled',
+      );
+    } finally {
+      ssh(
+        'sudo systemctl disable --now sdfork.service sdtpl@1.service 2>/dev/null; sudo rm -f /etc/systemd/system/sdfork.service /etc/systemd/system/sdtpl@.service; sudo systemctl daemon-reload',
+      );
+    }
+  }, 120_000);
 });
