@@ -35,6 +35,24 @@ const workerWrites = async () => {
   return ticks() > a;
 };
 
+/** Unit files as the lines people write (name -> lines), put on the host; then systemd reloaded and `then` run. */
+const putUnits = (files: Record<string, string[]>, then: string) =>
+  ssh(
+    [
+      ...Object.entries(files).map(
+        ([name, lines]) =>
+          `echo ${Buffer.from(`${lines.join('\n')}\n`).toString('base64')} | base64 -d | sudo tee /etc/systemd/system/${name} >/dev/null`,
+      ),
+      'sudo systemctl daemon-reload',
+      then,
+    ].join('\n'),
+  );
+/** The test's units disabled, stopped and removed again, with the files they wrote. */
+const dropUnits = (units: string[], files: string[] = []) =>
+  ssh(
+    `sudo systemctl disable --now ${units.join(' ')} 2>/dev/null; sudo rm -f ${[...units.map((u) => `/etc/systemd/system/${u.replace(/@.*\./, '@.')}`), ...files].join(' ')}; sudo systemctl daemon-reload`,
+  );
+
 describe('systemd, on a lab host that boots it', () => {
   let conn: SshConnection;
   let exec: SshExecutor;
@@ -103,8 +121,19 @@ describe('systemd, on a lab host that boots it', () => {
   }, 60_000);
 
   it('a unit another enabled unit pulls in at boot is refused in one line naming it, instead of "disabled" and a second writer after the reboot', async () => {
-    ssh(
-      `printf '[Unit]\\nDescription=pulls the worker in\\nWants=sdlab-worker.service\\n[Service]\\nExecStart=/bin/sleep infinity\\n[Install]\\nWantedBy=multi-user.target\\n' | sudo tee /etc/systemd/system/sdlab-extra.service >/dev/null && sudo systemctl daemon-reload && sudo systemctl enable sdlab-extra`,
+    putUnits(
+      {
+        'sdlab-extra.service': [
+          '[Unit]',
+          'Description=pulls the worker in',
+          'Wants=sdlab-worker.service',
+          '[Service]',
+          'ExecStart=/bin/sleep infinity',
+          '[Install]',
+          'WantedBy=multi-user.target',
+        ],
+      },
+      'sudo systemctl enable sdlab-extra',
     );
     const w = serviceCommands({ manager: 'systemd', name: 'sdlab-worker' }, 'ubuntu', `${runId}c`);
     await run(w.stop);
@@ -116,15 +145,25 @@ describe('systemd, on a lab host that boots it', () => {
     // the proof the refusal is right: a reboot starts it
     await reboot();
     expect(active('sdlab-worker')).toBe('active');
-    ssh(
-      'sudo systemctl disable --now sdlab-extra; sudo rm /etc/systemd/system/sdlab-extra.service; sudo systemctl daemon-reload',
-    );
+    dropUnits(['sdlab-extra.service']);
   }, 120_000);
 
   it('a oneshot unit named like a number, enabled as shipped: known by its name, kept from running at boot, and started again the way systemd means it for a oneshot (it ran and succeeded)', async () => {
     // 42 alone reads as a job id to systemctl show: passed as the unit 42.service it is the unit
-    ssh(`printf '[Unit]\\nDescription=a prune job\\n[Service]\\nType=oneshot\\nExecStart=/bin/sh -c "echo ran >> /var/tmp/prune-ran"\\n[Install]\\nWantedBy=multi-user.target\\n' | sudo tee /etc/systemd/system/42.service >/dev/null
-      sudo rm -f /var/tmp/prune-ran; sudo systemctl daemon-reload; sudo systemctl enable 42.service 2>/dev/null`);
+    putUnits(
+      {
+        '42.service': [
+          '[Unit]',
+          'Description=a prune job',
+          '[Service]',
+          'Type=oneshot',
+          'ExecStart=/bin/sh -c "echo ran >> /var/tmp/prune-ran"',
+          '[Install]',
+          'WantedBy=multi-user.target',
+        ],
+      },
+      'sudo rm -f /var/tmp/prune-ran; sudo systemctl enable 42.service 2>/dev/null',
+    );
     const runs = () => Number(ssh('wc -l < /var/tmp/prune-ran 2>/dev/null || echo 0'));
     const w = serviceCommands({ manager: 'systemd', name: '42' }, 'ubuntu', `${runId}d`);
     try {
@@ -154,15 +193,33 @@ describe('systemd, on a lab host that boots it', () => {
       );
       expect(e?.message ?? 'accepted').toMatch(/42\.service/);
     } finally {
-      ssh(
-        'sudo systemctl disable 42.service 2>/dev/null; sudo rm -f /etc/systemd/system/42.service /var/tmp/prune-ran; sudo systemctl daemon-reload',
-      );
+      dropUnits(['42.service'], ['/var/tmp/prune-ran']);
     }
   }, 180_000);
   it('a scheduled job as an app ships it (a timer and its oneshot service, both enabled): named by either unit, both are stopped and kept from boot, the job never runs after a reboot, and the undo puts both back as they were', async () => {
-    ssh(`printf '[Unit]\\nDescription=prune job\\n[Service]\\nType=oneshot\\nExecStart=/bin/sh -c "echo ran >> /var/tmp/prune-ran"\\n[Install]\\nWantedBy=multi-user.target\\n' | sudo tee /etc/systemd/system/sdprune.service >/dev/null
-      printf '[Unit]\\nDescription=prune hourly\\n[Timer]\\nOnBootSec=10min\\nOnUnitActiveSec=1h\\n[Install]\\nWantedBy=timers.target\\n' | sudo tee /etc/systemd/system/sdprune.timer >/dev/null
-      sudo rm -f /var/tmp/prune-ran; sudo systemctl daemon-reload; sudo systemctl enable sdprune.service sdprune.timer 2>/dev/null; sudo systemctl start sdprune.timer`);
+    putUnits(
+      {
+        'sdprune.service': [
+          '[Unit]',
+          'Description=a prune job',
+          '[Service]',
+          'Type=oneshot',
+          'ExecStart=/bin/sh -c "echo ran >> /var/tmp/prune-ran"',
+          '[Install]',
+          'WantedBy=multi-user.target',
+        ],
+        'sdprune.timer': [
+          '[Unit]',
+          'Description=prune hourly',
+          '[Timer]',
+          'OnBootSec=10min',
+          'OnUnitActiveSec=1h',
+          '[Install]',
+          'WantedBy=timers.target',
+        ],
+      },
+      'sudo rm -f /var/tmp/prune-ran; sudo systemctl enable sdprune.service sdprune.timer 2>/dev/null; sudo systemctl start sdprune.timer',
+    );
     const runs = () => Number(ssh('wc -l < /var/tmp/prune-ran 2>/dev/null || echo 0'));
     const states = () => [enabled('sdprune.timer'), active('sdprune.timer'), enabled('sdprune.service')].join(' ');
     try {
@@ -189,18 +246,32 @@ describe('systemd, on a lab host that boots it', () => {
       await run(s.enable);
       await run(s.start);
       expect(states()).toBe('enabled active enabled');
-      expect(runs()).toBe(0); // the oneshot was not running before the stop: the undo does not run it // as shipped, it runs at boot again
+      expect(runs()).toBe(0); // the oneshot was not running before the stop: the undo does not run it
     } finally {
-      ssh(
-        'sudo systemctl disable --now sdprune.timer sdprune.service 2>/dev/null; sudo rm -f /etc/systemd/system/sdprune.* /var/tmp/prune-ran; sudo systemctl daemon-reload',
-      );
+      dropUnits(['sdprune.timer', 'sdprune.service'], ['/var/tmp/prune-ran']);
     }
   }, 180_000);
 
   it('a socket-activated service: its .socket is stopped and disabled with it, so no connection starts the app again; the undo puts the socket back', async () => {
-    ssh(`printf '[Unit]\\nDescription=socket-activated app\\n[Service]\\nExecStart=/bin/sh -c "echo ran >> /var/tmp/sock-ran; exec sleep infinity"\\n' | sudo tee /etc/systemd/system/sdsock.service >/dev/null
-      printf '[Unit]\\nDescription=its socket\\n[Socket]\\nListenStream=127.0.0.1:9181\\n[Install]\\nWantedBy=sockets.target\\n' | sudo tee /etc/systemd/system/sdsock.socket >/dev/null
-      sudo rm -f /var/tmp/sock-ran; sudo systemctl daemon-reload; sudo systemctl enable --now sdsock.socket 2>/dev/null`);
+    putUnits(
+      {
+        'sdsock.service': [
+          '[Unit]',
+          'Description=socket-activated app',
+          '[Service]',
+          'ExecStart=/bin/sh -c "echo ran >> /var/tmp/sock-ran; exec sleep infinity"',
+        ],
+        'sdsock.socket': [
+          '[Unit]',
+          'Description=its socket',
+          '[Socket]',
+          'ListenStream=127.0.0.1:9181',
+          '[Install]',
+          'WantedBy=sockets.target',
+        ],
+      },
+      'sudo rm -f /var/tmp/sock-ran; sudo systemctl enable --now sdsock.socket 2>/dev/null',
+    );
     const connect = () =>
       ssh(`timeout 2 bash -c 'exec 3<>/dev/tcp/127.0.0.1/9181' 2>/dev/null && echo open || echo refused`);
     const runs = () => Number(ssh('wc -l < /var/tmp/sock-ran 2>/dev/null || echo 0'));
@@ -225,18 +296,37 @@ describe('systemd, on a lab host that boots it', () => {
       );
       expect(connect()).toBe('open');
     } finally {
-      ssh(
-        'sudo systemctl disable --now sdsock.socket sdsock.service 2>/dev/null; sudo rm -f /etc/systemd/system/sdsock.* /var/tmp/sock-ran; sudo systemctl daemon-reload',
-      );
+      dropUnits(['sdsock.socket', 'sdsock.service'], ['/var/tmp/sock-ran']);
     }
   }, 120_000);
   it('a Type=forking service and a template instance (app@1): each stopped with every process of it gone, kept from boot, and put back as it was', async () => {
     // forking: ExecStart returns once its daemon forked; systemd tracks the daemon by its PIDFile
-    ssh(`printf '[Unit]\\nDescription=a forking daemon\\n[Service]\\nType=forking\\nPIDFile=/run/sdfork.pid\\nExecStart=/bin/sh -c "sleep infinity >/dev/null 2>&1 & echo $$! > /run/sdfork.pid"\\n[Install]\\nWantedBy=multi-user.target\\n' | sudo tee /etc/systemd/system/sdfork.service >/dev/null
-      printf '[Unit]\\nDescription=instance %%i\\n[Service]\\nExecStart=/bin/sleep infinity\\n[Install]\\nWantedBy=multi-user.target\\n' | sudo tee /etc/systemd/system/sdtpl@.service >/dev/null
-      sudo systemctl daemon-reload; sudo systemctl enable --now sdfork.service sdtpl@1.service 2>/dev/null`);
+    putUnits(
+      {
+        // $$ is systemd's $: the shell sees $!
+        'sdfork.service': [
+          '[Unit]',
+          'Description=a forking daemon',
+          '[Service]',
+          'Type=forking',
+          'PIDFile=/run/sdfork.pid',
+          'ExecStart=/bin/sh -c "sleep infinity >/dev/null 2>&1 & echo $$! > /run/sdfork.pid"',
+          '[Install]',
+          'WantedBy=multi-user.target',
+        ],
+        'sdtpl@.service': [
+          '[Unit]',
+          'Description=instance %i',
+          '[Service]',
+          'ExecStart=/bin/sleep infinity',
+          '[Install]',
+          'WantedBy=multi-user.target',
+        ],
+      },
+      'sudo systemctl enable --now sdfork.service sdtpl@1.service 2>/dev/null',
+    );
     const daemon = () =>
-      ssh('p=$(cat /run/sdfork.pid 2>/dev/null) && kill -0 "$p" 2>/dev/null && echo alive || echo gone');
+      ssh('p=$(cat /run/sdfork.pid 2>/dev/null) && [ -n "$p" ] && [ -d /proc/$p ] && echo alive || echo gone');
     const procs = (u: string) =>
       ssh(
         `cg=$(systemctl show -p ControlGroup --value -- ${u}); cat /sys/fs/cgroup$cg/cgroup.procs 2>/dev/null | wc -l`,
@@ -258,9 +348,7 @@ describe('systemd, on a lab host that boots it', () => {
         'active alive enabled active enabled',
       );
     } finally {
-      ssh(
-        'sudo systemctl disable --now sdfork.service sdtpl@1.service 2>/dev/null; sudo rm -f /etc/systemd/system/sdfork.service /etc/systemd/system/sdtpl@.service; sudo systemctl daemon-reload',
-      );
+      dropUnits(['sdfork.service', 'sdtpl@1.service']);
     }
   }, 120_000);
 });
