@@ -1,3 +1,4 @@
+import { hostNginxChanges, hostNginxProbe } from './host-nginx.ts';
 import { mkdirSync, statfsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { remote, sudo } from '../engine/command.ts';
@@ -20,6 +21,8 @@ export interface SpecFacts {
   /** Each data volume: null (absent) or the run that made it ('' when not made by cutover). */
   volumes: Record<string, string | null>;
   images: string[];
+  /** What the new nginx changes from the host's own nginx for the spec's host names (src/migrate/host-nginx.ts). */
+  hostNginx?: string[];
 }
 
 const sh = (script: string, ...args: string[]) => remote(['sh', '-c', script, 'sh', ...args], { reads: true });
@@ -141,7 +144,8 @@ export async function gatherSpec(
           bad(
             `\`services.${k}.secrets\`: ${name} is not set (or empty) in this shell: export ${name}=... before running (it is read here, never saved)`,
           );
-    return { facts: { dataBytes, hostFree, neighbours, ports, volumes, images }, problems };
+    const hostNginx = hostNginxChanges(s, (await probe(hostNginxProbe())).stdout);
+    return { facts: { dataBytes, hostFree, neighbours, ports, volumes, images, hostNginx }, problems };
   };
   // Already migrated by another run, bare metal stopped? Then say so and change nothing.
   const runningProbe = probe(

@@ -117,6 +117,7 @@ export function specReport(cmd: string) {
       '',
       '## What changes for the app',
       ...appChanges(s).map((l) => (l.startsWith('  ') ? `  -${l.slice(1)}` : `- ${l}`)),
+      ...(facts.hostNginx ?? []).map((l) => `- ${l}`),
       '',
       '## Containers',
       '| container | memory limit | CPUs | data |',

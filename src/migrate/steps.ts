@@ -265,5 +265,6 @@ export function specPlanNotes(s: Spec, facts: SpecFacts): string[] {
     `Never undone on purpose: the backups, here and on the host (${hostBackupDir('<run>')}).`,
     'What changes for the app:',
     ...appChanges(s).map((l) => `  ${l}`),
+    ...(facts.hostNginx?.length ? ["The host's own nginx already serves these host names; what the new nginx does otherwise:", ...facts.hostNginx.map((l) => `  ${l}`)] : []),
   ];
 }

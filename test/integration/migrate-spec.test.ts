@@ -140,8 +140,39 @@ describe('migrate.ts: the systemd app by its spec alone', () => {
   });
 
   it('a dry run prints the plan from the spec and changes nothing; a spec the host disagrees with is refused in one line naming the field', () => {
-    const dry = migrate('--dry-run');
+    // The host's own nginx already serves the app's host name (Debian's nginx, its site as people write them):
+    // the plan says what the new nginx changes, read from nginx -T on the host.
+    const site = [
+      'server {',
+      '  listen 127.0.0.1:8190;',
+      '  server_name sdlab.lab.internal;',
+      '  client_max_body_size 512m;',
+      '  location / { proxy_pass http://127.0.0.1:8100; proxy_read_timeout 30s; }',
+      '  location /static/ { alias /opt/sdlab/; }',
+      '}',
+    ].join('\n');
+    sdlabSsh(
+      'sudo mkdir -p /root/sites-aside && sudo mv /etc/nginx/sites-enabled/* /root/sites-aside/ 2>/dev/null; sudo tee /etc/nginx/sites-enabled/sdlab >/dev/null && sudo nginx',
+      { input: site },
+    );
+    let dry: ReturnType<typeof migrate>;
+    try {
+      dry = migrate('--dry-run');
+    } finally {
+      sdlabSsh(
+        'sudo nginx -s quit; sudo rm -f /etc/nginx/sites-enabled/sdlab; sudo mv /root/sites-aside/* /etc/nginx/sites-enabled/ 2>/dev/null; sudo rmdir /root/sites-aside; while pgrep -x nginx >/dev/null; do sleep 0.1; done',
+      );
+    }
     expect(dry.code, dry.stdout + dry.stderr).toBe(0);
+    expect(dry.stdout).toContain(
+      "the host's nginx for sdlab.lab.internal (location /): client_max_body_size 512m; the new nginx: 256m (routes.0.maxBodySize)",
+    );
+    expect(dry.stdout).toContain(
+      "the host's nginx for sdlab.lab.internal (location /): proxy_read_timeout 30s; the new nginx: 300s (routes.0.readTimeout)",
+    );
+    expect(dry.stdout).toMatch(
+      /the host's nginx for sdlab\.lab\.internal serves \/static\/ itself from \/opt\/sdlab\/ \(alias\)/,
+    );
     for (const id of MUTATING) expect(dry.stdout).toContain(id);
     expect(dry.stdout).toMatch(
       /copy data set appdb \/srv\/sdlab\/data consistently into \S+ \(up to 5 passes; if it keeps changing: stop systemd unit sdlab-web \(and the timers, sockets and paths that start it; each read back inactive\), stop systemd unit sdlab-worker/,
