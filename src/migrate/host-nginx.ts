@@ -108,34 +108,18 @@ export const timeMs = (v: string) => {
   return ms;
 };
 
-/** What the new nginx sets per route, by nginx directive: its value, how to compare, the spec field. */
-const SETTINGS = [
-  {
-    directive: 'client_max_body_size',
-    field: 'maxBodySize',
-    nginxDefault: '1m',
-    same: (a: string, b: string) => sizeBytes(a) === sizeBytes(b),
-  },
-  {
-    directive: 'proxy_read_timeout',
-    field: 'readTimeout',
-    nginxDefault: '60s',
-    same: (a: string, b: string) => timeMs(a) === timeMs(b),
-  },
-  {
-    directive: 'proxy_send_timeout',
-    field: 'sendTimeout',
-    nginxDefault: '60s',
-    same: (a: string, b: string) => timeMs(a) === timeMs(b),
-  },
-  {
-    directive: 'proxy_connect_timeout',
-    field: 'connectTimeout',
-    nginxDefault: '60s',
-    same: (a: string, b: string) => timeMs(a) === timeMs(b),
-  },
-  { directive: 'proxy_buffering', field: 'buffering', nginxDefault: 'on', same: (a: string, b: string) => a === b },
-] as const;
+const bySize = (a: string, b: string) => sizeBytes(a) === sizeBytes(b);
+const byTime = (a: string, b: string) => timeMs(a) === timeMs(b);
+/** What the new nginx sets per route, by nginx directive: the spec field, nginx's default, how to compare. */
+const SETTINGS = (
+  [
+    ['client_max_body_size', 'maxBodySize', '1m', bySize],
+    ['proxy_read_timeout', 'readTimeout', '60s', byTime],
+    ['proxy_send_timeout', 'sendTimeout', '60s', byTime],
+    ['proxy_connect_timeout', 'connectTimeout', '60s', byTime],
+    ['proxy_buffering', 'buffering', 'on', (a: string, b: string) => a === b],
+  ] as const
+).map(([directive, field, nginxDefault, same]) => ({ directive, field, nginxDefault, same }));
 
 /** The new nginx's value of a setting for a route, as nginx words. */
 function ours(r: Spec['routes'][number], field: (typeof SETTINGS)[number]['field']): string {
