@@ -35,7 +35,25 @@ const workerWrites = async () => {
   return ticks() > a;
 };
 
-/** Unit files as the lines people write (name -> lines), put on the host; then systemd reloaded and `then` run. */
+/**
+ * A unit file as people write one: [Unit] with its description (and any more lines), one section of its kind
+ * ([Service], [Timer], [Socket]), and [Install] only when it is enabled at boot by WantedBy=.
+ */
+const unitFile = (o: { description: string; unit?: string[]; kind?: string; body: string[]; wantedBy?: string }) => [
+  '[Unit]',
+  `Description=${o.description}`,
+  ...(o.unit ?? []),
+  `[${o.kind ?? 'Service'}]`,
+  ...o.body,
+  ...(o.wantedBy ? ['[Install]', `WantedBy=${o.wantedBy}`] : []),
+];
+/** The prune job as apps ship it: a oneshot that records each run, enabled at boot on its own. */
+const PRUNE_ONESHOT = unitFile({
+  description: 'a prune job',
+  body: ['Type=oneshot', 'ExecStart=/bin/sh -c "echo ran >> /var/tmp/prune-ran"'],
+  wantedBy: 'multi-user.target',
+});
+/** Unit files (name -> lines), put on the host; then systemd reloaded and `then` run. */
 const putUnits = (files: Record<string, string[]>, then: string) =>
   ssh(
     [
@@ -123,15 +141,12 @@ describe('systemd, on a lab host that boots it', () => {
   it('a unit another enabled unit pulls in at boot is refused in one line naming it, instead of "disabled" and a second writer after the reboot', async () => {
     putUnits(
       {
-        'sdlab-extra.service': [
-          '[Unit]',
-          'Description=pulls the worker in',
-          'Wants=sdlab-worker.service',
-          '[Service]',
-          'ExecStart=/bin/sleep infinity',
-          '[Install]',
-          'WantedBy=multi-user.target',
-        ],
+        'sdlab-extra.service': unitFile({
+          description: 'pulls the worker in',
+          unit: ['Wants=sdlab-worker.service'],
+          body: ['ExecStart=/bin/sleep infinity'],
+          wantedBy: 'multi-user.target',
+        }),
       },
       'sudo systemctl enable sdlab-extra',
     );
@@ -152,15 +167,7 @@ describe('systemd, on a lab host that boots it', () => {
     // 42 alone reads as a job id to systemctl show: passed as the unit 42.service it is the unit
     putUnits(
       {
-        '42.service': [
-          '[Unit]',
-          'Description=a prune job',
-          '[Service]',
-          'Type=oneshot',
-          'ExecStart=/bin/sh -c "echo ran >> /var/tmp/prune-ran"',
-          '[Install]',
-          'WantedBy=multi-user.target',
-        ],
+        '42.service': PRUNE_ONESHOT,
       },
       'sudo rm -f /var/tmp/prune-ran; sudo systemctl enable 42.service 2>/dev/null',
     );
@@ -199,24 +206,13 @@ describe('systemd, on a lab host that boots it', () => {
   it('a scheduled job as an app ships it (a timer and its oneshot service, both enabled): named by either unit, both are stopped and kept from boot, the job never runs after a reboot, and the undo puts both back as they were', async () => {
     putUnits(
       {
-        'sdprune.service': [
-          '[Unit]',
-          'Description=a prune job',
-          '[Service]',
-          'Type=oneshot',
-          'ExecStart=/bin/sh -c "echo ran >> /var/tmp/prune-ran"',
-          '[Install]',
-          'WantedBy=multi-user.target',
-        ],
-        'sdprune.timer': [
-          '[Unit]',
-          'Description=prune hourly',
-          '[Timer]',
-          'OnBootSec=10min',
-          'OnUnitActiveSec=1h',
-          '[Install]',
-          'WantedBy=timers.target',
-        ],
+        'sdprune.service': PRUNE_ONESHOT,
+        'sdprune.timer': unitFile({
+          description: 'prune hourly',
+          kind: 'Timer',
+          body: ['OnBootSec=10min', 'OnUnitActiveSec=1h'],
+          wantedBy: 'timers.target',
+        }),
       },
       'sudo rm -f /var/tmp/prune-ran; sudo systemctl enable sdprune.service sdprune.timer 2>/dev/null; sudo systemctl start sdprune.timer',
     );
@@ -255,20 +251,16 @@ describe('systemd, on a lab host that boots it', () => {
   it('a socket-activated service: its .socket is stopped and disabled with it, so no connection starts the app again; the undo puts the socket back', async () => {
     putUnits(
       {
-        'sdsock.service': [
-          '[Unit]',
-          'Description=socket-activated app',
-          '[Service]',
-          'ExecStart=/bin/sh -c "echo ran >> /var/tmp/sock-ran; exec sleep infinity"',
-        ],
-        'sdsock.socket': [
-          '[Unit]',
-          'Description=its socket',
-          '[Socket]',
-          'ListenStream=127.0.0.1:9181',
-          '[Install]',
-          'WantedBy=sockets.target',
-        ],
+        'sdsock.service': unitFile({
+          description: 'socket-activated app',
+          body: ['ExecStart=/bin/sh -c "echo ran >> /var/tmp/sock-ran; exec sleep infinity"'],
+        }),
+        'sdsock.socket': unitFile({
+          description: 'its socket',
+          kind: 'Socket',
+          body: ['ListenStream=127.0.0.1:9181'],
+          wantedBy: 'sockets.target',
+        }),
       },
       'sudo rm -f /var/tmp/sock-ran; sudo systemctl enable --now sdsock.socket 2>/dev/null',
     );
@@ -304,24 +296,20 @@ describe('systemd, on a lab host that boots it', () => {
     putUnits(
       {
         // $$ is systemd's $: the shell sees $!
-        'sdfork.service': [
-          '[Unit]',
-          'Description=a forking daemon',
-          '[Service]',
-          'Type=forking',
-          'PIDFile=/run/sdfork.pid',
-          'ExecStart=/bin/sh -c "sleep infinity >/dev/null 2>&1 & echo $$! > /run/sdfork.pid"',
-          '[Install]',
-          'WantedBy=multi-user.target',
-        ],
-        'sdtpl@.service': [
-          '[Unit]',
-          'Description=instance %i',
-          '[Service]',
-          'ExecStart=/bin/sleep infinity',
-          '[Install]',
-          'WantedBy=multi-user.target',
-        ],
+        'sdfork.service': unitFile({
+          description: 'a forking daemon',
+          body: [
+            'Type=forking',
+            'PIDFile=/run/sdfork.pid',
+            'ExecStart=/bin/sh -c "sleep infinity >/dev/null 2>&1 & echo $$! > /run/sdfork.pid"',
+          ],
+          wantedBy: 'multi-user.target',
+        }),
+        'sdtpl@.service': unitFile({
+          description: 'instance %i',
+          body: ['ExecStart=/bin/sleep infinity'],
+          wantedBy: 'multi-user.target',
+        }),
       },
       'sudo systemctl enable --now sdfork.service sdtpl@1.service 2>/dev/null',
     );
